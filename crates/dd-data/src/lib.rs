@@ -1,0 +1,42 @@
+//! The vocabulary of DeepDecipher: models, units (neurons), and every kind of
+//! per-neuron, per-layer and per-model data, as plain Rust values with no IO.
+//!
+//! # Layout
+//! - [`model`]: model metadata and provenance, and the hook points (sources) a model exposes.
+//! - [`unit`]: how one neuron is addressed, and the data kinds stored per level.
+//! - [`examples`], [`stats`], [`logits`], [`explanation`], [`graph`], [`similar`]: neuron-level data.
+//! - [`ranking`], [`summary`]: layer- and model-level records.
+//! - [`vocab`], [`token_index`]: model-level token tables.
+//!
+//! Types here are never `Serialize`: the store owns the binary encoding and the
+//! server owns the JSON wire types, so neither format is tied to these structs.
+
+pub mod error;
+pub mod examples;
+pub mod explanation;
+pub mod graph;
+pub mod logits;
+pub mod model;
+pub mod ranking;
+pub mod records;
+pub mod similar;
+pub mod stats;
+pub mod summary;
+pub mod token_index;
+pub mod unit;
+pub mod vocab;
+
+pub use error::DataError;
+pub use examples::{Example, ExampleGroup, ExampleGroupKind, NeuronExamples};
+pub use explanation::{Explanation, Explanations, NamedScore};
+pub use graph::{GraphNode, NeuronGraph};
+pub use logits::{LogitAttribution, TokenValue};
+pub use model::{MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
+pub use ranking::{NeuronRanking, RankedNeuron};
+pub use records::{LayerRecord, ModelRecord, NeuronRecord};
+pub use similar::{SimilarNeuron, SimilarNeurons};
+pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats};
+pub use summary::{LayerSummary, NeuronSummary};
+pub use token_index::{TokenIndex, TokenIndexEntry};
+pub use unit::{LayerDataKind, ModelDataKind, NeuronDataKind, NeuronIndex, UnitRef};
+pub use vocab::Vocabulary;

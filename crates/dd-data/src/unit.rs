@@ -1,0 +1,112 @@
+//! How a unit (a neuron, or later an SAE feature) is addressed, and the data kinds stored per level.
+
+/// A unit of analysis: (model, source, layer, index). The original's (model, layer, neuron) is source `mlp`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnitRef {
+    /// Model name.
+    pub model: String,
+    /// Hook point name, `mlp` for MLP neurons.
+    pub source: String,
+    /// Layer index.
+    pub layer: u32,
+    /// Unit index within the layer.
+    pub index: u32,
+}
+
+/// A unit within one model and source, as stored in lists of neighbours and rankings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NeuronIndex {
+    /// Layer index.
+    pub layer: u32,
+    /// Unit index within the layer.
+    pub index: u32,
+}
+
+/// Generates a kind enum with stable one-byte codes (stored in the database) and stable names.
+macro_rules! data_kinds {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal, $text:literal;)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vdoc])* $variant,)+ }
+
+        impl $name {
+            /// Every kind, in code order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The stable code stored in the database; never reuse a retired one.
+            pub fn code(self) -> u8 {
+                match self { $($name::$variant => $code,)+ }
+            }
+
+            /// The kind with this code, if any.
+            pub fn from_code(code: u8) -> Option<Self> {
+                match code { $($code => Some($name::$variant),)+ _ => None }
+            }
+
+            /// A stable lower-case name for logs and `info`.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+        }
+    };
+}
+
+data_kinds! {
+    /// Data stored per neuron.
+    NeuronDataKind {
+        /// Top, bottom, quantile-band and random example contexts.
+        Examples = 1, "examples";
+        /// Activation statistics and histogram.
+        Stats = 2, "stats";
+        /// Direct logit attribution.
+        Logits = 3, "logits";
+        /// Natural-language explanations with scores.
+        Explanations = 4, "explanations";
+        /// Neuron2Graph graph.
+        Graph = 5, "graph";
+        /// Similar neurons.
+        Similar = 6, "similar";
+    }
+}
+
+data_kinds! {
+    /// Data stored per layer.
+    LayerDataKind {
+        /// The layer's neurons ranked by interestingness.
+        Ranking = 1, "ranking";
+        /// Per-neuron summary numbers for the whole layer.
+        Summary = 2, "summary";
+    }
+}
+
+data_kinds! {
+    /// Data stored per model.
+    ModelDataKind {
+        /// Token id to display string.
+        Vocabulary = 1, "vocabulary";
+        /// The model's most interesting neurons.
+        Ranking = 2, "ranking";
+        /// Token to neurons index for Neuron2Graph search.
+        TokenIndex = 3, "token_index";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for kind in NeuronDataKind::ALL {
+            assert_eq!(NeuronDataKind::from_code(kind.code()), Some(*kind));
+        }
+        for kind in LayerDataKind::ALL {
+            assert_eq!(LayerDataKind::from_code(kind.code()), Some(*kind));
+        }
+        for kind in ModelDataKind::ALL {
+            assert_eq!(ModelDataKind::from_code(kind.code()), Some(*kind));
+        }
+        assert_eq!(NeuronDataKind::from_code(0), None);
+        assert_eq!(NeuronDataKind::from_code(200), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! The versioned binary encoding of every stored record; `docs/format.md` is its specification.
+//!
+//! A blob is a 4-byte header (format version, level, kind, flags), then the
+//! payload, zstd-compressed when that makes it smaller. Decoding checks the
+//! header against the level and kind the caller expects, so a blob stored
+//! under the wrong key is an error, not garbage.
+
+mod examples;
+mod records;
+mod wire;
+
+use std::cell::RefCell;
+
+use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronRecord};
+
+pub use examples::{activation_error_bound, quantize_example};
+
+/// The format version written into every blob; bump it when any payload changes.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Activation bits used unless a caller asks otherwise: 8 bits keeps a 20 × 128-token neuron near 5 KB.
+pub const DEFAULT_ACTIVATION_BITS: u8 = 8;
+
+/// zstd level used unless a caller asks otherwise; decoding speed does not depend on it.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 9;
+
+/// Payloads shorter than this are stored uncompressed: zstd's frame overhead would eat the gain.
+const MIN_COMPRESS_LEN: usize = 64;
+
+/// Decompressed payloads above this are refused, so a corrupt length cannot exhaust memory.
+const MAX_PAYLOAD_LEN: u64 = 1 << 30;
+
+const FLAG_ZSTD: u8 = 1;
+
+/// How records are encoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncodeOptions {
+    /// Bits per quantized activation: 8 or 16.
+    pub activation_bits: u8,
+    /// zstd compression level (1-22).
+    pub zstd_level: i32,
+}
+
+impl EncodeOptions {
+    /// The options the recorder and `synth` use.
+    pub const STANDARD: EncodeOptions =
+        EncodeOptions { activation_bits: DEFAULT_ACTIVATION_BITS, zstd_level: DEFAULT_ZSTD_LEVEL };
+}
+
+/// The level a blob belongs to; part of the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Model-level data.
+    Model,
+    /// Layer-level data.
+    Layer,
+    /// Neuron-level data.
+    Neuron,
+}
+
+impl Level {
+    fn tag(self) -> u8 {
+        match self {
+            Level::Model => b'M',
+            Level::Layer => b'L',
+            Level::Neuron => b'N',
+        }
+    }
+}
+
+/// A blob that cannot be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The blob ends before its content does.
+    #[error("blob is truncated")]
+    Truncated,
+    /// The blob was written by a newer or unknown format.
+    #[error("blob has format version {found}; this build reads version {FORMAT_VERSION}")]
+    UnsupportedVersion {
+        /// The version in the blob.
+        found: u8,
+    },
+    /// The blob's header names another level or kind than the key it was stored under.
+    #[error(
+        "blob header says level {found_level:?} kind {found_kind}, expected level {expected_level:?} kind {expected_kind}"
+    )]
+    WrongKind {
+        /// Level the caller expected.
+        expected_level: char,
+        /// Kind code the caller expected.
+        expected_kind: u8,
+        /// Level in the header.
+        found_level: char,
+        /// Kind code in the header.
+        found_kind: u8,
+    },
+    /// The payload is inconsistent.
+    #[error("blob is malformed: {0}")]
+    Invalid(&'static str),
+    /// Bytes remain after the payload.
+    #[error("blob has {n_bytes} unexpected trailing bytes")]
+    TrailingBytes {
+        /// How many bytes remain.
+        n_bytes: usize,
+    },
+    /// zstd failed.
+    #[error("zstd: {0}")]
+    Zstd(#[source] std::io::Error),
+    /// The record breaks an invariant of its type and is not written.
+    #[error("record is invalid: {0}")]
+    InvalidRecord(#[from] dd_data::DataError),
+    /// Options outside the supported range.
+    #[error("unsupported encode options: {0}")]
+    BadOptions(&'static str),
+}
+
+/// Encodes a neuron-level record.
+pub fn encode_neuron(record: &NeuronRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    record.validate()?;
+    let payload = records::neuron_payload(record, options)?;
+    seal(Level::Neuron, record.kind().code(), payload, options)
+}
+
+/// Decodes a neuron-level record stored under `kind`.
+pub fn decode_neuron(kind: NeuronDataKind, blob: &[u8]) -> Result<NeuronRecord, CodecError> {
+    with_payload(Level::Neuron, kind.code(), blob, |payload| records::read_neuron(kind, payload))
+}
+
+/// Encodes a layer-level record.
+pub fn encode_layer(record: &LayerRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    let payload = records::layer_payload(record);
+    seal(Level::Layer, record.kind().code(), payload, options)
+}
+
+/// Decodes a layer-level record stored under `kind`.
+pub fn decode_layer(kind: LayerDataKind, blob: &[u8]) -> Result<LayerRecord, CodecError> {
+    with_payload(Level::Layer, kind.code(), blob, |payload| records::read_layer(kind, payload))
+}
+
+/// Encodes a model-level record.
+pub fn encode_model(record: &ModelRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    let payload = records::model_payload(record);
+    seal(Level::Model, record.kind().code(), payload, options)
+}
+
+/// Decodes a model-level record stored under `kind`.
+pub fn decode_model(kind: ModelDataKind, blob: &[u8]) -> Result<ModelRecord, CodecError> {
+    with_payload(Level::Model, kind.code(), blob, |payload| records::read_model(kind, payload))
+}
+
+thread_local! {
+    // Decompression contexts are reused per thread: creating one costs more than decoding a small blob.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn seal(level: Level, kind: u8, payload: Vec<u8>, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    let mut blob = vec![FORMAT_VERSION, level.tag(), kind, 0];
+    if payload.len() >= MIN_COMPRESS_LEN {
+        let compressed = zstd::bulk::compress(&payload, options.zstd_level).map_err(CodecError::Zstd)?;
+        let mut length_prefix = wire::WireWriter::default();
+        length_prefix.varint(payload.len() as u64);
+        if compressed.len() + length_prefix.buf.len() < payload.len() {
+            blob[3] = FLAG_ZSTD;
+            blob.extend_from_slice(&length_prefix.buf);
+            blob.extend_from_slice(&compressed);
+            return Ok(blob);
+        }
+    }
+    blob.extend_from_slice(&payload);
+    Ok(blob)
+}
+
+fn with_payload<T>(
+    level: Level,
+    kind: u8,
+    blob: &[u8],
+    read: impl FnOnce(&mut wire::WireReader<'_>) -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    let [version, level_tag, kind_code, flags, rest @ ..] = blob else {
+        return Err(CodecError::Truncated);
+    };
+    if *version != FORMAT_VERSION {
+        return Err(CodecError::UnsupportedVersion { found: *version });
+    }
+    if *level_tag != level.tag() || *kind_code != kind {
+        return Err(CodecError::WrongKind {
+            expected_level: char::from(level.tag()),
+            expected_kind: kind,
+            found_level: char::from(*level_tag),
+            found_kind: *kind_code,
+        });
+    }
+    match *flags {
+        0 => {
+            let mut reader = wire::WireReader::new(rest);
+            let value = read(&mut reader)?;
+            reader.finish()?;
+            Ok(value)
+        }
+        FLAG_ZSTD => {
+            let mut header = wire::WireReader::new(rest);
+            let payload_len = header.varint()?;
+            if payload_len > MAX_PAYLOAD_LEN {
+                return Err(CodecError::Invalid("payload length too large"));
+            }
+            let compressed = &rest[rest.len() - header.remaining()..];
+            let payload = DECOMPRESSOR.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let decompressor = match slot.as_mut() {
+                    Some(decompressor) => decompressor,
+                    None => slot.insert(zstd::bulk::Decompressor::new().map_err(CodecError::Zstd)?),
+                };
+                decompressor.decompress(compressed, payload_len as usize).map_err(CodecError::Zstd)
+            })?;
+            if payload.len() as u64 != payload_len {
+                return Err(CodecError::Invalid("decompressed length differs from header"));
+            }
+            let mut reader = wire::WireReader::new(&payload);
+            let value = read(&mut reader)?;
+            reader.finish()?;
+            Ok(value)
+        }
+        _ => Err(CodecError::Invalid("unknown flags")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

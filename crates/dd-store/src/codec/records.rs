@@ -1,0 +1,272 @@
+//! Payload encodings of every record kind except examples (see `examples.rs`).
+
+use dd_data::{
+    Explanation, Explanations, GraphNode, Histogram, LayerDataKind, LayerRecord, LayerSummary, LogitAttribution,
+    ModelDataKind, ModelRecord, NamedScore, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord,
+    NeuronStats, NeuronSummary, RankedNeuron, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenValue,
+    Vocabulary,
+};
+
+use super::wire::{WireReader, WireWriter};
+use super::{CodecError, EncodeOptions, examples};
+
+pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    let mut out = WireWriter::default();
+    match record {
+        NeuronRecord::Examples(value) => examples::write(value, options, &mut out)?,
+        NeuronRecord::Stats(stats) => {
+            out.varint(stats.count);
+            for value in
+                [stats.max, stats.min, stats.mean, stats.variance, stats.skewness, stats.kurtosis, stats.density]
+            {
+                out.f64(value);
+            }
+            out.f32(stats.histogram.lower);
+            out.f32(stats.histogram.upper);
+            out.len(stats.histogram.counts.len());
+            stats.histogram.counts.iter().for_each(|&c| out.varint(c));
+        }
+        NeuronRecord::Logits(logits) => {
+            write_token_values(&logits.top, &mut out);
+            write_token_values(&logits.bottom, &mut out);
+        }
+        NeuronRecord::Explanations(value) => {
+            out.len(value.explanations.len());
+            for explanation in &value.explanations {
+                out.str(&explanation.text);
+                out.str(&explanation.origin);
+                match &explanation.author {
+                    Some(author) => {
+                        out.u8(1);
+                        out.str(author);
+                    }
+                    None => out.u8(0),
+                }
+                out.len(explanation.scores.len());
+                for score in &explanation.scores {
+                    out.str(&score.name);
+                    out.f32(score.value);
+                }
+            }
+        }
+        NeuronRecord::Graph(graph) => {
+            out.len(graph.subgraph_indices.len());
+            graph.subgraph_indices.iter().for_each(|&i| out.varint(i.into()));
+            out.len(graph.nodes.len());
+            for node in &graph.nodes {
+                out.str(&node.token);
+                out.len(node.required.len());
+                node.required.iter().for_each(|&r| out.varint(r.into()));
+                out.f32(node.importance);
+            }
+        }
+        NeuronRecord::Similar(similar) => {
+            out.len(similar.neurons.len());
+            for neuron in &similar.neurons {
+                out.varint(neuron.layer.into());
+                out.varint(neuron.index.into());
+                out.f32(neuron.similarity);
+            }
+        }
+    }
+    Ok(out.buf)
+}
+
+pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> Result<NeuronRecord, CodecError> {
+    Ok(match kind {
+        NeuronDataKind::Examples => NeuronRecord::Examples(examples::read(input)?),
+        NeuronDataKind::Stats => {
+            let count = input.varint()?;
+            let mut moments = [0f64; 7];
+            for value in &mut moments {
+                *value = input.f64()?;
+            }
+            let [max, min, mean, variance, skewness, kurtosis, density] = moments;
+            let lower = input.f32()?;
+            let upper = input.f32()?;
+            let n_bins = input.count(1)?;
+            let counts = (0..n_bins).map(|_| input.varint()).collect::<Result<_, _>>()?;
+            NeuronRecord::Stats(NeuronStats {
+                count,
+                max,
+                min,
+                mean,
+                variance,
+                skewness,
+                kurtosis,
+                density,
+                histogram: Histogram { lower, upper, counts },
+            })
+        }
+        NeuronDataKind::Logits => {
+            let top = read_token_values(input)?;
+            let bottom = read_token_values(input)?;
+            NeuronRecord::Logits(LogitAttribution { top, bottom })
+        }
+        NeuronDataKind::Explanations => {
+            let n_explanations = input.count(4)?;
+            let mut explanations = Vec::with_capacity(n_explanations);
+            for _ in 0..n_explanations {
+                let text = input.string()?;
+                let origin = input.string()?;
+                let author = match input.u8()? {
+                    0 => None,
+                    1 => Some(input.string()?),
+                    _ => return Err(CodecError::Invalid("bad author flag")),
+                };
+                let n_scores = input.count(5)?;
+                let scores = (0..n_scores)
+                    .map(|_| Ok(NamedScore { name: input.string()?, value: input.f32()? }))
+                    .collect::<Result<_, CodecError>>()?;
+                explanations.push(Explanation { text, origin, author, scores });
+            }
+            NeuronRecord::Explanations(Explanations { explanations })
+        }
+        NeuronDataKind::Graph => {
+            let n_subgraphs = input.count(1)?;
+            let subgraph_indices = (0..n_subgraphs).map(|_| input.u32()).collect::<Result<_, _>>()?;
+            let n_nodes = input.count(6)?;
+            let mut nodes = Vec::with_capacity(n_nodes);
+            for _ in 0..n_nodes {
+                let token = input.string()?;
+                let n_required = input.count(1)?;
+                let required = (0..n_required).map(|_| input.u32()).collect::<Result<_, _>>()?;
+                nodes.push(GraphNode { token, required, importance: input.f32()? });
+            }
+            let graph = NeuronGraph { subgraph_indices, nodes };
+            graph.validate().map_err(|_| CodecError::Invalid("graph references a missing node"))?;
+            NeuronRecord::Graph(graph)
+        }
+        NeuronDataKind::Similar => {
+            let n_neurons = input.count(6)?;
+            let neurons = (0..n_neurons)
+                .map(|_| Ok(SimilarNeuron { layer: input.u32()?, index: input.u32()?, similarity: input.f32()? }))
+                .collect::<Result<_, CodecError>>()?;
+            NeuronRecord::Similar(SimilarNeurons { neurons })
+        }
+    })
+}
+
+pub(super) fn layer_payload(record: &LayerRecord) -> Vec<u8> {
+    let mut out = WireWriter::default();
+    match record {
+        LayerRecord::Ranking(ranking) => write_ranking(ranking, &mut out),
+        LayerRecord::Summary(summary) => {
+            out.len(summary.neurons.len());
+            for neuron in &summary.neurons {
+                out.f32(neuron.max_activation);
+                out.f32(neuron.min_activation);
+                out.f32(neuron.density);
+                out.f32(neuron.kurtosis);
+            }
+        }
+    }
+    out.buf
+}
+
+pub(super) fn read_layer(kind: LayerDataKind, input: &mut WireReader<'_>) -> Result<LayerRecord, CodecError> {
+    Ok(match kind {
+        LayerDataKind::Ranking => LayerRecord::Ranking(read_ranking(input)?),
+        LayerDataKind::Summary => {
+            let n_neurons = input.count(16)?;
+            let neurons = (0..n_neurons)
+                .map(|_| {
+                    Ok(NeuronSummary {
+                        max_activation: input.f32()?,
+                        min_activation: input.f32()?,
+                        density: input.f32()?,
+                        kurtosis: input.f32()?,
+                    })
+                })
+                .collect::<Result<_, CodecError>>()?;
+            LayerRecord::Summary(LayerSummary { neurons })
+        }
+    })
+}
+
+pub(super) fn model_payload(record: &ModelRecord) -> Vec<u8> {
+    let mut out = WireWriter::default();
+    match record {
+        ModelRecord::Vocabulary(vocabulary) => {
+            out.len(vocabulary.tokens.len());
+            vocabulary.tokens.iter().for_each(|t| out.str(t));
+        }
+        ModelRecord::Ranking(ranking) => write_ranking(ranking, &mut out),
+        ModelRecord::TokenIndex(index) => {
+            out.len(index.entries.len());
+            for entry in &index.entries {
+                out.str(&entry.token);
+                write_neuron_list(&entry.activating, &mut out);
+                write_neuron_list(&entry.important, &mut out);
+            }
+        }
+    }
+    out.buf
+}
+
+pub(super) fn read_model(kind: ModelDataKind, input: &mut WireReader<'_>) -> Result<ModelRecord, CodecError> {
+    Ok(match kind {
+        ModelDataKind::Vocabulary => {
+            let n_tokens = input.count(1)?;
+            let tokens = (0..n_tokens).map(|_| input.string()).collect::<Result<_, _>>()?;
+            ModelRecord::Vocabulary(Vocabulary { tokens })
+        }
+        ModelDataKind::Ranking => ModelRecord::Ranking(read_ranking(input)?),
+        ModelDataKind::TokenIndex => {
+            let n_entries = input.count(3)?;
+            let mut entries = Vec::with_capacity(n_entries);
+            for _ in 0..n_entries {
+                let token = input.string()?;
+                let activating = read_neuron_list(input)?;
+                let important = read_neuron_list(input)?;
+                entries.push(TokenIndexEntry { token, activating, important });
+            }
+            ModelRecord::TokenIndex(TokenIndex { entries })
+        }
+    })
+}
+
+fn write_token_values(values: &[TokenValue], out: &mut WireWriter) {
+    out.len(values.len());
+    for value in values {
+        out.varint(value.token.into());
+        out.f32(value.value);
+    }
+}
+
+fn read_token_values(input: &mut WireReader<'_>) -> Result<Vec<TokenValue>, CodecError> {
+    let n_values = input.count(5)?;
+    (0..n_values).map(|_| Ok(TokenValue { token: input.u32()?, value: input.f32()? })).collect()
+}
+
+fn write_ranking(ranking: &NeuronRanking, out: &mut WireWriter) {
+    out.len(ranking.neurons.len());
+    for entry in &ranking.neurons {
+        out.varint(entry.neuron.layer.into());
+        out.varint(entry.neuron.index.into());
+        out.f32(entry.score);
+    }
+}
+
+fn read_ranking(input: &mut WireReader<'_>) -> Result<NeuronRanking, CodecError> {
+    let n_neurons = input.count(6)?;
+    let neurons = (0..n_neurons)
+        .map(|_| {
+            Ok(RankedNeuron { neuron: NeuronIndex { layer: input.u32()?, index: input.u32()? }, score: input.f32()? })
+        })
+        .collect::<Result<_, CodecError>>()?;
+    Ok(NeuronRanking { neurons })
+}
+
+fn write_neuron_list(neurons: &[NeuronIndex], out: &mut WireWriter) {
+    out.len(neurons.len());
+    for neuron in neurons {
+        out.varint(neuron.layer.into());
+        out.varint(neuron.index.into());
+    }
+}
+
+fn read_neuron_list(input: &mut WireReader<'_>) -> Result<Vec<NeuronIndex>, CodecError> {
+    let n_neurons = input.count(2)?;
+    (0..n_neurons).map(|_| Ok(NeuronIndex { layer: input.u32()?, index: input.u32()? })).collect()
+}

@@ -1,0 +1,259 @@
+//! Round-trip, error-bound and corruption tests for every record kind.
+
+use dd_data::*;
+
+use super::*;
+
+/// SplitMix64: a tiny deterministic generator so the tests need no extra crate.
+struct TestRng(u64);
+
+impl TestRng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+fn random_examples(rng: &mut TestRng, n_examples: usize, n_tokens: usize, scale: f32) -> NeuronExamples {
+    let example = |rng: &mut TestRng| {
+        let activations: Vec<f32> = (0..n_tokens).map(|_| (rng.unit() * 2.0 - 0.3) * scale).collect();
+        Example {
+            dataset_index: rng.next_u64() >> 20,
+            tokens: (0..n_tokens).map(|_| (rng.next_u64() % 50_257) as u32).collect(),
+            max_token_index: (rng.next_u64() % n_tokens as u64) as u32,
+            activations,
+            activation_error: 0.0,
+        }
+    };
+    NeuronExamples {
+        groups: vec![
+            ExampleGroup { kind: ExampleGroupKind::Top, examples: (0..n_examples).map(|_| example(rng)).collect() },
+            ExampleGroup { kind: ExampleGroupKind::Bottom, examples: (0..2).map(|_| example(rng)).collect() },
+            ExampleGroup {
+                kind: ExampleGroupKind::Quantile { band: 3, lower: 0.25, upper: 0.5 },
+                examples: vec![example(rng)],
+            },
+            ExampleGroup { kind: ExampleGroupKind::Random, examples: vec![] },
+        ],
+    }
+}
+
+fn sample_records() -> Vec<NeuronRecord> {
+    let mut rng = TestRng(7);
+    vec![
+        NeuronRecord::Examples(random_examples(&mut rng, 20, 128, 4.0)),
+        NeuronRecord::Stats(NeuronStats {
+            count: 10_000_000_000,
+            max: 7.5,
+            min: -0.17,
+            mean: 0.01,
+            variance: 0.2,
+            skewness: 9.0,
+            kurtosis: 120.0,
+            density: 0.003,
+            histogram: Histogram { lower: -0.17, upper: 7.5, counts: (0..50).map(|i| i * 1000).collect() },
+        }),
+        NeuronRecord::Logits(LogitAttribution {
+            top: vec![TokenValue { token: 50_000, value: 1.5 }],
+            bottom: vec![TokenValue { token: 3, value: -2.0 }, TokenValue { token: 4, value: -1.0 }],
+        }),
+        NeuronRecord::Explanations(Explanations {
+            explanations: vec![
+                Explanation {
+                    text: "mentions of \"Paris\" — ünïcode".into(),
+                    origin: "openai".into(),
+                    author: Some("gpt-4".into()),
+                    scores: vec![NamedScore { name: "ev_correlation_score".into(), value: 0.43 }],
+                },
+                Explanation { text: String::new(), origin: "synthetic".into(), author: None, scores: vec![] },
+            ],
+        }),
+        NeuronRecord::Graph(NeuronGraph {
+            subgraph_indices: vec![0, 0, 2],
+            nodes: vec![
+                GraphNode { token: "the".into(), required: vec![], importance: 1.0 },
+                GraphNode { token: " cat".into(), required: vec![0], importance: 0.5 },
+            ],
+        }),
+        NeuronRecord::Similar(SimilarNeurons {
+            neurons: vec![SimilarNeuron { layer: 11, index: 3071, similarity: 0.9 }],
+        }),
+    ]
+}
+
+/// Compares two example sets, allowing each activation its documented error.
+fn assert_examples_close(original: &NeuronExamples, decoded: &NeuronExamples) {
+    assert_eq!(original.groups.len(), decoded.groups.len());
+    for (group, decoded_group) in original.groups.iter().zip(&decoded.groups) {
+        assert_eq!(group.kind, decoded_group.kind);
+        assert_eq!(group.examples.len(), decoded_group.examples.len());
+        for (example, decoded_example) in group.examples.iter().zip(&decoded_group.examples) {
+            assert_eq!(example.tokens, decoded_example.tokens);
+            assert_eq!(example.dataset_index, decoded_example.dataset_index);
+            assert_eq!(example.max_token_index, decoded_example.max_token_index);
+            let bound = decoded_example.activation_error;
+            let range = example.max_activation() - example.min_activation();
+            assert!(bound <= range / 510.0 * 1.001 + 1e-6, "bound {bound} looser than documented for range {range}");
+            for (a, b) in example.activations.iter().zip(&decoded_example.activations) {
+                assert!((a - b).abs() <= bound, "|{a} - {b}| > {bound}");
+            }
+            assert_eq!(example.max_activation(), decoded_example.max_activation(), "max is exact");
+            assert_eq!(example.min_activation(), decoded_example.min_activation(), "min is exact");
+        }
+    }
+}
+
+#[test]
+fn every_neuron_kind_round_trips() {
+    for record in sample_records() {
+        let blob = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
+        assert_eq!(blob[0], FORMAT_VERSION);
+        let decoded = decode_neuron(record.kind(), &blob).expect("decode");
+        match (&record, &decoded) {
+            (NeuronRecord::Examples(a), NeuronRecord::Examples(b)) => assert_examples_close(a, b),
+            _ => assert_eq!(record, decoded),
+        }
+    }
+}
+
+#[test]
+fn sixteen_bit_activations_meet_their_bound() {
+    let mut rng = TestRng(11);
+    for scale in [1e-3, 1.0, 250.0] {
+        let examples = random_examples(&mut rng, 5, 64, scale);
+        let options = EncodeOptions { activation_bits: 16, zstd_level: 3 };
+        let blob = encode_neuron(&NeuronRecord::Examples(examples.clone()), &options).expect("encode");
+        let NeuronRecord::Examples(decoded) = decode_neuron(NeuronDataKind::Examples, &blob).expect("decode") else {
+            panic!("wrong record kind");
+        };
+        for (a, b) in
+            examples.groups.iter().flat_map(|g| &g.examples).zip(decoded.groups.iter().flat_map(|g| &g.examples))
+        {
+            let range = a.max_activation() - a.min_activation();
+            assert!(b.activation_error <= range / 131_070.0 * 1.001 + scale * 1e-6);
+            for (x, y) in a.activations.iter().zip(&b.activations) {
+                assert!((x - y).abs() <= b.activation_error, "|{x} - {y}| > {}", b.activation_error);
+            }
+        }
+    }
+}
+
+#[test]
+fn constant_and_empty_examples_round_trip_exactly() {
+    let examples = NeuronExamples {
+        groups: vec![ExampleGroup {
+            kind: ExampleGroupKind::Top,
+            examples: vec![
+                Example {
+                    dataset_index: 1,
+                    tokens: vec![5, 6],
+                    activations: vec![0.25, 0.25],
+                    max_token_index: 0,
+                    activation_error: 0.0,
+                },
+                Example {
+                    dataset_index: 2,
+                    tokens: vec![],
+                    activations: vec![],
+                    max_token_index: 0,
+                    activation_error: 0.0,
+                },
+            ],
+        }],
+    };
+    let record = NeuronRecord::Examples(examples.clone());
+    let blob = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
+    let NeuronRecord::Examples(decoded) = decode_neuron(NeuronDataKind::Examples, &blob).expect("decode") else {
+        panic!("wrong record kind");
+    };
+    assert_eq!(decoded.groups[0].examples[0].activations, vec![0.25, 0.25]);
+    assert!(decoded.groups[0].examples[1].tokens.is_empty());
+}
+
+#[test]
+fn layer_and_model_kinds_round_trip() {
+    let ranking = NeuronRanking::from_unsorted(vec![
+        RankedNeuron { neuron: NeuronIndex { layer: 1, index: 2 }, score: 3.5 },
+        RankedNeuron { neuron: NeuronIndex { layer: 0, index: 9 }, score: 1.5 },
+    ]);
+    let layers = [
+        LayerRecord::Ranking(ranking.clone()),
+        LayerRecord::Summary(LayerSummary {
+            neurons: vec![
+                NeuronSummary { max_activation: 3.0, min_activation: -0.1, density: 0.01, kurtosis: 40.0 };
+                100
+            ],
+        }),
+    ];
+    for record in layers {
+        let blob = encode_layer(&record, &EncodeOptions::STANDARD).expect("encode");
+        assert_eq!(decode_layer(record.kind(), &blob).expect("decode"), record);
+    }
+    let models = [
+        ModelRecord::Vocabulary(Vocabulary { tokens: (0..1000).map(|i| format!("tok{i}")).collect() }),
+        ModelRecord::Ranking(ranking),
+        ModelRecord::TokenIndex(TokenIndex {
+            entries: vec![TokenIndexEntry {
+                token: "the".into(),
+                activating: vec![NeuronIndex { layer: 0, index: 1 }],
+                important: vec![NeuronIndex { layer: 3, index: 70_000 }],
+            }],
+        }),
+    ];
+    for record in models {
+        let blob = encode_model(&record, &EncodeOptions::STANDARD).expect("encode");
+        assert_eq!(decode_model(record.kind(), &blob).expect("decode"), record);
+    }
+}
+
+#[test]
+fn corrupt_blobs_are_errors_not_panics() {
+    for record in sample_records() {
+        let blob = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
+        for len in 0..blob.len() {
+            assert!(decode_neuron(record.kind(), &blob[..len]).is_err(), "prefix of {len} bytes decoded");
+        }
+        let mut flipped = blob.clone();
+        for i in 4..flipped.len() {
+            flipped[i] ^= 0x5a;
+            let _ = decode_neuron(record.kind(), &flipped);
+            flipped[i] ^= 0x5a;
+        }
+    }
+}
+
+#[test]
+fn header_mismatches_are_reported() {
+    let blob = encode_neuron(&sample_records()[1], &EncodeOptions::STANDARD).expect("encode");
+    assert!(matches!(decode_neuron(NeuronDataKind::Logits, &blob), Err(CodecError::WrongKind { .. })));
+    assert!(matches!(decode_layer(LayerDataKind::Ranking, &blob), Err(CodecError::WrongKind { .. })));
+    let mut newer = blob.clone();
+    newer[0] = FORMAT_VERSION + 1;
+    assert!(matches!(decode_neuron(NeuronDataKind::Stats, &newer), Err(CodecError::UnsupportedVersion { .. })));
+}
+
+#[test]
+fn invalid_records_are_refused() {
+    let bad = NeuronRecord::Examples(NeuronExamples {
+        groups: vec![ExampleGroup {
+            kind: ExampleGroupKind::Top,
+            examples: vec![Example {
+                dataset_index: 0,
+                tokens: vec![1],
+                activations: vec![],
+                max_token_index: 0,
+                activation_error: 0.0,
+            }],
+        }],
+    });
+    assert!(matches!(encode_neuron(&bad, &EncodeOptions::STANDARD), Err(CodecError::InvalidRecord(_))));
+    let odd_bits = EncodeOptions { activation_bits: 12, zstd_level: 3 };
+    assert!(matches!(encode_neuron(&sample_records()[0], &odd_bits), Err(CodecError::BadOptions(_))));
+}

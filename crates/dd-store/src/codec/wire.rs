@@ -1,0 +1,157 @@
+//! Primitive encodings shared by every blob: LEB128 varints, little-endian floats and length-prefixed strings.
+//!
+//! The reader never trusts a length: every count is checked against the bytes
+//! left, so a corrupt blob fails with [`CodecError::Truncated`] instead of
+//! allocating gigabytes.
+
+use super::CodecError;
+
+/// Appends primitives to a byte buffer.
+#[derive(Default)]
+pub(crate) struct WireWriter {
+    pub(crate) buf: Vec<u8>,
+}
+
+impl WireWriter {
+    pub(crate) fn u8(&mut self, value: u8) {
+        self.buf.push(value);
+    }
+
+    pub(crate) fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.buf.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.buf.push(value as u8);
+    }
+
+    pub(crate) fn len(&mut self, len: usize) {
+        self.varint(len as u64);
+    }
+
+    pub(crate) fn f32(&mut self, value: f32) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub(crate) fn f64(&mut self, value: f64) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
+    pub(crate) fn str(&mut self, value: &str) {
+        self.len(value.len());
+        self.buf.extend_from_slice(value.as_bytes());
+    }
+}
+
+/// Reads primitives from a byte slice, failing cleanly on truncated or malformed input.
+pub(crate) struct WireReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> WireReader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn finish(self) -> Result<(), CodecError> {
+        if self.remaining() == 0 { Ok(()) } else { Err(CodecError::TrailingBytes { n_bytes: self.remaining() }) }
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
+        let byte = *self.buf.get(self.pos).ok_or(CodecError::Truncated)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(CodecError::Invalid("varint overflows 64 bits"));
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(CodecError::Invalid("varint longer than 10 bytes"))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, CodecError> {
+        u32::try_from(self.varint()?).map_err(|_| CodecError::Invalid("value does not fit 32 bits"))
+    }
+
+    /// Reads a count of items that each take at least `min_item_bytes`, so it can be checked against the input.
+    pub(crate) fn count(&mut self, min_item_bytes: usize) -> Result<usize, CodecError> {
+        let count = self.varint()?;
+        let max = (self.remaining() / min_item_bytes.max(1)) as u64;
+        if count > max {
+            return Err(CodecError::Truncated);
+        }
+        Ok(count as usize)
+    }
+
+    pub(crate) fn bytes(&mut self, n_bytes: usize) -> Result<&'a [u8], CodecError> {
+        if n_bytes > self.remaining() {
+            return Err(CodecError::Truncated);
+        }
+        let bytes = &self.buf[self.pos..self.pos + n_bytes];
+        self.pos += n_bytes;
+        Ok(bytes)
+    }
+
+    pub(crate) fn f32(&mut self) -> Result<f32, CodecError> {
+        let bytes = self.bytes(4)?;
+        Ok(f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    pub(crate) fn f64(&mut self) -> Result<f64, CodecError> {
+        let mut array = [0u8; 8];
+        array.copy_from_slice(self.bytes(8)?);
+        Ok(f64::from_le_bytes(array))
+    }
+
+    pub(crate) fn string(&mut self) -> Result<String, CodecError> {
+        let len = self.count(1)?;
+        let bytes = self.bytes(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| CodecError::Invalid("string is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_at_the_edges() {
+        let values = [0, 1, 127, 128, 300, 16_383, 16_384, u64::from(u32::MAX), u64::MAX - 1, u64::MAX];
+        let mut writer = WireWriter::default();
+        values.iter().for_each(|&v| writer.varint(v));
+        let mut reader = WireReader::new(&writer.buf);
+        for &value in &values {
+            assert_eq!(reader.varint().expect("varint"), value);
+        }
+        reader.finish().expect("no trailing bytes");
+    }
+
+    #[test]
+    fn malformed_varints_are_errors() {
+        assert!(matches!(WireReader::new(&[0x80]).varint(), Err(CodecError::Truncated)));
+        assert!(WireReader::new(&[0xff; 11]).varint().is_err());
+        assert!(WireReader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint().is_err());
+    }
+
+    #[test]
+    fn counts_are_bounded_by_the_input() {
+        let mut writer = WireWriter::default();
+        writer.varint(1 << 40);
+        assert!(matches!(WireReader::new(&writer.buf).count(1), Err(CodecError::Truncated)));
+    }
+}

@@ -1,0 +1,112 @@
+//! The SQLite schema, its version and the migrations between versions.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied and
+//! `PRAGMA application_id` marks the file as ours. Migrations only ever get
+//! appended: a released one is never edited.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+use crate::error::SqliteContext;
+
+/// `PRAGMA application_id` of DeepDecipher databases ("DDec").
+pub(crate) const APPLICATION_ID: i32 = 0x4444_6563;
+
+/// Each entry upgrades the schema by one version.
+const MIGRATIONS: &[&str] = &[
+    // Version 1. Blobs are encoded by `codec`; `kind` columns hold the data kinds' stable codes.
+    r#"
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE model (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        architecture TEXT NOT NULL,
+        n_layers INTEGER NOT NULL CHECK (n_layers >= 0),
+        d_mlp INTEGER NOT NULL CHECK (d_mlp >= 0),
+        d_model INTEGER NOT NULL CHECK (d_model >= 0),
+        activation_function TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        n_parameters INTEGER NOT NULL CHECK (n_parameters >= 0),
+        context_length INTEGER NOT NULL CHECK (context_length >= 0),
+        data_source TEXT NOT NULL,
+        tokens_recorded INTEGER NOT NULL CHECK (tokens_recorded >= 0),
+        tool_version TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE source (
+        id INTEGER PRIMARY KEY,
+        model_id INTEGER NOT NULL REFERENCES model (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        n_layers INTEGER NOT NULL CHECK (n_layers >= 0),
+        units_per_layer INTEGER NOT NULL CHECK (units_per_layer >= 0),
+        UNIQUE (model_id, name)
+    ) STRICT;
+    CREATE TABLE source_kind (
+        source_id INTEGER NOT NULL REFERENCES source (id) ON DELETE CASCADE,
+        kind INTEGER NOT NULL,
+        PRIMARY KEY (source_id, kind)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE model_data (
+        model_id INTEGER NOT NULL REFERENCES model (id) ON DELETE CASCADE,
+        kind INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (model_id, kind)
+    ) STRICT;
+    CREATE TABLE layer_data (
+        source_id INTEGER NOT NULL REFERENCES source (id) ON DELETE CASCADE,
+        layer INTEGER NOT NULL CHECK (layer >= 0),
+        kind INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (source_id, layer, kind)
+    ) STRICT;
+    CREATE TABLE neuron_data (
+        source_id INTEGER NOT NULL REFERENCES source (id) ON DELETE CASCADE,
+        layer INTEGER NOT NULL CHECK (layer >= 0),
+        unit INTEGER NOT NULL CHECK (unit >= 0),
+        kind INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (source_id, layer, unit, kind)
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Reads the schema version and checks that the file is ours (or empty).
+pub(crate) fn read_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
+    let application_id: i32 = conn.query_row("PRAGMA application_id", [], |row| row.get(0)).at(path)?;
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).at(path)?;
+    let n_tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |row| row.get(0)).at(path)?;
+    let is_empty = application_id == 0 && version == 0 && n_tables == 0;
+    if application_id != APPLICATION_ID && !is_empty {
+        return Err(StoreError::NotADatabase { path: path.to_owned() });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew { path: path.to_owned(), found: version, supported: SCHEMA_VERSION });
+    }
+    Ok(version)
+}
+
+/// Applies every pending migration, each in its own transaction.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let version = read_version(conn, path)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().at(path)?;
+        tx.execute_batch(sql).at(path)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
+        tx.pragma_update(None, "user_version", index as u32 + 1).at(path)?;
+        if index == 0 {
+            tx.execute("INSERT INTO meta (key, value) VALUES ('content_id', ?1)", [super::new_content_id()])
+                .at(path)?;
+        }
+        tx.commit().at(path)?;
+        tracing::info!(path = %path.display(), version = index + 1, "migrated database schema");
+    }
+    Ok(())
+}

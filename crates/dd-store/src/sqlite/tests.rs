@@ -1,0 +1,182 @@
+//! Tests of the SQLite backend on real database files.
+
+use dd_data::*;
+
+use super::*;
+use crate::codec::EncodeOptions;
+
+fn metadata(name: &str) -> ModelMetadata {
+    ModelMetadata {
+        name: name.to_owned(),
+        architecture: "synthetic".into(),
+        n_layers: 2,
+        d_mlp: 4,
+        d_model: 8,
+        activation_function: "gelu".into(),
+        dataset: "test".into(),
+        n_parameters: 5_000_000_000,
+        context_length: 128,
+        provenance: Provenance {
+            data_source: "unit test".into(),
+            tokens_recorded: 1 << 40,
+            tool_version: "0".into(),
+            recorded_at: "2026-01-01T00:00:00Z".into(),
+        },
+    }
+}
+
+fn similar(layer: u32) -> NeuronRecord {
+    NeuronRecord::Similar(SimilarNeurons { neurons: vec![SimilarNeuron { layer, index: 1, similarity: 0.5 }] })
+}
+
+fn read_config() -> ReadConfig {
+    ReadConfig { n_connections: 2, cache_kib: 1024, mmap_bytes: 0 }
+}
+
+#[test]
+fn written_records_are_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (model, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(source, 1, 3, &similar(7)).expect("put neuron");
+    batch.put_layer(source, 0, &LayerRecord::Ranking(NeuronRanking::default())).expect("put layer");
+    batch
+        .put_model(model, &ModelRecord::Vocabulary(Vocabulary { tokens: vec!["a".into(), " b".into()] }))
+        .expect("put model");
+    assert_eq!(batch.n_records(), 3);
+    batch.commit().expect("commit");
+    drop(writer);
+
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let entry = store.catalog().model("m1").expect("model in catalog");
+    assert_eq!(entry.metadata, metadata("m1"), "u64 fields above 2^32 survive");
+    let mlp = entry.source(MLP_SOURCE).expect("mlp source");
+    assert_eq!(mlp.neuron_kinds, vec![NeuronDataKind::Similar]);
+    assert_eq!(mlp.layer_kinds, vec![LayerDataKind::Ranking]);
+    assert_eq!(entry.model_kinds, vec![ModelDataKind::Vocabulary]);
+    assert_eq!(store.neuron_record(mlp, 1, 3, NeuronDataKind::Similar).expect("read"), Some(similar(7)));
+    assert_eq!(store.neuron_record(mlp, 1, 2, NeuronDataKind::Similar).expect("read"), None);
+    assert_eq!(store.neuron_record(mlp, 1, 3, NeuronDataKind::Stats).expect("read"), None);
+    assert!(store.layer_record(mlp, 0, LayerDataKind::Ranking).expect("read").is_some());
+    assert!(store.model_record(entry, ModelDataKind::Vocabulary).expect("read").is_some());
+    let usage = store.usage(entry.id).expect("usage");
+    assert_eq!(usage.len(), 3);
+    assert!(usage.iter().all(|u| u.n_records == 1 && u.n_bytes > 4));
+    assert!(check(&path, &mut |_, _| {}).expect("check").is_ok());
+}
+
+#[test]
+fn uncommitted_batches_leave_no_trace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let before = writer.catalog().expect("catalog").content_id().to_owned();
+    {
+        let mut batch = writer.batch().expect("batch");
+        batch.put_neuron(source, 0, 0, &similar(1)).expect("put");
+    }
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let mlp = &store.catalog().model("m1").expect("model").sources[0];
+    assert!(mlp.neuron_kinds.is_empty());
+    assert_eq!(store.neuron_blob(mlp.id, 0, 0, NeuronDataKind::Similar).expect("read"), None);
+    assert_eq!(store.catalog().content_id(), before, "content id changes only on commit");
+}
+
+#[test]
+fn writer_rejects_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    assert!(matches!(writer.add_model(&metadata("m1")), Err(StoreError::ModelExists { .. })));
+    assert!(matches!(writer.add_model(&metadata("bad/name")), Err(StoreError::InvalidData(_))));
+    let mut batch = writer.batch().expect("batch");
+    assert!(matches!(batch.put_neuron(source, 2, 0, &similar(0)), Err(StoreError::OutOfRange { what: "layer", .. })));
+    assert!(matches!(batch.put_neuron(source, 1, 4, &similar(0)), Err(StoreError::OutOfRange { what: "unit", .. })));
+    drop(batch);
+    assert!(writer.delete_model("m1").expect("delete"));
+    assert!(!writer.delete_model("m1").expect("delete again"));
+    assert!(writer.catalog().expect("catalog").models().is_empty());
+}
+
+#[test]
+fn foreign_files_and_newer_schemas_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "this is not sqlite, just some text that is long enough to be read as a header....")
+        .expect("write");
+    assert!(matches!(SqliteStore::open(&text, &read_config()), Err(StoreError::NotADatabase { .. })));
+    assert!(matches!(StoreWriter::open(&text, EncodeOptions::STANDARD), Err(StoreError::NotADatabase { .. })));
+
+    let other = dir.path().join("other.db");
+    Connection::open(&other).and_then(|c| c.execute_batch("CREATE TABLE t (x INTEGER);")).expect("other db");
+    assert!(matches!(SqliteStore::open(&other, &read_config()), Err(StoreError::NotADatabase { .. })));
+
+    let path = dir.path().join("data.db");
+    drop(StoreWriter::open(&path, EncodeOptions::STANDARD).expect("create"));
+    Connection::open(&path).and_then(|c| c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)).expect("bump");
+    assert!(matches!(SqliteStore::open(&path, &read_config()), Err(StoreError::SchemaTooNew { .. })));
+
+    let missing = dir.path().join("missing.db");
+    assert!(matches!(SqliteStore::open(&missing, &read_config()), Err(StoreError::Missing { .. })));
+    assert!(!missing.exists(), "a read-only open never creates a file");
+}
+
+#[test]
+fn check_finds_corrupt_and_misplaced_blobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(source, 0, 0, &similar(1)).expect("put");
+    batch.commit().expect("commit");
+    drop(writer);
+    let conn = Connection::open(&path).expect("raw connection");
+    conn.execute("UPDATE neuron_data SET data = x'01ff' WHERE unit = 0", []).expect("corrupt");
+    conn.execute("INSERT INTO neuron_data VALUES (?1, 9, 0, 6, x'00')", [source.0]).expect("misplace");
+    drop(conn);
+    let mut calls = 0;
+    let report = check(&path, &mut |done, total| {
+        calls += 1;
+        assert!(done <= total);
+    })
+    .expect("check");
+    assert!(calls > 0);
+    assert!(!report.is_ok());
+    assert_eq!(report.n_blobs, 2);
+    assert_eq!(report.n_blob_errors, 3, "{:?}", report.blob_errors);
+}
+
+#[test]
+fn pool_serves_parallel_readers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let mut batch = writer.batch().expect("batch");
+    for layer in 0..2 {
+        for index in 0..4 {
+            batch.put_neuron(source, layer, index, &similar(layer * 10 + index)).expect("put");
+        }
+    }
+    batch.commit().expect("commit");
+    let store = std::sync::Arc::new(SqliteStore::open(&path, &read_config()).expect("open store"));
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mlp = store.catalog().model("m1").expect("model").sources[0].clone();
+                for i in 0..200u32 {
+                    let (layer, index) = ((i + t) % 2, i % 4);
+                    let record = store.neuron_record(&mlp, layer, index, NeuronDataKind::Similar).expect("read");
+                    assert_eq!(record, Some(similar(layer * 10 + index)));
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().expect("reader thread"));
+}

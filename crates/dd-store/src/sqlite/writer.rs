@@ -1,0 +1,254 @@
+//! The single writer: creates and migrates databases and writes records in batched transactions.
+//!
+//! Every write goes through a transaction, so a killed process leaves the
+//! database as of its last commit: WAL mode makes commits atomic and never
+//! corrupts the file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use dd_data::{LayerRecord, ModelMetadata, ModelRecord, NeuronRecord, SourceInfo, validate_name};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{new_content_id, read_catalog, schema};
+use crate::StoreError;
+use crate::backend::{Catalog, ModelId, SourceId};
+use crate::codec::{EncodeOptions, encode_layer, encode_model, encode_neuron};
+use crate::error::SqliteContext;
+
+/// The one writer of a database.
+pub struct StoreWriter {
+    path: PathBuf,
+    conn: Connection,
+    options: EncodeOptions,
+    /// Shapes of the sources written so far, to range-check indices without a query per record.
+    source_shapes: HashMap<SourceId, (u64, u64)>,
+}
+
+/// Writes made in one transaction; dropped without [`WriteBatch::commit`], they are rolled back.
+pub struct WriteBatch<'a> {
+    path: &'a Path,
+    tx: Transaction<'a>,
+    options: EncodeOptions,
+    source_shapes: &'a HashMap<SourceId, (u64, u64)>,
+    n_records: u64,
+}
+
+impl StoreWriter {
+    /// Opens a database for writing, creating and migrating it as needed.
+    pub fn open(path: &Path, options: EncodeOptions) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).at(path)?;
+        // Busy timeout: a reader checkpointing the WAL may hold a lock briefly.
+        conn.busy_timeout(std::time::Duration::from_secs(10)).at(path)?;
+        schema::read_version(&conn, path)?;
+        conn.pragma_update(None, "journal_mode", "WAL").at(path)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").at(path)?;
+        conn.pragma_update(None, "foreign_keys", true).at(path)?;
+        schema::migrate(&mut conn, path)?;
+        let mut writer = Self { path: path.to_owned(), conn, options, source_shapes: HashMap::new() };
+        writer.reload_shapes()?;
+        Ok(writer)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The catalog as the database holds it now.
+    pub fn catalog(&self) -> Result<Catalog, StoreError> {
+        read_catalog(&self.conn, &self.path)
+    }
+
+    /// Adds a model and its `mlp` source; fails if the name is taken.
+    pub fn add_model(&mut self, metadata: &ModelMetadata) -> Result<(ModelId, SourceId), StoreError> {
+        metadata.validate()?;
+        let path = self.path.clone();
+        let tx = self.conn.transaction().at(&path)?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM model WHERE name = ?1", [&metadata.name], |r| r.get(0))
+            .optional()
+            .at(&path)?;
+        if exists.is_some() {
+            return Err(StoreError::ModelExists { name: metadata.name.clone() });
+        }
+        tx.execute(
+            "INSERT INTO model (name, architecture, n_layers, d_mlp, d_model, activation_function, dataset, \
+             n_parameters, context_length, data_source, tokens_recorded, tool_version, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                metadata.name,
+                metadata.architecture,
+                to_sql_int(metadata.n_layers)?,
+                to_sql_int(metadata.d_mlp)?,
+                to_sql_int(metadata.d_model)?,
+                metadata.activation_function,
+                metadata.dataset,
+                to_sql_int(metadata.n_parameters)?,
+                to_sql_int(metadata.context_length)?,
+                metadata.provenance.data_source,
+                to_sql_int(metadata.provenance.tokens_recorded)?,
+                metadata.provenance.tool_version,
+                metadata.provenance.recorded_at,
+            ],
+        )
+        .at(&path)?;
+        let model = ModelId(tx.last_insert_rowid());
+        let source = insert_source(&tx, &path, model, &metadata.mlp_source())?;
+        touch(&tx, &path)?;
+        tx.commit().at(&path)?;
+        self.reload_shapes()?;
+        Ok((model, source))
+    }
+
+    /// Adds another source (hook point) to a model.
+    pub fn add_source(&mut self, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError> {
+        validate_name(&info.name)?;
+        let path = self.path.clone();
+        let tx = self.conn.transaction().at(&path)?;
+        let source = insert_source(&tx, &path, model, info)?;
+        touch(&tx, &path)?;
+        tx.commit().at(&path)?;
+        self.reload_shapes()?;
+        Ok(source)
+    }
+
+    /// Deletes a model and all its data; returns whether it existed.
+    pub fn delete_model(&mut self, name: &str) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().at(&path)?;
+        let n_deleted = tx.execute("DELETE FROM model WHERE name = ?1", [name]).at(&path)?;
+        touch(&tx, &path)?;
+        tx.commit().at(&path)?;
+        self.reload_shapes()?;
+        Ok(n_deleted > 0)
+    }
+
+    /// Starts a transaction for many records.
+    pub fn batch(&mut self) -> Result<WriteBatch<'_>, StoreError> {
+        let tx = self.conn.transaction().at(&self.path)?;
+        Ok(WriteBatch { path: &self.path, tx, options: self.options, source_shapes: &self.source_shapes, n_records: 0 })
+    }
+
+    /// Moves the WAL's content into the main file, so the database is one self-contained file.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).at(&self.path)
+    }
+
+    fn reload_shapes(&mut self) -> Result<(), StoreError> {
+        let mut statement = self.conn.prepare("SELECT id, n_layers, units_per_layer FROM source").at(&self.path)?;
+        let shapes = statement
+            .query_map([], |row| Ok((SourceId(row.get(0)?), (row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))))
+            .at(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .at(&self.path)?;
+        self.source_shapes = shapes.into_iter().map(|(id, (l, u))| (id, (l.max(0) as u64, u.max(0) as u64))).collect();
+        Ok(())
+    }
+}
+
+impl WriteBatch<'_> {
+    /// Writes (or replaces) one neuron-level record.
+    pub fn put_neuron(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        index: u32,
+        record: &NeuronRecord,
+    ) -> Result<(), StoreError> {
+        self.check_unit(source, layer, Some(index))?;
+        let blob = encode_neuron(record, &self.options).map_err(|source_error| StoreError::Codec {
+            what: format!("neuron {layer}/{index} {}", record.kind().name()),
+            source: source_error,
+        })?;
+        let kind = record.kind().code();
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO neuron_data (source_id, layer, unit, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![source.0, layer, index, kind, blob]))
+            .at(self.path)?;
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO source_kind (source_id, kind) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![source.0, kind]))
+            .at(self.path)?;
+        self.n_records += 1;
+        Ok(())
+    }
+
+    /// Writes (or replaces) one layer-level record.
+    pub fn put_layer(&mut self, source: SourceId, layer: u32, record: &LayerRecord) -> Result<(), StoreError> {
+        self.check_unit(source, layer, None)?;
+        let blob = encode_layer(record, &self.options).map_err(|source_error| StoreError::Codec {
+            what: format!("layer {layer} {}", record.kind().name()),
+            source: source_error,
+        })?;
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO layer_data (source_id, layer, kind, data) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![source.0, layer, record.kind().code(), blob]))
+            .at(self.path)?;
+        self.n_records += 1;
+        Ok(())
+    }
+
+    /// Writes (or replaces) one model-level record.
+    pub fn put_model(&mut self, model: ModelId, record: &ModelRecord) -> Result<(), StoreError> {
+        let blob = encode_model(record, &self.options).map_err(|source_error| StoreError::Codec {
+            what: format!("model {}", record.kind().name()),
+            source: source_error,
+        })?;
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO model_data (model_id, kind, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![model.0, record.kind().code(), blob]))
+            .at(self.path)?;
+        self.n_records += 1;
+        Ok(())
+    }
+
+    /// Records written in this batch so far.
+    pub fn n_records(&self) -> u64 {
+        self.n_records
+    }
+
+    /// Commits every write of the batch at once.
+    pub fn commit(self) -> Result<(), StoreError> {
+        touch(&self.tx, self.path)?;
+        self.tx.commit().at(self.path)
+    }
+
+    fn check_unit(&self, source: SourceId, layer: u32, index: Option<u32>) -> Result<(), StoreError> {
+        let Some(&(n_layers, units_per_layer)) = self.source_shapes.get(&source) else {
+            return Err(StoreError::OutOfRange { what: "source id", index: source.0.max(0) as u64, len: 0 });
+        };
+        if u64::from(layer) >= n_layers {
+            return Err(StoreError::OutOfRange { what: "layer", index: layer.into(), len: n_layers });
+        }
+        match index {
+            Some(index) if u64::from(index) >= units_per_layer => {
+                Err(StoreError::OutOfRange { what: "unit", index: index.into(), len: units_per_layer })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn insert_source(tx: &Transaction<'_>, path: &Path, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError> {
+    tx.execute(
+        "INSERT INTO source (model_id, name, n_layers, units_per_layer) VALUES (?1, ?2, ?3, ?4)",
+        params![model.0, info.name, to_sql_int(info.n_layers)?, to_sql_int(info.units_per_layer)?],
+    )
+    .at(path)?;
+    Ok(SourceId(tx.last_insert_rowid()))
+}
+
+/// Marks the content as changed, so served ETags change with it.
+fn touch(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'content_id'")
+        .and_then(|mut s| s.execute([new_content_id()]))
+        .at(path)?;
+    Ok(())
+}
+
+fn to_sql_int(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::BadValue { what: "count", value: i64::MAX })
+}
