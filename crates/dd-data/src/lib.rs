@@ -32,7 +32,7 @@ pub use explanation::{Explanation, Explanations, NamedScore};
 pub use graph::{GraphNode, NeuronGraph};
 pub use logits::{LogitAttribution, TokenValue};
 pub use model::{MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
-pub use ranking::{NeuronRanking, RankedNeuron};
+pub use ranking::{NeuronRanking, RankedNeuron, interestingness};
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use similar::{SimilarNeuron, SimilarNeurons};
 pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats};

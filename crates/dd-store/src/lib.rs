@@ -14,6 +14,6 @@ mod error;
 pub mod sqlite;
 
 pub use backend::{Catalog, KindUsage, ModelEntry, ModelId, SourceEntry, SourceId, StoreRead};
-pub use codec::{CodecError, EncodeOptions};
+pub use codec::{CodecError, EncodeOptions, EncodedNeuron};
 pub use error::StoreError;
 pub use sqlite::{CheckReport, ReadConfig, SqliteStore, StoreWriter, WriteBatch, check};

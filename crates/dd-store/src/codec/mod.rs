@@ -122,6 +122,30 @@ pub fn encode_neuron(record: &NeuronRecord, options: &EncodeOptions) -> Result<V
     seal(Level::Neuron, record.kind().code(), payload, options)
 }
 
+/// A neuron-level record already encoded, so encoding can run on other threads than the writer.
+#[derive(Debug, Clone)]
+pub struct EncodedNeuron {
+    kind: NeuronDataKind,
+    blob: Vec<u8>,
+}
+
+impl EncodedNeuron {
+    /// Validates and encodes a record.
+    pub fn new(record: &NeuronRecord, options: &EncodeOptions) -> Result<Self, CodecError> {
+        Ok(Self { kind: record.kind(), blob: encode_neuron(record, options)? })
+    }
+
+    /// The record's kind.
+    pub fn kind(&self) -> NeuronDataKind {
+        self.kind
+    }
+
+    /// The encoded blob.
+    pub fn blob(&self) -> &[u8] {
+        &self.blob
+    }
+}
+
 /// Decodes a neuron-level record stored under `kind`.
 pub fn decode_neuron(kind: NeuronDataKind, blob: &[u8]) -> Result<NeuronRecord, CodecError> {
     with_payload(Level::Neuron, kind.code(), blob, |payload| records::read_neuron(kind, payload))

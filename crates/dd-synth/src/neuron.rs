@@ -1,0 +1,236 @@
+//! Generates every record of one synthetic neuron: a GELU neuron with a few trigger tokens.
+//!
+//! Each neuron fires strongly on 2-3 "trigger" tokens and weakly on the token
+//! after one; elsewhere its pre-activation is negative, so GELU leaves small
+//! negative values, as in real GPT-2 neurons. Statistics are computed exactly
+//! from a sample drawn from the same process.
+
+use dd_data::{
+    Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, GraphNode, HISTOGRAM_BINS, Histogram,
+    LogitAttribution, NamedScore, NeuronExamples, NeuronGraph, NeuronRecord, NeuronStats, NeuronSummary, SimilarNeuron,
+    SimilarNeurons, TokenValue, Vocabulary, interestingness,
+};
+
+use crate::SynthConfig;
+use crate::rng::SynthRng;
+use crate::vocab::ZipfSampler;
+
+/// Activations sampled per neuron to compute its statistics.
+pub(crate) const STATS_SAMPLE: usize = 4096;
+
+/// One generated neuron: its records plus what the layer and model records need.
+pub(crate) struct GeneratedNeuron {
+    pub(crate) records: Vec<NeuronRecord>,
+    pub(crate) summary: NeuronSummary,
+    pub(crate) score: f32,
+    pub(crate) activating_tokens: Vec<u32>,
+    pub(crate) important_tokens: Vec<u32>,
+}
+
+/// GELU, tanh approximation (GPT-2's `gelu_new`).
+fn gelu(x: f64) -> f64 {
+    0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+struct NeuronModel {
+    scale: f64,
+    density: f64,
+    triggers: Vec<u32>,
+}
+
+impl NeuronModel {
+    fn background(&self, rng: &mut SynthRng) -> f64 {
+        gelu(-1.6 + 0.7 * rng.normal())
+    }
+
+    fn firing(&self, rng: &mut SynthRng) -> f64 {
+        gelu(self.scale * (0.75 + 0.25 * rng.unit()) + 0.3 * rng.normal())
+    }
+}
+
+pub(crate) fn generate(
+    config: &SynthConfig,
+    vocabulary: &Vocabulary,
+    sampler: &ZipfSampler,
+    layer: u32,
+    index: u32,
+) -> GeneratedNeuron {
+    let mut rng = SynthRng::new(config.seed, &[u64::from(layer), u64::from(index)]);
+    let vocab_size = u64::from(config.vocab_size);
+    let n_triggers = 2 + rng.below(2) as usize;
+    let model = NeuronModel {
+        scale: (1.2 + 0.6 * rng.normal()).exp().clamp(0.5, 30.0),
+        density: (-4.5 + 1.2 * rng.normal()).exp().min(0.5),
+        triggers: (0..n_triggers)
+            .map(|_| (30 + rng.below(vocab_size.saturating_sub(30).max(1))).min(vocab_size - 1) as u32)
+            .collect(),
+    };
+
+    let mut top: Vec<Example> =
+        (0..config.n_examples).map(|_| top_example(config, sampler, &model, &mut rng)).collect();
+    top.sort_by(|a, b| b.max_activation().total_cmp(&a.max_activation()));
+    let mut groups = vec![ExampleGroup { kind: ExampleGroupKind::Top, examples: top }];
+    if config.n_bottom_examples > 0 {
+        let mut bottom: Vec<Example> =
+            (0..config.n_bottom_examples).map(|_| bottom_example(config, sampler, &mut rng)).collect();
+        bottom.sort_by(|a, b| a.min_activation().total_cmp(&b.min_activation()));
+        groups.push(ExampleGroup { kind: ExampleGroupKind::Bottom, examples: bottom });
+    }
+
+    let stats = stats(&model, &mut rng);
+    let score = interestingness(&stats);
+    let summary = NeuronSummary {
+        max_activation: stats.max as f32,
+        min_activation: stats.min as f32,
+        density: stats.density as f32,
+        kurtosis: stats.kurtosis as f32,
+    };
+    let random_token = |rng: &mut SynthRng| rng.below(vocab_size) as u32;
+    let logits = LogitAttribution {
+        top: (0..10)
+            .map(|i| TokenValue {
+                token: random_token(&mut rng),
+                value: (model.scale * 0.4 / (1.0 + 0.2 * f64::from(i))) as f32,
+            })
+            .collect(),
+        bottom: (0..10)
+            .map(|i| TokenValue {
+                token: random_token(&mut rng),
+                value: -(model.scale * 0.3 / (1.0 + 0.2 * f64::from(i))) as f32,
+            })
+            .collect(),
+    };
+    let display = |token: u32| vocabulary.token(token).unwrap_or("?").trim().to_owned();
+    let explanation = Explanations {
+        explanations: vec![Explanation {
+            text: format!(
+                "fires on \"{}\"{}",
+                display(model.triggers[0]),
+                model.triggers[1..].iter().map(|&t| format!(", \"{}\"", display(t))).collect::<String>()
+            ),
+            origin: "synthetic".into(),
+            author: Some("dd-synth".into()),
+            scores: vec![NamedScore { name: "ev_correlation_score".into(), value: (rng.unit() * 0.8) as f32 }],
+        }],
+    };
+    let context_tokens: Vec<u32> = (0..2).map(|_| sampler.sample(&mut rng)).collect();
+    let mut nodes: Vec<GraphNode> = model
+        .triggers
+        .iter()
+        .map(|&t| GraphNode { token: normalise(&display(t)), required: vec![], importance: 1.0 })
+        .collect();
+    let n_activating = nodes.len() as u32;
+    nodes.extend(context_tokens.iter().enumerate().map(|(i, &t)| GraphNode {
+        token: normalise(&display(t)),
+        required: vec![i as u32 % n_activating],
+        importance: (0.3 + 0.5 * rng.unit()) as f32,
+    }));
+    let graph = NeuronGraph { subgraph_indices: vec![0, 0, n_activating], nodes };
+    let n_layers = u64::from(config.n_layers);
+    let mut similar: Vec<SimilarNeuron> = (0..4)
+        .map(|_| SimilarNeuron {
+            layer: rng.below(n_layers) as u32,
+            index: rng.below(u64::from(config.d_mlp)) as u32,
+            similarity: (0.4 + 0.55 * rng.unit()) as f32,
+        })
+        .collect();
+    similar.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+
+    GeneratedNeuron {
+        records: vec![
+            NeuronRecord::Examples(NeuronExamples { groups }),
+            NeuronRecord::Stats(stats),
+            NeuronRecord::Logits(logits),
+            NeuronRecord::Explanations(explanation),
+            NeuronRecord::Graph(graph),
+            NeuronRecord::Similar(SimilarNeurons { neurons: similar }),
+        ],
+        summary,
+        score,
+        activating_tokens: model.triggers,
+        important_tokens: context_tokens,
+    }
+}
+
+/// Neuron2Graph's token normalisation: lower-case and stripped.
+pub(crate) fn normalise(token: &str) -> String {
+    token.trim().to_lowercase()
+}
+
+fn top_example(config: &SynthConfig, sampler: &ZipfSampler, model: &NeuronModel, rng: &mut SynthRng) -> Example {
+    let n_tokens = config.n_tokens as usize;
+    let mut tokens: Vec<u32> = (0..n_tokens).map(|_| sampler.sample(rng)).collect();
+    let mut activations: Vec<f32> = (0..n_tokens).map(|_| model.background(rng) as f32).collect();
+    let n_firing = 1 + rng.below(3) as usize;
+    for _ in 0..n_firing.min(n_tokens) {
+        let position = rng.below(n_tokens as u64) as usize;
+        tokens[position] = model.triggers[rng.below(model.triggers.len() as u64) as usize];
+        activations[position] = model.firing(rng) as f32;
+        if position + 1 < n_tokens {
+            activations[position + 1] = gelu(model.scale * 0.3 * rng.unit()) as f32;
+        }
+    }
+    finish_example(tokens, activations, rng, |a, b| a > b)
+}
+
+fn bottom_example(config: &SynthConfig, sampler: &ZipfSampler, rng: &mut SynthRng) -> Example {
+    let n_tokens = config.n_tokens as usize;
+    let tokens: Vec<u32> = (0..n_tokens).map(|_| sampler.sample(rng)).collect();
+    // GELU's minimum is about -0.17 at x = -0.75: the bottom examples sit there.
+    let activations: Vec<f32> = (0..n_tokens).map(|_| gelu(-0.75 + 0.5 * rng.normal()) as f32).collect();
+    finish_example(tokens, activations, rng, |a, b| a < b)
+}
+
+fn finish_example(
+    tokens: Vec<u32>,
+    activations: Vec<f32>,
+    rng: &mut SynthRng,
+    better: impl Fn(f32, f32) -> bool,
+) -> Example {
+    let mut best = 0;
+    for (i, &a) in activations.iter().enumerate() {
+        if better(a, activations[best]) {
+            best = i;
+        }
+    }
+    Example {
+        dataset_index: rng.below(10_000_000),
+        tokens,
+        activations,
+        max_token_index: best as u32,
+        activation_error: 0.0,
+    }
+}
+
+/// Exact statistics (two-pass moments) of a sample of the neuron's activations.
+fn stats(model: &NeuronModel, rng: &mut SynthRng) -> NeuronStats {
+    let sample: Vec<f64> = (0..STATS_SAMPLE)
+        .map(|_| if rng.unit() < model.density { model.firing(rng) } else { model.background(rng) })
+        .collect();
+    let n = sample.len() as f64;
+    let mean = sample.iter().sum::<f64>() / n;
+    let moment = |k: i32| sample.iter().map(|x| (x - mean).powi(k)).sum::<f64>() / n;
+    let variance = moment(2);
+    let (skewness, kurtosis) =
+        if variance > 0.0 { (moment(3) / variance.powf(1.5), moment(4) / (variance * variance)) } else { (0.0, 0.0) };
+    let max = sample.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = sample.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut counts = vec![0u64; HISTOGRAM_BINS];
+    let width = (max - min) / HISTOGRAM_BINS as f64;
+    for &x in &sample {
+        let bin = if width > 0.0 { ((x - min) / width) as usize } else { 0 };
+        counts[bin.min(HISTOGRAM_BINS - 1)] += 1;
+    }
+    let density = sample.iter().filter(|&&x| x > 0.0).count() as f64 / n;
+    NeuronStats {
+        count: sample.len() as u64,
+        max,
+        min,
+        mean,
+        variance,
+        skewness,
+        kurtosis,
+        density,
+        histogram: Histogram { lower: min as f32, upper: (max as f32).max(min as f32 + f32::EPSILON), counts },
+    }
+}
