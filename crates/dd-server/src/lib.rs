@@ -1,1 +1,64 @@
-//! placeholder
+//! DeepDecipher's HTTP server: the JSON API (compatible with the original's routes), its OpenAPI
+//! document and the doc page.
+//!
+//! # Layout
+//! - [`wire`]: JSON wire types, the only place response shapes are defined.
+//! - `services`: what each service serves at each level, and how pages are built.
+//! - `api`: routes, parameter validation and the blocking-pool hand-off.
+//! - `render`: hand-written JSON for example texts, the hot path.
+//! - `search`: the in-memory token index.
+//! - `middleware`: access log, method/size limits, timeout, ETag and caching.
+//! - [`openapi`]: the OpenAPI document and `/doc`.
+//!
+//! **Invariant:** this is the only crate that knows HTTP or JSON; store types are converted by hand.
+
+mod api;
+mod error;
+mod middleware;
+pub mod openapi;
+mod render;
+mod search;
+mod services;
+mod state;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use tower::Layer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+
+pub use error::ApiError;
+pub use services::{Level, Service};
+pub use state::{AppState, ServerConfig};
+
+/// The whole application as a `tower` service: routes, middleware and trailing-slash normalisation.
+pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Router> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD])
+        .max_age(std::time::Duration::from_secs(86_400));
+    let router = api::routes()
+        .fallback(middleware::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))
+        .layer(cors)
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(middleware::access_log))
+        .with_state(state);
+    // Outside the router, so `/api/m/neuroscope/0/1/` is rewritten before routing (as the original did).
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// Serves the application on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = axum::ServiceExt::<Request>::into_make_service(app(state));
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+}

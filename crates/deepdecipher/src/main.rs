@@ -1,1 +1,221 @@
-fn main() {}
+//! The `deepdecipher` command: parses arguments, sets up logging and progress bars, and hands
+//! off to the library crates. All logic lives in the libraries; errors become messages here.
+
+mod cli;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use dd_server::{AppState, ServerConfig};
+use dd_store::{ReadConfig, SqliteStore, StoreRead, StoreWriter};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Cli, Command, ServeArgs, SynthArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve(args),
+        Command::Info { database } => info(&database),
+        Command::Check { database } => check(&database),
+        Command::Synth(args) => synth(args),
+        Command::Migrate { database } => {
+            if !database.exists() {
+                anyhow::bail!("{} does not exist", database.display());
+            }
+            StoreWriter::open(&database, dd_store::EncodeOptions::STANDARD)?;
+            println!("{}: schema version {}", database.display(), dd_store::sqlite::SCHEMA_VERSION);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let read_config = ReadConfig { n_connections: args.connections.into(), ..ReadConfig::serving() };
+    let store = SqliteStore::open(&args.database, &read_config)?;
+    let server_config = ServerConfig {
+        request_timeout: Duration::from_millis(args.timeout_ms),
+        max_concurrent_reads: args.connections.into(),
+        ..ServerConfig::standard()
+    };
+    let state = Arc::new(AppState::load(Arc::new(store), server_config)?);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+        let addr: SocketAddr = listener.local_addr()?;
+        // Tests and scripts read this line to find an ephemeral port.
+        println!("listening on http://{addr}");
+        tracing::info!(%addr, database = %args.database.display(), "serving");
+        dd_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
+        tracing::info!("shut down cleanly");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn info(database: &Path) -> anyhow::Result<ExitCode> {
+    let store = SqliteStore::open(database, &ReadConfig { n_connections: 1, cache_kib: 8 * 1024, mmap_bytes: 0 })?;
+    let file_bytes = std::fs::metadata(database).map(|m| m.len()).unwrap_or(0);
+    println!("{}: {} model(s), {}", database.display(), store.catalog().models().len(), human_bytes(file_bytes));
+    for model in store.catalog().models() {
+        let m = &model.metadata;
+        println!();
+        println!("{}  ({}, {} activation)", m.name, m.architecture, m.activation_function);
+        println!("  layers × neurons   {} × {} = {} neurons", m.n_layers, m.d_mlp, m.n_neurons());
+        println!("  d_model            {}", m.d_model);
+        println!("  parameters         {}", m.n_parameters);
+        println!("  context length     {}", m.context_length);
+        println!("  dataset            {}", m.dataset);
+        println!("  data source        {}", m.provenance.data_source);
+        println!("  tokens recorded    {}", m.provenance.tokens_recorded);
+        println!("  written by         deepdecipher {} at {}", m.provenance.tool_version, m.provenance.recorded_at);
+        let sources: Vec<String> = model
+            .sources
+            .iter()
+            .map(|s| format!("{} ({} × {})", s.info.name, s.info.n_layers, s.info.units_per_layer))
+            .collect();
+        println!("  sources            {}", sources.join(", "));
+        println!("  {:<8} {:<14} {:>10} {:>12} {:>10}", "level", "kind", "records", "bytes", "per record");
+        for usage in store.usage(model.id)? {
+            println!(
+                "  {:<8} {:<14} {:>10} {:>12} {:>10}",
+                usage.level,
+                usage.kind,
+                usage.n_records,
+                human_bytes(usage.n_bytes),
+                human_bytes(usage.n_bytes / usage.n_records.max(1))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(database: &Path) -> anyhow::Result<ExitCode> {
+    let bar = progress_bar("checking", "blobs");
+    let report = dd_store::check(database, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    for message in report.integrity_errors.iter().chain(&report.foreign_key_errors).chain(&report.blob_errors) {
+        println!("problem: {message}");
+    }
+    if report.is_ok() {
+        println!("{}: ok ({} blobs decoded)", database.display(), report.n_blobs);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{}: {} integrity, {} foreign-key and {} blob problem(s)",
+            database.display(),
+            report.integrity_errors.len(),
+            report.foreign_key_errors.len(),
+            report.n_blob_errors
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
+    let config = dd_synth::SynthConfig {
+        model_name: args.name,
+        n_layers: args.layers,
+        d_mlp: args.neurons,
+        n_examples: args.examples,
+        n_bottom_examples: args.bottom_examples,
+        n_tokens: args.tokens,
+        vocab_size: args.vocab,
+        seed: args.seed,
+        replace: args.replace,
+        n_threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    let bar = progress_bar("synthesizing", "neurons");
+    let started = std::time::Instant::now();
+    let summary = dd_synth::synthesize(&args.database, &config, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let file_bytes = std::fs::metadata(&args.database).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} neurons ({} records) of {} to {} in {:.1} s; file is {}",
+        summary.n_neurons,
+        summary.n_records,
+        config.model_name,
+        args.database.display(),
+        started.elapsed().as_secs_f64(),
+        human_bytes(file_bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(verb: &'static str, unit: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let template = format!("{verb} {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, ETA {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
 pub use check::{CheckReport, check};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{StoreWriter, WriteBatch};
+pub use writer::{PAGE_SIZE, StoreWriter, WriteBatch};
 
 use crate::StoreError;
 use crate::backend::{Catalog, KindUsage, ModelEntry, ModelId, SourceEntry, SourceId, StoreRead};

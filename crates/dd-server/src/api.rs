@@ -1,0 +1,319 @@
+//! The JSON routes, compatible with the original DeepDecipher's `/api/{model}/{service}[/{layer}[/{neuron}]]`.
+//!
+//! Every parameter is validated here, once, into a [`Target`] and a service
+//! list; the blocking store work then runs on the blocking pool, bounded by
+//! the read semaphore.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use dd_data::ModelDataKind;
+use dd_store::SourceEntry;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::render::JsonOut;
+use crate::search::SearchIndex;
+use crate::services::{Service, Target};
+use crate::state::{AppState, ModelContext};
+use crate::{openapi, wire};
+
+/// The JSON routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api", get(index))
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/doc/openapi.json", get(openapi_json))
+        .route("/doc", get(doc_page))
+        .route("/api/{model}/{service}", get(model_page))
+        .route("/api/{model}/{service}/{layer}", get(layer_page))
+        .route("/api/{model}/{service}/{layer}/{neuron}", get(neuron_page))
+        .route("/-/health", get(health))
+        .route("/-/version", get(version))
+}
+
+/// `Path`, with rejections (bad percent-encoding) answered in our error shape.
+pub(crate) struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::bad_parameter(rejection.body_text())),
+        }
+    }
+}
+
+fn json_response(body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn index(State(state): State<Arc<AppState>>) -> Response {
+    json_response(state.index_json.clone())
+}
+
+async fn openapi_json() -> Response {
+    json_response(openapi::document_json())
+}
+
+async fn doc_page() -> Response {
+    let mut response = Response::new(openapi::doc_html().into());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+async fn health() -> Response {
+    json_response("{\"ok\":true}")
+}
+
+async fn version() -> Response {
+    let body = wire::VersionResponse {
+        version: env!("CARGO_PKG_VERSION").into(),
+        schema_version: dd_store::sqlite::SCHEMA_VERSION,
+        format_version: dd_store::codec::FORMAT_VERSION,
+    };
+    json_response(serde_json::to_string(&body).unwrap_or_default())
+}
+
+async fn model_page(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, service)): ApiPath<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(state, &model, &service, None, None, &uri).await
+}
+
+async fn layer_page(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, service, layer)): ApiPath<(String, String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(state, &model, &service, Some(&layer), None, &uri).await
+}
+
+async fn neuron_page(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, service, layer, neuron)): ApiPath<(String, String, String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    respond(state, &model, &service, Some(&layer), Some(&neuron), &uri).await
+}
+
+/// What a request asks for, after validation.
+enum Request {
+    One(Service),
+    All,
+    Search(String),
+}
+
+async fn respond(
+    state: Arc<AppState>,
+    model_name: &str,
+    service_name: &str,
+    layer: Option<&str>,
+    neuron: Option<&str>,
+    uri: &Uri,
+) -> Result<Response, ApiError> {
+    let Some(model) = state.model(model_name).cloned() else {
+        return Err(ApiError::not_found(
+            "unknown_model",
+            format!("no model named {:?}; GET /api lists them", clip(model_name)),
+        ));
+    };
+    let params: HashMap<String, String> = match Query::try_from_uri(uri) {
+        Ok(Query(params)) => params,
+        Err(rejection) => return Err(ApiError::bad_parameter(rejection.body_text())),
+    };
+    let source_name = params.get("source").map(String::as_str);
+    let Some(source) = model.source(source_name).cloned() else {
+        return Err(ApiError::not_found(
+            "unknown_source",
+            format!("model {model_name:?} has no source {:?}", clip(source_name.unwrap_or_default())),
+        ));
+    };
+    let target = match (layer, neuron) {
+        (None, _) => Target::Model,
+        (Some(layer), None) => Target::Layer(parse_index("layer", layer, source.info.n_layers)?),
+        (Some(layer), Some(neuron)) => Target::Neuron(
+            parse_index("layer", layer, source.info.n_layers)?,
+            parse_index("neuron", neuron, source.info.units_per_layer)?,
+        ),
+    };
+    let request = if service_name == "all" {
+        Request::All
+    } else {
+        let Some(service) = Service::from_name(service_name) else {
+            let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+            return Err(ApiError::not_found(
+                "unknown_service",
+                format!("no service named {:?}; services: all, {}", clip(service_name), names.join(", ")),
+            ));
+        };
+        if !service.levels().contains(&target.level()) {
+            return Err(ApiError::not_found(
+                "unsupported_level",
+                format!("service {:?} has no {}-level data", service.name(), target.level().name()),
+            ));
+        }
+        if !service.available(&model.entry, &source) {
+            return Err(ApiError::missing_data(format!(
+                "model {model_name:?} has no data for service {:?} (missing: {})",
+                service.name(),
+                service.required_kind().unwrap_or("metadata")
+            )));
+        }
+        match service {
+            Service::Neuron2GraphSearch => match params.get("query") {
+                Some(query) => Request::Search(query.clone()),
+                None => {
+                    return Err(ApiError::bad_parameter("neuron2graph-search needs `?query=`, like `?query=any:the`"));
+                }
+            },
+            service => Request::One(service),
+        }
+    };
+
+    // Waiting here holds no thread: only `max_concurrent_reads` requests use the blocking pool at once.
+    let _permit = state.reads.acquire().await.map_err(|e| ApiError::internal(&e))?;
+    let task_state = state.clone();
+    let body = tokio::task::spawn_blocking(move || build_body(&task_state, &model, &source, target, request)).await??;
+    Ok(json_response(body))
+}
+
+fn build_body(
+    state: &AppState,
+    model: &ModelContext,
+    source: &SourceEntry,
+    target: Target,
+    request: Request,
+) -> Result<Vec<u8>, ApiError> {
+    let store = state.store.as_ref();
+    let mut out = JsonOut::with_capacity(64 * 1024);
+    match request {
+        Request::One(service) => {
+            out.raw("{\"data\":");
+            if !service.render(store, model, source, target, &mut out)? {
+                return Err(ApiError::missing_data(format!(
+                    "no {} data for {}",
+                    service.name(),
+                    describe(&model.entry.metadata.name, target)
+                )));
+            }
+            out.raw(",\"metadata\":");
+            out.raw(&model.metadata_json);
+            out.raw("}");
+        }
+        Request::All => {
+            out.raw("{");
+            let services = model.services(source);
+            let services =
+                services.iter().filter(|s| **s != Service::Neuron2GraphSearch && s.levels().contains(&target.level()));
+            for (i, service) in services.enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                out.string(service.name());
+                out.raw(":{\"data\":");
+                let mark = out.buf.len();
+                if !service.render(store, model, source, target, &mut out)? {
+                    out.buf.truncate(mark - "{\"data\":".len());
+                    out.raw("{\"missing_data_types\":[");
+                    out.string(service.required_kind().unwrap_or("metadata"));
+                    out.raw("]");
+                }
+                out.raw("}");
+            }
+            out.raw("}");
+        }
+        Request::Search(query) => {
+            let index =
+                model.search.get_or_init(|| match store.model_record(&model.entry, ModelDataKind::TokenIndex) {
+                    Ok(Some(dd_data::ModelRecord::TokenIndex(index))) => Ok(SearchIndex::new(index)),
+                    Ok(_) => Err("token index disappeared".to_owned()),
+                    Err(error) => Err(error.to_string()),
+                });
+            let index = index.as_ref().map_err(|message| ApiError::internal(&SearchLoadError(message.clone())))?;
+            let neurons: Vec<wire::NeuronIndexObject> = index
+                .search(&query)?
+                .into_iter()
+                .map(|n| wire::NeuronIndexObject { layer: n.layer, neuron: n.index })
+                .collect();
+            out.raw("{\"data\":");
+            out.raw(&serde_json::to_string(&neurons).unwrap_or_default());
+            out.raw(",\"metadata\":");
+            out.raw(&model.metadata_json);
+            out.raw("}");
+        }
+    }
+    Ok(out.buf)
+}
+
+#[derive(Debug)]
+struct SearchLoadError(String);
+
+impl std::fmt::Display for SearchLoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "loading the token index: {}", self.0)
+    }
+}
+
+impl std::error::Error for SearchLoadError {}
+
+fn describe(model: &str, target: Target) -> String {
+    match target {
+        Target::Model => format!("model {model:?}"),
+        Target::Layer(layer) => format!("layer {layer} of {model:?}"),
+        Target::Neuron(layer, neuron) => format!("neuron {layer}/{neuron} of {model:?}"),
+    }
+}
+
+/// Parses a layer or neuron index: not a non-negative integer is a 400, past the end a 404.
+fn parse_index(what: &'static str, text: &str, len: u64) -> Result<u32, ApiError> {
+    let valid = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+    let value = if valid { text.parse::<u64>().ok() } else { None };
+    let Some(value) = value else {
+        return Err(ApiError::bad_parameter(format!("{what} must be a non-negative integer, got {:?}", clip(text))));
+    };
+    if value >= len {
+        return Err(ApiError::not_found("out_of_range", format!("{what} {value} out of range: there are {len}")));
+    }
+    u32::try_from(value).map_err(|_| ApiError::not_found("out_of_range", format!("{what} {value} out of range")))
+}
+
+/// Echoes at most 64 characters of client input in messages.
+fn clip(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// The body of a response, for the middleware's sake.
+pub(crate) fn not_found_response() -> Response {
+    ApiError::not_found("not_found", "no such route; GET /api lists the models and /doc documents the API")
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_validated() {
+        assert_eq!(parse_index("layer", "3", 12).expect("ok"), 3);
+        assert_eq!(parse_index("layer", "0", 1).expect("ok"), 0);
+        for bad in ["", "-1", "+1", "1.0", "abc", "1e3", " 1", "99999999999999999999999"] {
+            assert_eq!(parse_index("layer", bad, 12).expect_err(bad).status(), 400, "{bad:?}");
+        }
+        for missing in ["12", "4294967296", "18446744073709551615"] {
+            assert_eq!(parse_index("layer", missing, 12).expect_err(missing).status(), 404, "{missing:?}");
+        }
+    }
+}

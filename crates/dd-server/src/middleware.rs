@@ -1,0 +1,127 @@
+//! Request guards and response headers shared by every route.
+//!
+//! - `access_log`: one `tracing` event per request (target `dd_server::access`).
+//! - `guard`: method, URI length and body limits, the request timeout, and
+//!   conditional requests: a served database never changes, so one ETag (the
+//!   database's content id) covers every URL and a match answers 304 without
+//!   touching the database.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "dd_server::access",
+        %method,
+        %uri,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+    );
+    response
+}
+
+pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let config = &state.config;
+    let method = request.method();
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        let mut response = ApiError::with_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("method {method} is not allowed; the API is read-only (GET, HEAD)"),
+        )
+        .into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return response;
+    }
+    let uri_len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > config.max_uri_len {
+        return ApiError::with_status(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("request target is {uri_len} bytes; at most {}", config.max_uri_len),
+        )
+        .into_response();
+    }
+    let content_length =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    if chunked || content_length.is_some_and(|n| n > config.max_body_bytes) {
+        return ApiError::with_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request bodies are limited to {} bytes", config.max_body_bytes),
+        )
+        .into_response();
+    }
+    if let Some(if_none_match) = request.headers().get(header::IF_NONE_MATCH)
+        && etag_matches(if_none_match, &state.etag)
+    {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        add_cache_headers(&mut response, &state);
+        return response;
+    }
+    let mut response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            return ApiError::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!("the request took longer than {} ms", config.request_timeout.as_millis()),
+            )
+            .into_response();
+        }
+    };
+    if response.status().is_success() {
+        add_cache_headers(&mut response, &state);
+    }
+    response
+}
+
+fn add_cache_headers(response: &mut Response, state: &AppState) {
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, state.etag.clone());
+    let cache_control = format!("public, max-age={}", state.config.cache_max_age_secs);
+    if let Ok(value) = HeaderValue::from_str(&cache_control) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): any listed tag, or `*`, matches.
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(list) = if_none_match.to_str() else { return false };
+    let ours = etag.to_str().unwrap_or_default().trim_start_matches("W/");
+    list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+}
+
+pub(crate) async fn fallback() -> Response {
+    crate::api::not_found_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compare_weakly() {
+        let ours = HeaderValue::from_static("W/\"abc-1\"");
+        assert!(etag_matches(&HeaderValue::from_static("W/\"abc-1\""), &ours));
+        assert!(etag_matches(&HeaderValue::from_static("\"abc-1\""), &ours));
+        assert!(etag_matches(&HeaderValue::from_static("\"x\", W/\"abc-1\""), &ours));
+        assert!(etag_matches(&HeaderValue::from_static("*"), &ours));
+        assert!(!etag_matches(&HeaderValue::from_static("W/\"abc-2\""), &ours));
+    }
+}

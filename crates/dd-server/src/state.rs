@@ -1,0 +1,185 @@
+//! What the server computes once at start-up: per-model metadata JSON, escaped token strings, and limits.
+//!
+//! A served database is immutable, so everything derived from the catalog is
+//! built here once instead of on every request (the original ran 26-50 SQL
+//! queries per request to rediscover it).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use dd_data::{MLP_SOURCE, ModelDataKind, ModelRecord, Vocabulary};
+use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
+use tokio::sync::Semaphore;
+
+use crate::render::JsonOut;
+use crate::search::SearchIndex;
+use crate::services::Service;
+use crate::wire;
+
+/// Limits and knobs of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// A request running longer is answered with 503.
+    pub request_timeout: Duration,
+    /// Longest accepted request target (path and query), in bytes.
+    pub max_uri_len: usize,
+    /// Largest accepted request body, in bytes (every route is GET).
+    pub max_body_bytes: u64,
+    /// Requests reading the database at once; the rest wait without holding a thread.
+    pub max_concurrent_reads: usize,
+    /// `max-age` of `Cache-Control` on successful responses, in seconds.
+    pub cache_max_age_secs: u64,
+}
+
+impl ServerConfig {
+    /// Defaults for a public deployment.
+    pub fn standard() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_uri_len: 2048,
+            max_body_bytes: 16 * 1024,
+            max_concurrent_reads: 8,
+            cache_max_age_secs: 3600,
+        }
+    }
+}
+
+/// Token display strings of a model, plain and pre-escaped as JSON.
+pub(crate) struct TokenStrings {
+    plain: Vec<String>,
+    json: Vec<Box<str>>,
+}
+
+impl TokenStrings {
+    fn new(vocabulary: Vocabulary) -> Self {
+        let json = vocabulary
+            .tokens
+            .iter()
+            .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "\"\"".into()).into_boxed_str())
+            .collect();
+        Self { plain: vocabulary.tokens, json }
+    }
+
+    /// The display string of a token; unknown ids show as `<id>`.
+    pub(crate) fn display(&self, token: u32) -> String {
+        match self.plain.get(token as usize) {
+            Some(text) => text.clone(),
+            None => format!("<{token}>"),
+        }
+    }
+
+    /// Appends the token's display string as a JSON string.
+    pub(crate) fn write_json(&self, token: u32, out: &mut JsonOut) {
+        match self.json.get(token as usize) {
+            Some(json) => out.raw(json),
+            None => out.string(&format!("<{token}>")),
+        }
+    }
+}
+
+/// A served model with everything derived from it at start-up.
+pub(crate) struct ModelContext {
+    pub(crate) entry: ModelEntry,
+    /// `wire::MetadataObject` as JSON.
+    pub(crate) metadata_json: String,
+    pub(crate) tokens: TokenStrings,
+    /// Built on the first search, then kept: decoding it per request was the original's slowest path.
+    pub(crate) search: OnceLock<Result<SearchIndex, String>>,
+}
+
+impl ModelContext {
+    /// The `mlp` source, or the one named by `?source=`.
+    pub(crate) fn source(&self, name: Option<&str>) -> Option<&SourceEntry> {
+        self.entry.source(name.unwrap_or(MLP_SOURCE))
+    }
+
+    /// Services with data for this model's source.
+    pub(crate) fn services(&self, source: &SourceEntry) -> Vec<Service> {
+        Service::ALL.iter().copied().filter(|s| s.available(&self.entry, source)).collect()
+    }
+}
+
+/// Shared state of every request.
+pub struct AppState {
+    pub(crate) store: Arc<dyn StoreRead>,
+    pub(crate) models: HashMap<String, Arc<ModelContext>>,
+    /// `GET /api` as JSON.
+    pub(crate) index_json: String,
+    pub(crate) etag: HeaderValue,
+    pub(crate) reads: Semaphore,
+    pub(crate) config: ServerConfig,
+}
+
+impl AppState {
+    /// Reads the catalog and vocabularies. Blocking: call before serving or from `spawn_blocking`.
+    pub fn load(store: Arc<dyn StoreRead>, config: ServerConfig) -> Result<Self, StoreError> {
+        let mut models = HashMap::new();
+        let mut metadata_objects = Vec::new();
+        for entry in store.catalog().models() {
+            let vocabulary = match store.model_record(entry, ModelDataKind::Vocabulary)? {
+                Some(ModelRecord::Vocabulary(vocabulary)) => vocabulary,
+                _ => Vocabulary::default(),
+            };
+            let metadata = metadata_object(entry);
+            let metadata_json = serde_json::to_string(&metadata).unwrap_or_default();
+            metadata_objects.push(metadata);
+            let context = ModelContext {
+                entry: entry.clone(),
+                metadata_json,
+                tokens: TokenStrings::new(vocabulary),
+                search: OnceLock::new(),
+            };
+            models.insert(entry.metadata.name.clone(), Arc::new(context));
+        }
+        let index_json = serde_json::to_string(&wire::ModelsResponse { models: metadata_objects }).unwrap_or_default();
+        let etag = format!("W/\"{}-{}\"", store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
+        let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""));
+        let reads = Semaphore::new(config.max_concurrent_reads.max(1));
+        Ok(Self { store, models, index_json, etag, reads, config })
+    }
+
+    pub(crate) fn model(&self, name: &str) -> Option<&Arc<ModelContext>> {
+        self.models.get(name)
+    }
+}
+
+fn metadata_object(entry: &ModelEntry) -> wire::MetadataObject {
+    let metadata = &entry.metadata;
+    let mlp = entry.source(MLP_SOURCE);
+    let available_services = match mlp {
+        Some(source) => {
+            Service::ALL.iter().filter(|s| s.available(entry, source)).map(|s| s.name().to_owned()).collect()
+        }
+        None => vec![Service::Metadata.name().to_owned()],
+    };
+    wire::MetadataObject {
+        name: metadata.name.clone(),
+        num_layers: metadata.n_layers,
+        layer_size: metadata.d_mlp,
+        activation_function: metadata.activation_function.clone(),
+        num_total_neurons: metadata.n_neurons(),
+        num_total_parameters: metadata.n_parameters,
+        dataset: metadata.dataset.clone(),
+        available_services,
+        architecture: metadata.architecture.clone(),
+        d_model: metadata.d_model,
+        context_length: metadata.context_length,
+        provenance: wire::ProvenanceObject {
+            data_source: metadata.provenance.data_source.clone(),
+            tokens_recorded: metadata.provenance.tokens_recorded,
+            tool_version: metadata.provenance.tool_version.clone(),
+            recorded_at: metadata.provenance.recorded_at.clone(),
+        },
+        sources: entry
+            .sources
+            .iter()
+            .map(|s| wire::SourceObject {
+                name: s.info.name.clone(),
+                num_layers: s.info.n_layers,
+                layer_size: s.info.units_per_layer,
+            })
+            .collect(),
+    }
+}

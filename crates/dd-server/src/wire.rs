@@ -1,0 +1,365 @@
+//! The API's JSON wire types: the only place JSON shapes are defined.
+//!
+//! Shapes of the original DeepDecipher's services (`metadata`, `neuroscope`,
+//! `neuron_explainer`, `neuron2graph`, `neuron2graph-search`) are kept key for
+//! key; new keys may be added, never removed. Each type derives `ToSchema`, so
+//! the OpenAPI document is generated from these definitions.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `GET /api`: every model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelsResponse {
+    /// The models, in the order they were added.
+    pub models: Vec<MetadataObject>,
+}
+
+/// A model's metadata (the original's `MetadataObject`, plus architecture, sizes, provenance and sources).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetadataObject {
+    /// Model name, as used in URLs.
+    pub name: String,
+    /// Number of layers.
+    pub num_layers: u64,
+    /// MLP neurons per layer.
+    pub layer_size: u64,
+    /// MLP activation function.
+    pub activation_function: String,
+    /// `num_layers * layer_size`.
+    pub num_total_neurons: u64,
+    /// Parameter count.
+    pub num_total_parameters: u64,
+    /// Training dataset.
+    pub dataset: String,
+    /// Services with data for this model.
+    pub available_services: Vec<String>,
+    /// Architecture family.
+    pub architecture: String,
+    /// Residual stream width.
+    pub d_model: u64,
+    /// Maximum context length.
+    pub context_length: u64,
+    /// Where the data came from.
+    pub provenance: ProvenanceObject,
+    /// Hook points with per-unit data; `mlp` first.
+    pub sources: Vec<SourceObject>,
+}
+
+/// Where a model's data came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvenanceObject {
+    /// Dataset or importer that produced the data.
+    pub data_source: String,
+    /// Tokens run through the model.
+    pub tokens_recorded: u64,
+    /// Version of the tool that wrote the data.
+    pub tool_version: String,
+    /// When, as RFC 3339.
+    pub recorded_at: String,
+}
+
+/// A hook point of a model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceObject {
+    /// Name (`mlp`), passed as `?source=` to select it.
+    pub name: String,
+    /// Layers.
+    pub num_layers: u64,
+    /// Units per layer.
+    pub layer_size: u64,
+}
+
+/// A neuron's position.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NeuronIndexObject {
+    /// Layer.
+    pub layer: u32,
+    /// Index within the layer.
+    pub neuron: u32,
+}
+
+/// `neuroscope` at model level: the model's most interesting neurons, most interesting first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuroscopeModelPage {
+    /// Pairs of neuron and interestingness score, descending (the original sorted ascending).
+    pub important_neurons: Vec<(NeuronIndexObject, f32)>,
+}
+
+/// `neuroscope` at layer level: the layer's neurons by interestingness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuroscopeLayerPage {
+    /// Neurons in the layer.
+    pub num_neurons: u64,
+    /// Pairs of neuron and interestingness score, descending.
+    pub important_neurons: Vec<(NeuronIndexObject, f32)>,
+}
+
+/// `neuroscope` at neuron level: the top-activating texts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuroscopeNeuronPage {
+    /// The neuron.
+    pub neuron_index: NeuronIndexObject,
+    /// Top-activating texts, highest first.
+    pub texts: Vec<NeuroscopeText>,
+}
+
+/// One text with the neuron's activation on each token (the original's `Text`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuroscopeText {
+    /// Smallest activation over all of the neuron's texts (for a shared colour scale).
+    pub min_range: f32,
+    /// Largest activation over all of the neuron's texts.
+    pub max_range: f32,
+    /// Smallest activation in this text.
+    pub min_activation: f32,
+    /// Largest activation in this text.
+    pub max_activation: f32,
+    /// Index of the text in the recorded dataset.
+    pub data_index: u64,
+    /// Position of the max-activating token.
+    pub max_activating_token_index: u32,
+    /// Display string of each token.
+    pub tokens: Vec<String>,
+    /// Activation on each token, printed to the stored precision.
+    pub activations: Vec<f32>,
+    /// Largest error of `activations` against the recorded values (new).
+    pub activation_error: f32,
+}
+
+/// `examples`: every recorded example group with token ids.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExamplesPage {
+    /// The neuron.
+    pub neuron_index: NeuronIndexObject,
+    /// Groups: `top`, `bottom`, `quantile` bands, `random`.
+    pub groups: Vec<ExampleGroupObject>,
+}
+
+/// One group of examples.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExampleGroupObject {
+    /// `top`, `bottom`, `quantile` or `random`.
+    pub kind: String,
+    /// Band number for `quantile` groups.
+    pub band: Option<u32>,
+    /// Lower activation bound of a `quantile` band.
+    pub lower: Option<f32>,
+    /// Upper activation bound of a `quantile` band.
+    pub upper: Option<f32>,
+    /// The examples.
+    pub examples: Vec<ExampleObject>,
+}
+
+/// One example context.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExampleObject {
+    /// Index of the context in the recorded dataset.
+    pub data_index: u64,
+    /// Position of the token that selected the example.
+    pub max_token_index: u32,
+    /// Largest activation.
+    pub max_activation: f32,
+    /// Smallest activation.
+    pub min_activation: f32,
+    /// Largest error of `activations`.
+    pub activation_error: f32,
+    /// Token ids.
+    pub token_ids: Vec<u32>,
+    /// Display strings.
+    pub tokens: Vec<String>,
+    /// Activations.
+    pub activations: Vec<f32>,
+}
+
+/// `stats` at neuron level.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsPage {
+    /// Activations summarised.
+    pub count: u64,
+    /// Largest activation.
+    pub max: f64,
+    /// Smallest activation.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Population variance.
+    pub variance: f64,
+    /// Skewness.
+    pub skewness: f64,
+    /// Kurtosis (not excess).
+    pub kurtosis: f64,
+    /// Share of tokens with activation > 0.
+    pub density: f64,
+    /// Activation histogram.
+    pub histogram: HistogramObject,
+}
+
+/// An equal-width histogram.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistogramObject {
+    /// Bin edges (`counts.len() + 1` values).
+    pub edges: Vec<f32>,
+    /// Count per bin.
+    pub counts: Vec<u64>,
+}
+
+/// `stats` at layer level: summary numbers for every neuron.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LayerStatsPage {
+    /// The layer.
+    pub layer: u32,
+    /// One entry per neuron, by index.
+    pub neurons: Vec<NeuronSummaryObject>,
+}
+
+/// Headline numbers of one neuron.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuronSummaryObject {
+    /// Index in the layer.
+    pub neuron: u32,
+    /// Largest activation.
+    pub max_activation: f32,
+    /// Smallest activation.
+    pub min_activation: f32,
+    /// Share of tokens on which it fires.
+    pub density: f32,
+    /// Kurtosis.
+    pub kurtosis: f32,
+}
+
+/// `logits`: direct logit attribution.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogitsPage {
+    /// Output tokens promoted most, largest first.
+    pub top: Vec<TokenValueObject>,
+    /// Output tokens suppressed most, most negative first.
+    pub bottom: Vec<TokenValueObject>,
+}
+
+/// A token with a value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenValueObject {
+    /// Token id.
+    pub token_id: u32,
+    /// Display string.
+    pub token: String,
+    /// The value.
+    pub value: f32,
+}
+
+/// `neuron_explainer`: the first explanation and its first score (the original's shape).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuronExplainerPage {
+    /// Explanation text.
+    pub explanation: String,
+    /// Its first score (OpenAI's `ev_correlation_score` for imported explanations); null when unscored.
+    pub score: Option<f32>,
+}
+
+/// `explanations`: every explanation with all scores.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationsPage {
+    /// Explanations, best first.
+    pub explanations: Vec<ExplanationObject>,
+}
+
+/// One explanation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationObject {
+    /// Text.
+    pub text: String,
+    /// Origin (`openai`, `neuronpedia`, `neuron2graph`, ...).
+    pub origin: String,
+    /// Author, when known.
+    pub author: Option<String>,
+    /// Named scores.
+    pub scores: Vec<ScoreObject>,
+}
+
+/// A named score.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreObject {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: f32,
+}
+
+/// `neuron2graph`: the graph, its DOT rendering and similar neurons (the original's shape).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Neuron2GraphPage {
+    /// The graph.
+    pub graph: GraphObject,
+    /// The graph as Graphviz DOT.
+    pub graphviz: String,
+    /// Similar neurons, most similar first.
+    pub similar: Vec<SimilarNeuronObject>,
+}
+
+/// A Neuron2Graph graph in the original's flattened form.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphObject {
+    /// Start index of each depth in `graph`.
+    pub subgraph_indices: Vec<u32>,
+    /// Nodes, depth by depth.
+    pub graph: Vec<GraphNodeObject>,
+}
+
+/// A graph node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphNodeObject {
+    /// Token.
+    pub token: String,
+    /// Indices of required preceding nodes.
+    pub required: Vec<u32>,
+    /// Importance in [0, 1].
+    pub importance: f32,
+}
+
+/// A similar neuron.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarNeuronObject {
+    /// Layer.
+    pub layer: u32,
+    /// Index in the layer.
+    pub neuron: u32,
+    /// Similarity in [0, 1].
+    pub similarity: f32,
+}
+
+/// `similar`: neighbours of a neuron.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimilarPage {
+    /// Most similar first.
+    pub similar: Vec<SimilarNeuronObject>,
+}
+
+/// The canonical error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorObject,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// Stable machine-readable code (`unknown_model`, `bad_parameter`, `missing_data`, ...).
+    pub code: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// `/-/version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionResponse {
+    /// DeepDecipher version.
+    pub version: String,
+    /// Database schema version this build reads.
+    pub schema_version: u32,
+    /// Blob format version this build reads.
+    pub format_version: u8,
+}
