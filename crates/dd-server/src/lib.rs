@@ -33,6 +33,41 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 
 pub use error::ApiError;
+
+/// Entry points for the criterion benchmarks; not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use dd_data::{NeuronExamples, Vocabulary};
+
+    /// Renders a neuron's `neuroscope` page from decoded examples.
+    pub fn neuroscope_page(examples: &NeuronExamples, vocabulary: &Vocabulary) -> Vec<u8> {
+        let tokens = crate::state::TokenStrings::new(vocabulary.clone());
+        neuroscope_page_with(examples, &tokens)
+    }
+
+    /// Token tables built once, for benchmarks that time only the rendering.
+    pub struct Tokens(crate::state::TokenStrings);
+
+    impl Tokens {
+        /// Builds the tables.
+        pub fn new(vocabulary: &Vocabulary) -> Self {
+            Tokens(crate::state::TokenStrings::new(vocabulary.clone()))
+        }
+
+        /// Renders a neuron's `neuroscope` page.
+        pub fn neuroscope_page(&self, examples: &NeuronExamples) -> Vec<u8> {
+            neuroscope_page_with(examples, &self.0)
+        }
+    }
+
+    fn neuroscope_page_with(examples: &NeuronExamples, tokens: &crate::state::TokenStrings) -> Vec<u8> {
+        let mut out = crate::render::JsonOut::with_capacity(64 * 1024);
+        if let Some(top) = examples.top() {
+            crate::render::neuroscope_page(&mut out, 0, 0, top, tokens);
+        }
+        out.buf
+    }
+}
 pub use services::{Level, Service};
 pub use state::{AppState, ServerConfig};
 

@@ -9,7 +9,7 @@
 
 use dd_data::{Example, ExampleGroup, ExampleGroupKind, NeuronExamples};
 
-use crate::state::TokenStrings;
+use crate::state::{LONG_TOKEN, TokenStrings};
 
 /// Appends JSON to a byte buffer.
 pub(crate) struct JsonOut {
@@ -25,6 +25,15 @@ impl JsonOut {
         self.buf.extend_from_slice(text.as_bytes());
     }
 
+    /// Appends `slot[1..=slot[0]]`: a fixed 15-byte copy then a truncate, which compiles to two stores
+    /// where a variable-length copy is a `memcpy` call.
+    pub(crate) fn short(&mut self, slot: &[u8; 16]) {
+        let start = self.buf.len();
+        let bytes: &[u8; 15] = slot[1..].try_into().unwrap_or(&[0; 15]);
+        self.buf.extend_from_slice(bytes);
+        self.buf.truncate(start + usize::from(slot[0]).min(15));
+    }
+
     pub(crate) fn u64(&mut self, value: u64) {
         self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
@@ -38,37 +47,41 @@ impl JsonOut {
         }
     }
 
-    /// Fixed point with at most `decimals` digits after the point, trailing zeros dropped.
+    /// Fixed point with at most `decimals` (≤ 9) digits after the point, trailing zeros dropped.
     pub(crate) fn f32_fixed(&mut self, value: f32, decimals: u32) {
-        if !value.is_finite() {
-            return self.raw("null");
-        }
-        let scale = 10u64.pow(decimals);
-        let scaled = (f64::from(value) * scale as f64).round();
-        if scaled.abs() >= 9.0e15 {
+        const POWERS: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+        let decimals = decimals.min(9);
+        let scaled = f64::from(value) * POWERS[decimals as usize];
+        if !(scaled.abs() < 1e15) {
             return self.f32(value);
         }
-        let scaled = scaled as i64;
+        // Round half away from zero by truncation: `f64::round` is a libm call, this is one instruction.
+        let scaled = (scaled + 0.5f64.copysign(scaled)) as i64;
+        let mut magnitude = scaled.unsigned_abs();
+        let mut n_decimals = decimals;
+        while n_decimals > 0 && magnitude % 10 == 0 {
+            magnitude /= 10;
+            n_decimals -= 1;
+        }
+        // Digits right to left; dividing by the constant 10 compiles to a multiply, unlike a variable 10^d.
+        let mut digits = [0u8; 24];
+        let mut pos = digits.len();
+        let mut n_written = 0;
+        while magnitude > 0 || n_written <= n_decimals {
+            if n_written == n_decimals && n_decimals > 0 {
+                pos -= 1;
+                digits[pos] = b'.';
+            }
+            pos -= 1;
+            digits[pos] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            n_written += 1;
+        }
         if scaled < 0 {
-            self.buf.push(b'-');
+            pos -= 1;
+            digits[pos] = b'-';
         }
-        let magnitude = scaled.unsigned_abs();
-        self.u64(magnitude / scale);
-        let mut fraction = magnitude % scale;
-        if fraction == 0 {
-            return;
-        }
-        let mut n_digits = decimals;
-        while fraction % 10 == 0 {
-            fraction /= 10;
-            n_digits -= 1;
-        }
-        self.buf.push(b'.');
-        let digits = itoa::Buffer::new().format(fraction).len() as u32;
-        for _ in digits..n_digits {
-            self.buf.push(b'0');
-        }
-        self.u64(fraction);
+        self.buf.extend_from_slice(&digits[pos..]);
     }
 
     pub(crate) fn string(&mut self, value: &str) {
@@ -86,32 +99,66 @@ pub(crate) fn decimals_for(error: f32) -> Option<u32> {
     Some((5.0 / f64::from(error)).log10().ceil().clamp(0.0, 9.0) as u32)
 }
 
-fn activation(out: &mut JsonOut, value: f32, decimals: Option<u32>) {
-    match decimals {
-        Some(decimals) => out.f32_fixed(value, decimals),
-        None => out.f32(value),
-    }
-}
-
 fn tokens(out: &mut JsonOut, example: &Example, strings: &TokenStrings) {
+    // Slots are gathered 16 at a time before any is written: the loads are then independent and
+    // their cache misses overlap, where writing each before loading the next made every miss wait
+    // for the previous one (the output position depends on the previous token's length).
+    const CHUNK: usize = 16;
     out.raw("[");
-    for (i, &token) in example.tokens.iter().enumerate() {
-        if i > 0 {
-            out.raw(",");
+    for (c, chunk) in example.tokens.chunks(CHUNK).enumerate() {
+        let mut slots = [[0u8; 16]; CHUNK];
+        for (slot, &token) in slots.iter_mut().zip(chunk) {
+            *slot = strings.slot(token);
         }
-        strings.write_json(token, out);
+        for (i, (slot, &token)) in slots.iter().zip(chunk).enumerate() {
+            if c > 0 || i > 0 {
+                out.raw(",");
+            }
+            if slot[0] == LONG_TOKEN {
+                strings.write_json(token, out);
+            } else {
+                out.short(slot);
+            }
+        }
     }
     out.raw("]");
 }
 
 fn activations(out: &mut JsonOut, example: &Example) {
-    let decimals = decimals_for(example.activation_error);
+    let Some(decimals) = decimals_for(example.activation_error) else {
+        out.raw("[");
+        for (i, &value) in example.activations.iter().enumerate() {
+            if i > 0 {
+                out.raw(",");
+            }
+            out.f32(value);
+        }
+        out.raw("]");
+        return;
+    };
+    // Quantized activations take few distinct values (at most 256 per 8-bit example), so each is
+    // formatted once into a small direct-mapped memo and copied from there afterwards.
+    let mut memo = [(u32::MAX, [0u8; 16]); 256];
+    let mut scratch = JsonOut::with_capacity(24);
     out.raw("[");
     for (i, &value) in example.activations.iter().enumerate() {
         if i > 0 {
             out.raw(",");
         }
-        activation(out, value, decimals);
+        let bits = value.to_bits();
+        let entry = &mut memo[(bits.wrapping_mul(0x9E37_79B1) >> 24) as usize];
+        if entry.0 != bits {
+            scratch.buf.clear();
+            scratch.f32_fixed(value, decimals);
+            if scratch.buf.len() > 15 {
+                out.raw(std::str::from_utf8(&scratch.buf).unwrap_or("null"));
+                continue;
+            }
+            entry.1[0] = scratch.buf.len() as u8;
+            entry.1[1..=scratch.buf.len()].copy_from_slice(&scratch.buf);
+            entry.0 = bits;
+        }
+        out.short(&entry.1);
     }
     out.raw("]");
 }
@@ -257,6 +304,28 @@ mod tests {
             let text = fixed(value, 4);
             let parsed: f64 = serde_json::from_str(&text).expect("valid JSON number");
             assert!((parsed - f64::from(value)).abs() <= 0.5e-4 + 1e-9, "{value} -> {text}");
+        }
+    }
+
+    #[test]
+    fn fixed_point_matches_std_formatting() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for i in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let value = ((state >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0) as f32 / (1 + i % 1000) as f32;
+            let decimals = (i % 10) as usize;
+            let expected = format!("{:.*}", decimals, f64::from(value));
+            let expected = if expected.contains('.') { expected.trim_end_matches('0').trim_end_matches('.') } else { &expected };
+            let expected = if expected == "-0" { "0" } else { expected };
+            let ours = fixed(value, decimals as u32);
+            // std rounds half to even on the exact binary value; we round half away from zero: ties may differ by one ulp of the last digit.
+            let (a, b): (f64, f64) = (ours.parse().expect("number"), expected.parse().expect("number"));
+            assert!((a - b).abs() <= 1.01 * 10f64.powi(-(decimals as i32)), "{value} {decimals}: {ours} vs {expected}");
+            if ours != expected {
+                assert!((a - b).abs() > 0.0, "same value printed differently: {ours} vs {expected}");
+            }
         }
     }
 

@@ -47,19 +47,38 @@ impl ServerConfig {
 }
 
 /// Token display strings of a model, plain and pre-escaped as JSON.
+///
+/// A page looks up 2,560 random tokens, so lookups must not miss the cache
+/// twice: most escaped tokens fit a 16-byte slot (length byte + 15 bytes),
+/// read with one load and copied with one fixed-size store. Longer ones sit
+/// in a shared buffer behind an offset table.
 pub(crate) struct TokenStrings {
     plain: Vec<String>,
-    json: Vec<Box<str>>,
+    /// `slots[i][0]` is the escaped length of token `i`, or [`LONG_TOKEN`] when it is in `long`.
+    slots: Vec<[u8; 16]>,
+    long: HashMap<u32, Box<str>>,
 }
 
+/// Marks a slot whose token is too long to inline.
+pub(crate) const LONG_TOKEN: u8 = u8::MAX;
+
 impl TokenStrings {
-    fn new(vocabulary: Vocabulary) -> Self {
-        let json = vocabulary
-            .tokens
-            .iter()
-            .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "\"\"".into()).into_boxed_str())
-            .collect();
-        Self { plain: vocabulary.tokens, json }
+    pub(crate) fn new(vocabulary: Vocabulary) -> Self {
+        let mut slots = Vec::with_capacity(vocabulary.tokens.len());
+        let mut long = HashMap::new();
+        for (id, token) in vocabulary.tokens.iter().enumerate() {
+            let escaped = serde_json::to_string(token).unwrap_or_else(|_| "\"\"".into());
+            let mut slot = [0u8; 16];
+            if escaped.len() < slot.len() {
+                slot[0] = escaped.len() as u8;
+                slot[1..=escaped.len()].copy_from_slice(escaped.as_bytes());
+            } else {
+                slot[0] = LONG_TOKEN;
+                long.insert(id as u32, escaped.into_boxed_str());
+            }
+            slots.push(slot);
+        }
+        Self { plain: vocabulary.tokens, slots, long }
     }
 
     /// The display string of a token; unknown ids show as `<id>`.
@@ -70,10 +89,19 @@ impl TokenStrings {
         }
     }
 
+    /// The token's inline slot; its first byte is [`LONG_TOKEN`] when [`Self::write_json`] must be used.
+    pub(crate) fn slot(&self, token: u32) -> [u8; 16] {
+        self.slots.get(token as usize).copied().unwrap_or([LONG_TOKEN; 16])
+    }
+
     /// Appends the token's display string as a JSON string.
     pub(crate) fn write_json(&self, token: u32, out: &mut JsonOut) {
-        match self.json.get(token as usize) {
-            Some(json) => out.raw(json),
+        match self.slots.get(token as usize) {
+            Some(slot) if slot[0] != LONG_TOKEN => out.short(slot),
+            Some(_) => match self.long.get(&token) {
+                Some(escaped) => out.raw(escaped),
+                None => out.string(&format!("<{token}>")),
+            },
             None => out.string(&format!("<{token}>")),
         }
     }

@@ -69,6 +69,18 @@ impl<'a> WireReader<'a> {
     }
 
     pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
+        // Fast path: most token ids and counts fit one or two bytes.
+        match self.buf.get(self.pos..self.pos + 2) {
+            Some(&[first, _]) if first < 0x80 => {
+                self.pos += 1;
+                return Ok(u64::from(first));
+            }
+            Some(&[first, second]) if second < 0x80 => {
+                self.pos += 2;
+                return Ok(u64::from(first & 0x7f) | (u64::from(second) << 7));
+            }
+            _ => {}
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.u8()?;

@@ -1,0 +1,30 @@
+-- wrk script: GET a random neuron of a model for one service.
+-- Set MODEL, SERVICE, LAYERS and NEURONS in the environment (see scripts/load/run.sh).
+local model = os.getenv("MODEL") or "gpt2-small-synth"
+local service = os.getenv("SERVICE") or "neuroscope"
+local layers = tonumber(os.getenv("LAYERS") or "12")
+local neurons = tonumber(os.getenv("NEURONS") or "3072")
+
+function setup(thread)
+  thread:set("seed", math.random(1, 1000000))
+end
+
+function init(args)
+  math.randomseed(seed)
+end
+
+request = function()
+  local path = string.format("/api/%s/%s/%d/%d", model, service, math.random(0, layers - 1), math.random(0, neurons - 1))
+  return wrk.format("GET", path)
+end
+
+-- Count non-200 answers, so a fast stream of errors cannot pass for throughput.
+local bad = 0
+response = function(status, headers, body)
+  if status ~= 200 then bad = bad + 1 end
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("p50 %.2f ms, p99 %.2f ms, max %.2f ms, non-2xx %d\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000, summary.errors.status))
+end
