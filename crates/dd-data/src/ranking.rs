@@ -9,7 +9,7 @@ use crate::{NeuronIndex, NeuronStats};
 /// distribution (high kurtosis) over a wide range; dead neurons (density 0) are
 /// not interesting however their tails look.
 pub fn interestingness(stats: &NeuronStats) -> f32 {
-    if stats.density <= 0.0 || !(stats.max > stats.min) {
+    if stats.density <= 0.0 || stats.max.partial_cmp(&stats.min) != Some(std::cmp::Ordering::Greater) {
         return 0.0;
     }
     let score = (stats.max - stats.min) * (1.0 + stats.kurtosis.max(0.0)).ln();

@@ -42,7 +42,7 @@ pub struct Histogram {
 impl Histogram {
     /// Checks that the histogram has bins and a non-empty range.
     pub fn validate(&self) -> Result<(), DataError> {
-        if self.counts.is_empty() || !(self.lower < self.upper) {
+        if self.counts.is_empty() || self.lower.partial_cmp(&self.upper) != Some(std::cmp::Ordering::Less) {
             return Err(DataError::BadHistogram { n_bins: self.counts.len() });
         }
         Ok(())

@@ -39,10 +39,11 @@ fn bench_api(c: &mut Criterion) {
             _ => panic!("no examples"),
         }
     };
-    let vocabulary = match store.model_record(store.catalog().model("m").expect("model"), dd_data::ModelDataKind::Vocabulary) {
-        Ok(Some(dd_data::ModelRecord::Vocabulary(v))) => v,
-        _ => panic!("no vocabulary"),
-    };
+    let vocabulary =
+        match store.model_record(store.catalog().model("m").expect("model"), dd_data::ModelDataKind::Vocabulary) {
+            Ok(Some(dd_data::ModelRecord::Vocabulary(v))) => v,
+            _ => panic!("no vocabulary"),
+        };
     let tokens = dd_server::bench::Tokens::new(&vocabulary);
     group.bench_function("neuroscope_page", |b| b.iter(|| tokens.neuroscope_page(&examples)));
     group.finish();

@@ -52,7 +52,7 @@ impl JsonOut {
         const POWERS: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
         let decimals = decimals.min(9);
         let scaled = f64::from(value) * POWERS[decimals as usize];
-        if !(scaled.abs() < 1e15) {
+        if scaled.is_nan() || scaled.abs() >= 1e15 {
             return self.f32(value);
         }
         // Round half away from zero by truncation: `f64::round` is a libm call, this is one instruction.
@@ -93,7 +93,7 @@ impl JsonOut {
 
 /// Decimals that print a value with error bound `error` while adding at most a fifth of it; `None` when exact.
 pub(crate) fn decimals_for(error: f32) -> Option<u32> {
-    if !(error > 0.0) || !error.is_finite() {
+    if error.is_nan() || error <= 0.0 || !error.is_finite() {
         return None;
     }
     Some((5.0 / f64::from(error)).log10().ceil().clamp(0.0, 9.0) as u32)
@@ -317,7 +317,8 @@ mod tests {
             let value = ((state >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0) as f32 / (1 + i % 1000) as f32;
             let decimals = (i % 10) as usize;
             let expected = format!("{:.*}", decimals, f64::from(value));
-            let expected = if expected.contains('.') { expected.trim_end_matches('0').trim_end_matches('.') } else { &expected };
+            let expected =
+                if expected.contains('.') { expected.trim_end_matches('0').trim_end_matches('.') } else { &expected };
             let expected = if expected == "-0" { "0" } else { expected };
             let ours = fixed(value, decimals as u32);
             // std rounds half to even on the exact binary value; we round half away from zero: ties may differ by one ulp of the last digit.

@@ -21,7 +21,13 @@ fn realistic_examples() -> NeuronRecord {
             let mut activations: Vec<f32> = (0..128).map(|_| -0.17 * next() as f32).collect();
             let peak = (next() * 128.0) as usize;
             activations[peak] = 6.0 - e as f32 * 0.1;
-            Example { dataset_index: e * 1000, tokens, activations, max_token_index: peak as u32, activation_error: 0.0 }
+            Example {
+                dataset_index: e * 1000,
+                tokens,
+                activations,
+                max_token_index: peak as u32,
+                activation_error: 0.0,
+            }
         })
         .collect();
     NeuronRecord::Examples(NeuronExamples { groups: vec![ExampleGroup { kind: ExampleGroupKind::Top, examples }] })

@@ -40,15 +40,35 @@ impl CheckReport {
 }
 
 /// Checks a database; `progress(done, total)` is called as blobs are decoded.
+///
+/// Damage that stops SQLite from reading on is reported as a finding, not as an error: the
+/// check did its job.
 pub fn check(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport, StoreError> {
+    let mut report = CheckReport::default();
+    match check_into(path, &mut report, progress) {
+        Ok(()) => Ok(report),
+        Err(StoreError::Sqlite { source, .. })
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) =>
+        {
+            report.integrity_errors.push(format!("reading stopped: {source}"));
+            Ok(report)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn check_into(path: &Path, report: &mut CheckReport, progress: &mut dyn FnMut(u64, u64)) -> Result<(), StoreError> {
     if !path.exists() {
         return Err(StoreError::Missing { path: path.to_owned() });
     }
     let conn = open_reader(path, &ReadConfig { n_connections: 1, cache_kib: 64 * 1024, mmap_bytes: 0 })?;
     schema::read_version(&conn, path)?;
-    let mut report = CheckReport::default();
     report.integrity_errors = strings(&conn, "PRAGMA integrity_check").at(path)?;
     report.integrity_errors.retain(|m| m != "ok");
+    if !report.integrity_errors.is_empty() {
+        // Reading blobs from a damaged b-tree can return garbage; report what SQLite found and stop.
+        return Ok(());
+    }
     let mut statement = conn.prepare("PRAGMA foreign_key_check").at(path)?;
     report.foreign_key_errors = statement
         .query_map([], |row| {
@@ -57,10 +77,6 @@ pub fn check(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckRep
         .at(path)?
         .collect::<Result<_, _>>()
         .at(path)?;
-    if !report.integrity_errors.is_empty() {
-        // Reading blobs from a damaged b-tree can return garbage; report what SQLite found and stop.
-        return Ok(report);
-    }
     let total: i64 = conn
         .query_row(
             "SELECT (SELECT COUNT(*) FROM neuron_data) + (SELECT COUNT(*) FROM layer_data) + (SELECT COUNT(*) FROM model_data)",
@@ -145,11 +161,10 @@ pub fn check(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckRep
     }
     progress(done, total);
     report.n_blobs = done;
-    Ok(report)
+    Ok(())
 }
 
 fn strings(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
     let mut statement = conn.prepare(sql)?;
-    let rows = statement.query_map([], |row| row.get(0))?.collect();
-    rows
+    statement.query_map([], |row| row.get(0))?.collect()
 }

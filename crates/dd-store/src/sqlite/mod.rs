@@ -282,8 +282,7 @@ fn read_sources(conn: &Connection, model: ModelId) -> rusqlite::Result<Vec<Sourc
 
 fn codes(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<Vec<u8>> {
     let mut statement = conn.prepare(sql)?;
-    let codes = statement.query_map([id], |row| row.get::<_, u8>(0))?.collect();
-    codes
+    statement.query_map([id], |row| row.get::<_, u8>(0))?.collect()
 }
 
 #[cfg(test)]

@@ -1,1 +1,8 @@
-//! placeholder
+//! Integration tests of the `deepdecipher` binary: a real server on 127.0.0.1, real SQLite files
+//! made by `synth`, and the CLI's commands. One test binary, so one link step covers them all.
+
+mod api;
+mod cli;
+mod http;
+mod schema;
+mod server;

@@ -1,0 +1,170 @@
+//! The command line: `info`, `check`, `synth`, `migrate` and `serve`'s start-up errors and shutdown,
+//! and what an interrupted write leaves behind.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::http::get;
+use crate::server::{MODEL, Server, binary, fixture_db, run, scratch_dir};
+
+#[test]
+fn help_lists_every_command() {
+    let (code, stdout, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    expect_test::expect![[r#"
+        DeepDecipher: record, store and serve what every neuron of a language model responds to.
+
+        Usage: deepdecipher [OPTIONS] <COMMAND>
+
+        Commands:
+          serve    Serve a database as the JSON API (read-only)
+          info     Show the models in a database with their record counts and sizes
+          check    Check a database: SQLite's integrity check, then decode every stored record
+          synth    Write a synthetic model of a given shape, for tests and benchmarks
+          migrate  Upgrade a database's schema to this version's
+          help     Print this message or the help of the given subcommand(s)
+
+        Options:
+              --log <LOG>  Log filter when RUST_LOG is unset (`info`, `warn`, `dd_server::access=warn,info`, ...) [default: info]
+          -h, --help       Print help
+          -V, --version    Print version
+    "#]]
+    .assert_eq(&stdout);
+}
+
+#[test]
+fn info_reports_models_and_sizes() {
+    let (code, stdout, stderr) = run(&["info", fixture_db().to_str().expect("path")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 model(s)"), "{stdout}");
+    assert!(stdout.contains(MODEL) && stdout.contains("other"));
+    assert!(stdout.contains("2 × 32 = 64 neurons"), "{stdout}");
+    let examples_line = stdout.lines().find(|l| l.trim_start().starts_with("neuron   examples")).expect("examples row");
+    assert!(examples_line.contains(" 64 "), "{examples_line}");
+}
+
+#[test]
+fn check_passes_on_good_and_fails_on_corrupt_databases() {
+    let (code, stdout, _) = run(&["check", fixture_db().to_str().expect("path")]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains(": ok ("), "{stdout}");
+
+    let path = scratch_dir().join("corrupt.db");
+    std::fs::copy(fixture_db(), &path).expect("copy");
+    // Flip bytes in the middle of the file: inside blobs or b-tree pages, either way `check` must notice.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = bytes.len() / 2;
+    for byte in &mut bytes[middle..middle + 4096] {
+        *byte ^= 0xA5;
+    }
+    std::fs::write(&path, bytes).expect("write");
+    let (code, stdout, stderr) = run(&["check", path.to_str().expect("path")]);
+    assert_eq!(code, 1, "stdout {stdout} stderr {stderr}");
+    assert!(stdout.contains("problem"), "{stdout}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let dir = scratch_dir();
+    let missing = dir.join("missing.db");
+    let (code, _, stderr) = run(&["serve", missing.to_str().expect("path")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!missing.exists(), "serve must not create a database");
+
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a database, just words, long enough to fill a header..........").expect("write");
+    for command in ["serve", "info", "check"] {
+        let (code, _, stderr) = run(&[command, text.to_str().expect("path")]);
+        assert_eq!(code, 2, "{command}");
+        assert!(stderr.contains("is not a DeepDecipher database"), "{command}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+
+    let (code, _, stderr) = run(&["synth", dir.join("x.db").to_str().expect("path"), "--layers", "0"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("bad shape"), "{stderr}");
+    let (code, _, stderr) =
+        run(&["synth", dir.join("x.db").to_str().expect("path"), "--name", "bad/name", "--neurons", "2"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("invalid name"), "{stderr}");
+    let (code, _, stderr) = run(&["serve", fixture_db().to_str().expect("path"), "--connections", "0"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--connections"), "{stderr}");
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let path = scratch_dir().join("migrate.db");
+    std::fs::copy(fixture_db(), &path).expect("copy");
+    let (code, stdout, _) = run(&["migrate", path.to_str().expect("path")]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert_eq!(run(&["check", path.to_str().expect("path")]).0, 0);
+}
+
+/// SIGTERM lets the server finish and exit 0.
+#[test]
+fn server_shuts_down_gracefully_on_sigterm() {
+    let mut server = Server::start(fixture_db(), &[]);
+    assert_eq!(get(server.addr, "/-/health").status, 200);
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            assert!(exit.success(), "exit status {exit}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stderr = String::new();
+    let mut reader = BufReader::new(server.child.stderr.take().expect("stderr"));
+    while reader.read_line(&mut stderr).expect("read") > 0 {}
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A write killed at a random point leaves a database that passes `check` and opens, and the
+/// same write run again replaces the half-written model.
+#[test]
+fn killed_writer_never_corrupts_the_database() {
+    let path = scratch_dir().join("killed.db");
+    let path_text = path.to_str().expect("path");
+    let mut child = binary()
+        .args(["synth", path_text, "--name", "big", "--layers", "4", "--neurons", "4096", "--threads", "1"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn synth");
+    // Wait until some batches are committed, then kill without warning.
+    let started = Instant::now();
+    while std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) + wal_len(&path) < 2_000_000 {
+        assert!(started.elapsed() < Duration::from_secs(120), "synth wrote nothing");
+        assert!(child.try_wait().expect("wait").is_none(), "synth finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+
+    let (code, stdout, stderr) = run(&["check", path_text]);
+    assert_eq!(code, 0, "check after kill: {stdout} {stderr}");
+    let (code, stdout, _) = run(&["info", path_text]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("big"), "{stdout}");
+    let (code, _, stderr) =
+        run(&["synth", path_text, "--name", "big", "--layers", "1", "--neurons", "16", "--replace"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = run(&["info", path_text]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("1 × 16 = 16 neurons"), "{stdout}");
+}
+
+fn wal_len(path: &std::path::Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
