@@ -37,13 +37,8 @@ pub use error::ApiError;
 /// Entry points for the criterion benchmarks; not a stable API.
 #[doc(hidden)]
 pub mod bench {
-    use dd_data::{NeuronExamples, Vocabulary};
-
-    /// Renders a neuron's `neuroscope` page from decoded examples.
-    pub fn neuroscope_page(examples: &NeuronExamples, vocabulary: &Vocabulary) -> Vec<u8> {
-        let tokens = crate::state::TokenStrings::new(vocabulary.clone());
-        neuroscope_page_with(examples, &tokens)
-    }
+    use dd_data::Vocabulary;
+    use dd_store::codec::QuantizedExamples;
 
     /// Token tables built once, for benchmarks that time only the rendering.
     pub struct Tokens(crate::state::TokenStrings);
@@ -54,20 +49,17 @@ pub mod bench {
             Tokens(crate::state::TokenStrings::new(vocabulary.clone()))
         }
 
-        /// Renders a neuron's `neuroscope` page.
-        pub fn neuroscope_page(&self, examples: &NeuronExamples) -> Vec<u8> {
-            neuroscope_page_with(examples, &self.0)
+        /// Renders a neuron's `neuroscope` page from its stored examples.
+        pub fn neuroscope_page(&self, stored: &QuantizedExamples) -> Vec<u8> {
+            let mut out = crate::render::JsonOut::with_capacity(64 * 1024);
+            if let Some(top) = stored.top() {
+                crate::render::neuroscope_page(&mut out, 0, 0, stored, top, &self.0);
+            }
+            out.buf
         }
-    }
-
-    fn neuroscope_page_with(examples: &NeuronExamples, tokens: &crate::state::TokenStrings) -> Vec<u8> {
-        let mut out = crate::render::JsonOut::with_capacity(64 * 1024);
-        if let Some(top) = examples.top() {
-            crate::render::neuroscope_page(&mut out, 0, 0, top, tokens);
-        }
-        out.buf
     }
 }
+
 pub use services::{Level, Service};
 pub use state::{AppState, ServerConfig};
 

@@ -7,7 +7,8 @@
 //! formatting and gives shorter output. Tests check the output against the
 //! serde rendering of the same wire types (`wire::NeuroscopeText`, `wire::ExampleObject`).
 
-use dd_data::{Example, ExampleGroup, ExampleGroupKind, NeuronExamples};
+use dd_data::ExampleGroupKind;
+use dd_store::codec::{QuantizedExample, QuantizedExamples, QuantizedGroup};
 
 use crate::state::{LONG_TOKEN, TokenStrings};
 
@@ -99,13 +100,13 @@ pub(crate) fn decimals_for(error: f32) -> Option<u32> {
     Some((5.0 / f64::from(error)).log10().ceil().clamp(0.0, 9.0) as u32)
 }
 
-fn tokens(out: &mut JsonOut, example: &Example, strings: &TokenStrings) {
+fn tokens(out: &mut JsonOut, tokens: &[u32], strings: &TokenStrings) {
     // Slots are gathered 16 at a time before any is written: the loads are then independent and
     // their cache misses overlap, where writing each before loading the next made every miss wait
     // for the previous one (the output position depends on the previous token's length).
     const CHUNK: usize = 16;
     out.raw("[");
-    for (c, chunk) in example.tokens.chunks(CHUNK).enumerate() {
+    for (c, chunk) in tokens.chunks(CHUNK).enumerate() {
         let mut slots = [[0u8; 16]; CHUNK];
         for (slot, &token) in slots.iter_mut().zip(chunk) {
             *slot = strings.slot(token);
@@ -115,7 +116,7 @@ fn tokens(out: &mut JsonOut, example: &Example, strings: &TokenStrings) {
                 out.raw(",");
             }
             if slot[0] == LONG_TOKEN {
-                strings.write_json(token, out);
+                strings.write_long(token, slot, out);
             } else {
                 out.short(slot);
             }
@@ -124,39 +125,34 @@ fn tokens(out: &mut JsonOut, example: &Example, strings: &TokenStrings) {
     out.raw("]");
 }
 
-fn activations(out: &mut JsonOut, example: &Example) {
-    let Some(decimals) = decimals_for(example.activation_error) else {
-        out.raw("[");
-        for (i, &value) in example.activations.iter().enumerate() {
-            if i > 0 {
-                out.raw(",");
-            }
-            out.f32(value);
-        }
-        out.raw("]");
-        return;
-    };
-    // Quantized activations take few distinct values (at most 256 per 8-bit example), so each is
-    // formatted once into a small direct-mapped memo and copied from there afterwards.
+fn activations(out: &mut JsonOut, stored: &QuantizedExamples, example: &QuantizedExample) {
+    let codes = stored.codes(example);
+    let error = example.activation_error(stored.bits);
+    let decimals = decimals_for(error);
+    // An 8-bit example has at most 256 distinct values: each is formatted once into a table indexed
+    // by code. 16-bit codes share the table, keyed by the full code.
     let mut memo = [(u32::MAX, [0u8; 16]); 256];
-    let mut scratch = JsonOut::with_capacity(24);
+    let mut scratch = JsonOut::with_capacity(32);
     out.raw("[");
-    for (i, &value) in example.activations.iter().enumerate() {
+    for (i, &code) in codes.iter().enumerate() {
         if i > 0 {
             out.raw(",");
         }
-        let bits = value.to_bits();
-        let entry = &mut memo[(bits.wrapping_mul(0x9E37_79B1) >> 24) as usize];
-        if entry.0 != bits {
+        let entry = &mut memo[usize::from(code & 0xff)];
+        if entry.0 != u32::from(code) {
+            let value = example.value(code, stored.bits);
             scratch.buf.clear();
-            scratch.f32_fixed(value, decimals);
+            match decimals {
+                Some(decimals) => scratch.f32_fixed(value, decimals),
+                None => scratch.f32(value),
+            }
             if scratch.buf.len() > 15 {
-                out.raw(std::str::from_utf8(&scratch.buf).unwrap_or("null"));
+                out.buf.extend_from_slice(&scratch.buf);
                 continue;
             }
             entry.1[0] = scratch.buf.len() as u8;
             entry.1[1..=scratch.buf.len()].copy_from_slice(&scratch.buf);
-            entry.0 = bits;
+            entry.0 = u32::from(code);
         }
         out.short(&entry.1);
     }
@@ -168,12 +164,13 @@ pub(crate) fn neuroscope_page(
     out: &mut JsonOut,
     layer: u32,
     neuron: u32,
-    group: &ExampleGroup,
+    stored: &QuantizedExamples,
+    group: &QuantizedGroup,
     strings: &TokenStrings,
 ) {
     let examples = &group.examples;
-    let max_range = examples.iter().map(Example::max_activation).fold(f32::NEG_INFINITY, f32::max);
-    let min_range = examples.iter().map(Example::min_activation).fold(f32::INFINITY, f32::min);
+    let max_range = examples.iter().map(|e| e.upper).fold(f32::NEG_INFINITY, f32::max);
+    let min_range = examples.iter().map(|e| e.lower).fold(f32::INFINITY, f32::min);
     out.raw("{\"neuron_index\":");
     neuron_index(out, layer, neuron);
     out.raw(",\"texts\":[");
@@ -186,36 +183,30 @@ pub(crate) fn neuroscope_page(
         out.raw(",\"max_range\":");
         out.f32(max_range);
         out.raw(",\"min_activation\":");
-        out.f32(example.min_activation());
+        out.f32(example.lower);
         out.raw(",\"max_activation\":");
-        out.f32(example.max_activation());
+        out.f32(example.upper);
         out.raw(",\"data_index\":");
         out.u64(example.dataset_index);
         out.raw(",\"max_activating_token_index\":");
         out.u64(example.max_token_index.into());
         out.raw(",\"tokens\":");
-        tokens(out, example, strings);
+        tokens(out, stored.tokens(example), strings);
         out.raw(",\"activations\":");
-        activations(out, example);
+        activations(out, stored, example);
         out.raw(",\"activation_error\":");
-        out.f32(example.activation_error);
+        out.f32(example.activation_error(stored.bits));
         out.raw("}");
     }
     out.raw("]}");
 }
 
 /// The `examples` page: every group with token ids (`wire::ExamplesPage`).
-pub(crate) fn examples_page(
-    out: &mut JsonOut,
-    layer: u32,
-    neuron: u32,
-    examples: &NeuronExamples,
-    strings: &TokenStrings,
-) {
+pub(crate) fn examples_page(out: &mut JsonOut, layer: u32, neuron: u32, stored: &QuantizedExamples, strings: &TokenStrings) {
     out.raw("{\"neuron_index\":");
     neuron_index(out, layer, neuron);
     out.raw(",\"groups\":[");
-    for (g, group) in examples.groups.iter().enumerate() {
+    for (g, group) in stored.groups.iter().enumerate() {
         if g > 0 {
             out.raw(",");
         }
@@ -248,22 +239,22 @@ pub(crate) fn examples_page(
             out.raw(",\"max_token_index\":");
             out.u64(example.max_token_index.into());
             out.raw(",\"max_activation\":");
-            out.f32(example.max_activation());
+            out.f32(example.upper);
             out.raw(",\"min_activation\":");
-            out.f32(example.min_activation());
+            out.f32(example.lower);
             out.raw(",\"activation_error\":");
-            out.f32(example.activation_error);
+            out.f32(example.activation_error(stored.bits));
             out.raw(",\"token_ids\":[");
-            for (t, &token) in example.tokens.iter().enumerate() {
+            for (t, &token) in stored.tokens(example).iter().enumerate() {
                 if t > 0 {
                     out.raw(",");
                 }
                 out.u64(token.into());
             }
             out.raw("],\"tokens\":");
-            tokens(out, example, strings);
+            tokens(out, stored.tokens(example), strings);
             out.raw(",\"activations\":");
-            activations(out, example);
+            activations(out, stored, example);
             out.raw("}");
         }
         out.raw("]}");

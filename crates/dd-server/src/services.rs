@@ -4,7 +4,8 @@
 //! OpenAPI document, so a service is described in exactly one place.
 
 use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronGraph, NeuronRecord};
-use dd_store::{ModelEntry, SourceEntry, StoreRead};
+use dd_store::codec::decode_examples_quantized;
+use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
 
 use crate::error::ApiError;
 use crate::render::{self, JsonOut};
@@ -243,27 +244,35 @@ impl Service {
                     _ => return Ok(false),
                 }
             }
+            (Service::Neuroscope | Service::Examples, Target::Neuron(layer, index)) => {
+                // Examples are rendered from their stored form: codes, not decoded floats.
+                let Some(blob) = store.neuron_blob(source.id, layer, index, NeuronDataKind::Examples)? else {
+                    return Ok(false);
+                };
+                let stored = decode_examples_quantized(&blob).map_err(|error| {
+                    ApiError::internal(&StoreError::Codec { what: format!("examples of {layer}/{index}"), source: error })
+                })?;
+                if self == Service::Examples {
+                    render::examples_page(out, layer, index, &stored, &model.tokens);
+                    return Ok(true);
+                }
+                let Some(top) = stored.top() else { return Ok(false) };
+                render::neuroscope_page(out, layer, index, &stored, top, &model.tokens);
+                return Ok(true);
+            }
             (_, Target::Neuron(layer, index)) => {
                 let kind = match self {
-                    Service::Neuroscope | Service::Examples => NeuronDataKind::Examples,
                     Service::Stats => NeuronDataKind::Stats,
                     Service::Logits => NeuronDataKind::Logits,
                     Service::NeuronExplainer | Service::Explanations => NeuronDataKind::Explanations,
                     Service::Neuron2Graph => NeuronDataKind::Graph,
                     Service::Similar => NeuronDataKind::Similar,
-                    Service::Metadata | Service::Neuron2GraphSearch => return Ok(false),
+                    Service::Metadata | Service::Neuroscope | Service::Examples | Service::Neuron2GraphSearch => {
+                        return Ok(false);
+                    }
                 };
                 let Some(record) = store.neuron_record(source, layer, index, kind)? else { return Ok(false) };
                 match (self, record) {
-                    (Service::Neuroscope, NeuronRecord::Examples(examples)) => {
-                        let Some(top) = examples.top() else { return Ok(false) };
-                        render::neuroscope_page(out, layer, index, top, &model.tokens);
-                        return Ok(true);
-                    }
-                    (Service::Examples, NeuronRecord::Examples(examples)) => {
-                        render::examples_page(out, layer, index, &examples, &model.tokens);
-                        return Ok(true);
-                    }
                     (_, NeuronRecord::Stats(stats)) => json(&wire::StatsPage {
                         count: stats.count,
                         max: stats.max,

@@ -51,12 +51,15 @@ impl ServerConfig {
 /// A page looks up 2,560 random tokens, so lookups must not miss the cache
 /// twice: most escaped tokens fit a 16-byte slot (length byte + 15 bytes),
 /// read with one load and copied with one fixed-size store. Longer ones sit
-/// in a shared buffer behind an offset table.
+/// in one shared buffer; their slot holds the index of their offsets.
 pub(crate) struct TokenStrings {
     plain: Vec<String>,
-    /// `slots[i][0]` is the escaped length of token `i`, or [`LONG_TOKEN`] when it is in `long`.
+    /// `slots[i][0]` is the escaped length of token `i`, or [`LONG_TOKEN`] with `slots[i][1..5]` the
+    /// little-endian index of its range in `long_offsets`.
     slots: Vec<[u8; 16]>,
-    long: HashMap<u32, Box<str>>,
+    long_text: String,
+    /// `long_text[long_offsets[k]..long_offsets[k + 1]]` is the `k`th long token.
+    long_offsets: Vec<u32>,
 }
 
 /// Marks a slot whose token is too long to inline.
@@ -65,20 +68,24 @@ pub(crate) const LONG_TOKEN: u8 = u8::MAX;
 impl TokenStrings {
     pub(crate) fn new(vocabulary: Vocabulary) -> Self {
         let mut slots = Vec::with_capacity(vocabulary.tokens.len());
-        let mut long = HashMap::new();
-        for (id, token) in vocabulary.tokens.iter().enumerate() {
+        let mut long_text = String::new();
+        let mut long_offsets = vec![0u32];
+        for token in &vocabulary.tokens {
             let escaped = serde_json::to_string(token).unwrap_or_else(|_| "\"\"".into());
             let mut slot = [0u8; 16];
             if escaped.len() < slot.len() {
                 slot[0] = escaped.len() as u8;
                 slot[1..=escaped.len()].copy_from_slice(escaped.as_bytes());
             } else {
+                let long_index = (long_offsets.len() - 1) as u32;
                 slot[0] = LONG_TOKEN;
-                long.insert(id as u32, escaped.into_boxed_str());
+                slot[1..5].copy_from_slice(&long_index.to_le_bytes());
+                long_text.push_str(&escaped);
+                long_offsets.push(u32::try_from(long_text.len()).unwrap_or(u32::MAX));
             }
             slots.push(slot);
         }
-        Self { plain: vocabulary.tokens, slots, long }
+        Self { plain: vocabulary.tokens, slots, long_text, long_offsets }
     }
 
     /// The display string of a token; unknown ids show as `<id>`.
@@ -89,20 +96,17 @@ impl TokenStrings {
         }
     }
 
-    /// The token's inline slot; its first byte is [`LONG_TOKEN`] when [`Self::write_json`] must be used.
+    /// The token's slot; unknown ids get a long-token slot pointing past the table.
     pub(crate) fn slot(&self, token: u32) -> [u8; 16] {
         self.slots.get(token as usize).copied().unwrap_or([LONG_TOKEN; 16])
     }
 
-    /// Appends the token's display string as a JSON string.
-    pub(crate) fn write_json(&self, token: u32, out: &mut JsonOut) {
-        match self.slots.get(token as usize) {
-            Some(slot) if slot[0] != LONG_TOKEN => out.short(slot),
-            Some(_) => match self.long.get(&token) {
-                Some(escaped) => out.raw(escaped),
-                None => out.string(&format!("<{token}>")),
-            },
-            None => out.string(&format!("<{token}>")),
+    /// Appends a token whose slot is marked [`LONG_TOKEN`].
+    pub(crate) fn write_long(&self, token: u32, slot: &[u8; 16], out: &mut JsonOut) {
+        let long_index = u32::from_le_bytes([slot[1], slot[2], slot[3], slot[4]]) as usize;
+        match (self.long_offsets.get(long_index), self.long_offsets.get(long_index + 1)) {
+            (Some(&start), Some(&end)) => out.raw(&self.long_text[start as usize..end as usize]),
+            _ => out.string(&format!("<{token}>")),
         }
     }
 }

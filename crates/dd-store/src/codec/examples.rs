@@ -86,15 +86,106 @@ pub(super) fn write(
     Ok(())
 }
 
-struct ExampleHeader {
-    dataset_index: u64,
-    n_tokens: usize,
-    max_token_index: u32,
-    lower: f32,
-    upper: f32,
+/// A neuron's examples as stored: token ids and quantized activation codes in two flat columns.
+///
+/// Readers that print activations (the API) work from the codes: an 8-bit example has at most 256
+/// distinct values, each formatted once. [`QuantizedExamples::to_examples`] gives the usual
+/// [`NeuronExamples`] with decoded activations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedExamples {
+    /// Bits per activation code (8 or 16).
+    pub bits: u8,
+    /// Token ids of every example, one after the other.
+    pub tokens: Vec<u32>,
+    /// Activation codes, parallel to `tokens`.
+    pub codes: Vec<u16>,
+    /// The groups, whose examples index into the columns.
+    pub groups: Vec<QuantizedGroup>,
+}
+
+/// One group of stored examples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedGroup {
+    /// Why these examples were chosen.
+    pub kind: ExampleGroupKind,
+    /// The examples.
+    pub examples: Vec<QuantizedExample>,
+}
+
+/// One stored example: where its columns are and how to decode its codes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedExample {
+    /// Index of the context in the recorded dataset.
+    pub dataset_index: u64,
+    /// Position of the token that selected the example.
+    pub max_token_index: u32,
+    /// Smallest activation (code 0), exact.
+    pub lower: f32,
+    /// Largest activation (the largest code), exact.
+    pub upper: f32,
+    /// Where the example's tokens and codes sit in the columns.
+    pub range: std::ops::Range<usize>,
+}
+
+impl QuantizedExamples {
+    /// The token ids of an example.
+    pub fn tokens(&self, example: &QuantizedExample) -> &[u32] {
+        &self.tokens[example.range.clone()]
+    }
+
+    /// The activation codes of an example.
+    pub fn codes(&self, example: &QuantizedExample) -> &[u16] {
+        &self.codes[example.range.clone()]
+    }
+
+    /// The top-activating group, if stored.
+    pub fn top(&self) -> Option<&QuantizedGroup> {
+        self.groups.iter().find(|g| g.kind == ExampleGroupKind::Top)
+    }
+
+    /// Decodes every activation.
+    pub fn to_examples(&self) -> NeuronExamples {
+        let groups = self
+            .groups
+            .iter()
+            .map(|group| ExampleGroup {
+                kind: group.kind,
+                examples: group
+                    .examples
+                    .iter()
+                    .map(|example| Example {
+                        dataset_index: example.dataset_index,
+                        tokens: self.tokens(example).to_vec(),
+                        activations: self.codes(example).iter().map(|&c| example.value(c, self.bits)).collect(),
+                        max_token_index: example.max_token_index,
+                        activation_error: example.activation_error(self.bits),
+                    })
+                    .collect(),
+            })
+            .collect();
+        NeuronExamples { groups }
+    }
+}
+
+impl QuantizedExample {
+    /// The activation a code stands for.
+    pub fn value(&self, code: u16, bits: u8) -> f32 {
+        let max_code = f64::from((1u32 << bits) - 1);
+        let step = (f64::from(self.upper) - f64::from(self.lower)) / max_code;
+        (f64::from(self.lower) + f64::from(code) * step) as f32
+    }
+
+    /// The largest error of decoded activations ([`activation_error_bound`]).
+    pub fn activation_error(&self, bits: u8) -> f32 {
+        activation_error_bound(self.lower, self.upper, bits)
+    }
 }
 
 pub(super) fn read(input: &mut WireReader<'_>) -> Result<NeuronExamples, CodecError> {
+    read_quantized(input).map(|quantized| quantized.to_examples())
+}
+
+pub(super) fn read_quantized(input: &mut WireReader<'_>) -> Result<QuantizedExamples, CodecError> {
     let bits = input.u8()?;
     if bits != 8 && bits != 16 {
         return Err(CodecError::Invalid("activation bits must be 8 or 16"));
@@ -102,7 +193,6 @@ pub(super) fn read(input: &mut WireReader<'_>) -> Result<NeuronExamples, CodecEr
     let bytes_per_code = usize::from(bits / 8);
     let n_groups = input.count(2)?;
     let mut groups = Vec::with_capacity(n_groups);
-    let mut headers: Vec<Vec<ExampleHeader>> = Vec::with_capacity(n_groups);
     let mut n_tokens_total = 0usize;
     for _ in 0..n_groups {
         let kind = match input.u8()? {
@@ -113,20 +203,20 @@ pub(super) fn read(input: &mut WireReader<'_>) -> Result<NeuronExamples, CodecEr
             _ => return Err(CodecError::Invalid("unknown example group tag")),
         };
         let n_examples = input.count(11)?;
-        let mut group_headers = Vec::with_capacity(n_examples);
+        let mut examples = Vec::with_capacity(n_examples);
         for _ in 0..n_examples {
-            let header = ExampleHeader {
-                dataset_index: input.varint()?,
-                n_tokens: input.count(1)?,
-                max_token_index: input.u32()?,
-                lower: input.f32()?,
-                upper: input.f32()?,
-            };
-            n_tokens_total = n_tokens_total.saturating_add(header.n_tokens);
-            group_headers.push(header);
+            let dataset_index = input.varint()?;
+            let n_tokens = input.count(1)?;
+            let max_token_index = input.u32()?;
+            if n_tokens > 0 && max_token_index as usize >= n_tokens {
+                return Err(CodecError::Invalid("max token index out of range"));
+            }
+            let (lower, upper) = (input.f32()?, input.f32()?);
+            let start = n_tokens_total;
+            n_tokens_total = n_tokens_total.saturating_add(n_tokens);
+            examples.push(QuantizedExample { dataset_index, max_token_index, lower, upper, range: start..n_tokens_total });
         }
-        groups.push(ExampleGroup { kind, examples: Vec::with_capacity(n_examples) });
-        headers.push(group_headers);
+        groups.push(QuantizedGroup { kind, examples });
     }
     // Each token takes at least one byte of varint and `bytes_per_code` bytes of activation.
     if n_tokens_total.saturating_mul(1 + bytes_per_code) > input.remaining() {
@@ -136,36 +226,12 @@ pub(super) fn read(input: &mut WireReader<'_>) -> Result<NeuronExamples, CodecEr
     for _ in 0..n_tokens_total {
         tokens.push(input.u32()?);
     }
-    let high_plane = if bits == 16 { input.bytes(n_tokens_total)? } else { &[][..] };
-    let low_plane = input.bytes(n_tokens_total)?;
-    let max_code = f64::from((1u32 << bits) - 1);
-    let mut offset = 0;
-    for (group, group_headers) in groups.iter_mut().zip(headers) {
-        for header in group_headers {
-            let range = offset..offset + header.n_tokens;
-            let step = (f64::from(header.upper) - f64::from(header.lower)) / max_code;
-            let lower = f64::from(header.lower);
-            let activations: Vec<f32> = if bits == 16 {
-                high_plane[range.clone()]
-                    .iter()
-                    .zip(&low_plane[range.clone()])
-                    .map(|(&hi, &lo)| (lower + f64::from(u16::from_be_bytes([hi, lo])) * step) as f32)
-                    .collect()
-            } else {
-                low_plane[range.clone()].iter().map(|&code| (lower + f64::from(code) * step) as f32).collect()
-            };
-            if header.n_tokens > 0 && header.max_token_index as usize >= header.n_tokens {
-                return Err(CodecError::Invalid("max token index out of range"));
-            }
-            group.examples.push(Example {
-                dataset_index: header.dataset_index,
-                tokens: tokens[range].to_vec(),
-                activations,
-                max_token_index: header.max_token_index,
-                activation_error: activation_error_bound(header.lower, header.upper, bits),
-            });
-            offset += header.n_tokens;
-        }
-    }
-    Ok(NeuronExamples { groups })
+    let codes = if bits == 16 {
+        let high_plane = input.bytes(n_tokens_total)?;
+        let low_plane = input.bytes(n_tokens_total)?;
+        high_plane.iter().zip(low_plane).map(|(&hi, &lo)| u16::from_be_bytes([hi, lo])).collect()
+    } else {
+        input.bytes(n_tokens_total)?.iter().map(|&code| u16::from(code)).collect()
+    };
+    Ok(QuantizedExamples { bits, tokens, codes, groups })
 }

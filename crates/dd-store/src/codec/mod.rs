@@ -13,7 +13,9 @@ use std::cell::RefCell;
 
 use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronRecord};
 
-pub use examples::{activation_error_bound, quantize_example};
+pub use examples::{
+    QuantizedExample, QuantizedExamples, QuantizedGroup, activation_error_bound, quantize_example,
+};
 
 /// The format version written into every blob; bump it when any payload changes.
 pub const FORMAT_VERSION: u8 = 1;
@@ -149,6 +151,11 @@ impl EncodedNeuron {
 /// Decodes a neuron-level record stored under `kind`.
 pub fn decode_neuron(kind: NeuronDataKind, blob: &[u8]) -> Result<NeuronRecord, CodecError> {
     with_payload(Level::Neuron, kind.code(), blob, |payload| records::read_neuron(kind, payload))
+}
+
+/// Decodes an `examples` blob into its stored form, without decoding activations.
+pub fn decode_examples_quantized(blob: &[u8]) -> Result<QuantizedExamples, CodecError> {
+    with_payload(Level::Neuron, NeuronDataKind::Examples.code(), blob, examples::read_quantized)
 }
 
 /// Encodes a layer-level record.
