@@ -10,7 +10,44 @@
 use dd_data::ExampleGroupKind;
 use dd_store::codec::{QuantizedExample, QuantizedExamples, QuantizedGroup};
 
-use crate::state::{LONG_TOKEN, TokenStrings};
+use crate::state::TokenStrings;
+
+/// A JSON array item ready to append: `,` and up to 14 more bytes in `bytes[..len]`, with the
+/// length in the last byte. Aligned, so one 16-byte load and store copy it; the caller truncates.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(16))]
+pub(crate) struct Slot([u8; 16]);
+
+/// The length byte of a slot whose item did not fit (see [`Slot::long`]).
+const LONG: u8 = u8::MAX;
+
+impl Slot {
+    /// `,` followed by `text`, if it fits.
+    pub(crate) fn item(text: &[u8]) -> Option<Slot> {
+        let mut bytes = [0u8; 16];
+        if text.len() > 14 {
+            return None;
+        }
+        bytes[0] = b',';
+        bytes[1..=text.len()].copy_from_slice(text);
+        bytes[15] = (text.len() + 1) as u8;
+        Some(Slot(bytes))
+    }
+
+    /// A slot for an item stored elsewhere, under `index`.
+    pub(crate) const fn long(index: u32) -> Slot {
+        let index = index.to_le_bytes();
+        Slot([index[0], index[1], index[2], index[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, LONG])
+    }
+
+    pub(crate) fn is_long(&self) -> bool {
+        self.0[15] == LONG
+    }
+
+    pub(crate) fn long_index(&self) -> u32 {
+        u32::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+}
 
 /// Appends JSON to a byte buffer.
 pub(crate) struct JsonOut {
@@ -26,13 +63,28 @@ impl JsonOut {
         self.buf.extend_from_slice(text.as_bytes());
     }
 
-    /// Appends `slot[1..=slot[0]]`: a fixed 15-byte copy then a truncate, which compiles to two stores
-    /// where a variable-length copy is a `memcpy` call.
-    pub(crate) fn short(&mut self, slot: &[u8; 16]) {
+    /// Appends a short slot's item: one fixed 16-byte copy and a truncate, where a variable-length
+    /// copy is a `memcpy` call.
+    pub(crate) fn slot(&mut self, slot: &Slot) {
         let start = self.buf.len();
-        let bytes: &[u8; 15] = slot[1..].try_into().unwrap_or(&[0; 15]);
-        self.buf.extend_from_slice(bytes);
-        self.buf.truncate(start + usize::from(slot[0]).min(15));
+        self.buf.extend_from_slice(&slot.0);
+        self.buf.truncate(start + usize::from(slot.0[15]).min(15));
+    }
+
+    /// Starts an array whose items are appended with a leading `,` each; returns the position for
+    /// [`JsonOut::end_items`].
+    pub(crate) fn begin_items(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Ends such an array: the first item's `,` becomes the `[`.
+    pub(crate) fn end_items(&mut self, start: usize) {
+        if self.buf.len() == start {
+            self.buf.push(b'[');
+        } else {
+            self.buf[start] = b'[';
+        }
+        self.buf.push(b']');
     }
 
     pub(crate) fn u64(&mut self, value: u64) {
@@ -105,58 +157,67 @@ fn tokens(out: &mut JsonOut, tokens: &[u32], strings: &TokenStrings) {
     // their cache misses overlap, where writing each before loading the next made every miss wait
     // for the previous one (the output position depends on the previous token's length).
     const CHUNK: usize = 16;
-    out.raw("[");
-    for (c, chunk) in tokens.chunks(CHUNK).enumerate() {
-        let mut slots = [[0u8; 16]; CHUNK];
+    let start = out.begin_items();
+    for chunk in tokens.chunks(CHUNK) {
+        let mut slots = [Slot([0; 16]); CHUNK];
         for (slot, &token) in slots.iter_mut().zip(chunk) {
-            *slot = strings.slot(token);
+            *slot = *strings.slot(token);
         }
-        for (i, (slot, &token)) in slots.iter().zip(chunk).enumerate() {
-            if c > 0 || i > 0 {
-                out.raw(",");
-            }
-            if slot[0] == LONG_TOKEN {
+        for (slot, &token) in slots.iter().zip(chunk) {
+            if slot.is_long() {
                 strings.write_long(token, slot, out);
             } else {
-                out.short(slot);
+                out.slot(slot);
             }
         }
     }
-    out.raw("]");
+    out.end_items(start);
 }
 
-fn activations(out: &mut JsonOut, stored: &QuantizedExamples, example: &QuantizedExample) {
-    let codes = stored.codes(example);
-    let error = example.activation_error(stored.bits);
-    let decimals = decimals_for(error);
-    // An 8-bit example has at most 256 distinct values: each is formatted once into a table indexed
-    // by code. 16-bit codes share the table, keyed by the full code.
-    let mut memo = [(u32::MAX, [0u8; 16]); 256];
+/// Formatted activations of one example, by code: an 8-bit example has at most 256 distinct
+/// values, each formatted once. 16-bit codes share the table, keyed by the full code.
+struct CodeMemo {
+    keys: [u32; 256],
+    slots: [Slot; 256],
+}
+
+impl CodeMemo {
+    fn new() -> Self {
+        Self { keys: [u32::MAX; 256], slots: [Slot([0; 16]); 256] }
+    }
+
+    fn reset(&mut self) {
+        self.keys = [u32::MAX; 256];
+    }
+}
+
+fn activations(out: &mut JsonOut, memo: &mut CodeMemo, stored: &QuantizedExamples, example: &QuantizedExample) {
+    let decimals = decimals_for(example.activation_error(stored.bits));
+    let (lower, step) = (f64::from(example.lower), example.step(stored.bits));
+    memo.reset();
     let mut scratch = JsonOut::with_capacity(32);
-    out.raw("[");
-    for (i, &code) in codes.iter().enumerate() {
-        if i > 0 {
-            out.raw(",");
-        }
-        let entry = &mut memo[usize::from(code & 0xff)];
-        if entry.0 != u32::from(code) {
-            let value = example.value(code, stored.bits);
+    let start = out.begin_items();
+    for &code in stored.codes(example) {
+        let index = usize::from(code & 0xff);
+        if memo.keys[index] != u32::from(code) {
+            // The same arithmetic as `QuantizedExample::value`, with the step computed once.
+            let value = (lower + f64::from(code) * step) as f32;
             scratch.buf.clear();
             match decimals {
                 Some(decimals) => scratch.f32_fixed(value, decimals),
                 None => scratch.f32(value),
             }
-            if scratch.buf.len() > 15 {
+            let Some(slot) = Slot::item(&scratch.buf) else {
+                out.raw(",");
                 out.buf.extend_from_slice(&scratch.buf);
                 continue;
-            }
-            entry.1[0] = scratch.buf.len() as u8;
-            entry.1[1..=scratch.buf.len()].copy_from_slice(&scratch.buf);
-            entry.0 = u32::from(code);
+            };
+            memo.keys[index] = u32::from(code);
+            memo.slots[index] = slot;
         }
-        out.short(&entry.1);
+        out.slot(&memo.slots[index]);
     }
-    out.raw("]");
+    out.end_items(start);
 }
 
 /// The `neuroscope` neuron page: `{"neuron_index": …, "texts": [NeuroscopeText]}` from the top group.
@@ -169,6 +230,7 @@ pub(crate) fn neuroscope_page(
     strings: &TokenStrings,
 ) {
     let examples = &group.examples;
+    let mut memo = CodeMemo::new();
     let max_range = examples.iter().map(|e| e.upper).fold(f32::NEG_INFINITY, f32::max);
     let min_range = examples.iter().map(|e| e.lower).fold(f32::INFINITY, f32::min);
     out.raw("{\"neuron_index\":");
@@ -193,7 +255,7 @@ pub(crate) fn neuroscope_page(
         out.raw(",\"tokens\":");
         tokens(out, stored.tokens(example), strings);
         out.raw(",\"activations\":");
-        activations(out, stored, example);
+        activations(out, &mut memo, stored, example);
         out.raw(",\"activation_error\":");
         out.f32(example.activation_error(stored.bits));
         out.raw("}");
@@ -203,6 +265,7 @@ pub(crate) fn neuroscope_page(
 
 /// The `examples` page: every group with token ids (`wire::ExamplesPage`).
 pub(crate) fn examples_page(out: &mut JsonOut, layer: u32, neuron: u32, stored: &QuantizedExamples, strings: &TokenStrings) {
+    let mut memo = CodeMemo::new();
     out.raw("{\"neuron_index\":");
     neuron_index(out, layer, neuron);
     out.raw(",\"groups\":[");
@@ -254,7 +317,7 @@ pub(crate) fn examples_page(out: &mut JsonOut, layer: u32, neuron: u32, stored: 
             out.raw("],\"tokens\":");
             tokens(out, stored.tokens(example), strings);
             out.raw(",\"activations\":");
-            activations(out, stored, example);
+            activations(out, &mut memo, stored, example);
             out.raw("}");
         }
         out.raw("]}");

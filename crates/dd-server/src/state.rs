@@ -13,7 +13,7 @@ use dd_data::{MLP_SOURCE, ModelDataKind, ModelRecord, Vocabulary};
 use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
 use tokio::sync::Semaphore;
 
-use crate::render::JsonOut;
+use crate::render::{JsonOut, Slot};
 use crate::search::SearchIndex;
 use crate::services::Service;
 use crate::wire;
@@ -48,22 +48,16 @@ impl ServerConfig {
 
 /// Token display strings of a model, plain and pre-escaped as JSON.
 ///
-/// A page looks up 2,560 random tokens, so lookups must not miss the cache
-/// twice: most escaped tokens fit a 16-byte slot (length byte + 15 bytes),
-/// read with one load and copied with one fixed-size store. Longer ones sit
-/// in one shared buffer; their slot holds the index of their offsets.
+/// A page looks up 2,560 random tokens, so a lookup must cost one cache line:
+/// most tokens fit a 16-byte [`Slot`] holding `,"token"` ready to append.
+/// Longer ones sit in one shared buffer; their slot holds their index.
 pub(crate) struct TokenStrings {
     plain: Vec<String>,
-    /// `slots[i][0]` is the escaped length of token `i`, or [`LONG_TOKEN`] with `slots[i][1..5]` the
-    /// little-endian index of its range in `long_offsets`.
-    slots: Vec<[u8; 16]>,
+    slots: Vec<Slot>,
     long_text: String,
-    /// `long_text[long_offsets[k]..long_offsets[k + 1]]` is the `k`th long token.
+    /// `long_text[long_offsets[k]..long_offsets[k + 1]]` is the `k`th long token, escaped.
     long_offsets: Vec<u32>,
 }
-
-/// Marks a slot whose token is too long to inline.
-pub(crate) const LONG_TOKEN: u8 = u8::MAX;
 
 impl TokenStrings {
     pub(crate) fn new(vocabulary: Vocabulary) -> Self {
@@ -72,17 +66,12 @@ impl TokenStrings {
         let mut long_offsets = vec![0u32];
         for token in &vocabulary.tokens {
             let escaped = serde_json::to_string(token).unwrap_or_else(|_| "\"\"".into());
-            let mut slot = [0u8; 16];
-            if escaped.len() < slot.len() {
-                slot[0] = escaped.len() as u8;
-                slot[1..=escaped.len()].copy_from_slice(escaped.as_bytes());
-            } else {
-                let long_index = (long_offsets.len() - 1) as u32;
-                slot[0] = LONG_TOKEN;
-                slot[1..5].copy_from_slice(&long_index.to_le_bytes());
+            let slot = Slot::item(escaped.as_bytes()).unwrap_or_else(|| {
+                let slot = Slot::long((long_offsets.len() - 1) as u32);
                 long_text.push_str(&escaped);
                 long_offsets.push(u32::try_from(long_text.len()).unwrap_or(u32::MAX));
-            }
+                slot
+            });
             slots.push(slot);
         }
         Self { plain: vocabulary.tokens, slots, long_text, long_offsets }
@@ -96,14 +85,19 @@ impl TokenStrings {
         }
     }
 
-    /// The token's slot; unknown ids get a long-token slot pointing past the table.
-    pub(crate) fn slot(&self, token: u32) -> [u8; 16] {
-        self.slots.get(token as usize).copied().unwrap_or([LONG_TOKEN; 16])
+    /// The token's slot; unknown ids get a long slot that points past the table.
+    ///
+    /// Returned by reference: copying an `Option<Slot>` by value compiled to overlapping partial
+    /// stores and loads that stalled store forwarding on every token.
+    pub(crate) fn slot(&self, token: u32) -> &Slot {
+        static UNKNOWN: Slot = Slot::long(u32::MAX);
+        self.slots.get(token as usize).unwrap_or(&UNKNOWN)
     }
 
-    /// Appends a token whose slot is marked [`LONG_TOKEN`].
-    pub(crate) fn write_long(&self, token: u32, slot: &[u8; 16], out: &mut JsonOut) {
-        let long_index = u32::from_le_bytes([slot[1], slot[2], slot[3], slot[4]]) as usize;
+    /// Appends `,` and a token whose slot is long.
+    pub(crate) fn write_long(&self, token: u32, slot: &Slot, out: &mut JsonOut) {
+        let long_index = slot.long_index() as usize;
+        out.raw(",");
         match (self.long_offsets.get(long_index), self.long_offsets.get(long_index + 1)) {
             (Some(&start), Some(&end)) => out.raw(&self.long_text[start as usize..end as usize]),
             _ => out.string(&format!("<{token}>")),

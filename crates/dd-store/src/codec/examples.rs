@@ -156,7 +156,10 @@ impl QuantizedExamples {
                     .map(|example| Example {
                         dataset_index: example.dataset_index,
                         tokens: self.tokens(example).to_vec(),
-                        activations: self.codes(example).iter().map(|&c| example.value(c, self.bits)).collect(),
+                        activations: {
+                            let (lower, step) = (f64::from(example.lower), example.step(self.bits));
+                            self.codes(example).iter().map(|&c| (lower + f64::from(c) * step) as f32).collect()
+                        },
                         max_token_index: example.max_token_index,
                         activation_error: example.activation_error(self.bits),
                     })
@@ -170,9 +173,12 @@ impl QuantizedExamples {
 impl QuantizedExample {
     /// The activation a code stands for.
     pub fn value(&self, code: u16, bits: u8) -> f32 {
-        let max_code = f64::from((1u32 << bits) - 1);
-        let step = (f64::from(self.upper) - f64::from(self.lower)) / max_code;
-        (f64::from(self.lower) + f64::from(code) * step) as f32
+        (f64::from(self.lower) + f64::from(code) * self.step(bits)) as f32
+    }
+
+    /// The difference between the activations of successive codes.
+    pub fn step(&self, bits: u8) -> f64 {
+        (f64::from(self.upper) - f64::from(self.lower)) / f64::from((1u32 << bits) - 1)
     }
 
     /// The largest error of decoded activations ([`activation_error_bound`]).
@@ -222,10 +228,8 @@ pub(super) fn read_quantized(input: &mut WireReader<'_>) -> Result<QuantizedExam
     if n_tokens_total.saturating_mul(1 + bytes_per_code) > input.remaining() {
         return Err(CodecError::Truncated);
     }
-    let mut tokens = Vec::with_capacity(n_tokens_total);
-    for _ in 0..n_tokens_total {
-        tokens.push(input.u32()?);
-    }
+    let mut tokens = Vec::new();
+    input.varints_u32(n_tokens_total, &mut tokens)?;
     let codes = if bits == 16 {
         let high_plane = input.bytes(n_tokens_total)?;
         let low_plane = input.bytes(n_tokens_total)?;

@@ -100,6 +100,33 @@ impl<'a> WireReader<'a> {
         u32::try_from(self.varint()?).map_err(|_| CodecError::Invalid("value does not fit 32 bits"))
     }
 
+    /// Reads `n` varints that must fit 32 bits into `out`: the token column's hot loop, with one
+    /// bounds check per value and no `Result` per value.
+    pub(crate) fn varints_u32(&mut self, n: usize, out: &mut Vec<u32>) -> Result<(), CodecError> {
+        let bytes = &self.buf[self.pos..];
+        let mut pos = 0;
+        out.reserve(n);
+        for _ in 0..n {
+            let mut value = 0u32;
+            let mut shift = 0;
+            loop {
+                let Some(&byte) = bytes.get(pos) else { return Err(CodecError::Truncated) };
+                pos += 1;
+                if shift == 28 && byte > 0x0f {
+                    return Err(CodecError::Invalid("value does not fit 32 bits"));
+                }
+                value |= u32::from(byte & 0x7f) << shift;
+                if byte < 0x80 {
+                    break;
+                }
+                shift += 7;
+            }
+            out.push(value);
+        }
+        self.pos += pos;
+        Ok(())
+    }
+
     /// Reads a count of items that each take at least `min_item_bytes`, so it can be checked against the input.
     pub(crate) fn count(&mut self, min_item_bytes: usize) -> Result<usize, CodecError> {
         let count = self.varint()?;
@@ -158,6 +185,22 @@ mod tests {
         assert!(matches!(WireReader::new(&[0x80]).varint(), Err(CodecError::Truncated)));
         assert!(WireReader::new(&[0xff; 11]).varint().is_err());
         assert!(WireReader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint().is_err());
+    }
+
+    #[test]
+    fn bulk_u32_varints_match_single_reads() {
+        let values = [0u64, 1, 127, 128, 16_383, 16_384, 50_256, 1 << 21, u64::from(u32::MAX)];
+        let mut writer = WireWriter::default();
+        values.iter().for_each(|&v| writer.varint(v));
+        let mut out = Vec::new();
+        let mut reader = WireReader::new(&writer.buf);
+        reader.varints_u32(values.len(), &mut out).expect("bulk read");
+        reader.finish().expect("all consumed");
+        assert_eq!(out.iter().map(|&v| u64::from(v)).collect::<Vec<_>>(), values);
+        let mut too_big = WireWriter::default();
+        too_big.varint(u64::from(u32::MAX) + 1);
+        assert!(WireReader::new(&too_big.buf).varints_u32(1, &mut Vec::new()).is_err());
+        assert!(matches!(WireReader::new(&writer.buf[..4]).varints_u32(4, &mut Vec::new()), Err(CodecError::Truncated)));
     }
 
     #[test]
