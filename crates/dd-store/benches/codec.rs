@@ -4,7 +4,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dd_data::{Example, ExampleGroup, ExampleGroupKind, NeuronDataKind, NeuronExamples, NeuronRecord};
 use dd_store::EncodeOptions;
-use dd_store::codec::{decode_neuron, encode_neuron};
+use dd_store::codec::{decode_examples_quantized, decode_neuron, encode_neuron};
 
 /// A neuron whose examples look like a GELU neuron's: small negative values, a few strong peaks.
 fn realistic_examples() -> NeuronRecord {
@@ -46,6 +46,9 @@ fn bench_codec(c: &mut Criterion) {
         });
         group.bench_function(format!("decode_examples_{bits}bit"), |b| {
             b.iter(|| decode_neuron(NeuronDataKind::Examples, &blob).expect("decode"))
+        });
+        group.bench_function(format!("decode_examples_stored_{bits}bit"), |b| {
+            b.iter(|| decode_examples_quantized(&blob).expect("decode"))
         });
     }
     group.finish();

@@ -189,7 +189,13 @@ mod tests {
 
     #[test]
     fn bulk_u32_varints_match_single_reads() {
-        let values = [0u64, 1, 127, 128, 16_383, 16_384, 50_256, 1 << 21, u64::from(u32::MAX)];
+        let mut values = vec![0u64, 1, 127, 128, 16_383, 16_384, 50_256, (1 << 21) - 1, 1 << 21, (1 << 28) - 1, 1 << 28];
+        values.push(u64::from(u32::MAX));
+        let mut state = 99u64;
+        for _ in 0..5000 {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            values.push((state >> 33) >> (state % 32));
+        }
         let mut writer = WireWriter::default();
         values.iter().for_each(|&v| writer.varint(v));
         let mut out = Vec::new();
