@@ -34,7 +34,8 @@ fn bench_api(c: &mut Criterion) {
     let examples = {
         let model = store.catalog().model("m").expect("model").clone();
         let source = model.sources[0].clone();
-        let blob = store.neuron_blob(source.id, 0, 7, dd_data::NeuronDataKind::Examples).expect("read").expect("stored");
+        let blob =
+            store.neuron_blob(source.id, 0, 7, dd_data::NeuronDataKind::Examples).expect("read").expect("stored");
         dd_store::codec::decode_examples_quantized(&blob).expect("decode")
     };
     let vocabulary =

@@ -264,7 +264,13 @@ pub(crate) fn neuroscope_page(
 }
 
 /// The `examples` page: every group with token ids (`wire::ExamplesPage`).
-pub(crate) fn examples_page(out: &mut JsonOut, layer: u32, neuron: u32, stored: &QuantizedExamples, strings: &TokenStrings) {
+pub(crate) fn examples_page(
+    out: &mut JsonOut,
+    layer: u32,
+    neuron: u32,
+    stored: &QuantizedExamples,
+    strings: &TokenStrings,
+) {
     let mut memo = CodeMemo::new();
     out.raw("{\"neuron_index\":");
     neuron_index(out, layer, neuron);

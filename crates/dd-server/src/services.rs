@@ -250,7 +250,10 @@ impl Service {
                     return Ok(false);
                 };
                 let stored = decode_examples_quantized(&blob).map_err(|error| {
-                    ApiError::internal(&StoreError::Codec { what: format!("examples of {layer}/{index}"), source: error })
+                    ApiError::internal(&StoreError::Codec {
+                        what: format!("examples of {layer}/{index}"),
+                        source: error,
+                    })
                 })?;
                 if self == Service::Examples {
                     render::examples_page(out, layer, index, &stored, &model.tokens);

@@ -50,9 +50,9 @@ pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on start-up).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
-    /// Read connections to the database: the most queries that run at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) connections: u16,
+    /// Read connections to the database, the most requests that read at once (default: twice the cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) connections: Option<u16>,
     /// Requests taking longer are answered with 503, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) timeout_ms: u64,

@@ -220,7 +220,13 @@ pub(super) fn read_quantized(input: &mut WireReader<'_>) -> Result<QuantizedExam
             let (lower, upper) = (input.f32()?, input.f32()?);
             let start = n_tokens_total;
             n_tokens_total = n_tokens_total.saturating_add(n_tokens);
-            examples.push(QuantizedExample { dataset_index, max_token_index, lower, upper, range: start..n_tokens_total });
+            examples.push(QuantizedExample {
+                dataset_index,
+                max_token_index,
+                lower,
+                upper,
+                range: start..n_tokens_total,
+            });
         }
         groups.push(QuantizedGroup { kind, examples });
     }

@@ -13,9 +13,7 @@ use std::cell::RefCell;
 
 use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronRecord};
 
-pub use examples::{
-    QuantizedExample, QuantizedExamples, QuantizedGroup, activation_error_bound, quantize_example,
-};
+pub use examples::{QuantizedExample, QuantizedExamples, QuantizedGroup, activation_error_bound, quantize_example};
 
 /// The format version written into every blob; bump it when any payload changes.
 pub const FORMAT_VERSION: u8 = 1;

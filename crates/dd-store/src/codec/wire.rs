@@ -189,7 +189,8 @@ mod tests {
 
     #[test]
     fn bulk_u32_varints_match_single_reads() {
-        let mut values = vec![0u64, 1, 127, 128, 16_383, 16_384, 50_256, (1 << 21) - 1, 1 << 21, (1 << 28) - 1, 1 << 28];
+        let mut values =
+            vec![0u64, 1, 127, 128, 16_383, 16_384, 50_256, (1 << 21) - 1, 1 << 21, (1 << 28) - 1, 1 << 28];
         values.push(u64::from(u32::MAX));
         let mut state = 99u64;
         for _ in 0..5000 {
@@ -206,7 +207,10 @@ mod tests {
         let mut too_big = WireWriter::default();
         too_big.varint(u64::from(u32::MAX) + 1);
         assert!(WireReader::new(&too_big.buf).varints_u32(1, &mut Vec::new()).is_err());
-        assert!(matches!(WireReader::new(&writer.buf[..4]).varints_u32(4, &mut Vec::new()), Err(CodecError::Truncated)));
+        assert!(matches!(
+            WireReader::new(&writer.buf[..4]).varints_u32(4, &mut Vec::new()),
+            Err(CodecError::Truncated)
+        ));
     }
 
     #[test]

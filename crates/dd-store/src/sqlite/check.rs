@@ -131,7 +131,7 @@ fn check_into(path: &Path, report: &mut CheckReport, progress: &mut dyn FnMut(u6
 
     let mut statement = conn
         .prepare(
-            "SELECT d.source_id, d.layer, d.unit, d.kind, d.data, s.n_layers, s.units_per_layer \
+            "SELECT d.source_id, d.layer, d.unit, d.kind, d.data, s.n_layers, s.units_per_layer, d.id \
              FROM neuron_data d JOIN source s ON s.id = d.source_id",
         )
         .at(path)?;
@@ -145,6 +145,14 @@ fn check_into(path: &Path, report: &mut CheckReport, progress: &mut dyn FnMut(u6
         let (n_layers, units): (i64, i64) = (row.get(5).at(path)?, row.get(6).at(path)?);
         if layer >= n_layers || unit >= units {
             report.blob_error(format!("source {source} neuron {layer}/{unit}: outside {n_layers}x{units}"));
+        }
+        let id: i64 = row.get(7).at(path)?;
+        let expected = u32::try_from(layer)
+            .ok()
+            .zip(u32::try_from(unit).ok())
+            .and_then(|(l, u)| schema::neuron_key(source, l, u, code));
+        if expected != Some(id) {
+            report.blob_error(format!("source {source} neuron {layer}/{unit}: row id {id} does not match its key"));
         }
         match NeuronDataKind::from_code(code) {
             None => report.blob_error(format!("source {source} neuron {layer}/{unit}: unknown kind code {code}")),

@@ -13,7 +13,7 @@ use dd_data::{LayerDataKind, ModelDataKind, ModelMetadata, NeuronDataKind, Prove
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
 pub use check::{CheckReport, check};
-pub use schema::SCHEMA_VERSION;
+pub use schema::{MAX_SOURCE_SHAPE, SCHEMA_VERSION};
 pub use writer::{PAGE_SIZE, StoreWriter, WriteBatch};
 
 use crate::StoreError;
@@ -96,10 +96,8 @@ impl StoreRead for SqliteStore {
         index: u32,
         kind: NeuronDataKind,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.blob(
-            "SELECT data FROM neuron_data WHERE source_id = ?1 AND layer = ?2 AND unit = ?3 AND kind = ?4",
-            (source.0, layer, index, kind.code()),
-        )
+        let Some(key) = schema::neuron_key(source.0, layer, index, kind.code()) else { return Ok(None) };
+        self.blob("SELECT data FROM neuron_data WHERE id = ?1", [key])
     }
 
     fn layer_blob(&self, source: SourceId, layer: u32, kind: LayerDataKind) -> Result<Option<Vec<u8>>, StoreError> {
@@ -149,13 +147,31 @@ fn usage(conn: &Connection, model: ModelId) -> rusqlite::Result<Vec<KindUsage>> 
         |c| LayerDataKind::from_code(c).map(LayerDataKind::name),
         &mut usage,
     )?;
-    count(
-        "SELECT kind, COUNT(*), SUM(LENGTH(data)) FROM neuron_data \
-         WHERE source_id IN (SELECT id FROM source WHERE model_id = ?1) GROUP BY kind",
-        "neuron",
-        |c| NeuronDataKind::from_code(c).map(NeuronDataKind::name),
-        &mut usage,
+    // Per source, by `id` range: `neuron_data` has no index on `source_id`.
+    let mut totals: std::collections::BTreeMap<u8, (u64, u64)> = std::collections::BTreeMap::new();
+    let mut sources = conn.prepare("SELECT id FROM source WHERE model_id = ?1")?;
+    let source_ids: Vec<i64> = sources.query_map([model.0], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let mut statement = conn.prepare(
+        "SELECT kind, COUNT(*), SUM(LENGTH(data)) FROM neuron_data WHERE id BETWEEN ?1 AND ?2 GROUP BY kind",
     )?;
+    for source_id in source_ids {
+        let (low, high) = schema::source_key_range(source_id);
+        let rows = statement.query_map([low, high], |row| {
+            Ok((row.get::<_, u8>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<i64>>(2)?))
+        })?;
+        for row in rows {
+            let (code, n_records, n_bytes) = row?;
+            let total = totals.entry(code).or_default();
+            total.0 += n_records.max(0) as u64;
+            total.1 += n_bytes.unwrap_or(0).max(0) as u64;
+        }
+    }
+    usage.extend(totals.into_iter().map(|(code, (n_records, n_bytes))| KindUsage {
+        level: "neuron",
+        kind: NeuronDataKind::from_code(code).map_or("unknown", NeuronDataKind::name),
+        n_records,
+        n_bytes,
+    }));
     Ok(usage)
 }
 

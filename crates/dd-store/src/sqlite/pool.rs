@@ -10,13 +10,20 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use rusqlite::Connection;
 
 pub(crate) struct ReadPool {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
     returned: Condvar,
+}
+
+struct Idle {
+    connections: Vec<Connection>,
+    /// Threads waiting for a connection: returning one signals the condvar only when this is
+    /// non-zero, because `notify_one` is a syscall even with nobody waiting.
+    n_waiting: usize,
 }
 
 impl ReadPool {
     pub(crate) fn new(connections: Vec<Connection>) -> Self {
-        Self { idle: Mutex::new(connections), returned: Condvar::new() }
+        Self { idle: Mutex::new(Idle { connections, n_waiting: 0 }), returned: Condvar::new() }
     }
 
     /// Runs `f` on an idle connection, waiting for one when all are busy.
@@ -24,9 +31,13 @@ impl ReadPool {
         let conn = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
-                match idle.pop() {
+                match idle.connections.pop() {
                     Some(conn) => break conn,
-                    None => idle = self.returned.wait(idle).unwrap_or_else(PoisonError::into_inner),
+                    None => {
+                        idle.n_waiting += 1;
+                        idle = self.returned.wait(idle).unwrap_or_else(PoisonError::into_inner);
+                        idle.n_waiting -= 1;
+                    }
                 }
             }
         };
@@ -44,8 +55,11 @@ struct Checkout<'a> {
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
-            self.pool.returned.notify_one();
+            let mut idle = self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            idle.connections.push(conn);
+            if idle.n_waiting > 0 {
+                self.pool.returned.notify_one();
+            }
         }
     }
 }

@@ -64,16 +64,47 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL,
         PRIMARY KEY (source_id, layer, kind)
     ) STRICT;
+    -- `id` packs (source_id, layer, unit, kind) (see `neuron_key`): a lookup is one rowid b-tree
+    -- descent, with no separate primary-key index to search and store.
     CREATE TABLE neuron_data (
+        id INTEGER PRIMARY KEY,
         source_id INTEGER NOT NULL REFERENCES source (id) ON DELETE CASCADE,
         layer INTEGER NOT NULL CHECK (layer >= 0),
         unit INTEGER NOT NULL CHECK (unit >= 0),
         kind INTEGER NOT NULL,
-        data BLOB NOT NULL,
-        PRIMARY KEY (source_id, layer, unit, kind)
+        data BLOB NOT NULL
     ) STRICT;
     "#,
 ];
+
+/// Bits of `neuron_data.id` given to the kind, the unit and the layer; the source id takes the rest.
+const KIND_BITS: u32 = 6;
+const UNIT_BITS: u32 = 28;
+const LAYER_BITS: u32 = 12;
+const SOURCE_BITS: u32 = 63 - KIND_BITS - UNIT_BITS - LAYER_BITS;
+
+/// The largest layer and unit index a source can have, as (layers, units per layer).
+pub const MAX_SOURCE_SHAPE: (u64, u64) = (1 << LAYER_BITS, 1 << UNIT_BITS);
+
+/// `neuron_data.id` of a record, or `None` when a part does not fit its bits.
+pub(crate) fn neuron_key(source_id: i64, layer: u32, unit: u32, kind: u8) -> Option<i64> {
+    let fits = (0..1 << SOURCE_BITS).contains(&source_id)
+        && u64::from(layer) < 1 << LAYER_BITS
+        && u64::from(unit) < 1 << UNIT_BITS
+        && u64::from(kind) < 1 << KIND_BITS;
+    fits.then(|| {
+        (source_id << (LAYER_BITS + UNIT_BITS + KIND_BITS))
+            | (i64::from(layer) << (UNIT_BITS + KIND_BITS))
+            | (i64::from(unit) << KIND_BITS)
+            | i64::from(kind)
+    })
+}
+
+/// The range of `neuron_data.id` holding a source's records.
+pub(crate) fn source_key_range(source_id: i64) -> (i64, i64) {
+    let shift = LAYER_BITS + UNIT_BITS + KIND_BITS;
+    (source_id << shift, ((source_id + 1) << shift) - 1)
+}
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -137,7 +137,9 @@ fn check_finds_corrupt_and_misplaced_blobs() {
     drop(writer);
     let conn = Connection::open(&path).expect("raw connection");
     conn.execute("UPDATE neuron_data SET data = x'01ff' WHERE unit = 0", []).expect("corrupt");
-    conn.execute("INSERT INTO neuron_data VALUES (?1, 9, 0, 6, x'00')", [source.0]).expect("misplace");
+    let key = schema::neuron_key(source.0, 9, 0, 6).expect("key");
+    conn.execute("INSERT INTO neuron_data VALUES (?1, ?2, 9, 0, 6, x'00')", [key, source.0]).expect("misplace");
+    conn.execute("INSERT INTO neuron_data VALUES (5, ?1, 0, 1, 6, x'00')", [source.0]).expect("wrong id");
     drop(conn);
     let mut calls = 0;
     let report = check(&path, &mut |done, total| {
@@ -147,8 +149,22 @@ fn check_finds_corrupt_and_misplaced_blobs() {
     .expect("check");
     assert!(calls > 0);
     assert!(!report.is_ok());
-    assert_eq!(report.n_blobs, 2);
-    assert_eq!(report.n_blob_errors, 3, "{:?}", report.blob_errors);
+    assert_eq!(report.n_blobs, 3);
+    assert_eq!(report.n_blob_errors, 5, "{:?}", report.blob_errors);
+}
+
+#[test]
+fn neuron_keys_pack_without_overlap() {
+    let key = |s, l, u, k| schema::neuron_key(s, l, u, k).expect("fits");
+    assert_eq!(key(0, 0, 0, 0), 0);
+    assert!(key(1, 0, 0, 0) > key(0, 4095, (1 << 28) - 1, 63));
+    assert!(key(1, 1, 0, 0) > key(1, 0, (1 << 28) - 1, 63));
+    let (low, high) = schema::source_key_range(7);
+    assert!(low <= key(7, 0, 0, 0) && key(7, 4095, (1 << 28) - 1, 63) <= high);
+    assert!(schema::neuron_key(1, 4096, 0, 0).is_none());
+    assert!(schema::neuron_key(1, 0, 1 << 28, 0).is_none());
+    assert!(schema::neuron_key(1, 0, 0, 64).is_none());
+    assert!(schema::neuron_key(-1, 0, 0, 0).is_none());
 }
 
 #[test]

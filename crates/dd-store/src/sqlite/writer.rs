@@ -124,6 +124,15 @@ impl StoreWriter {
     pub fn delete_model(&mut self, name: &str) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let tx = self.conn.transaction().at(&path)?;
+        // Neuron rows go by key range first: the cascade would have to scan the table for them.
+        let source_ids: Vec<i64> = tx
+            .prepare("SELECT s.id FROM source s JOIN model m ON m.id = s.model_id WHERE m.name = ?1")
+            .and_then(|mut s| s.query_map([name], |row| row.get(0))?.collect())
+            .at(&path)?;
+        for source_id in source_ids {
+            let (low, high) = schema::source_key_range(source_id);
+            tx.execute("DELETE FROM neuron_data WHERE id BETWEEN ?1 AND ?2", [low, high]).at(&path)?;
+        }
         let n_deleted = tx.execute("DELETE FROM model WHERE name = ?1", [name]).at(&path)?;
         touch(&tx, &path)?;
         tx.commit().at(&path)?;
@@ -180,11 +189,17 @@ impl WriteBatch<'_> {
     ) -> Result<(), StoreError> {
         self.check_unit(source, layer, Some(index))?;
         let (kind, blob) = (encoded.kind().code(), encoded.blob());
+        let key = schema::neuron_key(source.0, layer, index, kind).ok_or(StoreError::OutOfRange {
+            what: "unit",
+            index: index.into(),
+            len: schema::MAX_SOURCE_SHAPE.1,
+        })?;
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO neuron_data (source_id, layer, unit, kind, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO neuron_data (id, source_id, layer, unit, kind, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .and_then(|mut s| s.execute(params![source.0, layer, index, kind, blob]))
+            .and_then(|mut s| s.execute(params![key, source.0, layer, index, kind, blob]))
             .at(self.path)?;
         self.tx
             .prepare_cached("INSERT OR IGNORE INTO source_kind (source_id, kind) VALUES (?1, ?2)")
@@ -251,6 +266,13 @@ impl WriteBatch<'_> {
 }
 
 fn insert_source(tx: &Transaction<'_>, path: &Path, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError> {
+    let (max_layers, max_units) = schema::MAX_SOURCE_SHAPE;
+    if info.n_layers > max_layers {
+        return Err(StoreError::OutOfRange { what: "layer count", index: info.n_layers, len: max_layers });
+    }
+    if info.units_per_layer > max_units {
+        return Err(StoreError::OutOfRange { what: "units per layer", index: info.units_per_layer, len: max_units });
+    }
     tx.execute(
         "INSERT INTO source (model_id, name, n_layers, units_per_layer) VALUES (?1, ?2, ?3, ?4)",
         params![model.0, info.name, to_sql_int(info.n_layers)?, to_sql_int(info.units_per_layer)?],
