@@ -390,6 +390,76 @@ mod tests {
         }
     }
 
+    /// The hand-written pages parse as JSON and carry exactly the serde rendering of the same tokens,
+    /// with awkward token strings, long ones and ids outside the vocabulary.
+    #[test]
+    fn pages_match_serde_for_awkward_tokens() {
+        use dd_data::{Example, ExampleGroup, NeuronExamples, NeuronRecord, Vocabulary};
+        use dd_store::EncodeOptions;
+        use dd_store::codec::{decode_examples_quantized, encode_neuron};
+
+        let vocabulary = Vocabulary {
+            tokens: vec![
+                "\"".into(),
+                "\\".into(),
+                "\n\t".into(),
+                "\u{0}\u{1f}".into(),
+                "🦠".into(),
+                String::new(),
+                " a much longer token than a slot holds".into(),
+                "</script>".into(),
+                "é".into(),
+            ],
+        };
+        let tokens: Vec<u32> = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 4_000_000, 6];
+        let activations: Vec<f32> = (0..tokens.len()).map(|i| i as f32 * 0.37 - 1.1).collect();
+        let examples = NeuronExamples {
+            groups: vec![ExampleGroup {
+                kind: ExampleGroupKind::Top,
+                examples: vec![Example {
+                    dataset_index: 7,
+                    tokens: tokens.clone(),
+                    activations: activations.clone(),
+                    max_token_index: 11,
+                    activation_error: 0.0,
+                }],
+            }],
+        };
+        let blob = encode_neuron(&NeuronRecord::Examples(examples), &EncodeOptions::STANDARD).expect("encode");
+        let stored = decode_examples_quantized(&blob).expect("decode");
+        let strings = TokenStrings::new(vocabulary.clone());
+        let expected_tokens: Vec<String> = tokens.iter().map(|&t| strings.display(t)).collect();
+        assert_eq!(expected_tokens[10], "<4000000>");
+
+        let mut out = JsonOut::with_capacity(1024);
+        neuroscope_page(&mut out, 1, 2, &stored, stored.top().expect("top"), &strings);
+        let page: serde_json::Value = serde_json::from_slice(&out.buf).expect("valid JSON");
+        let text = &page["texts"][0];
+        assert_eq!(text["tokens"], serde_json::json!(expected_tokens));
+        let bound = f64::from(stored.groups[0].examples[0].activation_error(stored.bits)) * 1.1;
+        for (printed, recorded) in text["activations"].as_array().expect("array").iter().zip(&activations) {
+            assert!((printed.as_f64().expect("number") - f64::from(*recorded)).abs() <= bound);
+        }
+        assert_eq!(page["neuron_index"], serde_json::json!({ "layer": 1, "neuron": 2 }));
+
+        let mut out = JsonOut::with_capacity(1024);
+        examples_page(&mut out, 1, 2, &stored, &strings);
+        let page: serde_json::Value = serde_json::from_slice(&out.buf).expect("valid JSON");
+        let example = &page["groups"][0]["examples"][0];
+        assert_eq!(example["tokens"], serde_json::json!(expected_tokens));
+        assert_eq!(example["token_ids"], serde_json::json!(tokens));
+        assert_eq!(page["groups"][0]["kind"], "top");
+        assert!(page["groups"][0]["band"].is_null());
+    }
+
+    #[test]
+    fn empty_arrays_render() {
+        let mut out = JsonOut::with_capacity(16);
+        let start = out.begin_items();
+        out.end_items(start);
+        assert_eq!(out.buf, b"[]");
+    }
+
     #[test]
     fn decimals_keep_printing_error_small() {
         assert_eq!(decimals_for(0.0), None);
