@@ -11,6 +11,19 @@ use crate::http::{self, get, request};
 use crate::schema;
 use crate::server::{MODEL, N_LAYERS, N_NEURONS, fixture_db, shared};
 
+/// Every service a neuron of the fixture has; `neuron2graph-search` is model-level only.
+const NEURON_SERVICES: [&str; 9] = [
+    "metadata",
+    "neuroscope",
+    "examples",
+    "stats",
+    "logits",
+    "neuron_explainer",
+    "explanations",
+    "neuron2graph",
+    "similar",
+];
+
 fn openapi() -> Value {
     get(shared(), "/api/openapi.json").json()
 }
@@ -81,18 +94,7 @@ fn index_lists_models_with_metadata() {
     assert_eq!(model["sources"][0]["name"], "mlp");
     let services: Vec<&str> =
         model["available_services"].as_array().expect("services").iter().filter_map(Value::as_str).collect();
-    for service in [
-        "metadata",
-        "neuroscope",
-        "examples",
-        "stats",
-        "logits",
-        "neuron_explainer",
-        "explanations",
-        "neuron2graph",
-        "similar",
-        "neuron2graph-search",
-    ] {
+    for service in NEURON_SERVICES.iter().chain(&["neuron2graph-search"]) {
         assert!(services.contains(&service), "{service} missing from {services:?}");
     }
 }
@@ -163,17 +165,7 @@ fn layer_and_model_rankings_are_sorted_and_complete() {
 fn all_returns_every_service_of_a_neuron() {
     let body = get(shared(), &format!("/api/{MODEL}/all/1/2")).json();
     let object = body.as_object().expect("object");
-    for service in [
-        "metadata",
-        "neuroscope",
-        "examples",
-        "stats",
-        "logits",
-        "neuron_explainer",
-        "explanations",
-        "neuron2graph",
-        "similar",
-    ] {
+    for service in NEURON_SERVICES {
         assert!(object[service]["data"].is_object(), "{service}: {}", object[service]);
     }
     assert!(!object.contains_key("neuron2graph-search"));

@@ -78,17 +78,20 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
+        let addr = listening_addr(child.stdout.take().expect("stdout"));
         Server { addr, child }
     }
+}
+
+/// Reads the address from the server's first line of output, `listening on http://ADDR`.
+fn listening_addr(stdout: std::process::ChildStdout) -> SocketAddr {
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("address")
 }
 
 impl Drop for Server {
@@ -117,10 +120,7 @@ pub(crate) fn shared() -> SocketAddr {
                 .spawn()
                 .expect("spawn shared server");
             let stdin = child.stdin.take().expect("stdin");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-            let addr = line.trim().strip_prefix("listening on http://").expect("listening line").parse().expect("addr");
-            (addr, std::sync::Mutex::new(stdin))
+            (listening_addr(child.stdout.take().expect("stdout")), std::sync::Mutex::new(stdin))
         })
         .0
 }
