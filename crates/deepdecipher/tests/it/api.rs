@@ -95,7 +95,7 @@ fn index_lists_models_with_metadata() {
     let services: Vec<&str> =
         model["available_services"].as_array().expect("services").iter().filter_map(Value::as_str).collect();
     for service in NEURON_SERVICES.iter().chain(&["neuron2graph-search"]) {
-        assert!(services.contains(&service), "{service} missing from {services:?}");
+        assert!(services.contains(service), "{service} missing from {services:?}");
     }
 }
 
