@@ -104,11 +104,12 @@ fn migrate_is_idempotent() {
     assert_eq!(run(&["check", path.to_str().expect("path")]).0, 0);
 }
 
-/// SIGTERM lets the server finish and exit 0.
+/// SIGTERM lets the server finish and exit 0; every request leaves an access-log line.
 #[test]
 fn server_shuts_down_gracefully_on_sigterm() {
-    let mut server = Server::start(fixture_db(), &[]);
+    let mut server = Server::start_logging(fixture_db(), &[], "info");
     assert_eq!(get(server.addr, "/-/health").status, 200);
+    assert_eq!(get(server.addr, &format!("/api/{MODEL}/neuroscope/9/0")).status, 404);
     let status =
         std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill");
     assert!(status.success());
@@ -125,6 +126,28 @@ fn server_shuts_down_gracefully_on_sigterm() {
     let mut reader = BufReader::new(server.child.stderr.take().expect("stderr"));
     while reader.read_line(&mut stderr).expect("read") > 0 {}
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let access: Vec<&str> = stderr.lines().filter(|l| l.contains("dd_server::access")).collect();
+    assert!(access.iter().any(|l| l.contains("/-/health") && l.contains("status=200")), "{stderr}");
+    assert!(access.iter().any(|l| l.contains("/neuroscope/9/0") && l.contains("status=404")), "{stderr}");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+}
+
+/// A request that runs past `--timeout-ms` is answered with a 503 in the API's error shape.
+#[test]
+fn slow_requests_time_out_with_503() {
+    let server = Server::start(fixture_db(), &["--timeout-ms", "1"]);
+    // `/all` decodes every kind of a neuron: in a debug build that takes well over a millisecond.
+    let mut statuses = Vec::new();
+    for neuron in 0..20 {
+        let response = get(server.addr, &format!("/api/{MODEL}/all/1/{neuron}"));
+        if response.status == 503 {
+            let body = response.json();
+            assert_eq!(body["error"]["code"], "timeout", "{body}");
+            return;
+        }
+        statuses.push(response.status);
+    }
+    panic!("no request timed out: {statuses:?}");
 }
 
 /// A write killed at a random point leaves a database that passes `check` and opens, and the

@@ -68,12 +68,17 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(database: &Path, extra: &[&str]) -> Server {
+        Server::start_logging(database, extra, "warn")
+    }
+
+    /// Starts a server whose log filter is `log`.
+    pub(crate) fn start_logging(database: &Path, extra: &[&str], log: &str) -> Server {
         let mut child = binary()
             .arg("serve")
             .arg(database)
             .args(["--addr", "127.0.0.1:0"])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
