@@ -61,12 +61,34 @@ impl NeuronRecord {
             NeuronRecord::Examples(examples) => examples.validate(),
             NeuronRecord::Stats(stats) => stats.validate(),
             NeuronRecord::Graph(graph) => graph.validate(),
-            NeuronRecord::Logits(_) | NeuronRecord::Explanations(_) | NeuronRecord::Similar(_) => Ok(()),
+            NeuronRecord::Logits(logits) => {
+                finite("logit value", logits.top.iter().chain(&logits.bottom).map(|t| t.value))
+            }
+            NeuronRecord::Explanations(explanations) => {
+                finite("explanation score", explanations.explanations.iter().flat_map(|e| &e.scores).map(|s| s.value))
+            }
+            NeuronRecord::Similar(similar) => finite("similarity", similar.neurons.iter().map(|n| n.similarity)),
         }
     }
 }
 
+/// Every number the API prints must be finite: JSON has no NaN, and the schema says `number`.
+fn finite(what: &'static str, mut values: impl Iterator<Item = f32>) -> Result<(), DataError> {
+    if values.all(f32::is_finite) { Ok(()) } else { Err(DataError::NotFinite { what }) }
+}
+
 impl LayerRecord {
+    /// Checks that every number is finite.
+    pub fn validate(&self) -> Result<(), DataError> {
+        match self {
+            LayerRecord::Ranking(ranking) => finite("ranking score", ranking.neurons.iter().map(|r| r.score)),
+            LayerRecord::Summary(summary) => finite(
+                "summary value",
+                summary.neurons.iter().flat_map(|n| [n.max_activation, n.min_activation, n.density, n.kurtosis]),
+            ),
+        }
+    }
+
     /// The kind of this record.
     pub fn kind(&self) -> LayerDataKind {
         match self {
@@ -77,6 +99,14 @@ impl LayerRecord {
 }
 
 impl ModelRecord {
+    /// Checks that every number is finite.
+    pub fn validate(&self) -> Result<(), DataError> {
+        match self {
+            ModelRecord::Ranking(ranking) => finite("ranking score", ranking.neurons.iter().map(|r| r.score)),
+            ModelRecord::Vocabulary(_) | ModelRecord::TokenIndex(_) => Ok(()),
+        }
+    }
+
     /// The kind of this record.
     pub fn kind(&self) -> ModelDataKind {
         match self {

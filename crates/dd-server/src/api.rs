@@ -141,6 +141,20 @@ async fn respond(
             format!("model {model_name:?} has no source {:?}", clip(source_name.unwrap_or_default())),
         ));
     };
+    // Names are checked before indices, so `/api/m/bogus/x` is an unknown service, not a bad index.
+    let service = match service_name {
+        "all" => None,
+        name => match Service::from_name(name) {
+            Some(service) => Some(service),
+            None => {
+                let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+                return Err(ApiError::not_found(
+                    "unknown_service",
+                    format!("no service named {:?}; services: all, {}", clip(name), names.join(", ")),
+                ));
+            }
+        },
+    };
     let target = match (layer, neuron) {
         (None, _) => Target::Model,
         (Some(layer), None) => Target::Layer(parse_index("layer", layer, source.info.n_layers)?),
@@ -149,44 +163,47 @@ async fn respond(
             parse_index("neuron", neuron, source.info.units_per_layer)?,
         ),
     };
-    let request = if service_name == "all" {
-        Request::All
-    } else {
-        let Some(service) = Service::from_name(service_name) else {
-            let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
-            return Err(ApiError::not_found(
-                "unknown_service",
-                format!("no service named {:?}; services: all, {}", clip(service_name), names.join(", ")),
-            ));
-        };
-        if !service.levels().contains(&target.level()) {
-            return Err(ApiError::not_found(
-                "unsupported_level",
-                format!("service {:?} has no {}-level data", service.name(), target.level().name()),
-            ));
-        }
-        if !service.available(&model.entry, &source) {
-            return Err(ApiError::missing_data(format!(
-                "model {model_name:?} has no data for service {:?} (missing: {})",
-                service.name(),
-                service.required_kind().unwrap_or("metadata")
-            )));
-        }
-        match service {
-            Service::Neuron2GraphSearch => match params.get("query") {
-                Some(query) => Request::Search(query.clone()),
-                None => {
-                    return Err(ApiError::bad_parameter("neuron2graph-search needs `?query=`, like `?query=any:the`"));
-                }
-            },
-            service => Request::One(service),
+    let request = match service {
+        None => Request::All,
+        Some(service) => {
+            if !service.levels().contains(&target.level()) {
+                return Err(ApiError::not_found(
+                    "unsupported_level",
+                    format!("service {:?} has no {}-level data", service.name(), target.level().name()),
+                ));
+            }
+            if !service.available(&model.entry, &source) {
+                return Err(ApiError::missing_data(format!(
+                    "model {model_name:?} has no data for service {:?} (missing: {})",
+                    service.name(),
+                    service.required_kind().unwrap_or("metadata")
+                )));
+            }
+            match service {
+                Service::Neuron2GraphSearch => match params.get("query") {
+                    Some(query) => Request::Search(query.clone()),
+                    None => {
+                        return Err(ApiError::bad_parameter(
+                            "neuron2graph-search needs `?query=`, like `?query=any:the`",
+                        ));
+                    }
+                },
+                service => Request::One(service),
+            }
         }
     };
 
     // Waiting here holds no thread: only `max_concurrent_reads` requests use the blocking pool at once.
-    let _permit = state.reads.acquire().await.map_err(|e| ApiError::internal(&e))?;
+    // The permit moves into the blocking task, so a request that times out keeps its slot until its
+    // work really ends.
+    let permit = state.reads.clone().acquire_owned().await.map_err(|e| ApiError::internal(&e))?;
     let task_state = state.clone();
-    let body = tokio::task::spawn_blocking(move || build_body(&task_state, &model, &source, target, request)).await??;
+    let body = tokio::task::spawn_blocking(move || {
+        let body = build_body(&task_state, &model, &source, target, request);
+        drop(permit);
+        body
+    })
+    .await??;
     Ok(json_response(body))
 }
 
@@ -236,13 +253,7 @@ fn build_body(
             out.raw("}");
         }
         Request::Search(query) => {
-            let index =
-                model.search.get_or_init(|| match store.model_record(&model.entry, ModelDataKind::TokenIndex) {
-                    Ok(Some(dd_data::ModelRecord::TokenIndex(index))) => Ok(SearchIndex::new(index)),
-                    Ok(_) => Err("token index disappeared".to_owned()),
-                    Err(error) => Err(error.to_string()),
-                });
-            let index = index.as_ref().map_err(|message| ApiError::internal(&SearchLoadError(message.clone())))?;
+            let index = search_index(store, model)?;
             let neurons: Vec<wire::NeuronIndexObject> = index
                 .search(&query)?
                 .into_iter()
@@ -256,6 +267,20 @@ fn build_body(
         }
     }
     Ok(out.buf)
+}
+
+/// The model's search index, built on first use.
+fn search_index(store: &dyn dd_store::StoreRead, model: &ModelContext) -> Result<Arc<SearchIndex>, ApiError> {
+    let mut cached = model.search.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(index) = cached.as_ref() {
+        return Ok(index.clone());
+    }
+    let index = match store.model_record(&model.entry, ModelDataKind::TokenIndex)? {
+        Some(dd_data::ModelRecord::TokenIndex(index)) => Arc::new(SearchIndex::new(index)),
+        _ => return Err(ApiError::internal(&SearchLoadError("the token index is missing".into()))),
+    };
+    *cached = Some(index.clone());
+    Ok(index)
 }
 
 #[derive(Debug)]

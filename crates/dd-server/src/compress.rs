@@ -40,41 +40,41 @@ impl Encoding {
 }
 
 /// The accepted coding with the highest quality; on ties zstd, then br, then gzip.
+///
+/// `*` stands only for codings the header does not name (RFC 9110 §12.5.3), so `zstd;q=0, *`
+/// refuses zstd and accepts the others.
 fn choose(headers: &HeaderMap) -> Option<Encoding> {
-    let mut best: Option<(f32, Encoding)> = None;
+    const ALL: [Encoding; 3] = [Encoding::Zstd, Encoding::Brotli, Encoding::Gzip];
+    let mut named: [Option<f32>; 3] = [None; 3];
+    let mut wildcard: Option<f32> = None;
     for value in headers.get_all(header::ACCEPT_ENCODING) {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',') {
             let mut parts = item.split(';');
-            let name = parts.next().unwrap_or_default().trim();
+            let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
             let quality = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
+                .filter_map(|p| {
+                    let (key, value) = p.split_once('=')?;
+                    key.trim().eq_ignore_ascii_case("q").then(|| value.trim().parse::<f32>().ok()).flatten()
+                })
+                .next()
                 .unwrap_or(1.0);
-            if quality <= 0.0 {
-                continue;
-            }
-            let candidates: &[Encoding] = match name.to_ascii_lowercase().as_str() {
-                "zstd" => &[Encoding::Zstd],
-                "br" => &[Encoding::Brotli],
-                "gzip" | "x-gzip" => &[Encoding::Gzip],
-                "*" => &[Encoding::Zstd],
-                _ => &[],
+            let slot = match name.as_str() {
+                "zstd" => &mut named[0],
+                "br" => &mut named[1],
+                "gzip" | "x-gzip" => &mut named[2],
+                "*" => &mut wildcard,
+                _ => continue,
             };
-            for &encoding in candidates {
-                let rank = |e: Encoding| match e {
-                    Encoding::Zstd => 0,
-                    Encoding::Brotli => 1,
-                    Encoding::Gzip => 2,
-                };
-                let better = match best {
-                    None => true,
-                    Some((q, current)) => quality > q || (quality == q && rank(encoding) < rank(current)),
-                };
-                if better {
-                    best = Some((quality, encoding));
-                }
-            }
+            *slot = Some(quality);
+        }
+    }
+    let mut best: Option<(f32, Encoding)> = None;
+    for (encoding, quality) in ALL.into_iter().zip(named) {
+        let Some(quality) = quality.or(wildcard) else { continue };
+        // `ALL` is in preference order, so only a strictly higher quality displaces an earlier one.
+        if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
+            best = Some((quality, encoding));
         }
     }
     best.map(|(_, encoding)| encoding)
@@ -171,6 +171,10 @@ mod tests {
         assert_eq!(pick("deflate"), None);
         assert_eq!(pick("*"), Some(Encoding::Zstd));
         assert_eq!(pick("GZIP"), Some(Encoding::Gzip));
+        assert_eq!(pick("zstd;q=0, *"), Some(Encoding::Brotli));
+        assert_eq!(pick("zstd;q=0, br;q=0, *;q=0.5"), Some(Encoding::Gzip));
+        assert_eq!(pick("gzip;Q=0"), None);
+        assert_eq!(pick("br;q=0.8, gzip;q=0.9, zstd;q=0.8"), Some(Encoding::Gzip));
         assert_eq!(choose(&HeaderMap::new()), None);
     }
 

@@ -3,8 +3,8 @@
 //! - `access_log`: one `tracing` event per request (target `dd_server::access`).
 //! - `guard`: method, URI length and body limits, the request timeout, and
 //!   conditional requests: a served database never changes, so one ETag (the
-//!   database's content id) covers every URL and a match answers 304 without
-//!   touching the database.
+//!   database's content id) covers every URL; a match turns a successful answer
+//!   into a 304 without a body.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,14 +66,8 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         )
         .into_response();
     }
-    if let Some(if_none_match) = request.headers().get(header::IF_NONE_MATCH)
-        && etag_matches(if_none_match, &state.etag)
-    {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        add_cache_headers(&mut response, &state);
-        return response;
-    }
+    let revalidating = request.headers().get(header::IF_NONE_MATCH).is_some_and(|tag| etag_matches(tag, &state.etag));
+    let is_meta = request.uri().path().starts_with("/-/");
     let mut response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -85,9 +79,24 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
             .into_response();
         }
     };
-    if response.status().is_success() {
-        add_cache_headers(&mut response, &state);
+    if is_meta {
+        // Health and version answers must never come from a cache.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
     }
+    if !response.status().is_success() {
+        return response;
+    }
+    if revalidating {
+        // Only now, once the route has answered, is there a representation for the tag to match:
+        // unknown names stay 404. The 304 keeps the headers a 200 would carry, `Vary` included.
+        let mut not_modified = Response::new(Body::empty());
+        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+        not_modified.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        add_cache_headers(&mut not_modified, &state);
+        return not_modified;
+    }
+    add_cache_headers(&mut response, &state);
     response
 }
 

@@ -144,7 +144,7 @@ impl JsonOut {
     }
 }
 
-/// Decimals that print a value with error bound `error` while adding at most a fifth of it; `None` when exact.
+/// Decimals that print a value with error bound `error` while adding at most a tenth of it; `None` when exact.
 pub(crate) fn decimals_for(error: f32) -> Option<u32> {
     if error.is_nan() || error <= 0.0 || !error.is_finite() {
         return None;

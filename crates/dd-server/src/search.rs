@@ -3,7 +3,8 @@
 //! Query syntax, as in the original: comma-separated terms `type:token` with
 //! type `activating`, `important` or `any`; a term without a type means `any`.
 //! Each term selects the union of its types' neurons; terms intersect. Results
-//! are sorted by (layer, neuron).
+//! are sorted by (layer, neuron). Query tokens are normalised as the index's are (trimmed and
+//! lower-cased), so `The` and ` the` find what `the` finds.
 
 use std::collections::HashMap;
 
@@ -38,7 +39,7 @@ impl SearchIndex {
         let terms = parse(query)?;
         let mut result: Option<Vec<NeuronIndex>> = None;
         for (kind, token) in terms {
-            let (activating, important) = match self.tokens.get(token) {
+            let (activating, important) = match self.tokens.get(&token.trim().to_lowercase()) {
                 Some((a, i)) => (a.as_slice(), i.as_slice()),
                 None => (&[][..], &[][..]),
             };
@@ -109,6 +110,7 @@ mod tests {
         assert_eq!(index.search("any:the,activating:dog").expect("ok"), vec![n(1, 2)]);
         assert_eq!(index.search("any:the,any:dog").expect("ok"), vec![n(0, 1), n(1, 2)]);
         assert!(index.search("any:cat").expect("ok").is_empty());
+        assert_eq!(index.search("any: The").expect("ok"), index.search("any:the").expect("ok"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! queries per request to rediscover it).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -112,7 +112,8 @@ pub(crate) struct ModelContext {
     pub(crate) metadata_json: String,
     pub(crate) tokens: TokenStrings,
     /// Built on the first search, then kept: decoding it per request was the original's slowest path.
-    pub(crate) search: OnceLock<Result<SearchIndex, String>>,
+    /// A failed build is not kept, so a passing error does not disable search until restart.
+    pub(crate) search: Mutex<Option<Arc<SearchIndex>>>,
 }
 
 impl ModelContext {
@@ -134,7 +135,7 @@ pub struct AppState {
     /// `GET /api` as JSON.
     pub(crate) index_json: String,
     pub(crate) etag: HeaderValue,
-    pub(crate) reads: Semaphore,
+    pub(crate) reads: Arc<Semaphore>,
     pub(crate) config: ServerConfig,
 }
 
@@ -155,14 +156,14 @@ impl AppState {
                 entry: entry.clone(),
                 metadata_json,
                 tokens: TokenStrings::new(vocabulary),
-                search: OnceLock::new(),
+                search: Mutex::new(None),
             };
             models.insert(entry.metadata.name.clone(), Arc::new(context));
         }
         let index_json = serde_json::to_string(&wire::ModelsResponse { models: metadata_objects }).unwrap_or_default();
         let etag = format!("W/\"{}-{}\"", store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
         let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""));
-        let reads = Semaphore::new(config.max_concurrent_reads.max(1));
+        let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
         Ok(Self { store, models, index_json, etag, reads, config })
     }
 

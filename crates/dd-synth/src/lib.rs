@@ -99,11 +99,17 @@ pub fn metadata(config: &SynthConfig) -> ModelMetadata {
         d_model,
         activation_function: "gelu".into(),
         dataset: "synthetic Zipf text".into(),
-        n_parameters: 12 * n_layers * d_model * d_model + u64::from(config.vocab_size) * d_model,
+        n_parameters: (12 * n_layers)
+            .saturating_mul(d_model)
+            .saturating_mul(d_model)
+            .saturating_add(u64::from(config.vocab_size).saturating_mul(d_model)),
         context_length: config.n_tokens.into(),
         provenance: Provenance {
             data_source: format!("synthetic (seed {})", config.seed),
-            tokens_recorded: n_layers.max(1) * u64::from(config.d_mlp) * neuron::STATS_SAMPLE as u64,
+            tokens_recorded: n_layers
+                .max(1)
+                .saturating_mul(u64::from(config.d_mlp))
+                .saturating_mul(neuron::STATS_SAMPLE as u64),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             recorded_at: "1970-01-01T00:00:00Z".into(),
         },
@@ -227,7 +233,7 @@ pub fn synthesize(
     batch.put_model(model, &ModelRecord::TokenIndex(TokenIndex { entries }))?;
     batch.put_model(model, &ModelRecord::Vocabulary(vocabulary))?;
     batch.commit()?;
-    writer.checkpoint()?;
+    writer.finish()?;
     Ok(SynthSummary { n_neurons, n_records })
 }
 

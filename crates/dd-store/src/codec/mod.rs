@@ -30,6 +30,9 @@ const MIN_COMPRESS_LEN: usize = 64;
 /// Decompressed payloads above this are refused, so a corrupt length cannot exhaust memory.
 const MAX_PAYLOAD_LEN: u64 = 1 << 30;
 
+/// Largest accepted ratio of payload to compressed bytes; real blobs stay far below 100.
+const MAX_COMPRESSION_RATIO: u64 = 1024;
+
 const FLAG_ZSTD: u8 = 1;
 
 /// How records are encoded.
@@ -158,6 +161,7 @@ pub fn decode_examples_quantized(blob: &[u8]) -> Result<QuantizedExamples, Codec
 
 /// Encodes a layer-level record.
 pub fn encode_layer(record: &LayerRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    record.validate()?;
     let payload = records::layer_payload(record);
     seal(Level::Layer, record.kind().code(), payload, options)
 }
@@ -169,6 +173,7 @@ pub fn decode_layer(kind: LayerDataKind, blob: &[u8]) -> Result<LayerRecord, Cod
 
 /// Encodes a model-level record.
 pub fn encode_model(record: &ModelRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    record.validate()?;
     let payload = records::model_payload(record);
     seal(Level::Model, record.kind().code(), payload, options)
 }
@@ -234,6 +239,15 @@ fn with_payload<T>(
                 return Err(CodecError::Invalid("payload length too large"));
             }
             let compressed = &rest[rest.len() - header.remaining()..];
+            // The buffer is allocated up front, so its size must be justified by the blob itself: the
+            // frame must declare the same length, and no more than a generous ratio of its own size.
+            let declared = zstd::zstd_safe::get_frame_content_size(compressed).ok().flatten();
+            if declared != Some(payload_len) {
+                return Err(CodecError::Invalid("zstd frame size differs from header"));
+            }
+            if payload_len > (compressed.len() as u64).saturating_mul(MAX_COMPRESSION_RATIO) + 4096 {
+                return Err(CodecError::Invalid("payload length implausible for its compressed size"));
+            }
             let payload = DECOMPRESSOR.with(|cell| {
                 let mut slot = cell.borrow_mut();
                 let decompressor = match slot.as_mut() {

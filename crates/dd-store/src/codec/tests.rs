@@ -229,6 +229,38 @@ fn corrupt_blobs_are_errors_not_panics() {
     }
 }
 
+/// A blob whose length header claims far more than its frame holds is refused before any
+/// allocation, and so is a payload that is corrupt inside a valid frame.
+#[test]
+fn lying_lengths_and_corrupt_payloads_are_refused() {
+    let blob = encode_neuron(&sample_records()[0], &EncodeOptions::STANDARD).expect("encode");
+    assert_eq!(blob[3], FLAG_ZSTD, "the examples blob is compressed");
+    let mut header = wire::WireReader::new(&blob[4..]);
+    let payload_len = header.varint().expect("length");
+    let frame = &blob[blob.len() - header.remaining()..];
+    let mut lying = blob[..4].to_vec();
+    let mut length = wire::WireWriter::default();
+    length.varint(1 << 29);
+    lying.extend_from_slice(&length.buf);
+    lying.extend_from_slice(frame);
+    assert!(matches!(decode_neuron(NeuronDataKind::Examples, &lying), Err(CodecError::Invalid(_))));
+
+    // Corrupt the payload itself and store it uncompressed, so the payload reader sees the damage.
+    let payload = zstd::decode_all(frame).expect("payload");
+    assert_eq!(payload.len() as u64, payload_len);
+    for record in sample_records().iter().take(1) {
+        for cut in [1, 2, 10, payload.len() / 2, payload.len() - 1] {
+            let mut raw = vec![FORMAT_VERSION, b'N', record.kind().code(), 0];
+            raw.extend_from_slice(&payload[..cut]);
+            assert!(decode_neuron(record.kind(), &raw).is_err(), "payload cut at {cut} decoded");
+        }
+        let mut raw = vec![FORMAT_VERSION, b'N', record.kind().code(), 0];
+        raw.extend_from_slice(&payload);
+        raw[5] = 0xff; // the group count becomes huge
+        assert!(decode_neuron(record.kind(), &raw).is_err());
+    }
+}
+
 #[test]
 fn header_mismatches_are_reported() {
     let blob = encode_neuron(&sample_records()[1], &EncodeOptions::STANDARD).expect("encode");
@@ -254,6 +286,19 @@ fn invalid_records_are_refused() {
         }],
     });
     assert!(matches!(encode_neuron(&bad, &EncodeOptions::STANDARD), Err(CodecError::InvalidRecord(_))));
+    let nan_logit =
+        NeuronRecord::Logits(LogitAttribution { top: vec![TokenValue { token: 1, value: f32::NAN }], bottom: vec![] });
+    assert!(matches!(encode_neuron(&nan_logit, &EncodeOptions::STANDARD), Err(CodecError::InvalidRecord(_))));
+    let nan_rank = RankedNeuron { neuron: NeuronIndex { layer: 0, index: 0 }, score: f32::INFINITY };
+    let ranking = NeuronRanking { neurons: vec![nan_rank] };
+    assert!(matches!(
+        encode_layer(&LayerRecord::Ranking(ranking.clone()), &EncodeOptions::STANDARD),
+        Err(CodecError::InvalidRecord(_))
+    ));
+    assert!(matches!(
+        encode_model(&ModelRecord::Ranking(ranking), &EncodeOptions::STANDARD),
+        Err(CodecError::InvalidRecord(_))
+    ));
     let odd_bits = EncodeOptions { activation_bits: 12, zstd_level: 3 };
     assert!(matches!(encode_neuron(&sample_records()[0], &odd_bits), Err(CodecError::BadOptions(_))));
 }

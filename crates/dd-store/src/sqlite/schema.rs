@@ -83,6 +83,9 @@ const UNIT_BITS: u32 = 28;
 const LAYER_BITS: u32 = 12;
 const SOURCE_BITS: u32 = 63 - KIND_BITS - UNIT_BITS - LAYER_BITS;
 
+/// The largest source id a database can hold.
+pub(crate) const MAX_SOURCE_ID: i64 = (1 << SOURCE_BITS) - 1;
+
 /// The largest layer and unit index a source can have, as (layers, units per layer).
 pub const MAX_SOURCE_SHAPE: (u64, u64) = (1 << LAYER_BITS, 1 << UNIT_BITS);
 
@@ -103,7 +106,9 @@ pub(crate) fn neuron_key(source_id: i64, layer: u32, unit: u32, kind: u8) -> Opt
 /// The range of `neuron_data.id` holding a source's records.
 pub(crate) fn source_key_range(source_id: i64) -> (i64, i64) {
     let shift = LAYER_BITS + UNIT_BITS + KIND_BITS;
-    (source_id << shift, ((source_id + 1) << shift) - 1)
+    let low = source_id.clamp(0, MAX_SOURCE_ID) << shift;
+    // `low + (2^shift - 1)` stays below 2^63 for every source id that fits.
+    (low, low + ((1i64 << shift) - 1))
 }
 
 /// The schema version this build writes and reads.

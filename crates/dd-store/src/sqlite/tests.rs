@@ -165,6 +165,9 @@ fn neuron_keys_pack_without_overlap() {
     assert!(schema::neuron_key(1, 0, 1 << 28, 0).is_none());
     assert!(schema::neuron_key(1, 0, 0, 64).is_none());
     assert!(schema::neuron_key(-1, 0, 0, 0).is_none());
+    let (low, high) = schema::source_key_range(schema::MAX_SOURCE_ID);
+    assert_eq!(high, i64::MAX, "the last source's range ends at the last id without overflow");
+    assert!(low > 0);
 }
 
 #[test]

@@ -146,9 +146,16 @@ impl StoreWriter {
         Ok(WriteBatch { path: &self.path, tx, options: self.options, source_shapes: &self.source_shapes, n_records: 0 })
     }
 
-    /// Moves the WAL's content into the main file, so the database is one self-contained file.
+    /// Moves the WAL's content into the main file.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).at(&self.path)
+    }
+
+    /// Ends writing: checkpoints and leaves WAL mode, so the database is one self-contained file
+    /// that opens read-only even where no `-shm` file can be created (a read-only mount).
+    pub fn finish(self) -> Result<(), StoreError> {
+        self.checkpoint()?;
+        self.conn.pragma_update(None, "journal_mode", "DELETE").at(&self.path)
     }
 
     fn reload_shapes(&mut self) -> Result<(), StoreError> {
@@ -266,6 +273,14 @@ impl WriteBatch<'_> {
 }
 
 fn insert_source(tx: &Transaction<'_>, path: &Path, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError> {
+    let n_sources: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM source", [], |r| r.get(0)).at(path)?;
+    if n_sources + 1 > schema::MAX_SOURCE_ID {
+        return Err(StoreError::OutOfRange {
+            what: "source id",
+            index: (n_sources + 1) as u64,
+            len: schema::MAX_SOURCE_ID as u64,
+        });
+    }
     let (max_layers, max_units) = schema::MAX_SOURCE_SHAPE;
     if info.n_layers > max_layers {
         return Err(StoreError::OutOfRange { what: "layer count", index: info.n_layers, len: max_layers });

@@ -80,6 +80,8 @@ fn read_response(mut reader: BufReader<TcpStream>, head_only: bool) -> HttpRespo
     };
     let mut body = Vec::new();
     if head_only || status == 304 || status == 204 {
+        // No body may follow; the request said `Connection: close`, so whatever did follow is here.
+        reader.read_to_end(&mut body).expect("rest of stream");
         return HttpResponse { status, headers, body };
     }
     if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
