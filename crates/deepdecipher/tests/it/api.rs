@@ -70,6 +70,29 @@ fn every_documented_route_answers_with_its_schema() {
     }
 }
 
+/// Each service's page inside `/all` matches the schema of that service's own route.
+#[test]
+fn all_pages_match_their_service_schemas() {
+    let document = openapi();
+    for (suffix, target) in [
+        ("", format!("/api/{MODEL}/all")),
+        ("/{layer}", format!("/api/{MODEL}/all/1")),
+        ("/{layer}/{neuron}", format!("/api/{MODEL}/all/1/3")),
+    ] {
+        let body = get(shared(), &target).json();
+        let pages = body.as_object().expect("object");
+        assert!(!pages.is_empty());
+        for (service, page) in pages {
+            let path = format!("/api/{{model}}/{service}{suffix}");
+            let schema = &document["paths"][&path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["properties"]["data"];
+            assert!(schema.is_object(), "{path} is not documented");
+            let errors = schema::validate(&document, schema, &page["data"]);
+            assert!(errors.is_empty(), "{target} {service}:\n{}", errors.join("\n"));
+        }
+    }
+}
+
 #[test]
 fn error_responses_match_their_schema() {
     let document = openapi();
