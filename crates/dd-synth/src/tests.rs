@@ -21,7 +21,8 @@ fn config(name: &str, n_layers: u32, d_mlp: u32, n_threads: usize) -> SynthConfi
 }
 
 fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path, &ReadConfig { n_connections: 1, cache_kib: 1024, mmap_bytes: 0 }).expect("open")
+    SqliteStore::open(path, &ReadConfig { n_connections: 1, cache_kib: 1024, mmap_bytes: 0, immutable: true })
+        .expect("open")
 }
 
 #[test]

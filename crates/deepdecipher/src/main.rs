@@ -124,7 +124,10 @@ fn print(text: &str) -> anyhow::Result<()> {
 
 fn info(database: &Path) -> anyhow::Result<ExitCode> {
     use std::fmt::Write;
-    let store = SqliteStore::open(database, &ReadConfig { n_connections: 1, cache_kib: 8 * 1024, mmap_bytes: 0 })?;
+    let store = SqliteStore::open(
+        database,
+        &ReadConfig { n_connections: 1, cache_kib: 8 * 1024, mmap_bytes: 0, immutable: false },
+    )?;
     let file_bytes = std::fs::metadata(database).map(|m| m.len()).unwrap_or(0);
     let mut out = String::new();
     writeln!(out, "{}: {} model(s), {}", database.display(), store.catalog().models().len(), human_bytes(file_bytes))?;

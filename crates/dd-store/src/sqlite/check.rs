@@ -61,7 +61,11 @@ fn check_into(path: &Path, report: &mut CheckReport, progress: &mut dyn FnMut(u6
     if !path.exists() {
         return Err(StoreError::Missing { path: path.to_owned() });
     }
-    let conn = open_reader(path, &ReadConfig { n_connections: 1, cache_kib: 64 * 1024, mmap_bytes: 0 })?;
+    let conn = open_reader(
+        path,
+        &ReadConfig { n_connections: 1, cache_kib: 64 * 1024, mmap_bytes: 0, immutable: false },
+        false,
+    )?;
     schema::read_version(&conn, path)?;
     report.integrity_errors = strings(&conn, "PRAGMA integrity_check").at(path)?;
     report.integrity_errors.retain(|m| m != "ok");

@@ -30,7 +30,7 @@ fn similar(layer: u32) -> NeuronRecord {
 }
 
 fn read_config() -> ReadConfig {
-    ReadConfig { n_connections: 2, cache_kib: 1024, mmap_bytes: 0 }
+    ReadConfig { n_connections: 2, cache_kib: 1024, mmap_bytes: 0, immutable: true }
 }
 
 #[test]
@@ -151,6 +151,29 @@ fn check_finds_corrupt_and_misplaced_blobs() {
     assert!(!report.is_ok());
     assert_eq!(report.n_blobs, 3);
     assert_eq!(report.n_blob_errors, 5, "{:?}", report.blob_errors);
+}
+
+/// A finished database opens immutable even from a path with characters URIs must escape; one still
+/// in WAL mode opens normally, so data only in the WAL is still seen.
+#[test]
+fn immutable_opens_are_only_used_on_finished_databases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("odd name?#%.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(source, 0, 1, &similar(4)).expect("put");
+    batch.commit().expect("commit");
+    // Still in WAL mode with the writer open: the reader must see the committed neuron.
+    let store = SqliteStore::open(&path, &read_config()).expect("open while writing");
+    let mlp = store.catalog().model("m1").expect("model").sources[0].clone();
+    assert_eq!(store.neuron_record(&mlp, 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(4)));
+    drop(store);
+    writer.finish().expect("finish");
+    let store = SqliteStore::open(&path, &read_config()).expect("open finished");
+    let mlp = store.catalog().model("m1").expect("model").sources[0].clone();
+    assert_eq!(store.neuron_record(&mlp, 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(4)));
+    assert!(immutable_uri(&path).expect("utf8").contains("odd%20name%3F%23%25.db"));
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn openapi() -> Value {
 }
 
 fn store() -> SqliteStore {
-    SqliteStore::open(fixture_db(), &ReadConfig { n_connections: 1, cache_kib: 1024, mmap_bytes: 0 })
+    SqliteStore::open(fixture_db(), &ReadConfig { n_connections: 1, cache_kib: 1024, mmap_bytes: 0, immutable: true })
         .expect("open fixture")
 }
 
