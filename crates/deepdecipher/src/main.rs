@@ -154,7 +154,8 @@ fn info(database: &Path) -> anyhow::Result<ExitCode> {
             .collect();
         writeln!(out, "  sources            {}", sources.join(", "))?;
         writeln!(out, "  {:<8} {:<14} {:>10} {:>12} {:>10}", "level", "kind", "records", "bytes", "per record")?;
-        for usage in store.usage(model.id)? {
+        let usage = store.usage(model.id)?;
+        for usage in &usage {
             writeln!(
                 out,
                 "  {:<8} {:<14} {:>10} {:>12} {:>10}",
@@ -165,6 +166,8 @@ fn info(database: &Path) -> anyhow::Result<ExitCode> {
                 human_bytes(usage.n_bytes / usage.n_records.max(1))
             )?;
         }
+        let neuron_bytes: u64 = usage.iter().filter(|u| u.level == "neuron").map(|u| u.n_bytes).sum();
+        writeln!(out, "  neuron data per neuron: {}", human_bytes(neuron_bytes / m.n_neurons().max(1)))?;
     }
     print(&out)?;
     Ok(ExitCode::SUCCESS)

@@ -42,6 +42,7 @@ fn info_reports_models_and_sizes() {
     assert!(stdout.contains("2 × 32 = 64 neurons"), "{stdout}");
     let examples_line = stdout.lines().find(|l| l.trim_start().starts_with("neuron   examples")).expect("examples row");
     assert!(examples_line.contains(" 64 "), "{examples_line}");
+    assert!(stdout.contains("neuron data per neuron: "), "{stdout}");
 }
 
 #[test]
