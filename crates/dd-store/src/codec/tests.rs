@@ -233,7 +233,22 @@ fn corrupt_blobs_are_errors_not_panics() {
 /// allocation, and so is a payload that is corrupt inside a valid frame.
 #[test]
 fn lying_lengths_and_corrupt_payloads_are_refused() {
-    let blob = encode_neuron(&sample_records()[0], &EncodeOptions::STANDARD).expect("encode");
+    // Repetitive text, so the blob is stored compressed.
+    let compressible = NeuronRecord::Examples(NeuronExamples {
+        groups: vec![ExampleGroup {
+            kind: ExampleGroupKind::Top,
+            examples: (0..20)
+                .map(|e| Example {
+                    dataset_index: e,
+                    tokens: (0..128).map(|t| t % 7).collect(),
+                    activations: (0..128).map(|t| (t % 5) as f32).collect(),
+                    max_token_index: 4,
+                    activation_error: 0.0,
+                })
+                .collect(),
+        }],
+    });
+    let blob = encode_neuron(&compressible, &EncodeOptions::STANDARD).expect("encode");
     assert_eq!(blob[3], FLAG_ZSTD, "the examples blob is compressed");
     let mut header = wire::WireReader::new(&blob[4..]);
     let payload_len = header.varint().expect("length");
@@ -248,7 +263,7 @@ fn lying_lengths_and_corrupt_payloads_are_refused() {
     // Corrupt the payload itself and store it uncompressed, so the payload reader sees the damage.
     let payload = zstd::decode_all(frame).expect("payload");
     assert_eq!(payload.len() as u64, payload_len);
-    for record in sample_records().iter().take(1) {
+    for record in [&compressible] {
         for cut in [1, 2, 10, payload.len() / 2, payload.len() - 1] {
             let mut raw = vec![FORMAT_VERSION, b'N', record.kind().code(), 0];
             raw.extend_from_slice(&payload[..cut]);
@@ -256,7 +271,7 @@ fn lying_lengths_and_corrupt_payloads_are_refused() {
         }
         let mut raw = vec![FORMAT_VERSION, b'N', record.kind().code(), 0];
         raw.extend_from_slice(&payload);
-        raw[5] = 0xff; // the group count becomes huge
+        raw[6] = 0xff; // the group count (after the bits and token-encoding bytes) becomes huge
         assert!(decode_neuron(record.kind(), &raw).is_err());
     }
 }
@@ -301,4 +316,25 @@ fn invalid_records_are_refused() {
     ));
     let odd_bits = EncodeOptions { activation_bits: 12, zstd_level: 3 };
     assert!(matches!(encode_neuron(&sample_records()[0], &odd_bits), Err(CodecError::BadOptions(_))));
+}
+
+/// Token ids of 65,536 and above (Llama-3-sized vocabularies) use the varint column.
+#[test]
+fn large_token_ids_round_trip() {
+    let tokens: Vec<u32> = vec![0, 65_535, 65_536, 128_255, 3, 1 << 24];
+    let record = NeuronRecord::Examples(NeuronExamples {
+        groups: vec![ExampleGroup {
+            kind: ExampleGroupKind::Top,
+            examples: vec![Example {
+                dataset_index: 1,
+                activations: vec![0.5; tokens.len()],
+                tokens: tokens.clone(),
+                max_token_index: 0,
+                activation_error: 0.0,
+            }],
+        }],
+    });
+    let blob = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
+    let stored = decode_examples_quantized(&blob).expect("decode");
+    assert_eq!(stored.tokens, tokens);
 }
