@@ -193,15 +193,14 @@ impl CodeMemo {
 
 fn activations(out: &mut JsonOut, memo: &mut CodeMemo, stored: &QuantizedExamples, example: &QuantizedExample) {
     let decimals = decimals_for(example.activation_error(stored.bits));
-    let (lower, step) = (f64::from(example.lower), example.step(stored.bits));
+    let step = example.step(stored.bits);
     memo.reset();
     let mut scratch = JsonOut::with_capacity(32);
     let start = out.begin_items();
     for &code in stored.codes(example) {
         let index = usize::from(code & 0xff);
         if memo.keys[index] != u32::from(code) {
-            // The same arithmetic as `QuantizedExample::value`, with the step computed once.
-            let value = (lower + f64::from(code) * step) as f32;
+            let value = example.value_with_step(code, step);
             scratch.buf.clear();
             match decimals {
                 Some(decimals) => scratch.f32_fixed(value, decimals),

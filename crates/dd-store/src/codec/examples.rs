@@ -169,8 +169,8 @@ impl QuantizedExamples {
                         dataset_index: example.dataset_index,
                         tokens: self.tokens(example).to_vec(),
                         activations: {
-                            let (lower, step) = (f64::from(example.lower), example.step(self.bits));
-                            self.codes(example).iter().map(|&c| (lower + f64::from(c) * step) as f32).collect()
+                            let step = example.step(self.bits);
+                            self.codes(example).iter().map(|&c| example.value_with_step(c, step)).collect()
                         },
                         max_token_index: example.max_token_index,
                         activation_error: example.activation_error(self.bits),
@@ -185,7 +185,12 @@ impl QuantizedExamples {
 impl QuantizedExample {
     /// The activation a code stands for.
     pub fn value(&self, code: u16, bits: u8) -> f32 {
-        (f64::from(self.lower) + f64::from(code) * self.step(bits)) as f32
+        self.value_with_step(code, self.step(bits))
+    }
+
+    /// [`QuantizedExample::value`] with the step computed once by the caller, for loops over codes.
+    pub fn value_with_step(&self, code: u16, step: f64) -> f32 {
+        (f64::from(self.lower) + f64::from(code) * step) as f32
     }
 
     /// The difference between the activations of successive codes.
