@@ -1,0 +1,35 @@
+//! Transformer language models on candle, with MLP neuron activations captured.
+//!
+//! Loads GPT-2, GPT-NeoX/Pythia, TransformerLens toy models (SoLU, GELU) and Llama-family models
+//! from safetensors, PyTorch pickles or GGUF (quantized tensors are dequantized at load), and runs
+//! our own forward pass, which returns the MLP neuron activations of the layers asked for and stops
+//! there. The activation of each MLP kind is defined once, in [`model`].
+//!
+//! ```no_run
+//! use dd_model::{load_transformer, RunRequest};
+//! # fn main() -> Result<(), dd_model::ModelError> {
+//! let device = candle_core::Device::Cpu;
+//! let model = load_transformer(std::path::Path::new("models/pythia-70m"), &device)?;
+//! let ids = candle_core::Tensor::new(&[[0u32, 510, 3158]], &device)?;
+//! let output = model.run(&ids, &RunRequest::all_layers(model.config()))?;
+//! let layer_0 = output.get(0, dd_model::Hook::Post); // [1, 3, d_mlp]
+//! # let _ = layer_0; Ok(()) }
+//! ```
+
+pub mod config;
+mod error;
+mod fetch;
+mod load;
+pub mod model;
+mod ops;
+mod tokenizer;
+mod weights;
+
+pub use config::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions};
+pub use error::ModelError;
+pub use fetch::{HubModel, fetch_model};
+pub use load::{
+    ModelFiles, TokenizerFiles, WeightFormat, load_located, load_tokenizer, load_transformer, locate, read_config,
+};
+pub use model::{Hook, LayerValues, RunOutput, RunRequest, Transformer, greedy_continuation};
+pub use tokenizer::{Tokenizer, display_token};

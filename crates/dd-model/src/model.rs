@@ -1,0 +1,487 @@
+//! The forward pass: one generic decoder block that covers GPT-2, GPT-NeoX, TransformerLens and
+//! Llama, returning MLP neuron activations and stopping after the last layer asked for.
+//!
+//! Activation definitions (the one place they are stated):
+//! - GELU/ReLU MLPs: `act(x·W_in + b_in)`, TransformerLens `blocks.{l}.mlp.hook_post`.
+//! - SoLU: `hook_post` is TransformerLens's default (weights processed with `fold_ln`): the
+//!   LayerNorm of `hook_mid = pre·softmax(pre)` *without* its affine, which is folded into `W_out`.
+//!   `hook_mid` is available as [`Hook::Mid`].
+//! - Gated MLPs (Llama): `silu(x·W_gate)·(x·W_up)`, the signed input to the down projection.
+
+use candle_core::{D, DType, Device, Tensor};
+
+use crate::config::{Activation, ModelConfig, Positions};
+use crate::error::ModelError;
+use crate::ops;
+
+/// Which value of an MLP layer to return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hook {
+    /// The neuron activation as defined in this module (TransformerLens `hook_post`).
+    Post,
+    /// SoLU only: the value before the MLP LayerNorm (TransformerLens `hook_mid`).
+    Mid,
+}
+
+/// What one forward pass should return.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// Layers whose MLP values to return, in any order.
+    pub layers: Vec<usize>,
+    /// Which values per layer.
+    pub hooks: Vec<Hook>,
+    /// Whether to run the whole model and return next-token logits.
+    pub logits: bool,
+}
+
+impl RunRequest {
+    /// Neuron activations of every layer, no logits: what the recorder asks for.
+    pub fn all_layers(config: &ModelConfig) -> Self {
+        Self { layers: (0..config.n_layers).collect(), hooks: vec![Hook::Post], logits: false }
+    }
+
+    /// Only the logits.
+    pub fn logits_only() -> Self {
+        Self { layers: Vec::new(), hooks: Vec::new(), logits: true }
+    }
+}
+
+/// The values one MLP layer produced, shaped [batch, position, neuron].
+#[derive(Clone, Debug)]
+pub struct LayerValues {
+    /// The layer.
+    pub layer: usize,
+    /// Which value.
+    pub hook: Hook,
+    /// [batch, position, neuron], f32.
+    pub values: Tensor,
+}
+
+/// What a forward pass returned.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// One entry per requested (layer, hook), ordered by layer then hook.
+    pub layers: Vec<LayerValues>,
+    /// [batch, position, vocabulary] when requested.
+    pub logits: Option<Tensor>,
+}
+
+impl RunOutput {
+    /// The values of one layer and hook, if they were requested.
+    pub fn get(&self, layer: usize, hook: Hook) -> Option<&Tensor> {
+        self.layers.iter().find(|values| values.layer == layer && values.hook == hook).map(|values| &values.values)
+    }
+}
+
+/// `x·W + b` with `W` stored [in, out] and contiguous, so the product is one plain GEMM.
+#[derive(Clone, Debug)]
+pub(crate) struct Linear {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let product = x.matmul(&self.weight)?;
+        match &self.bias {
+            Some(bias) => product.broadcast_add(bias),
+            None => Ok(product),
+        }
+    }
+
+    /// `x·W` without the bias, for when the bias is fused into the next op.
+    fn forward_without_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight)
+    }
+}
+
+/// A normalisation layer with its parameters (LayerNormPre carries ones and zeros).
+#[derive(Clone, Debug)]
+pub(crate) enum Norm {
+    LayerNorm { weight: Tensor, bias: Tensor, eps: f64 },
+    RmsNorm { weight: Tensor, eps: f64 },
+}
+
+impl Norm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::LayerNorm { weight, bias, eps } => candle_nn::ops::layer_norm(x, weight, bias, *eps as f32),
+            Self::RmsNorm { weight, eps } => candle_nn::ops::rms_norm(x, weight, *eps as f32),
+        }
+    }
+
+    /// LayerNorm without an affine over `width` channels: TransformerLens `LayerNormPre`.
+    pub(crate) fn pre(width: usize, eps: f64, device: &Device) -> candle_core::Result<Self> {
+        Ok(Self::LayerNorm {
+            weight: Tensor::ones(width, DType::F32, device)?,
+            bias: Tensor::zeros(width, DType::F32, device)?,
+            eps,
+        })
+    }
+}
+
+/// Multi-head (or grouped-query) causal self-attention with Q, K and V in one product.
+#[derive(Clone, Debug)]
+pub(crate) struct Attention {
+    /// [d_model, (n_heads + 2·n_kv_heads)·d_head]: all queries, then keys, then values.
+    pub(crate) qkv: Linear,
+    /// [n_heads·d_head, d_model].
+    pub(crate) output: Linear,
+}
+
+/// The MLP's weights.
+#[derive(Clone, Debug)]
+pub(crate) enum Mlp {
+    Plain {
+        input: Linear,
+        norm: Option<Norm>,
+        output: Linear,
+    },
+    /// `input` is [d_model, 2·d_mlp]: the gate's columns, then the up projection's.
+    Gated {
+        input: Linear,
+        output: Linear,
+    },
+}
+
+/// One transformer block.
+#[derive(Clone, Debug)]
+pub(crate) struct Block {
+    pub(crate) attention_norm: Norm,
+    pub(crate) attention: Attention,
+    pub(crate) mlp_norm: Norm,
+    pub(crate) mlp: Mlp,
+}
+
+/// Sine and cosine tables for rotary embeddings, [n_ctx, dims/2].
+#[derive(Clone, Debug)]
+struct RotaryTables {
+    cos: Tensor,
+    sin: Tensor,
+    dims: usize,
+    interleaved: bool,
+}
+
+/// A loaded decoder-only transformer.
+#[derive(Clone, Debug)]
+pub struct Transformer {
+    config: ModelConfig,
+    device: Device,
+    token_embedding: Tensor,
+    position_embedding: Option<Tensor>,
+    blocks: Vec<Block>,
+    final_norm: Norm,
+    unembed: Linear,
+    rotary: Option<RotaryTables>,
+}
+
+/// The parts a loader hands over; [`Transformer::new`] checks them against the config.
+pub(crate) struct TransformerParts {
+    pub(crate) token_embedding: Tensor,
+    pub(crate) position_embedding: Option<Tensor>,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) final_norm: Norm,
+    pub(crate) unembed: Linear,
+}
+
+impl Transformer {
+    pub(crate) fn new(config: ModelConfig, parts: TransformerParts, device: Device) -> Result<Self, ModelError> {
+        let rotary = match config.positions {
+            Positions::Learned => None,
+            Positions::Rotary { dims, base, interleaved } => {
+                let (cos, sin) = rotary_tables(dims, base, config.n_ctx, &device)?;
+                Some(RotaryTables { cos, sin, dims, interleaved })
+            }
+        };
+        Ok(Self {
+            config,
+            device,
+            token_embedding: parts.token_embedding,
+            position_embedding: parts.position_embedding,
+            blocks: parts.blocks,
+            final_norm: parts.final_norm,
+            unembed: parts.unembed,
+            rotary,
+        })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs token ids [batch, position] (u32) through the model and returns what `request` asks for.
+    /// Stops after the MLP of the last requested layer unless logits are requested.
+    pub fn run(&self, input_ids: &Tensor, request: &RunRequest) -> Result<RunOutput, ModelError> {
+        let (batch, positions) = self.check_input(input_ids, request)?;
+        let wants = |layer: usize, hook: Hook| request.layers.contains(&layer) && request.hooks.contains(&hook);
+        let last_layer = match request.logits {
+            true => Some(self.config.n_layers - 1),
+            false => request.layers.iter().copied().max(),
+        };
+        let mut output = RunOutput { layers: Vec::new(), logits: None };
+        let Some(last_layer) = last_layer else { return Ok(output) };
+        if request.hooks.is_empty() && !request.logits {
+            return Ok(output);
+        }
+
+        let ids = input_ids.to_device(&self.device)?.to_dtype(DType::U32)?.flatten_all()?;
+        let mut residual = self.token_embedding.index_select(&ids, 0)?;
+        if let Some(position_embedding) = &self.position_embedding {
+            let positions_used = position_embedding.narrow(0, 0, positions)?;
+            residual = residual
+                .reshape((batch, positions, self.config.d_model))?
+                .broadcast_add(&positions_used)?
+                .reshape((batch * positions, self.config.d_model))?;
+        }
+        let mask = causal_mask(positions, &self.device)?;
+
+        for (layer, block) in self.blocks.iter().enumerate().take(last_layer + 1) {
+            let attention_input = block.attention_norm.forward(&residual)?;
+            let attention_output = self.attention(&block.attention, &attention_input, batch, positions, &mask)?;
+            let mlp_input = match self.config.parallel_residual {
+                true => block.mlp_norm.forward(&residual)?,
+                false => {
+                    residual = (residual + &attention_output)?;
+                    block.mlp_norm.forward(&residual)?
+                }
+            };
+            let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input)?;
+            let shape = (batch, positions, self.config.d_mlp);
+            if wants(layer, Hook::Post) {
+                output.layers.push(LayerValues { layer, hook: Hook::Post, values: post.reshape(shape)? });
+            }
+            if let Some(mid) = mid.filter(|_| wants(layer, Hook::Mid)) {
+                output.layers.push(LayerValues { layer, hook: Hook::Mid, values: mid.reshape(shape)? });
+            }
+            if layer == last_layer && !request.logits {
+                // The last W_out would only feed layers nobody asked for.
+                return Ok(output);
+            }
+            let mlp_output = match &block.mlp {
+                Mlp::Plain { output, .. } | Mlp::Gated { output, .. } => output.forward(&post)?,
+            };
+            residual = match self.config.parallel_residual {
+                true => ((residual + attention_output)? + mlp_output)?,
+                false => (residual + mlp_output)?,
+            };
+        }
+        let logits = self.unembed.forward(&self.final_norm.forward(&residual)?)?;
+        output.logits = Some(logits.reshape((batch, positions, self.config.d_vocab))?);
+        Ok(output)
+    }
+
+    /// Validates shapes, token ids, layers and hooks before any work is done.
+    fn check_input(&self, input_ids: &Tensor, request: &RunRequest) -> Result<(usize, usize), ModelError> {
+        let (batch, positions) = input_ids.dims2().map_err(|_| {
+            ModelError::Input(format!("token ids must be [batch, position], got {:?}", input_ids.dims()))
+        })?;
+        if batch == 0 || positions == 0 {
+            return Err(ModelError::Input("empty batch".to_owned()));
+        }
+        if positions > self.config.n_ctx {
+            return Err(ModelError::Input(format!(
+                "{positions} positions exceed the model's context of {}",
+                self.config.n_ctx
+            )));
+        }
+        let largest_id = input_ids.to_dtype(DType::U32)?.flatten_all()?.max(0)?.to_scalar::<u32>()?;
+        if largest_id as usize >= self.config.d_vocab {
+            return Err(ModelError::Input(format!(
+                "token id {largest_id} is outside the vocabulary of {}",
+                self.config.d_vocab
+            )));
+        }
+        if let Some(&layer) = request.layers.iter().find(|&&layer| layer >= self.config.n_layers) {
+            return Err(ModelError::Input(format!(
+                "layer {layer} does not exist (the model has {})",
+                self.config.n_layers
+            )));
+        }
+        if request.hooks.contains(&Hook::Mid) && self.config.activation != Activation::SoluLayerNorm {
+            return Err(ModelError::Input("hook_mid exists only in SoLU models".to_owned()));
+        }
+        Ok((batch, positions))
+    }
+
+    /// Causal self-attention over `x` [batch·positions, d_model].
+    fn attention(
+        &self,
+        attention: &Attention,
+        x: &Tensor,
+        batch: usize,
+        positions: usize,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let ModelConfig { n_heads, n_kv_heads, d_head, .. } = self.config;
+        let qkv = attention.qkv.forward(x)?;
+        let split = |offset: usize, heads: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(1, offset * d_head, heads * d_head)?
+                .reshape((batch, positions, heads, d_head))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let mut queries = split(0, n_heads)?;
+        let mut keys = split(n_heads, n_kv_heads)?;
+        let values = split(n_heads + n_kv_heads, n_kv_heads)?;
+        if let Some(rotary) = &self.rotary {
+            queries = rotary.apply(&queries, positions)?;
+            keys = rotary.apply(&keys, positions)?;
+        }
+        // Grouped-query attention without copying keys: the query heads sharing one key/value head
+        // are stacked along the position axis, so each group is one batched product.
+        let group = n_heads / n_kv_heads;
+        let queries =
+            (queries * (1.0 / (d_head as f64).sqrt()))?.reshape((batch, n_kv_heads, group * positions, d_head))?;
+        let scores = queries.matmul(&keys.t()?)?;
+        let scores = scores.reshape((batch, n_kv_heads, group, positions, positions))?.broadcast_add(mask)?;
+        let weights =
+            candle_nn::ops::softmax_last_dim(&scores)?.reshape((batch, n_kv_heads, group * positions, positions))?;
+        let mixed = weights.matmul(&values)?.reshape((batch, n_heads, positions, d_head))?;
+        let mixed = mixed.transpose(1, 2)?.reshape((batch * positions, n_heads * d_head))?;
+        attention.output.forward(&mixed)
+    }
+
+    /// The MLP's neuron activations (`hook_post`) and, for SoLU, `hook_mid`.
+    fn mlp_activations(&self, mlp: &Mlp, x: &Tensor) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        match mlp {
+            Mlp::Gated { input, .. } => {
+                let gate_and_up = input.forward(x)?;
+                Ok((ops::gated_silu(&gate_and_up)?, None))
+            }
+            Mlp::Plain { input, norm, .. } => {
+                let product = input.forward_without_bias(x)?;
+                let activated = ops::bias_activation(&product, input.bias.as_ref(), self.config.activation)?;
+                match norm {
+                    Some(norm) => Ok((norm.forward(&activated)?, Some(activated))),
+                    None => Ok((activated, None)),
+                }
+            }
+        }
+    }
+}
+
+impl RotaryTables {
+    /// Rotates the first `dims` channels of `x` [batch, heads, positions, d_head].
+    fn apply(&self, x: &Tensor, positions: usize) -> candle_core::Result<Tensor> {
+        let cos = self.cos.narrow(0, 0, positions)?;
+        let sin = self.sin.narrow(0, 0, positions)?;
+        let d_head = x.dim(D::Minus1)?;
+        let rotate = |part: &Tensor| match self.interleaved {
+            true => candle_nn::rotary_emb::rope_i(&part.contiguous()?, &cos, &sin),
+            false => candle_nn::rotary_emb::rope(&part.contiguous()?, &cos, &sin),
+        };
+        if self.dims == d_head {
+            return rotate(x);
+        }
+        let rotated = rotate(&x.narrow(D::Minus1, 0, self.dims)?)?;
+        let passed = x.narrow(D::Minus1, self.dims, d_head - self.dims)?;
+        Tensor::cat(&[rotated, passed], D::Minus1)?.contiguous()
+    }
+}
+
+/// cos and sin of position·θ^(-2i/dims), computed in f64 then rounded once.
+fn rotary_tables(dims: usize, base: f64, n_ctx: usize, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = dims / 2;
+    let mut cos = Vec::with_capacity(n_ctx * half);
+    let mut sin = Vec::with_capacity(n_ctx * half);
+    for position in 0..n_ctx {
+        for pair in 0..half {
+            // Rounded to f32 first, as the reference implementations compute inv_freq in f32.
+            let inverse_frequency = (1.0 / base.powf((2 * pair) as f64 / dims as f64)) as f32;
+            let angle = position as f64 * inverse_frequency as f64;
+            cos.push(angle.cos() as f32);
+            sin.push(angle.sin() as f32);
+        }
+    }
+    Ok((Tensor::from_vec(cos, (n_ctx, half), device)?, Tensor::from_vec(sin, (n_ctx, half), device)?))
+}
+
+/// [positions, positions]: 0 on and below the diagonal, -∞ above.
+fn causal_mask(positions: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> = (0..positions)
+        .flat_map(|row| (0..positions).map(move |column| if column > row { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (positions, positions), device)
+}
+
+/// Greedy decoding: appends the most likely next token `max_new_tokens` times (no sampling, no
+/// cache; meant for checks and short demos, not for serving generations).
+pub fn greedy_continuation(model: &Transformer, prompt: &[u32], max_new_tokens: usize) -> Result<Vec<u32>, ModelError> {
+    let mut ids = prompt.to_vec();
+    for _ in 0..max_new_tokens {
+        if ids.len() >= model.config.n_ctx {
+            break;
+        }
+        let input = Tensor::from_slice(&ids, (1, ids.len()), &model.device)?;
+        let output = model.run(&input, &RunRequest::logits_only())?;
+        let Some(logits) = output.logits else { break };
+        let last = logits.squeeze(0)?.get(ids.len() - 1)?;
+        ids.push(last.argmax(0)?.to_scalar::<u32>()?);
+    }
+    Ok(ids.split_off(prompt.len()))
+}
+
+impl Transformer {
+    /// A model of `config`'s shape with random weights (normal, σ = 0.02; norms at one), for
+    /// benchmarks: dense f32 kernels run at the same speed whatever the values.
+    pub fn random(config: ModelConfig, device: &Device) -> Result<Self, ModelError> {
+        let ModelConfig { d_model, d_mlp, d_vocab, n_ctx, n_layers, n_heads, n_kv_heads, d_head, .. } = config;
+        let normal = |rows: usize, columns: usize| Tensor::randn(0f32, 0.02, (rows, columns), device);
+        let vector = |width: usize| Tensor::randn(0f32, 0.02, width, device);
+        let norm = |width: usize| -> candle_core::Result<Norm> {
+            Ok(match config.normalization {
+                crate::config::Normalization::RmsNorm { eps } => {
+                    Norm::RmsNorm { weight: Tensor::ones(width, DType::F32, device)?, eps }
+                }
+                crate::config::Normalization::LayerNorm { eps }
+                | crate::config::Normalization::LayerNormPre { eps } => Norm::pre(width, eps, device)?,
+            })
+        };
+        let biased = config.mlp == crate::config::MlpKind::Plain;
+        let linear = |rows: usize, columns: usize| -> candle_core::Result<Linear> {
+            Ok(Linear { weight: normal(rows, columns)?, bias: if biased { Some(vector(columns)?) } else { None } })
+        };
+        let mut blocks = Vec::with_capacity(n_layers);
+        for _ in 0..n_layers {
+            let mlp = match config.mlp {
+                crate::config::MlpKind::Plain => Mlp::Plain {
+                    input: linear(d_model, d_mlp)?,
+                    norm: match config.activation {
+                        Activation::SoluLayerNorm => Some(Norm::pre(d_mlp, 1e-5, device)?),
+                        _ => None,
+                    },
+                    output: linear(d_mlp, d_model)?,
+                },
+                crate::config::MlpKind::Gated => {
+                    Mlp::Gated { input: linear(d_model, 2 * d_mlp)?, output: linear(d_mlp, d_model)? }
+                }
+            };
+            blocks.push(Block {
+                attention_norm: norm(d_model)?,
+                attention: Attention {
+                    qkv: linear(d_model, (n_heads + 2 * n_kv_heads) * d_head)?,
+                    output: linear(n_heads * d_head, d_model)?,
+                },
+                mlp_norm: norm(d_model)?,
+                mlp,
+            });
+        }
+        let parts = TransformerParts {
+            token_embedding: normal(d_vocab, d_model)?,
+            position_embedding: match config.positions {
+                Positions::Learned => Some(normal(n_ctx, d_model)?),
+                Positions::Rotary { .. } => None,
+            },
+            blocks,
+            final_norm: norm(d_model)?,
+            unembed: Linear { weight: normal(d_model, d_vocab)?, bias: None },
+        };
+        Self::new(config, parts, device.clone())
+    }
+}

