@@ -6,7 +6,8 @@
 //!
 //!     RAYON_NUM_THREADS=2 cargo bench -p dd-model --bench forward [-- SHAPES] [--batches N]
 //!
-//! SHAPES is a comma list of gpt2-small, pythia-70m, solu-1l, smollm2 (default: all).
+//! SHAPES is a comma list of gpt2-small, pythia-70m, solu-1l, smollm2 (default: all);
+//! `--forward-only` skips the GEMM replay, for profiling.
 
 use std::time::{Duration, Instant};
 
@@ -127,8 +128,8 @@ fn mean(times: &[Duration]) -> Duration {
     times.iter().sum::<Duration>() / times.len().max(1) as u32
 }
 
-/// The forward pass's matrix products alone, at the same shapes (the last layer's W_out is
-/// skipped, as recording does).
+/// The forward pass's weight GEMMs alone, at the same shapes (the last layer's W_out is skipped,
+/// as recording does). Attention runs as a fused kernel, so it counts as non-GEMM work.
 fn gemms_only(config: &ModelConfig, device: &Device) -> impl FnMut() {
     let rows = BATCH * POSITIONS;
     let ModelConfig { d_model, d_mlp, n_heads, n_kv_heads, d_head, n_layers, .. } = *config;
@@ -140,17 +141,10 @@ fn gemms_only(config: &ModelConfig, device: &Device) -> impl FnMut() {
     let mlp_in = random(&[d_model, mlp_width]);
     let mlp_hidden = random(&[rows, d_mlp]);
     let mlp_out = random(&[d_mlp, d_model]);
-    let group = n_heads / n_kv_heads;
-    let queries = random(&[BATCH, n_kv_heads, group * POSITIONS, d_head]);
-    let keys_t = random(&[BATCH, n_kv_heads, d_head, POSITIONS]);
-    let weights = random(&[BATCH, n_kv_heads, group * POSITIONS, POSITIONS]);
-    let values = random(&[BATCH, n_kv_heads, POSITIONS, d_head]);
     let attention_in = random(&[rows, n_heads * d_head]);
     move || {
         for layer in 0..n_layers {
             x.matmul(&qkv).expect("qkv");
-            queries.matmul(&keys_t).expect("scores");
-            weights.matmul(&values).expect("mix");
             attention_in.matmul(&out).expect("out");
             x.matmul(&mlp_in).expect("mlp in");
             if layer + 1 < n_layers {
@@ -160,13 +154,35 @@ fn gemms_only(config: &ModelConfig, device: &Device) -> impl FnMut() {
     }
 }
 
+/// The raw GEMM rate at the shape `pytorch_baseline.py` measures, for a like-for-like comparison.
+fn matmul_rate(device: &Device) -> (f64, f64) {
+    let left = Tensor::randn(0f32, 1.0, (1024, 768), device).expect("left");
+    let right = Tensor::randn(0f32, 1.0, (768, 3072), device).expect("right");
+    let flops = 2.0 * 1024.0 * 768.0 * 3072.0;
+    for _ in 0..5 {
+        left.matmul(&right).expect("warm-up");
+    }
+    let mut rates: Vec<f64> = (0..30)
+        .map(|_| {
+            let start = Instant::now();
+            left.matmul(&right).expect("matmul");
+            flops / start.elapsed().as_secs_f64() / 1e9
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    (rates[rates.len() - 1], rates[rates.len() / 2])
+}
+
 fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| argument != "--bench").collect();
     let mut batches = 10;
     let mut selected: Option<Vec<String>> = None;
+    // For profiling: no GEMM replay, so a profile shows only the forward pass.
+    let mut forward_only = false;
     let mut index = 0;
     while index < arguments.len() {
         match arguments[index].as_str() {
+            "--forward-only" => forward_only = true,
             "--batches" => {
                 batches = arguments.get(index + 1).and_then(|value| value.parse().ok()).unwrap_or(batches);
                 index += 1;
@@ -180,6 +196,8 @@ fn main() {
         "threads: {}  batch {BATCH} × {POSITIONS}, {batches} timed batches after 2 warm-ups, interleaved with the same GEMMs alone",
         candle_core::utils::get_num_threads()
     );
+    let (best, median) = matmul_rate(&device);
+    println!("matmul (1024x768)x(768x3072) fp32: best {best:.1} GFLOP/s, median {median:.1} GFLOP/s");
     println!(
         "| shape | tokens/s (mean) | ms/batch mean | ms/batch median | GEMM-only ms (median) | non-GEMM share (medians) |"
     );
@@ -198,7 +216,7 @@ fn main() {
                 let output = model.run(&input, &request).expect("forward");
                 assert_eq!(output.layers.len(), config.n_layers);
             },
-            gemms_only(&config, &device),
+            if forward_only { Box::new(|| ()) as Box<dyn FnMut()> } else { Box::new(gemms_only(&config, &device)) },
         );
         let (mean, median) = (mean(&forward_times), forward_times[batches / 2]);
         let gemm_median = gemm_times[batches / 2];

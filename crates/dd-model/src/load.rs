@@ -569,80 +569,107 @@ fn transformer_lens_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, M
     Ok(TransformerParts { token_embedding, position_embedding, blocks, final_norm, unembed })
 }
 
-fn llama_hf_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, ModelError> {
-    let ModelConfig { d_model, d_mlp, d_vocab, n_layers, n_heads, n_kv_heads, d_head, .. } = *reader.config;
-    let prefix = reader.prefix("embed_tokens.weight", &["model.", ""])?;
-    let token_embedding = reader.get(&format!("{prefix}embed_tokens.weight"), &[d_vocab, d_model])?;
-    let mut blocks = Vec::with_capacity(n_layers);
-    for layer in 0..n_layers {
-        let at = |name: &str| format!("{prefix}layers.{layer}.{name}");
-        let query = reader.transposed(&at("self_attn.q_proj.weight"), n_heads * d_head, d_model)?;
-        let key = reader.transposed(&at("self_attn.k_proj.weight"), n_kv_heads * d_head, d_model)?;
-        let value = reader.transposed(&at("self_attn.v_proj.weight"), n_kv_heads * d_head, d_model)?;
-        let gate = reader.transposed(&at("mlp.gate_proj.weight"), d_mlp, d_model)?;
-        let up = reader.transposed(&at("mlp.up_proj.weight"), d_mlp, d_model)?;
-        blocks.push(Block {
-            attention_norm: reader.rms_norm(&at("input_layernorm.weight"))?,
-            attention: Attention {
-                qkv: Linear { weight: Tensor::cat(&[query, key, value], 1)?.contiguous()?, bias: None },
-                output: Linear {
-                    weight: reader.transposed(&at("self_attn.o_proj.weight"), d_model, n_heads * d_head)?,
-                    bias: None,
-                },
-            },
-            mlp_norm: reader.rms_norm(&at("post_attention_layernorm.weight"))?,
-            mlp: Mlp::Gated {
-                input: Linear { weight: Tensor::cat(&[gate, up], 1)?.contiguous()?, bias: None },
-                output: Linear { weight: reader.transposed(&at("mlp.down_proj.weight"), d_model, d_mlp)?, bias: None },
-            },
-        });
+/// The tensors of a Llama-family model, named per file format by [`llama_parts`]'s caller.
+#[derive(Clone, Copy)]
+enum LlamaTensor {
+    Embedding,
+    AttentionNorm,
+    Query,
+    Key,
+    Value,
+    AttentionOutput,
+    MlpNorm,
+    Gate,
+    Up,
+    Down,
+    FinalNorm,
+    Unembed,
+}
+
+/// HF names (`model.layers.{l}.self_attn.q_proj.weight`, …), with the prefix the file uses.
+fn llama_hf_name(prefix: &str, tensor: LlamaTensor, layer: usize) -> String {
+    let layer_name = |name: &str| format!("{prefix}layers.{layer}.{name}.weight");
+    match tensor {
+        LlamaTensor::Embedding => format!("{prefix}embed_tokens.weight"),
+        LlamaTensor::AttentionNorm => layer_name("input_layernorm"),
+        LlamaTensor::Query => layer_name("self_attn.q_proj"),
+        LlamaTensor::Key => layer_name("self_attn.k_proj"),
+        LlamaTensor::Value => layer_name("self_attn.v_proj"),
+        LlamaTensor::AttentionOutput => layer_name("self_attn.o_proj"),
+        LlamaTensor::MlpNorm => layer_name("post_attention_layernorm"),
+        LlamaTensor::Gate => layer_name("mlp.gate_proj"),
+        LlamaTensor::Up => layer_name("mlp.up_proj"),
+        LlamaTensor::Down => layer_name("mlp.down_proj"),
+        LlamaTensor::FinalNorm => format!("{prefix}norm.weight"),
+        LlamaTensor::Unembed => "lm_head.weight".to_owned(),
     }
-    let final_norm = reader.rms_norm(&format!("{prefix}norm.weight"))?;
-    let unembed = match reader.weights.contains("lm_head.weight") {
-        true => reader.transposed("lm_head.weight", d_vocab, d_model)?,
-        false => token_embedding.t()?.contiguous()?,
-    };
-    Ok(TransformerParts {
-        token_embedding,
-        position_embedding: None,
-        blocks,
-        final_norm,
-        unembed: Linear { weight: unembed, bias: None },
-    })
+}
+
+/// llama.cpp names (`blk.{l}.attn_q.weight`, …). Its converter permutes Q and K rows for an
+/// interleaved rotary; the GGUF config marks the rotary interleaved, so the stored order is used.
+fn llama_gguf_name(tensor: LlamaTensor, layer: usize) -> String {
+    let layer_name = |name: &str| format!("blk.{layer}.{name}.weight");
+    match tensor {
+        LlamaTensor::Embedding => "token_embd.weight".to_owned(),
+        LlamaTensor::AttentionNorm => layer_name("attn_norm"),
+        LlamaTensor::Query => layer_name("attn_q"),
+        LlamaTensor::Key => layer_name("attn_k"),
+        LlamaTensor::Value => layer_name("attn_v"),
+        LlamaTensor::AttentionOutput => layer_name("attn_output"),
+        LlamaTensor::MlpNorm => layer_name("ffn_norm"),
+        LlamaTensor::Gate => layer_name("ffn_gate"),
+        LlamaTensor::Up => layer_name("ffn_up"),
+        LlamaTensor::Down => layer_name("ffn_down"),
+        LlamaTensor::FinalNorm => "output_norm.weight".to_owned(),
+        LlamaTensor::Unembed => "output.weight".to_owned(),
+    }
+}
+
+fn llama_hf_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, ModelError> {
+    let prefix = reader.prefix("embed_tokens.weight", &["model.", ""])?;
+    llama_parts(reader, &|tensor, layer| llama_hf_name(prefix, tensor, layer))
 }
 
 fn llama_gguf_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, ModelError> {
+    llama_parts(reader, &llama_gguf_name)
+}
+
+/// Llama-family weights (nn.Linear layout, [out, in]) under either naming.
+fn llama_parts(
+    reader: &mut Reader<'_>,
+    name: &dyn Fn(LlamaTensor, usize) -> String,
+) -> Result<TransformerParts, ModelError> {
     let ModelConfig { d_model, d_mlp, d_vocab, n_layers, n_heads, n_kv_heads, d_head, .. } = *reader.config;
-    let token_embedding = reader.get("token_embd.weight", &[d_vocab, d_model])?;
+    let token_embedding = reader.get(&name(LlamaTensor::Embedding, 0), &[d_vocab, d_model])?;
     let mut blocks = Vec::with_capacity(n_layers);
     for layer in 0..n_layers {
-        let at = |name: &str| format!("blk.{layer}.{name}.weight");
-        // llama.cpp's converter permutes Q and K rows for its interleaved rotary; the config
-        // marks the rotary as interleaved, so the stored order is used as is.
-        let query = reader.transposed(&at("attn_q"), n_heads * d_head, d_model)?;
-        let key = reader.transposed(&at("attn_k"), n_kv_heads * d_head, d_model)?;
-        let value = reader.transposed(&at("attn_v"), n_kv_heads * d_head, d_model)?;
-        let gate = reader.transposed(&at("ffn_gate"), d_mlp, d_model)?;
-        let up = reader.transposed(&at("ffn_up"), d_mlp, d_model)?;
+        let at = |tensor| name(tensor, layer);
+        let query = reader.transposed(&at(LlamaTensor::Query), n_heads * d_head, d_model)?;
+        let key = reader.transposed(&at(LlamaTensor::Key), n_kv_heads * d_head, d_model)?;
+        let value = reader.transposed(&at(LlamaTensor::Value), n_kv_heads * d_head, d_model)?;
+        let gate = reader.transposed(&at(LlamaTensor::Gate), d_mlp, d_model)?;
+        let up = reader.transposed(&at(LlamaTensor::Up), d_mlp, d_model)?;
         blocks.push(Block {
-            attention_norm: reader.rms_norm(&at("attn_norm"))?,
+            attention_norm: reader.rms_norm(&at(LlamaTensor::AttentionNorm))?,
             attention: Attention {
                 qkv: Linear { weight: Tensor::cat(&[query, key, value], 1)?.contiguous()?, bias: None },
                 output: Linear {
-                    weight: reader.transposed(&at("attn_output"), d_model, n_heads * d_head)?,
+                    weight: reader.transposed(&at(LlamaTensor::AttentionOutput), d_model, n_heads * d_head)?,
                     bias: None,
                 },
             },
-            mlp_norm: reader.rms_norm(&at("ffn_norm"))?,
+            mlp_norm: reader.rms_norm(&at(LlamaTensor::MlpNorm))?,
             mlp: Mlp::Gated {
                 input: Linear { weight: Tensor::cat(&[gate, up], 1)?.contiguous()?, bias: None },
-                output: Linear { weight: reader.transposed(&at("ffn_down"), d_model, d_mlp)?, bias: None },
+                output: Linear { weight: reader.transposed(&at(LlamaTensor::Down), d_model, d_mlp)?, bias: None },
             },
         });
     }
-    let final_norm = reader.rms_norm("output_norm.weight")?;
-    let unembed = match reader.weights.contains("output.weight") {
-        true => reader.transposed("output.weight", d_vocab, d_model)?,
+    let final_norm = reader.rms_norm(&name(LlamaTensor::FinalNorm, 0))?;
+    let unembed_name = name(LlamaTensor::Unembed, 0);
+    // Tied embeddings (SmolLM2) store no separate unembedding.
+    let unembed = match reader.weights.contains(&unembed_name) {
+        true => reader.transposed(&unembed_name, d_vocab, d_model)?,
         false => token_embedding.t()?.contiguous()?,
     };
     Ok(TransformerParts {

@@ -239,11 +239,10 @@ impl Transformer {
                 .broadcast_add(&positions_used)?
                 .reshape((batch * positions, self.config.d_model))?;
         }
-        let mask = causal_mask(positions, &self.device)?;
 
         for (layer, block) in self.blocks.iter().enumerate().take(last_layer + 1) {
             let attention_input = block.attention_norm.forward(&residual)?;
-            let attention_output = self.attention(&block.attention, &attention_input, batch, positions, &mask)?;
+            let attention_output = self.attention(&block.attention, &attention_input, batch, positions)?;
             let mlp_input = match self.config.parallel_residual {
                 true => block.mlp_norm.forward(&residual)?,
                 false => {
@@ -251,7 +250,7 @@ impl Transformer {
                     block.mlp_norm.forward(&residual)?
                 }
             };
-            let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input)?;
+            let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input, wants(layer, Hook::Mid))?;
             let shape = (batch, positions, self.config.d_mlp);
             if wants(layer, Hook::Post) {
                 output.layers.push(LayerValues { layer, hook: Hook::Post, values: post.reshape(shape)? });
@@ -316,7 +315,6 @@ impl Transformer {
         x: &Tensor,
         batch: usize,
         positions: usize,
-        mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let ModelConfig { n_heads, n_kv_heads, d_head, .. } = self.config;
         let qkv = attention.qkv.forward(x)?;
@@ -333,22 +331,13 @@ impl Transformer {
             queries = rotary.apply(&queries, positions)?;
             keys = rotary.apply(&keys, positions)?;
         }
-        // Grouped-query attention without copying keys: the query heads sharing one key/value head
-        // are stacked along the position axis, so each group is one batched product.
-        let group = n_heads / n_kv_heads;
-        let queries =
-            (queries * (1.0 / (d_head as f64).sqrt()))?.reshape((batch, n_kv_heads, group * positions, d_head))?;
-        let scores = queries.matmul(&keys.t()?)?;
-        let scores = scores.reshape((batch, n_kv_heads, group, positions, positions))?.broadcast_add(mask)?;
-        let weights =
-            candle_nn::ops::softmax_last_dim(&scores)?.reshape((batch, n_kv_heads, group * positions, positions))?;
-        let mixed = weights.matmul(&values)?.reshape((batch, n_heads, positions, d_head))?;
-        let mixed = mixed.transpose(1, 2)?.reshape((batch * positions, n_heads * d_head))?;
+        let mixed = ops::causal_attention(&queries, &keys, &values, 1.0 / (d_head as f64).sqrt())?
+            .reshape((batch * positions, n_heads * d_head))?;
         attention.output.forward(&mixed)
     }
 
     /// The MLP's neuron activations (`hook_post`) and, for SoLU, `hook_mid`.
-    fn mlp_activations(&self, mlp: &Mlp, x: &Tensor) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+    fn mlp_activations(&self, mlp: &Mlp, x: &Tensor, want_mid: bool) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         match mlp {
             Mlp::Gated { input, .. } => {
                 let gate_and_up = input.forward(x)?;
@@ -356,6 +345,10 @@ impl Transformer {
             }
             Mlp::Plain { input, norm, .. } => {
                 let product = input.forward_without_bias(x)?;
+                if let (Some(Norm::LayerNorm { eps, .. }), false) = (norm, want_mid) {
+                    // SoLU's norm has no affine (folded into W_out), so one fused pass suffices.
+                    return Ok((ops::bias_solu_normalized(&product, input.bias.as_ref(), *eps)?, None));
+                }
                 let activated = ops::bias_activation(&product, input.bias.as_ref(), self.config.activation)?;
                 match norm {
                     Some(norm) => Ok((norm.forward(&activated)?, Some(activated))),
@@ -400,14 +393,6 @@ fn rotary_tables(dims: usize, base: f64, n_ctx: usize, device: &Device) -> candl
         }
     }
     Ok((Tensor::from_vec(cos, (n_ctx, half), device)?, Tensor::from_vec(sin, (n_ctx, half), device)?))
-}
-
-/// [positions, positions]: 0 on and below the diagonal, -∞ above.
-fn causal_mask(positions: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let mask: Vec<f32> = (0..positions)
-        .flat_map(|row| (0..positions).map(move |column| if column > row { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Tensor::from_vec(mask, (positions, positions), device)
 }
 
 /// Greedy decoding: appends the most likely next token `max_new_tokens` times (no sampling, no

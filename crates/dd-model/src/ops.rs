@@ -2,7 +2,7 @@
 //! scalar and single-threaded (a third of a GPT-2 layer's time); these run on every core with the
 //! widest SIMD the CPU has, and fall back to candle's own ops on other devices.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::config::Activation;
@@ -36,7 +36,195 @@ pub(crate) fn bias_activation(
         Some(bias) => bias.contiguous()?,
         None => Tensor::zeros(n_columns, candle_core::DType::F32, x.device())?,
     };
-    x.apply_op2_no_bwd(&bias, &BiasActivation { activation })
+    x.apply_op2_no_bwd(&bias, &BiasActivation { activation, solu_norm_eps: None })
+}
+
+/// SoLU's `hook_post` in one pass: `LayerNorm(pre · softmax(pre))` without affine, `pre = x + bias`.
+/// Used when `hook_mid` is not wanted, saving a pass over the MLP and an allocation.
+pub(crate) fn bias_solu_normalized(x: &Tensor, bias: Option<&Tensor>, eps: f64) -> candle_core::Result<Tensor> {
+    let x = x.contiguous()?;
+    if !x.device().is_cpu() {
+        let mid = bias_activation(&x, bias, Activation::SoluLayerNorm)?;
+        let width = mid.dim(candle_core::D::Minus1)?;
+        let ones = Tensor::ones(width, candle_core::DType::F32, mid.device())?;
+        let zeros = Tensor::zeros(width, candle_core::DType::F32, mid.device())?;
+        return candle_nn::ops::layer_norm(&mid, &ones, &zeros, eps as f32);
+    }
+    let n_columns = x.dim(candle_core::D::Minus1)?;
+    let bias = match bias {
+        Some(bias) => bias.contiguous()?,
+        None => Tensor::zeros(n_columns, candle_core::DType::F32, x.device())?,
+    };
+    x.apply_op2_no_bwd(
+        &bias,
+        &BiasActivation { activation: Activation::SoluLayerNorm, solu_norm_eps: Some(eps as f32) },
+    )
+}
+
+/// Causal self-attention for queries [batch, heads, positions, d_head] and keys and values
+/// [batch, kv_heads, positions, d_head]; returns [batch, positions, heads·d_head], the layout the
+/// output projection reads. On the CPU one fused pass per query position computes only the scores
+/// it needs (half, by causality), their softmax and the weighted values: candle would run one tiny
+/// threaded GEMM per head, which cost a fifth of GPT-2's forward time.
+pub(crate) fn causal_attention(
+    queries: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let (batch, n_heads, positions, d_head) = queries.dims4()?;
+    let n_kv_heads = keys.dim(1)?;
+    if !queries.device().is_cpu() {
+        let group = n_heads / n_kv_heads;
+        let grouped = queries.reshape((batch, n_kv_heads, group * positions, d_head))?;
+        let scores = (grouped.matmul(&keys.t()?)? * scale)?;
+        let rows = group * positions;
+        let mask: Vec<f32> = (0..rows)
+            .flat_map(|row| {
+                (0..positions).map(move |column| if column > row % positions { f32::NEG_INFINITY } else { 0.0 })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (rows, positions), scores.device())?;
+        let weights = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+        let mixed = weights.matmul(values)?.reshape((batch, n_heads, positions, d_head))?;
+        return mixed.transpose(1, 2)?.reshape((batch, positions, n_heads * d_head));
+    }
+    let (queries, keys, values) = (queries.contiguous()?, keys.contiguous()?, values.contiguous()?);
+    queries.apply_op3_no_bwd(&keys, &values, &CausalAttention { scale: scale as f32 })
+}
+
+struct CausalAttention {
+    scale: f32,
+}
+
+impl CustomOp3 for CausalAttention {
+    fn name(&self) -> &'static str {
+        "causal-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        query_storage: &CpuStorage,
+        query_layout: &Layout,
+        key_storage: &CpuStorage,
+        key_layout: &Layout,
+        value_storage: &CpuStorage,
+        value_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let queries = f32_slice(query_storage, query_layout)?;
+        let keys = f32_slice(key_storage, key_layout)?;
+        let values = f32_slice(value_storage, value_layout)?;
+        let (batch, n_heads, positions, d_head) = query_layout.shape().dims4()?;
+        let (key_batch, n_kv_heads, key_positions, key_d_head) = key_layout.shape().dims4()?;
+        if key_layout.dims() != value_layout.dims()
+            || (key_batch, key_positions, key_d_head) != (batch, positions, d_head)
+            || n_kv_heads == 0
+            || n_heads % n_kv_heads != 0
+        {
+            candle_core::bail!(
+                "attention shapes do not fit: queries {:?}, keys {:?}, values {:?}",
+                query_layout.dims(),
+                key_layout.dims(),
+                value_layout.dims()
+            )
+        }
+        let shape = AttentionShape { n_heads, n_kv_heads, positions, d_head };
+        let mut out = vec![0f32; batch * positions * n_heads * d_head];
+        let arch = pulp::Arch::new();
+        let scale = self.scale;
+        out.par_chunks_mut(n_heads * d_head).enumerate().for_each_init(
+            || vec![0f32; positions],
+            |scores, (row, out_row)| {
+                arch.dispatch(AttentionRow {
+                    shape,
+                    batch_index: row / positions,
+                    position: row % positions,
+                    scale,
+                    queries,
+                    keys,
+                    values,
+                    scores,
+                    out_row,
+                })
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((batch, positions, n_heads * d_head))))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct AttentionShape {
+    n_heads: usize,
+    n_kv_heads: usize,
+    positions: usize,
+    d_head: usize,
+}
+
+/// Every head's attention output at one (batch, position); see [`ActivationRows`] for why it is a type.
+struct AttentionRow<'a> {
+    shape: AttentionShape,
+    batch_index: usize,
+    position: usize,
+    scale: f32,
+    queries: &'a [f32],
+    keys: &'a [f32],
+    values: &'a [f32],
+    /// Scratch for one head's scores, reused across rows of a worker.
+    scores: &'a mut Vec<f32>,
+    out_row: &'a mut [f32],
+}
+
+impl pulp::WithSimd for AttentionRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let AttentionShape { n_heads, n_kv_heads, positions, d_head } = self.shape;
+        let group = n_heads / n_kv_heads;
+        let visible = self.position + 1;
+        let scores = &mut self.scores[..visible];
+        for (head, out_head) in self.out_row.chunks_exact_mut(d_head).enumerate() {
+            let query_start = ((self.batch_index * n_heads + head) * positions + self.position) * d_head;
+            let query = &self.queries[query_start..query_start + d_head];
+            let kv_start = (self.batch_index * n_kv_heads + head / group) * positions * d_head;
+            let keys = &self.keys[kv_start..kv_start + visible * d_head];
+            let values = &self.values[kv_start..kv_start + visible * d_head];
+            let mut max = f32::NEG_INFINITY;
+            for (score, key) in scores.iter_mut().zip(keys.chunks_exact(d_head)) {
+                *score = dot(query, key) * self.scale;
+                max = max.max(*score);
+            }
+            let mut sum = 0f32;
+            for score in scores.iter_mut() {
+                *score = exp(*score - max);
+                sum += *score;
+            }
+            let inverse_sum = 1.0 / sum;
+            out_head.fill(0.0);
+            for (&weight, value) in scores.iter().zip(values.chunks_exact(d_head)) {
+                let weight = weight * inverse_sum;
+                for (out, &value) in out_head.iter_mut().zip(value) {
+                    *out += weight * value;
+                }
+            }
+        }
+    }
+}
+
+/// A dot product with eight independent accumulators, so it vectorises (a single running sum
+/// would force strict left-to-right addition).
+#[inline(always)]
+fn dot(left: &[f32], right: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let left_chunks = left.chunks_exact(8);
+    let right_chunks = right.chunks_exact(8);
+    let tail: f32 = left_chunks.remainder().iter().zip(right_chunks.remainder()).map(|(a, b)| a * b).sum();
+    for (a, b) in left_chunks.zip(right_chunks) {
+        for lane in 0..8 {
+            lanes[lane] += a[lane] * b[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// `silu(gate) · up` for `x` of shape [rows, 2n] holding `[gate | up]` per row; returns [rows, n].
@@ -53,6 +241,8 @@ pub(crate) fn gated_silu(x: &Tensor) -> candle_core::Result<Tensor> {
 
 struct BiasActivation {
     activation: Activation,
+    /// For SoLU: also apply the MLP LayerNorm (no affine) with this epsilon.
+    solu_norm_eps: Option<f32>,
 }
 
 impl CustomOp2 for BiasActivation {
@@ -74,11 +264,11 @@ impl CustomOp2 for BiasActivation {
             candle_core::bail!("bias of {n_columns} does not fit input {:?}", x_layout.dims())
         }
         let mut out = vec![0f32; x.len()];
-        let activation = self.activation;
+        let (activation, solu_norm_eps) = (self.activation, self.solu_norm_eps);
         let arch = pulp::Arch::new();
-        out.par_chunks_mut(n_columns * ROWS_PER_TASK)
-            .zip(x.par_chunks(n_columns * ROWS_PER_TASK))
-            .for_each(|(out_rows, x_rows)| arch.dispatch(ActivationRows { activation, x_rows, bias, out_rows }));
+        out.par_chunks_mut(n_columns * ROWS_PER_TASK).zip(x.par_chunks(n_columns * ROWS_PER_TASK)).for_each(
+            |(out_rows, x_rows)| arch.dispatch(ActivationRows { activation, solu_norm_eps, x_rows, bias, out_rows }),
+        );
         Ok((CpuStorage::F32(out), x_layout.shape().clone()))
     }
 }
@@ -113,6 +303,7 @@ impl CustomOp1 for GatedSilu {
 /// the loops into its AVX2/AVX-512 entry points and they are compiled for those instruction sets.
 struct ActivationRows<'a> {
     activation: Activation,
+    solu_norm_eps: Option<f32>,
     x_rows: &'a [f32],
     bias: &'a [f32],
     out_rows: &'a mut [f32],
@@ -126,6 +317,9 @@ impl pulp::WithSimd for ActivationRows<'_> {
         let n_columns = self.bias.len();
         for (out_row, x_row) in self.out_rows.chunks_exact_mut(n_columns).zip(self.x_rows.chunks_exact(n_columns)) {
             activation_row(self.activation, x_row, self.bias, out_row);
+            if let Some(eps) = self.solu_norm_eps {
+                normalize_row(out_row, eps);
+            }
         }
     }
 }
@@ -188,20 +382,37 @@ fn activation_row(activation: Activation, x: &[f32], bias: &[f32], out: &mut [f3
             }
         }
         Activation::SoluLayerNorm => {
+            // Three passes, one exp per element: max, then e^(pre - max) kept in `out`, then
+            // pre · e / Σe with pre recomputed from the input (cheaper than a second exp).
             let mut max = f32::NEG_INFINITY;
-            for ((out, &x), &bias) in out.iter_mut().zip(x).zip(bias) {
-                *out = x + bias;
-                max = max.max(*out);
+            for (&x, &bias) in x.iter().zip(bias) {
+                max = max.max(x + bias);
             }
             let mut sum = 0f32;
-            for &pre in out.iter() {
-                sum += exp(pre - max);
+            for ((out, &x), &bias) in out.iter_mut().zip(x).zip(bias) {
+                *out = exp(x + bias - max);
+                sum += *out;
             }
             let inverse_sum = 1.0 / sum;
-            for pre in out.iter_mut() {
-                *pre *= exp(*pre - max) * inverse_sum;
+            for ((out, &x), &bias) in out.iter_mut().zip(x).zip(bias) {
+                *out *= (x + bias) * inverse_sum;
             }
         }
+    }
+}
+
+/// LayerNorm without affine, in place, with the two-pass variance PyTorch uses.
+#[inline(always)]
+fn normalize_row(row: &mut [f32], eps: f32) {
+    let width = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / width;
+    let mut variance = 0f32;
+    for &value in row.iter() {
+        variance += (value - mean) * (value - mean);
+    }
+    let inverse_std = 1.0 / (variance / width + eps).sqrt();
+    for value in row.iter_mut() {
+        *value = (*value - mean) * inverse_std;
     }
 }
 
