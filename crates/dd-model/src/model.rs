@@ -160,6 +160,8 @@ struct RotaryTables {
     sin: Tensor,
     dims: usize,
     interleaved: bool,
+    /// The same tables as host vectors, for the CPU kernel that splits heads.
+    host: ops::RotaryHost,
 }
 
 /// A loaded decoder-only transformer.
@@ -189,8 +191,20 @@ impl Transformer {
         let rotary = match config.positions {
             Positions::Learned => None,
             Positions::Rotary { dims, base, interleaved } => {
-                let (cos, sin) = rotary_tables(dims, base, config.n_ctx, &device)?;
-                Some(RotaryTables { cos, sin, dims, interleaved })
+                let (cos_values, sin_values) = rotary_tables(dims, base, config.n_ctx);
+                let half = dims / 2;
+                Some(RotaryTables {
+                    cos: Tensor::from_slice(&cos_values, (config.n_ctx, half), &device)?,
+                    sin: Tensor::from_slice(&sin_values, (config.n_ctx, half), &device)?,
+                    dims,
+                    interleaved,
+                    host: ops::RotaryHost {
+                        cos: std::sync::Arc::new(cos_values),
+                        sin: std::sync::Arc::new(sin_values),
+                        dims,
+                        interleaved,
+                    },
+                })
             }
         };
         Ok(Self {
@@ -317,21 +331,25 @@ impl Transformer {
         positions: usize,
     ) -> candle_core::Result<Tensor> {
         let ModelConfig { n_heads, n_kv_heads, d_head, .. } = self.config;
-        let qkv = attention.qkv.forward(x)?;
-        let split = |offset: usize, heads: usize| -> candle_core::Result<Tensor> {
-            qkv.narrow(1, offset * d_head, heads * d_head)?
-                .reshape((batch, positions, heads, d_head))?
-                .transpose(1, 2)?
-                .contiguous()
+        let layout = ops::HeadLayout { batch, positions, n_heads, n_kv_heads, d_head };
+        let heads = match self.device.is_cpu() {
+            true => ops::split_heads(
+                &attention.qkv.forward_without_bias(x)?,
+                attention.qkv.bias.as_ref(),
+                layout,
+                self.rotary.as_ref().map(|rotary| &rotary.host),
+            )?,
+            false => {
+                let qkv = attention.qkv.forward(x)?;
+                let heads = qkv.reshape((batch, positions, n_heads + 2 * n_kv_heads, d_head))?.transpose(1, 2)?;
+                let rotated = match &self.rotary {
+                    Some(rotary) => rotary.apply(&heads.narrow(1, 0, n_heads + n_kv_heads)?, positions)?,
+                    None => heads.narrow(1, 0, n_heads + n_kv_heads)?,
+                };
+                Tensor::cat(&[rotated, heads.narrow(1, n_heads + n_kv_heads, n_kv_heads)?], 1)?.contiguous()?
+            }
         };
-        let mut queries = split(0, n_heads)?;
-        let mut keys = split(n_heads, n_kv_heads)?;
-        let values = split(n_heads + n_kv_heads, n_kv_heads)?;
-        if let Some(rotary) = &self.rotary {
-            queries = rotary.apply(&queries, positions)?;
-            keys = rotary.apply(&keys, positions)?;
-        }
-        let mixed = ops::causal_attention(&queries, &keys, &values, 1.0 / (d_head as f64).sqrt())?
+        let mixed = ops::causal_attention(&heads, layout, 1.0 / (d_head as f64).sqrt())?
             .reshape((batch * positions, n_heads * d_head))?;
         attention.output.forward(&mixed)
     }
@@ -379,7 +397,7 @@ impl RotaryTables {
 }
 
 /// cos and sin of position·θ^(-2i/dims), computed in f64 then rounded once.
-fn rotary_tables(dims: usize, base: f64, n_ctx: usize, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+fn rotary_tables(dims: usize, base: f64, n_ctx: usize) -> (Vec<f32>, Vec<f32>) {
     let half = dims / 2;
     let mut cos = Vec::with_capacity(n_ctx * half);
     let mut sin = Vec::with_capacity(n_ctx * half);
@@ -392,7 +410,7 @@ fn rotary_tables(dims: usize, base: f64, n_ctx: usize, device: &Device) -> candl
             sin.push(angle.sin() as f32);
         }
     }
-    Ok((Tensor::from_vec(cos, (n_ctx, half), device)?, Tensor::from_vec(sin, (n_ctx, half), device)?))
+    (cos, sin)
 }
 
 /// Greedy decoding: appends the most likely next token `max_new_tokens` times (no sampling, no

@@ -2,7 +2,7 @@
 //! scalar and single-threaded (a third of a GPT-2 layer's time); these run on every core with the
 //! widest SIMD the CPU has, and fall back to candle's own ops on other devices.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::config::Activation;
@@ -19,17 +19,7 @@ pub(crate) fn bias_activation(
 ) -> candle_core::Result<Tensor> {
     let x = x.contiguous()?;
     if !x.device().is_cpu() {
-        let pre = match bias {
-            Some(bias) => x.broadcast_add(bias)?,
-            None => x,
-        };
-        return match activation {
-            Activation::GeluTanh => pre.gelu(),
-            Activation::GeluErf => pre.gelu_erf(),
-            Activation::Relu => pre.relu(),
-            Activation::Silu => pre.silu(),
-            Activation::SoluLayerNorm => pre.mul(&candle_nn::ops::softmax_last_dim(&pre)?),
-        };
+        return bias_activation_candle(&x, bias, activation);
     }
     let n_columns = x.dim(candle_core::D::Minus1)?;
     let bias = match bias {
@@ -37,6 +27,21 @@ pub(crate) fn bias_activation(
         None => Tensor::zeros(n_columns, candle_core::DType::F32, x.device())?,
     };
     x.apply_op2_no_bwd(&bias, &BiasActivation { activation, solu_norm_eps: None })
+}
+
+/// [`bias_activation`] in candle's own ops, for devices without our kernels.
+fn bias_activation_candle(x: &Tensor, bias: Option<&Tensor>, activation: Activation) -> candle_core::Result<Tensor> {
+    let pre = match bias {
+        Some(bias) => x.broadcast_add(bias)?,
+        None => x.clone(),
+    };
+    match activation {
+        Activation::GeluTanh => pre.gelu(),
+        Activation::GeluErf => pre.gelu_erf(),
+        Activation::Relu => pre.relu(),
+        Activation::Silu => pre.silu(),
+        Activation::SoluLayerNorm => pre.mul(&candle_nn::ops::softmax_last_dim(&pre)?),
+    }
 }
 
 /// SoLU's `hook_post` in one pass: `LayerNorm(pre · softmax(pre))` without affine, `pre = x + bias`.
@@ -61,72 +66,195 @@ pub(crate) fn bias_solu_normalized(x: &Tensor, bias: Option<&Tensor>, eps: f64) 
     )
 }
 
-/// Causal self-attention for queries [batch, heads, positions, d_head] and keys and values
-/// [batch, kv_heads, positions, d_head]; returns [batch, positions, heads·d_head], the layout the
-/// output projection reads. On the CPU one fused pass per query position computes only the scores
-/// it needs (half, by causality), their softmax and the weighted values: candle would run one tiny
-/// threaded GEMM per head, which cost a fifth of GPT-2's forward time.
-pub(crate) fn causal_attention(
-    queries: &Tensor,
-    keys: &Tensor,
-    values: &Tensor,
-    scale: f64,
-) -> candle_core::Result<Tensor> {
-    let (batch, n_heads, positions, d_head) = queries.dims4()?;
-    let n_kv_heads = keys.dim(1)?;
-    if !queries.device().is_cpu() {
-        let group = n_heads / n_kv_heads;
-        let grouped = queries.reshape((batch, n_kv_heads, group * positions, d_head))?;
-        let scores = (grouped.matmul(&keys.t()?)? * scale)?;
-        let rows = group * positions;
-        let mask: Vec<f32> = (0..rows)
-            .flat_map(|row| {
-                (0..positions).map(move |column| if column > row % positions { f32::NEG_INFINITY } else { 0.0 })
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (rows, positions), scores.device())?;
-        let weights = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
-        let mixed = weights.matmul(values)?.reshape((batch, n_heads, positions, d_head))?;
-        return mixed.transpose(1, 2)?.reshape((batch, positions, n_heads * d_head));
+/// How the fused Q/K/V projection is split into heads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadLayout {
+    pub(crate) batch: usize,
+    pub(crate) positions: usize,
+    pub(crate) n_heads: usize,
+    pub(crate) n_kv_heads: usize,
+    pub(crate) d_head: usize,
+}
+
+impl HeadLayout {
+    /// Query, key and value heads together.
+    fn all_heads(self) -> usize {
+        self.n_heads + 2 * self.n_kv_heads
     }
-    let (queries, keys, values) = (queries.contiguous()?, keys.contiguous()?, values.contiguous()?);
-    queries.apply_op3_no_bwd(&keys, &values, &CausalAttention { scale: scale as f32 })
 }
 
-struct CausalAttention {
-    scale: f32,
+/// Rotary tables on the host, shared by every call: `cos[t·half + i]`, `sin[t·half + i]`.
+#[derive(Clone, Debug)]
+pub(crate) struct RotaryHost {
+    pub(crate) cos: std::sync::Arc<Vec<f32>>,
+    pub(crate) sin: std::sync::Arc<Vec<f32>>,
+    /// Rotated channels per head.
+    pub(crate) dims: usize,
+    /// Adjacent channel pairs (GGUF) rather than halves (HF, GPT-NeoX).
+    pub(crate) interleaved: bool,
 }
 
-impl CustomOp3 for CausalAttention {
+/// CPU only: the fused projection `qkv` [batch·positions, (H + 2·Hkv)·d_head] plus `bias`, split
+/// into head-major [batch, H + 2·Hkv, positions, d_head] with rotary applied to the query and key
+/// heads, in one pass (instead of a bias add, three transposing copies and the rotary's copies).
+pub(crate) fn split_heads(
+    qkv: &Tensor,
+    bias: Option<&Tensor>,
+    layout: HeadLayout,
+    rotary: Option<&RotaryHost>,
+) -> candle_core::Result<Tensor> {
+    let qkv = qkv.contiguous()?;
+    let width = layout.all_heads() * layout.d_head;
+    let bias = match bias {
+        Some(bias) => bias.contiguous()?,
+        None => Tensor::zeros(width, candle_core::DType::F32, qkv.device())?,
+    };
+    qkv.apply_op2_no_bwd(&bias, &SplitHeads { layout, rotary: rotary.cloned() })
+}
+
+struct SplitHeads {
+    layout: HeadLayout,
+    rotary: Option<RotaryHost>,
+}
+
+impl CustomOp2 for SplitHeads {
     fn name(&self) -> &'static str {
-        "causal-attention"
+        "split-heads"
     }
 
     fn cpu_fwd(
         &self,
-        query_storage: &CpuStorage,
-        query_layout: &Layout,
-        key_storage: &CpuStorage,
-        key_layout: &Layout,
-        value_storage: &CpuStorage,
-        value_layout: &Layout,
+        qkv_storage: &CpuStorage,
+        qkv_layout: &Layout,
+        bias_storage: &CpuStorage,
+        bias_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let queries = f32_slice(query_storage, query_layout)?;
-        let keys = f32_slice(key_storage, key_layout)?;
-        let values = f32_slice(value_storage, value_layout)?;
-        let (batch, n_heads, positions, d_head) = query_layout.shape().dims4()?;
-        let (key_batch, n_kv_heads, key_positions, key_d_head) = key_layout.shape().dims4()?;
-        if key_layout.dims() != value_layout.dims()
-            || (key_batch, key_positions, key_d_head) != (batch, positions, d_head)
+        let qkv = f32_slice(qkv_storage, qkv_layout)?;
+        let bias = f32_slice(bias_storage, bias_layout)?;
+        let HeadLayout { batch, positions, d_head, .. } = self.layout;
+        let all_heads = self.layout.all_heads();
+        let width = all_heads * d_head;
+        if qkv_layout.dims() != [batch * positions, width] || bias.len() != width {
+            candle_core::bail!("projection {:?} does not fit {:?}", qkv_layout.dims(), self.layout)
+        }
+        if let Some(rotary) = &self.rotary {
+            let half = rotary.dims / 2;
+            if rotary.dims > d_head || rotary.cos.len() < positions * half || rotary.sin.len() < positions * half {
+                candle_core::bail!("rotary tables do not cover {positions} positions of {d_head} channels")
+            }
+        }
+        let mut out = vec![0f32; batch * width * positions];
+        let arch = pulp::Arch::new();
+        let rotated_heads = self.layout.n_heads + self.layout.n_kv_heads;
+        out.par_chunks_mut(positions * d_head).enumerate().for_each(|(block, out_block)| {
+            let (batch_index, head) = (block / all_heads, block % all_heads);
+            arch.dispatch(SplitHeadBlock {
+                qkv_rows: &qkv[batch_index * positions * width..(batch_index + 1) * positions * width],
+                bias: &bias[head * d_head..(head + 1) * d_head],
+                column: head * d_head,
+                width,
+                rotary: self.rotary.as_ref().filter(|_| head < rotated_heads),
+                out_block,
+            })
+        });
+        Ok((CpuStorage::F32(out), Shape::from((batch, all_heads, positions, d_head))))
+    }
+}
+
+/// One head of one sequence for [`SplitHeads`]; see [`ActivationRows`] for why it is a type.
+struct SplitHeadBlock<'a> {
+    qkv_rows: &'a [f32],
+    bias: &'a [f32],
+    column: usize,
+    width: usize,
+    rotary: Option<&'a RotaryHost>,
+    out_block: &'a mut [f32],
+}
+
+impl pulp::WithSimd for SplitHeadBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let d_head = self.bias.len();
+        for (position, out) in self.out_block.chunks_exact_mut(d_head).enumerate() {
+            let source = &self.qkv_rows[position * self.width + self.column..][..d_head];
+            for ((out, &value), &bias) in out.iter_mut().zip(source).zip(self.bias) {
+                *out = value + bias;
+            }
+            let Some(rotary) = self.rotary else { continue };
+            let half = rotary.dims / 2;
+            let cos = &rotary.cos[position * half..][..half];
+            let sin = &rotary.sin[position * half..][..half];
+            if rotary.interleaved {
+                for (pair, (&cos, &sin)) in out[..rotary.dims].chunks_exact_mut(2).zip(cos.iter().zip(sin)) {
+                    let (first, second) = (pair[0], pair[1]);
+                    pair[0] = first * cos - second * sin;
+                    pair[1] = second * cos + first * sin;
+                }
+            } else {
+                let (low, high) = out[..rotary.dims].split_at_mut(half);
+                for (((low, high), &cos), &sin) in low.iter_mut().zip(high.iter_mut()).zip(cos).zip(sin) {
+                    let (first, second) = (*low, *high);
+                    *low = first * cos - second * sin;
+                    *high = second * cos + first * sin;
+                }
+            }
+        }
+    }
+}
+
+/// Causal self-attention over head-major `heads` [batch, H + 2·Hkv, positions, d_head] (queries,
+/// then keys, then values, as [`split_heads`] makes them); returns [batch, positions, H·d_head],
+/// the layout the output projection reads. On the CPU one fused pass per query position computes
+/// only the scores it needs (half, by causality), their softmax and the weighted values: candle
+/// would run one tiny threaded GEMM per head, which cost a fifth of GPT-2's forward time.
+pub(crate) fn causal_attention(heads: &Tensor, layout: HeadLayout, scale: f64) -> candle_core::Result<Tensor> {
+    if !heads.device().is_cpu() {
+        return causal_attention_candle(heads, layout, scale);
+    }
+    heads.contiguous()?.apply_op1_no_bwd(&CausalAttention { layout, scale: scale as f32 })
+}
+
+/// [`causal_attention`] in candle's own ops, for devices without our kernel.
+fn causal_attention_candle(heads: &Tensor, layout: HeadLayout, scale: f64) -> candle_core::Result<Tensor> {
+    let HeadLayout { batch, positions, n_heads, n_kv_heads, d_head } = layout;
+    let queries = heads.narrow(1, 0, n_heads)?.contiguous()?;
+    let keys = heads.narrow(1, n_heads, n_kv_heads)?.contiguous()?;
+    let values = heads.narrow(1, n_heads + n_kv_heads, n_kv_heads)?.contiguous()?;
+    let group = n_heads / n_kv_heads;
+    let grouped = queries.reshape((batch, n_kv_heads, group * positions, d_head))?;
+    let scores = (grouped.matmul(&keys.t()?)? * scale)?;
+    let rows = group * positions;
+    let mask: Vec<f32> = (0..rows)
+        .flat_map(|row| {
+            (0..positions).map(move |column| if column > row % positions { f32::NEG_INFINITY } else { 0.0 })
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, (rows, positions), scores.device())?;
+    let weights = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+    let mixed = weights.matmul(&values)?.reshape((batch, n_heads, positions, d_head))?;
+    mixed.transpose(1, 2)?.reshape((batch, positions, n_heads * d_head))
+}
+
+struct CausalAttention {
+    layout: HeadLayout,
+    scale: f32,
+}
+
+impl CustomOp1 for CausalAttention {
+    fn name(&self) -> &'static str {
+        "causal-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let heads = f32_slice(storage, layout)?;
+        let HeadLayout { batch, positions, n_heads, n_kv_heads, d_head } = self.layout;
+        if layout.dims() != [batch, self.layout.all_heads(), positions, d_head]
             || n_kv_heads == 0
             || n_heads % n_kv_heads != 0
         {
-            candle_core::bail!(
-                "attention shapes do not fit: queries {:?}, keys {:?}, values {:?}",
-                query_layout.dims(),
-                key_layout.dims(),
-                value_layout.dims()
-            )
+            candle_core::bail!("heads {:?} do not fit {:?}", layout.dims(), self.layout)
         }
         let shape = AttentionShape { n_heads, n_kv_heads, positions, d_head };
         let mut out = vec![0f32; batch * positions * n_heads * d_head];
@@ -140,9 +268,7 @@ impl CustomOp3 for CausalAttention {
                     batch_index: row / positions,
                     position: row % positions,
                     scale,
-                    queries,
-                    keys,
-                    values,
+                    heads,
                     scores,
                     out_row,
                 })
@@ -166,9 +292,8 @@ struct AttentionRow<'a> {
     batch_index: usize,
     position: usize,
     scale: f32,
-    queries: &'a [f32],
-    keys: &'a [f32],
-    values: &'a [f32],
+    /// Head-major queries, keys and values of the whole batch.
+    heads: &'a [f32],
     /// Scratch for one head's scores, reused across rows of a worker.
     scores: &'a mut Vec<f32>,
     out_row: &'a mut [f32],
@@ -183,12 +308,13 @@ impl pulp::WithSimd for AttentionRow<'_> {
         let group = n_heads / n_kv_heads;
         let visible = self.position + 1;
         let scores = &mut self.scores[..visible];
+        let all_heads = n_heads + 2 * n_kv_heads;
+        let head_start = |head: usize| (self.batch_index * all_heads + head) * positions * d_head;
         for (head, out_head) in self.out_row.chunks_exact_mut(d_head).enumerate() {
-            let query_start = ((self.batch_index * n_heads + head) * positions + self.position) * d_head;
-            let query = &self.queries[query_start..query_start + d_head];
-            let kv_start = (self.batch_index * n_kv_heads + head / group) * positions * d_head;
-            let keys = &self.keys[kv_start..kv_start + visible * d_head];
-            let values = &self.values[kv_start..kv_start + visible * d_head];
+            let query = &self.heads[head_start(head) + self.position * d_head..][..d_head];
+            let kv_head = head / group;
+            let keys = &self.heads[head_start(n_heads + kv_head)..][..visible * d_head];
+            let values = &self.heads[head_start(n_heads + n_kv_heads + kv_head)..][..visible * d_head];
             let mut max = f32::NEG_INFINITY;
             for (score, key) in scores.iter_mut().zip(keys.chunks_exact(d_head)) {
                 *score = dot(query, key) * self.scale;
@@ -489,6 +615,48 @@ mod tests {
 
     fn samples() -> impl Iterator<Item = f32> {
         (-2000..=2000).map(|step| step as f32 * 0.005)
+    }
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        // A fixed LCG: the comparison below needs no statistical quality, only variety.
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 6.0
+            })
+            .collect();
+        Tensor::from_vec(values, shape, &candle_core::Device::Cpu).expect("tensor")
+    }
+
+    fn largest_difference(left: &Tensor, right: &Tensor) -> f32 {
+        assert_eq!(left.dims(), right.dims());
+        (left - right)
+            .and_then(|difference| difference.abs())
+            .and_then(|abs| abs.flatten_all())
+            .and_then(|flat| flat.max(0))
+            .and_then(|max| max.to_scalar::<f32>())
+            .expect("difference")
+    }
+
+    /// The kernels and the candle fallbacks other devices use must agree, so a GPU run records
+    /// the same activations.
+    #[test]
+    fn kernels_match_candle_fallbacks() {
+        let x = random(&[37, 48], 1);
+        let bias = random(&[48], 2);
+        for activation in
+            [Activation::GeluTanh, Activation::GeluErf, Activation::Relu, Activation::Silu, Activation::SoluLayerNorm]
+        {
+            let kernel = bias_activation(&x, Some(&bias), activation).expect("kernel");
+            let fallback = bias_activation_candle(&x, Some(&bias), activation).expect("fallback");
+            assert!(largest_difference(&kernel, &fallback) < 1e-5, "{activation:?}");
+        }
+        let layout = HeadLayout { batch: 2, positions: 7, n_heads: 6, n_kv_heads: 2, d_head: 8 };
+        let heads = random(&[2, 10, 7, 8], 3);
+        let kernel = causal_attention(&heads, layout, 0.35).expect("kernel");
+        let fallback = causal_attention_candle(&heads, layout, 0.35).expect("fallback");
+        assert!(largest_difference(&kernel, &fallback) < 1e-5);
     }
 
     #[test]
