@@ -315,17 +315,14 @@ impl pulp::WithSimd for AttentionRow<'_> {
             let kv_head = head / group;
             let keys = &self.heads[head_start(n_heads + kv_head)..][..visible * d_head];
             let values = &self.heads[head_start(n_heads + n_kv_heads + kv_head)..][..visible * d_head];
-            let mut max = f32::NEG_INFINITY;
             for (score, key) in scores.iter_mut().zip(keys.chunks_exact(d_head)) {
                 *score = dot(query, key) * self.scale;
-                max = max.max(*score);
             }
-            let mut sum = 0f32;
+            let max = lane_max(scores);
             for score in scores.iter_mut() {
                 *score = exp(*score - max);
-                sum += *score;
             }
-            let inverse_sum = 1.0 / sum;
+            let inverse_sum = 1.0 / lane_sum(scores);
             out_head.fill(0.0);
             for (&weight, value) in scores.iter().zip(values.chunks_exact(d_head)) {
                 let weight = weight * inverse_sum;
@@ -337,20 +334,51 @@ impl pulp::WithSimd for AttentionRow<'_> {
     }
 }
 
-/// A dot product with eight independent accumulators, so it vectorises (a single running sum
-/// would force strict left-to-right addition).
+/// Independent accumulators per reduction. Floating-point sums and maxima are not reassociated by
+/// the compiler, so a single running value is a serial chain; eight lanes vectorise.
+const LANES: usize = 8;
+
+/// A dot product over [`LANES`] accumulators.
 #[inline(always)]
 fn dot(left: &[f32], right: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let left_chunks = left.chunks_exact(8);
-    let right_chunks = right.chunks_exact(8);
+    let mut lanes = [0f32; LANES];
+    let left_chunks = left.chunks_exact(LANES);
+    let right_chunks = right.chunks_exact(LANES);
     let tail: f32 = left_chunks.remainder().iter().zip(right_chunks.remainder()).map(|(a, b)| a * b).sum();
     for (a, b) in left_chunks.zip(right_chunks) {
-        for lane in 0..8 {
+        for lane in 0..LANES {
             lanes[lane] += a[lane] * b[lane];
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+/// The sum of `values` over [`LANES`] accumulators.
+#[inline(always)]
+fn lane_sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            lanes[lane] += chunk[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The maximum of `values` (−∞ when empty) over [`LANES`] accumulators.
+#[inline(always)]
+fn lane_max(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |max, &value| max.max(value));
+    for chunk in chunks {
+        for lane in 0..LANES {
+            lanes[lane] = lanes[lane].max(chunk[lane]);
+        }
+    }
+    lanes.iter().fold(tail, |max, &value| max.max(value))
 }
 
 /// `silu(gate) · up` for `x` of shape [rows, 2n] holding `[gate | up]` per row; returns [rows, n].
@@ -508,18 +536,16 @@ fn activation_row(activation: Activation, x: &[f32], bias: &[f32], out: &mut [f3
             }
         }
         Activation::SoluLayerNorm => {
-            // Three passes, one exp per element: max, then e^(pre - max) kept in `out`, then
-            // pre · e / Σe with pre recomputed from the input (cheaper than a second exp).
-            let mut max = f32::NEG_INFINITY;
-            for (&x, &bias) in x.iter().zip(bias) {
-                max = max.max(x + bias);
-            }
-            let mut sum = 0f32;
+            // One exp per element: e^(pre - max) is kept in `out`, then pre · e / Σe with pre
+            // recomputed from the input (cheaper than a second exp).
             for ((out, &x), &bias) in out.iter_mut().zip(x).zip(bias) {
-                *out = exp(x + bias - max);
-                sum += *out;
+                *out = x + bias;
             }
-            let inverse_sum = 1.0 / sum;
+            let max = lane_max(out);
+            for out in out.iter_mut() {
+                *out = exp(*out - max);
+            }
+            let inverse_sum = 1.0 / lane_sum(out);
             for ((out, &x), &bias) in out.iter_mut().zip(x).zip(bias) {
                 *out *= (x + bias) * inverse_sum;
             }
@@ -531,11 +557,16 @@ fn activation_row(activation: Activation, x: &[f32], bias: &[f32], out: &mut [f3
 #[inline(always)]
 fn normalize_row(row: &mut [f32], eps: f32) {
     let width = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / width;
-    let mut variance = 0f32;
-    for &value in row.iter() {
-        variance += (value - mean) * (value - mean);
+    let mean = lane_sum(row) / width;
+    let mut lanes = [0f32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&value| (value - mean) * (value - mean)).sum();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            lanes[lane] += (chunk[lane] - mean) * (chunk[lane] - mean);
+        }
     }
+    let variance = lanes.iter().sum::<f32>() + tail;
     let inverse_std = 1.0 / (variance / width + eps).sqrt();
     for value in row.iter_mut() {
         *value = (*value - mean) * inverse_std;
