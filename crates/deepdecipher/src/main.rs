@@ -17,6 +17,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Cli, Command, ServeArgs, SynthArgs};
 
+/// mimalloc keeps freed pages for reuse: model runs allocate a fresh tensor per op, and glibc
+/// returned those pages and faulted them back in on every batch (`docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
