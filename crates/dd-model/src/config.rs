@@ -78,6 +78,15 @@ pub enum Normalization {
     },
 }
 
+impl Normalization {
+    /// The epsilon every variant carries.
+    pub fn eps(self) -> f64 {
+        match self {
+            Self::LayerNorm { eps } | Self::LayerNormPre { eps } | Self::RmsNorm { eps } => eps,
+        }
+    }
+}
+
 /// How positions enter the model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Positions {
@@ -176,11 +185,7 @@ impl ModelConfig {
                 return Err(ModelError::config(path, format!("rotary base {base} must be positive")));
             }
         }
-        let eps = match self.normalization {
-            Normalization::LayerNorm { eps } | Normalization::LayerNormPre { eps } | Normalization::RmsNorm { eps } => {
-                eps
-            }
-        };
+        let eps = self.normalization.eps();
         if !(eps.is_finite() && eps >= 0.0) {
             return Err(ModelError::config(path, format!("normalisation epsilon {eps} must be non-negative")));
         }
@@ -249,39 +254,38 @@ impl<'a> JsonConfig<'a> {
 
     /// An optional non-negative integer.
     pub(crate) fn usize_opt(&self, keys: &[&str]) -> Result<Option<usize>, ModelError> {
-        let Some(value) = self.lookup(keys) else { return Ok(None) };
-        value
-            .as_u64()
-            .and_then(|number| usize::try_from(number).ok())
-            .map(Some)
-            .ok_or_else(|| ModelError::config(self.path, format!("field `{}` must be a non-negative integer", keys[0])))
+        self.typed(keys, "a non-negative integer", |value| {
+            value.as_u64().and_then(|number| usize::try_from(number).ok())
+        })
     }
 
     /// An optional number.
     pub(crate) fn f64_opt(&self, keys: &[&str]) -> Result<Option<f64>, ModelError> {
-        let Some(value) = self.lookup(keys) else { return Ok(None) };
-        value
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| ModelError::config(self.path, format!("field `{}` must be a number", keys[0])))
+        self.typed(keys, "a number", serde_json::Value::as_f64)
     }
 
     /// An optional boolean.
     pub(crate) fn bool_opt(&self, keys: &[&str]) -> Result<Option<bool>, ModelError> {
-        let Some(value) = self.lookup(keys) else { return Ok(None) };
-        value
-            .as_bool()
-            .map(Some)
-            .ok_or_else(|| ModelError::config(self.path, format!("field `{}` must be true or false", keys[0])))
+        self.typed(keys, "true or false", serde_json::Value::as_bool)
     }
 
     /// An optional string.
     pub(crate) fn str_opt(&self, keys: &[&str]) -> Result<Option<&str>, ModelError> {
+        self.typed(keys, "a string", serde_json::Value::as_str)
+    }
+
+    /// The first of `keys` present, converted by `convert`; an error saying it must be `expected`
+    /// when the conversion fails.
+    fn typed<'v, T>(
+        &'v self,
+        keys: &[&str],
+        expected: &str,
+        convert: impl Fn(&'v serde_json::Value) -> Option<T>,
+    ) -> Result<Option<T>, ModelError> {
         let Some(value) = self.lookup(keys) else { return Ok(None) };
-        value
-            .as_str()
+        convert(value)
             .map(Some)
-            .ok_or_else(|| ModelError::config(self.path, format!("field `{}` must be a string", keys[0])))
+            .ok_or_else(|| ModelError::config(self.path, format!("field `{}` must be {expected}", keys[0])))
     }
 
     /// The `model_type` of an HF config, or `None` for a TransformerLens config.

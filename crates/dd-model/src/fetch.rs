@@ -54,9 +54,8 @@ pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, Mode
         if file.ends_with(".gguf") {
             return Ok(load::gguf_files(&path));
         }
-        dd_hub::download(hub, &model.file("config.json"))?;
-        fetch_tokenizer(hub, model, None)?;
-        return load::locate(&path);
+        let config_path = dd_hub::download(hub, &model.file("config.json"))?;
+        return locate_with_tokenizer(hub, model, &config_path, &path);
     }
     let config_path = match dd_hub::download(hub, &model.file("config.json")) {
         Ok(path) => path,
@@ -88,12 +87,21 @@ pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, Mode
             reason: format!("the repository has none of {}", WEIGHT_FILES.join(", ")),
         });
     }
-    let tokenizer_repo = JsonConfig::read(&config_path)?.str_opt(&["tokenizer_name"])?.map(str::to_owned);
+    locate_with_tokenizer(hub, model, &config_path, &snapshot)
+}
+
+/// Fetches the tokenizer (the model's own, or the repository its config names) and locates the
+/// downloaded model at `model_path`, a snapshot directory or weight file.
+fn locate_with_tokenizer(
+    hub: &HubConfig,
+    model: &HubModel,
+    config_path: &Path,
+    model_path: &Path,
+) -> Result<ModelFiles, ModelError> {
+    let tokenizer_repo = JsonConfig::read(config_path)?.str_opt(&["tokenizer_name"])?.map(str::to_owned);
     let tokenizer = fetch_tokenizer(hub, model, tokenizer_repo.as_deref())?;
-    let mut files = load::locate(&snapshot)?;
-    if files.tokenizer.is_none() {
-        files.tokenizer = tokenizer;
-    }
+    let mut files = load::locate(model_path)?;
+    files.tokenizer = files.tokenizer.or(tokenizer);
     Ok(files)
 }
 

@@ -298,20 +298,24 @@ impl Reader<'_> {
     }
 
     fn layer_norm(&mut self, weight: &str, bias: &str, width: usize) -> Result<Norm, ModelError> {
-        let eps = match self.config.normalization {
-            Normalization::LayerNorm { eps } | Normalization::LayerNormPre { eps } | Normalization::RmsNorm { eps } => {
-                eps
-            }
-        };
+        let eps = self.config.normalization.eps();
         Ok(Norm::LayerNorm { weight: self.get(weight, &[width])?, bias: self.get(bias, &[width])?, eps })
     }
 
     fn rms_norm(&mut self, weight: &str) -> Result<Norm, ModelError> {
-        let eps = match self.config.normalization {
-            Normalization::RmsNorm { eps } => eps,
-            Normalization::LayerNorm { eps } | Normalization::LayerNormPre { eps } => eps,
-        };
+        let eps = self.config.normalization.eps();
         Ok(Norm::RmsNorm { weight: self.get(weight, &[self.config.d_model])?, eps })
+    }
+
+    /// The unembedding [d_model, d_vocab]: the tensor `name` (nn.Linear layout) if the file has
+    /// one, else the transposed token embedding (tied weights).
+    fn unembedding(&mut self, name: &str, token_embedding: &Tensor) -> Result<Linear, ModelError> {
+        let ModelConfig { d_model, d_vocab, .. } = *self.config;
+        let weight = match self.weights.contains(name) {
+            true => self.transposed(name, d_vocab, d_model)?,
+            false => token_embedding.t()?.contiguous()?,
+        };
+        Ok(Linear { weight, bias: None })
     }
 
     /// The name prefix (`transformer.`, `gpt_neox.`, `model.`) a checkpoint uses, found by probing.
@@ -352,17 +356,8 @@ fn gpt2_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, ModelError> {
         });
     }
     let final_norm = reader.layer_norm(&format!("{prefix}ln_f.weight"), &format!("{prefix}ln_f.bias"), d_model)?;
-    let unembed = match reader.weights.contains("lm_head.weight") {
-        true => reader.transposed("lm_head.weight", d_vocab, d_model)?,
-        false => token_embedding.t()?.contiguous()?,
-    };
-    Ok(TransformerParts {
-        token_embedding,
-        position_embedding: Some(position_embedding),
-        blocks,
-        final_norm,
-        unembed: Linear { weight: unembed, bias: None },
-    })
+    let unembed = reader.unembedding("lm_head.weight", &token_embedding)?;
+    Ok(TransformerParts { token_embedding, position_embedding: Some(position_embedding), blocks, final_norm, unembed })
 }
 
 fn neox_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, ModelError> {
@@ -410,17 +405,8 @@ fn neox_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, ModelError> {
         &format!("{prefix}final_layer_norm.bias"),
         d_model,
     )?;
-    let unembed = match reader.weights.contains("embed_out.weight") {
-        true => reader.transposed("embed_out.weight", d_vocab, d_model)?,
-        false => token_embedding.t()?.contiguous()?,
-    };
-    Ok(TransformerParts {
-        token_embedding,
-        position_embedding: None,
-        blocks,
-        final_norm,
-        unembed: Linear { weight: unembed, bias: None },
-    })
+    let unembed = reader.unembedding("embed_out.weight", &token_embedding)?;
+    Ok(TransformerParts { token_embedding, position_embedding: None, blocks, final_norm, unembed })
 }
 
 /// Reads TransformerLens names, including the old SoLU checkpoints' names and orientations
@@ -493,9 +479,7 @@ fn transformer_lens_parts(reader: &mut Reader<'_>) -> Result<TransformerParts, M
     let ModelConfig { d_model, d_mlp, d_vocab, n_ctx, n_layers, n_heads, n_kv_heads, d_head, .. } = config;
     // Current TransformerLens names never contain "norm"; the old checkpoints' always do.
     let old_layout = reader.weights.names().iter().any(|name| name.contains("norm"));
-    let eps = match config.normalization {
-        Normalization::LayerNorm { eps } | Normalization::LayerNormPre { eps } | Normalization::RmsNorm { eps } => eps,
-    };
+    let eps = config.normalization.eps();
     let mut tl = TransformerLensReader {
         reader,
         old_layout,
@@ -666,19 +650,9 @@ fn llama_parts(
         });
     }
     let final_norm = reader.rms_norm(&name(LlamaTensor::FinalNorm, 0))?;
-    let unembed_name = name(LlamaTensor::Unembed, 0);
     // Tied embeddings (SmolLM2) store no separate unembedding.
-    let unembed = match reader.weights.contains(&unembed_name) {
-        true => reader.transposed(&unembed_name, d_vocab, d_model)?,
-        false => token_embedding.t()?.contiguous()?,
-    };
-    Ok(TransformerParts {
-        token_embedding,
-        position_embedding: None,
-        blocks,
-        final_norm,
-        unembed: Linear { weight: unembed, bias: None },
-    })
+    let unembed = reader.unembedding(&name(LlamaTensor::Unembed, 0), &token_embedding)?;
+    Ok(TransformerParts { token_embedding, position_embedding: None, blocks, final_norm, unembed })
 }
 
 /// A GGUF metadata value as an integer, whatever integer type the writer chose.

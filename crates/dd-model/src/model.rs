@@ -232,7 +232,7 @@ impl Transformer {
     /// Runs token ids [batch, position] (u32) through the model and returns what `request` asks for.
     /// Stops after the MLP of the last requested layer unless logits are requested.
     pub fn run(&self, input_ids: &Tensor, request: &RunRequest) -> Result<RunOutput, ModelError> {
-        let (batch, positions) = self.check_input(input_ids, request)?;
+        let (ids, batch, positions) = self.check_input(input_ids, request)?;
         let wants = |layer: usize, hook: Hook| request.layers.contains(&layer) && request.hooks.contains(&hook);
         let last_layer = match request.logits {
             true => Some(self.config.n_layers - 1),
@@ -244,7 +244,6 @@ impl Transformer {
             return Ok(output);
         }
 
-        let ids = input_ids.to_device(&self.device)?.to_dtype(DType::U32)?.flatten_all()?;
         let mut residual = self.token_embedding.index_select(&ids, 0)?;
         if let Some(position_embedding) = &self.position_embedding {
             let positions_used = position_embedding.narrow(0, 0, positions)?;
@@ -289,8 +288,9 @@ impl Transformer {
         Ok(output)
     }
 
-    /// Validates shapes, token ids, layers and hooks before any work is done.
-    fn check_input(&self, input_ids: &Tensor, request: &RunRequest) -> Result<(usize, usize), ModelError> {
+    /// Validates shapes, token ids, layers and hooks before any work is done; returns the ids
+    /// flattened as u32 on the model's device, with the batch size and positions.
+    fn check_input(&self, input_ids: &Tensor, request: &RunRequest) -> Result<(Tensor, usize, usize), ModelError> {
         let (batch, positions) = input_ids.dims2().map_err(|_| {
             ModelError::Input(format!("token ids must be [batch, position], got {:?}", input_ids.dims()))
         })?;
@@ -303,7 +303,8 @@ impl Transformer {
                 self.config.n_ctx
             )));
         }
-        let largest_id = input_ids.to_dtype(DType::U32)?.flatten_all()?.max(0)?.to_scalar::<u32>()?;
+        let ids = input_ids.to_device(&self.device)?.to_dtype(DType::U32)?.flatten_all()?;
+        let largest_id = ids.max(0)?.to_scalar::<u32>()?;
         if largest_id as usize >= self.config.d_vocab {
             return Err(ModelError::Input(format!(
                 "token id {largest_id} is outside the vocabulary of {}",
@@ -319,7 +320,7 @@ impl Transformer {
         if request.hooks.contains(&Hook::Mid) && self.config.activation != Activation::SoluLayerNorm {
             return Err(ModelError::Input("hook_mid exists only in SoLU models".to_owned()));
         }
-        Ok((batch, positions))
+        Ok((ids, batch, positions))
     }
 
     /// Causal self-attention over `x` [batch·positions, d_model].

@@ -21,11 +21,7 @@ pub(crate) fn bias_activation(
     if !x.device().is_cpu() {
         return bias_activation_candle(&x, bias, activation);
     }
-    let n_columns = x.dim(candle_core::D::Minus1)?;
-    let bias = match bias {
-        Some(bias) => bias.contiguous()?,
-        None => Tensor::zeros(n_columns, candle_core::DType::F32, x.device())?,
-    };
+    let bias = bias_or_zeros(bias, x.dim(candle_core::D::Minus1)?, x.device())?;
     x.apply_op2_no_bwd(&bias, &BiasActivation { activation, solu_norm_eps: None })
 }
 
@@ -55,11 +51,7 @@ pub(crate) fn bias_solu_normalized(x: &Tensor, bias: Option<&Tensor>, eps: f64) 
         let zeros = Tensor::zeros(width, candle_core::DType::F32, mid.device())?;
         return candle_nn::ops::layer_norm(&mid, &ones, &zeros, eps as f32);
     }
-    let n_columns = x.dim(candle_core::D::Minus1)?;
-    let bias = match bias {
-        Some(bias) => bias.contiguous()?,
-        None => Tensor::zeros(n_columns, candle_core::DType::F32, x.device())?,
-    };
+    let bias = bias_or_zeros(bias, x.dim(candle_core::D::Minus1)?, x.device())?;
     x.apply_op2_no_bwd(
         &bias,
         &BiasActivation { activation: Activation::SoluLayerNorm, solu_norm_eps: Some(eps as f32) },
@@ -104,11 +96,7 @@ pub(crate) fn split_heads(
     rotary: Option<&RotaryHost>,
 ) -> candle_core::Result<Tensor> {
     let qkv = qkv.contiguous()?;
-    let width = layout.all_heads() * layout.d_head;
-    let bias = match bias {
-        Some(bias) => bias.contiguous()?,
-        None => Tensor::zeros(width, candle_core::DType::F32, qkv.device())?,
-    };
+    let bias = bias_or_zeros(bias, layout.all_heads() * layout.d_head, qkv.device())?;
     qkv.apply_op2_no_bwd(&bias, &SplitHeads { layout, rotary: rotary.cloned() })
 }
 
@@ -498,6 +486,14 @@ impl pulp::WithSimd for GatedSiluRows<'_> {
                 *out = gate / (1.0 + exp(-gate)) * up;
             }
         }
+    }
+}
+
+/// The bias as the kernels read it: contiguous, or zeros for a layer without one.
+fn bias_or_zeros(bias: Option<&Tensor>, width: usize, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+    match bias {
+        Some(bias) => bias.contiguous(),
+        None => Tensor::zeros(width, candle_core::DType::F32, device),
     }
 }
 
