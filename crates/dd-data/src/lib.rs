@@ -4,17 +4,21 @@
 //! # Layout
 //! - [`model`]: model metadata and provenance, and the hook points (sources) a model exposes.
 //! - [`unit`]: how one neuron is addressed, and the data kinds stored per level.
-//! - [`examples`], [`stats`], [`logits`], [`explanation`], [`graph`], [`similar`]: neuron-level data.
+//! - [`examples`], [`stats`], [`logits`], [`explanation`], [`graph`], [`similar`],
+//!   [`activating_tokens`], [`input_tokens`], [`connections`]: neuron-level data.
 //! - [`ranking`], [`summary`]: layer- and model-level records.
 //! - [`vocab`], [`token_index`]: model-level token tables.
 //!
 //! Types here are never `Serialize`: the store owns the binary encoding and the
 //! server owns the JSON wire types, so neither format is tied to these structs.
 
+pub mod activating_tokens;
+pub mod connections;
 pub mod error;
 pub mod examples;
 pub mod explanation;
 pub mod graph;
+pub mod input_tokens;
 pub mod logits;
 pub mod model;
 pub mod ranking;
@@ -26,10 +30,13 @@ pub mod token_index;
 pub mod unit;
 pub mod vocab;
 
+pub use activating_tokens::{ActivatingTokens, TokenMean};
+pub use connections::{Connection, NeuronConnections};
 pub use error::DataError;
 pub use examples::{Example, ExampleGroup, ExampleGroupKind, NeuronExamples};
 pub use explanation::{Explanation, Explanations, NamedScore};
 pub use graph::{GraphNode, NeuronGraph};
+pub use input_tokens::InputTokens;
 pub use logits::{LogitAttribution, TokenValue};
 pub use model::{MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
 pub use ranking::{NeuronRanking, RankedNeuron, interestingness};

@@ -1,8 +1,9 @@
 //! One value of any data kind per level, as the store writes and reads them.
 
 use crate::{
-    DataError, Explanations, LayerDataKind, LayerSummary, LogitAttribution, ModelDataKind, NeuronDataKind,
-    NeuronExamples, NeuronGraph, NeuronRanking, NeuronStats, SimilarNeurons, TokenIndex, Vocabulary,
+    ActivatingTokens, DataError, Explanations, InputTokens, LayerDataKind, LayerSummary, LogitAttribution,
+    ModelDataKind, NeuronConnections, NeuronDataKind, NeuronExamples, NeuronGraph, NeuronRanking, NeuronStats,
+    SimilarNeurons, TokenIndex, Vocabulary,
 };
 
 /// A neuron-level record of any kind.
@@ -20,6 +21,12 @@ pub enum NeuronRecord {
     Graph(NeuronGraph),
     /// Similar neurons.
     Similar(SimilarNeurons),
+    /// Tokens with the highest mean activation.
+    ActivatingTokens(ActivatingTokens),
+    /// Input tokens driving the neuron through the direct path.
+    InputTokens(InputTokens),
+    /// Strongest weight connections to other layers' neurons.
+    Connections(NeuronConnections),
 }
 
 /// A layer-level record of any kind.
@@ -52,6 +59,9 @@ impl NeuronRecord {
             NeuronRecord::Explanations(_) => NeuronDataKind::Explanations,
             NeuronRecord::Graph(_) => NeuronDataKind::Graph,
             NeuronRecord::Similar(_) => NeuronDataKind::Similar,
+            NeuronRecord::ActivatingTokens(_) => NeuronDataKind::ActivatingTokens,
+            NeuronRecord::InputTokens(_) => NeuronDataKind::InputTokens,
+            NeuronRecord::Connections(_) => NeuronDataKind::Connections,
         }
     }
 
@@ -68,6 +78,15 @@ impl NeuronRecord {
                 finite("explanation score", explanations.explanations.iter().flat_map(|e| &e.scores).map(|s| s.value))
             }
             NeuronRecord::Similar(similar) => finite("similarity", similar.neurons.iter().map(|n| n.similarity)),
+            NeuronRecord::ActivatingTokens(activating) => {
+                finite("activating token mean", activating.tokens.iter().map(|t| t.mean))
+            }
+            NeuronRecord::InputTokens(inputs) => {
+                finite("input token value", inputs.top.iter().chain(&inputs.bottom).map(|t| t.value))
+            }
+            NeuronRecord::Connections(connections) => {
+                finite("connection weight", connections.inputs.iter().chain(&connections.outputs).map(|c| c.weight))
+            }
         }
     }
 }
@@ -113,6 +132,39 @@ impl ModelRecord {
             ModelRecord::Vocabulary(_) => ModelDataKind::Vocabulary,
             ModelRecord::Ranking(_) => ModelDataKind::Ranking,
             ModelRecord::TokenIndex(_) => ModelDataKind::TokenIndex,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Connection, NeuronIndex, TokenMean, TokenValue};
+
+    fn weight_records(value: f32) -> [NeuronRecord; 3] {
+        let connection = Connection { neuron: NeuronIndex { layer: 0, index: 4 }, weight: value };
+        [
+            NeuronRecord::ActivatingTokens(ActivatingTokens {
+                tokens: vec![TokenMean { token: 3, mean: value, count: 9 }],
+            }),
+            NeuronRecord::InputTokens(InputTokens { top: vec![], bottom: vec![TokenValue { token: 1, value }] }),
+            NeuronRecord::Connections(NeuronConnections { inputs: vec![], outputs: vec![connection] }),
+        ]
+    }
+
+    #[test]
+    fn new_kinds_report_their_kind_and_refuse_non_finite_values() {
+        let kinds = weight_records(1.0).map(|r| r.kind());
+        assert_eq!(kinds, [NeuronDataKind::ActivatingTokens, NeuronDataKind::InputTokens, NeuronDataKind::Connections]);
+        assert_eq!(kinds.map(|k| k.code()), [7, 8, 9]);
+        for record in weight_records(-2.5) {
+            assert_eq!(record.validate(), Ok(()), "{record:?}");
+        }
+        let expected = ["activating token mean", "input token value", "connection weight"];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for (record, what) in weight_records(bad).iter().zip(expected) {
+                assert_eq!(record.validate(), Err(DataError::NotFinite { what }), "{record:?}");
+            }
         }
     }
 }

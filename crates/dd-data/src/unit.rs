@@ -66,6 +66,12 @@ data_kinds! {
         Graph = 5, "graph";
         /// Similar neurons.
         Similar = 6, "similar";
+        /// Tokens with the highest mean activation over the recorded dataset.
+        ActivatingTokens = 7, "activating_tokens";
+        /// Input tokens that drive the neuron most through the direct path, from weights.
+        InputTokens = 8, "input_tokens";
+        /// Strongest weight connections to earlier- and later-layer neurons.
+        Connections = 9, "connections";
     }
 }
 
@@ -108,5 +114,8 @@ mod tests {
         }
         assert_eq!(NeuronDataKind::from_code(0), None);
         assert_eq!(NeuronDataKind::from_code(200), None);
+        // The server names missing data by kind name, so names must be unique too.
+        let names: std::collections::HashSet<&str> = NeuronDataKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), NeuronDataKind::ALL.len());
     }
 }

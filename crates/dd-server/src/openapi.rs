@@ -16,7 +16,8 @@ use crate::wire;
     info(
         title = "DeepDecipher API",
         description = "Per-neuron interpretability data of transformer language models: examples, statistics, \
-                       logit attribution, explanations, Neuron2Graph graphs and similar neurons.",
+                       logit attribution, explanations, Neuron2Graph graphs, similar neurons, activating and \
+                       input tokens, and weight connections.",
         license(name = "MIT")
     ),
     components(schemas(
@@ -47,6 +48,11 @@ use crate::wire;
         wire::GraphNodeObject,
         wire::SimilarNeuronObject,
         wire::SimilarPage,
+        wire::ActivatingTokensPage,
+        wire::TokenMeanObject,
+        wire::InputTokensPage,
+        wire::ConnectionsPage,
+        wire::ConnectionObject,
         wire::ErrorResponse,
         wire::ErrorObject,
         wire::VersionResponse,

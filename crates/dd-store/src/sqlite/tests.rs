@@ -1,6 +1,8 @@
 //! Tests of the SQLite backend on real database files.
 
 use dd_data::*;
+// Explicit, because both globs name a `Connection`: this file's is SQLite's.
+use rusqlite::Connection;
 
 use super::*;
 use crate::codec::EncodeOptions;

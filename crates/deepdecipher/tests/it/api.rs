@@ -12,7 +12,7 @@ use crate::schema;
 use crate::server::{MODEL, N_LAYERS, N_NEURONS, fixture_db, shared};
 
 /// Every service a neuron of the fixture has; `neuron2graph-search` is model-level only.
-const NEURON_SERVICES: [&str; 9] = [
+const NEURON_SERVICES: [&str; 12] = [
     "metadata",
     "neuroscope",
     "examples",
@@ -22,6 +22,9 @@ const NEURON_SERVICES: [&str; 9] = [
     "explanations",
     "neuron2graph",
     "similar",
+    "activating_tokens",
+    "input_tokens",
+    "connections",
 ];
 
 fn openapi() -> Value {
@@ -169,6 +172,73 @@ fn neuroscope_page_serves_the_stored_examples() {
     }
 }
 
+/// An f32 as JSON carries it: its shortest round-trip decimal, read back as f64.
+fn number(value: f32) -> Value {
+    serde_json::json!(value.to_string().parse::<f64>().expect("a finite f32 prints as a number"))
+}
+
+/// `activating_tokens`, `input_tokens` and `connections` serve exactly the stored records, token ids
+/// resolved through the model's vocabulary, in the first and the last layer.
+#[test]
+fn token_and_weight_pages_serve_the_stored_records() {
+    let store = store();
+    let entry = store.catalog().model(MODEL).expect("model");
+    let source = &entry.sources[0];
+    let Some(ModelRecord::Vocabulary(vocabulary)) =
+        store.model_record(entry, ModelDataKind::Vocabulary).expect("vocab")
+    else {
+        panic!("no vocabulary");
+    };
+    let token_values = |values: &[dd_data::TokenValue]| -> Value {
+        values
+            .iter()
+            .map(|v| {
+                let token = vocabulary.token(v.token).expect("in vocab");
+                serde_json::json!({ "token_id": v.token, "token": token, "value": number(v.value) })
+            })
+            .collect()
+    };
+    let connections = |list: &[dd_data::Connection]| -> Value {
+        list.iter()
+            .map(|c| {
+                let (layer, neuron) = (c.neuron.layer, c.neuron.index);
+                serde_json::json!({ "layer": layer, "neuron": neuron, "weight": number(c.weight) })
+            })
+            .collect()
+    };
+    for (layer, neuron) in [(0u32, 0u32), (0, 17), (1, 31)] {
+        let read = |kind| store.neuron_record(source, layer, neuron, kind).expect("read").expect("stored");
+        let page =
+            |service: &str| get(shared(), &format!("/api/{MODEL}/{service}/{layer}/{neuron}")).json()["data"].clone();
+
+        let NeuronRecord::ActivatingTokens(activating) = read(NeuronDataKind::ActivatingTokens) else {
+            panic!("wrong kind");
+        };
+        let expected: Value = activating
+            .tokens
+            .iter()
+            .map(|t| {
+                let token = vocabulary.token(t.token).expect("in vocab");
+                serde_json::json!({ "token_id": t.token, "token": token, "mean": number(t.mean), "count": t.count })
+            })
+            .collect();
+        assert_eq!(page("activating_tokens"), serde_json::json!({ "tokens": expected }));
+
+        let NeuronRecord::InputTokens(inputs) = read(NeuronDataKind::InputTokens) else { panic!("wrong kind") };
+        let expected = serde_json::json!({ "top": token_values(&inputs.top), "bottom": token_values(&inputs.bottom) });
+        assert_eq!(page("input_tokens"), expected);
+
+        let NeuronRecord::Connections(stored) = read(NeuronDataKind::Connections) else { panic!("wrong kind") };
+        let served = page("connections");
+        let expected =
+            serde_json::json!({ "inputs": connections(&stored.inputs), "outputs": connections(&stored.outputs) });
+        assert_eq!(served, expected);
+        // The fixture has two layers: layer 0 reads from nothing, layer 1 writes to nothing.
+        assert_eq!(served["inputs"].as_array().expect("inputs").is_empty(), layer == 0, "{served}");
+        assert_eq!(served["outputs"].as_array().expect("outputs").is_empty(), layer == 1, "{served}");
+    }
+}
+
 #[test]
 fn layer_and_model_rankings_are_sorted_and_complete() {
     let layer = get(shared(), &format!("/api/{MODEL}/neuroscope/1")).json();
@@ -246,6 +316,9 @@ fn bad_requests_get_the_right_status_and_shape() {
         ("GET", format!("/api/{MODEL}/neuroscope/1.5/0"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/neuroscope/%FF/0"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/logits/0"), 404, "unsupported_level"),
+        ("GET", format!("/api/{MODEL}/connections/0"), 404, "unsupported_level"),
+        ("GET", format!("/api/{MODEL}/activating_tokens"), 404, "unsupported_level"),
+        ("GET", format!("/api/{MODEL}/input_tokens/0/x"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/neuron2graph-search"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/neuron2graph-search?query=bogus:the"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/neuron2graph-search?query=,,,"), 400, "bad_parameter"),

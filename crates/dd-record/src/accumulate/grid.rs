@@ -1,0 +1,173 @@
+//! An aligned power-of-two grid of bins that widens as values arrive, the same whatever their order.
+//!
+//! Bins have width `2^exponent` and sit at multiples of it, so doubling the width merges pairs of
+//! bins exactly. The grid always uses the smallest exponent (at least [`MIN_EXPONENT`]) whose bins
+//! cover every value seen in at most `n_bins` bins. That exponent depends only on the smallest and
+//! largest value, so a grid built from shards and merged equals the grid of one run, and so do the
+//! counts or samples kept per bin.
+
+/// The finest bin width is 2^-24: below float noise for activations of order one.
+pub(crate) const MIN_EXPONENT: i32 = -24;
+
+/// Bin indices must stay exact in f64 and far from i64 overflow.
+const MAX_SCALED: f64 = (1u64 << 50) as f64;
+
+/// Where a grid's bins are and the range of values it covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AlignedGrid {
+    pub(crate) n_bins: u32,
+    pub(crate) exponent: i32,
+    /// Global index of the first bin (`floor(min / width)`).
+    pub(crate) start: i64,
+    pub(crate) min: f32,
+    pub(crate) max: f32,
+    /// Values seen so far.
+    pub(crate) count: u64,
+}
+
+/// `floor(x)` as an integer without a libm call (the baseline x86-64 target has no SSE4.1 `roundsd`).
+#[inline]
+fn floor_to_i64(x: f64) -> i64 {
+    let truncated = x as i64;
+    truncated - i64::from((truncated as f64) > x)
+}
+
+/// `2^-exponent`, exact for the exponents a grid uses.
+#[inline]
+fn inverse_width(exponent: i32) -> f64 {
+    f64::from_bits(((1023 - i64::from(exponent)) as u64) << 52)
+}
+
+/// How bins moved when a grid widened: old bin `i` becomes `((old_start + i) >> shift) - new_start`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Regrid {
+    pub(crate) shift: u32,
+    pub(crate) old_start: i64,
+    pub(crate) new_start: i64,
+}
+
+impl Regrid {
+    /// Where old bin `old_bin` lands.
+    pub(crate) fn target(self, old_bin: usize) -> usize {
+        (((self.old_start + old_bin as i64) >> self.shift) - self.new_start) as usize
+    }
+}
+
+impl AlignedGrid {
+    /// An empty grid of `n_bins` bins.
+    pub(crate) fn new(n_bins: u32) -> Self {
+        Self { n_bins, exponent: MIN_EXPONENT, start: 0, min: f32::INFINITY, max: f32::NEG_INFINITY, count: 0 }
+    }
+
+    /// The global bin index of `x` at `exponent`.
+    #[inline]
+    fn global_bin(x: f32, exponent: i32) -> i64 {
+        floor_to_i64(f64::from(x) * inverse_width(exponent))
+    }
+
+    fn fits(&self, min: f32, max: f32, exponent: i32) -> bool {
+        let scale = inverse_width(exponent);
+        let largest = f64::from(min.abs().max(max.abs())) * scale;
+        largest < MAX_SCALED
+            && Self::global_bin(max, exponent) - Self::global_bin(min, exponent) < i64::from(self.n_bins)
+    }
+
+    /// The bin of `x` inside the grid, once [`Self::cover`] has made room for it.
+    #[inline]
+    pub(crate) fn bin(&self, x: f32) -> usize {
+        (Self::global_bin(x, self.exponent) - self.start) as usize
+    }
+
+    /// The bin of `x` if it lies inside the current bins and range (the common, cheap case).
+    #[inline]
+    pub(crate) fn bin_if_inside(&self, x: f32) -> Option<usize> {
+        if x >= self.min && x <= self.max {
+            return Some(self.bin(x));
+        }
+        None
+    }
+
+    /// Makes the grid cover `x` (counting it); returns how existing bins moved, if they did.
+    pub(crate) fn cover(&mut self, x: f32) -> Option<Regrid> {
+        self.count += 1;
+        self.include(x.min(self.min), x.max(self.max))
+    }
+
+    /// Makes the grid cover `[min, max]` without counting a value.
+    pub(crate) fn include(&mut self, min: f32, max: f32) -> Option<Regrid> {
+        let was_empty = self.min > self.max;
+        let (min, max) = (min.min(self.min), max.max(self.max));
+        if !was_empty && min == self.min && max == self.max {
+            return None;
+        }
+        let mut exponent = self.exponent;
+        while !self.fits(min, max, exponent) {
+            exponent += 1;
+        }
+        let new_start = Self::global_bin(min, exponent);
+        let regrid = Regrid { shift: (exponent - self.exponent) as u32, old_start: self.start, new_start };
+        self.min = min;
+        self.max = max;
+        self.exponent = exponent;
+        self.start = new_start;
+        if was_empty || (regrid.shift == 0 && regrid.old_start == new_start) {
+            return None;
+        }
+        Some(regrid)
+    }
+
+    /// Lower edge of bin `bin`.
+    pub(crate) fn edge(&self, bin: usize) -> f64 {
+        (self.start + bin as i64) as f64 * f64::from(self.exponent).exp2()
+    }
+
+    /// The bins that hold values: first and one past the last.
+    pub(crate) fn occupied(&self) -> Option<(usize, usize)> {
+        if self.min > self.max {
+            return None;
+        }
+        Some((self.bin(self.min), self.bin(self.max) + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid_of(values: &[f32]) -> AlignedGrid {
+        let mut grid = AlignedGrid::new(10);
+        for &x in values {
+            grid.cover(x);
+        }
+        grid
+    }
+
+    #[test]
+    fn order_does_not_matter() {
+        let values = [0.3f32, -1.25, 7.0, 0.0, 2.5, 1e-3, 6.99];
+        let forward = grid_of(&values);
+        let mut reversed = values;
+        reversed.reverse();
+        assert_eq!(forward, grid_of(&reversed));
+        let (first, last) = forward.occupied().expect("values");
+        assert!(last - first <= 10);
+        assert!(forward.edge(first) <= -1.25 && forward.edge(last) > 7.0);
+    }
+
+    #[test]
+    fn width_is_the_smallest_that_fits() {
+        let grid = grid_of(&[0.0, 9.5]);
+        // Width 1 puts 0 and 9.5 in bins 0 and 9: ten bins; width 0.5 would need twenty.
+        assert_eq!(grid.exponent, 0);
+        let single = grid_of(&[3.0, 3.0]);
+        assert_eq!(single.exponent, MIN_EXPONENT);
+        assert_eq!(single.occupied(), Some((0, 1)));
+    }
+
+    #[test]
+    fn huge_values_stay_exact() {
+        let grid = grid_of(&[-3e30, 1.0, 3e30]);
+        let (first, last) = grid.occupied().expect("values");
+        assert!(last - first <= 10 && grid.edge(first) <= -3e30 && grid.edge(last) > 3e30);
+    }
+}

@@ -1,0 +1,242 @@
+//! Everything recorded about one neuron while the dataset streams past.
+
+use super::grid::{AlignedGrid, Regrid};
+use super::moments::{Moments, ShiftedSums};
+use super::selection::{Selection, ordered_key, sample_hash};
+
+/// Salts that make the band and random samples independent of each other.
+const BAND_SALT: u64 = 0x6261_6E64;
+const RANDOM_SALT: u64 = 0x7261_6E64;
+
+/// How many examples of each kind to keep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SelectionSizes {
+    /// Top-activating contexts.
+    pub top: u32,
+    /// Bottom-activating contexts (0 for non-negative activations).
+    pub bottom: u32,
+    /// Activation bands of the context maxima.
+    pub bands: u32,
+    /// Contexts kept per band.
+    pub per_band: u32,
+    /// Uniformly random contexts.
+    pub random: u32,
+}
+
+/// An exact histogram on an aligned power-of-two grid (see [`super::grid`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GridHistogram {
+    pub(crate) grid: AlignedGrid,
+    pub(crate) counts: Vec<u64>,
+}
+
+/// Samples of contexts per band of their maximum activation, on an aligned power-of-two grid.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BandSamples {
+    pub(crate) grid: AlignedGrid,
+    pub(crate) bands: Vec<Selection>,
+}
+
+/// The running record of one neuron.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NeuronAccumulator {
+    pub(crate) moments: Moments,
+    /// Tokens with a positive activation.
+    pub(crate) positive: u64,
+    pub(crate) histogram: GridHistogram,
+    pub(crate) top: Selection,
+    pub(crate) bottom: Selection,
+    pub(crate) bands: BandSamples,
+    pub(crate) random: Selection,
+}
+
+/// The contexts of one batch as one neuron sees them.
+pub(crate) struct ContextsView<'a> {
+    /// Global dataset index of each context.
+    pub(crate) indices: &'a [u64],
+    /// Real (unpadded) length of each context.
+    pub(crate) lengths: &'a [usize],
+    /// Padded length: context `c`'s values start at `c * positions`.
+    pub(crate) positions: usize,
+}
+
+impl GridHistogram {
+    pub(crate) fn new(n_bins: u32) -> Self {
+        Self { grid: AlignedGrid::new(n_bins), counts: vec![0; n_bins as usize] }
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, x: f32) {
+        if let Some(bin) = self.grid.bin_if_inside(x) {
+            self.grid.count += 1;
+            self.counts[bin] += 1;
+            return;
+        }
+        if let Some(regrid) = self.grid.cover(x) {
+            self.counts = regrid_counts(&self.counts, regrid);
+        }
+        let bin = self.grid.bin(x);
+        self.counts[bin] += 1;
+    }
+
+    pub(crate) fn merge(&mut self, other: &GridHistogram) {
+        if other.grid.count == 0 {
+            return;
+        }
+        if let Some(regrid) = self.grid.include(other.grid.min, other.grid.max) {
+            self.counts = regrid_counts(&self.counts, regrid);
+        }
+        let mut other_grid = other.grid;
+        let counts = match other_grid.include(self.grid.min, self.grid.max) {
+            Some(regrid) => regrid_counts(&other.counts, regrid),
+            None => other.counts.clone(),
+        };
+        debug_assert_eq!((other_grid.exponent, other_grid.start), (self.grid.exponent, self.grid.start));
+        self.grid.count += other.grid.count;
+        self.counts.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+    }
+}
+
+fn regrid_counts(counts: &[u64], regrid: Regrid) -> Vec<u64> {
+    let mut moved = vec![0; counts.len()];
+    for (bin, &count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        moved[regrid.target(bin)] += count;
+    }
+    moved
+}
+
+impl BandSamples {
+    fn new(n_bands: u32, per_band: u32) -> Self {
+        Self { grid: AlignedGrid::new(n_bands.max(1)), bands: (0..n_bands).map(|_| Selection::new(per_band)).collect() }
+    }
+
+    fn regrid(&mut self, regrid: Regrid) {
+        let capacity = self.bands.first().map_or(0, Selection::capacity);
+        let fresh = (0..self.bands.len()).map(|_| Selection::new(capacity)).collect();
+        let old = std::mem::replace(&mut self.bands, fresh);
+        // Bins outside the occupied range are empty and may have no place in the new grid.
+        for (bin, selection) in old.into_iter().enumerate().filter(|(_, s)| !s.slots().is_empty()) {
+            self.bands[regrid.target(bin)].merge(selection);
+        }
+    }
+
+    /// Makes room for a context maximum and returns its band.
+    fn band_for(&mut self, max: f32) -> usize {
+        if let Some(regrid) = self.grid.cover(max) {
+            self.regrid(regrid);
+        }
+        self.grid.bin(max)
+    }
+
+    pub(crate) fn merge(&mut self, other: BandSamples) {
+        if other.grid.count == 0 {
+            return;
+        }
+        if let Some(regrid) = self.grid.include(other.grid.min, other.grid.max) {
+            self.regrid(regrid);
+        }
+        let mut other = other;
+        if let Some(regrid) = other.grid.include(self.grid.min, self.grid.max) {
+            other.regrid(regrid);
+        }
+        self.grid.count += other.grid.count;
+        for (mine, theirs) in self.bands.iter_mut().zip(other.bands) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+impl NeuronAccumulator {
+    pub(crate) fn new(sizes: &SelectionSizes, histogram_bins: u32) -> Self {
+        Self {
+            moments: Moments::default(),
+            positive: 0,
+            histogram: GridHistogram::new(histogram_bins),
+            top: Selection::new(sizes.top),
+            bottom: Selection::new(sizes.bottom),
+            bands: BandSamples::new(sizes.bands, sizes.per_band),
+            random: Selection::new(sizes.random),
+        }
+    }
+
+    /// Takes one batch of this neuron's activations, `values[c * positions + p]`.
+    pub(crate) fn accumulate(&mut self, layer: u32, neuron: u32, values: &[f32], contexts: &ContextsView<'_>) {
+        let shift = self.moments.mean;
+        let mut sums = ShiftedSums::default();
+        for (c, (&context, &length)) in contexts.indices.iter().zip(contexts.lengths).enumerate() {
+            let start = c * contexts.positions;
+            let Some(segment) = values.get(start..start + length) else { continue };
+            if segment.is_empty() {
+                continue;
+            }
+            let (mut max, mut max_at, mut min, mut min_at) = (f32::NEG_INFINITY, 0, f32::INFINITY, 0);
+            for (position, &x) in segment.iter().enumerate() {
+                if x > max {
+                    (max, max_at) = (x, position);
+                }
+                if x < min {
+                    (min, min_at) = (x, position);
+                }
+                sums.add(f64::from(x) - shift);
+                self.positive += u64::from(x > 0.0);
+                self.histogram.add(x);
+            }
+            sums.count += segment.len() as u64;
+            let top_key = ordered_key(max);
+            if self.top.admits(top_key, context) {
+                self.top.insert(top_key, context, max_at as u32, max, segment);
+            }
+            let bottom_key = ordered_key(-min);
+            if self.bottom.admits(bottom_key, context) {
+                self.bottom.insert(bottom_key, context, min_at as u32, max, segment);
+            }
+            let random_key = !sample_hash(context, layer, neuron, RANDOM_SALT);
+            if self.random.admits(random_key, context) {
+                self.random.insert(random_key, context, max_at as u32, max, segment);
+            }
+            if !self.bands.bands.is_empty() {
+                let band_key = !sample_hash(context, layer, neuron, BAND_SALT);
+                let band = self.bands.band_for(max);
+                let selection = &mut self.bands.bands[band];
+                if selection.admits(band_key, context) {
+                    selection.insert(band_key, context, max_at as u32, max, segment);
+                }
+            }
+        }
+        self.moments.merge(&Moments::from_shifted(sums, shift));
+    }
+
+    /// Folds a shard's record of the same neuron into this one.
+    pub(crate) fn merge(&mut self, other: NeuronAccumulator) {
+        self.moments.merge(&other.moments);
+        self.positive += other.positive;
+        self.histogram.merge(&other.histogram);
+        self.top.merge(other.top);
+        self.bottom.merge(other.bottom);
+        self.random.merge(other.random);
+        self.bands.merge(other.bands);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_merge_equals_one_pass() {
+        let values: Vec<f32> = (0..500).map(|i| ((i * 37 % 101) as f32 - 20.0) / 7.0).collect();
+        let mut whole = GridHistogram::new(50);
+        values.iter().for_each(|&x| whole.add(x));
+        let (mut left, mut right) = (GridHistogram::new(50), GridHistogram::new(50));
+        values[..123].iter().for_each(|&x| left.add(x));
+        values[123..].iter().for_each(|&x| right.add(x));
+        right.merge(&left);
+        assert_eq!(right, whole);
+        assert_eq!(whole.counts.iter().sum::<u64>(), 500);
+        // Every value falls in its bin's edges.
+        for &x in &values {
+            let bin = whole.grid.bin(x);
+            assert!(whole.grid.edge(bin) <= f64::from(x) && f64::from(x) < whole.grid.edge(bin + 1));
+        }
+    }
+}

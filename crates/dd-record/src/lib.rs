@@ -1,0 +1,19 @@
+//! The recorder: streams a text dataset through a model and keeps, for every MLP neuron, what it
+//! fires on (top, bottom, band and random examples), its statistics and its most activating tokens.
+
+mod accumulate;
+mod contexts;
+pub mod dataset;
+mod error;
+mod merge;
+mod record;
+mod source;
+mod state;
+mod write;
+
+pub use accumulate::{AccumulatorConfig, SelectionSizes};
+pub use error::RecordError;
+pub use merge::merge_shards;
+pub use record::{RecordConfig, RecordEvent, RecordOutcome, Recording, record};
+pub use source::{OpenedModel, open_model, url_safe_name};
+pub use write::{MODEL_RANKING_LEN, WriteConfig, WriteSummary, write_recording};

@@ -1,0 +1,351 @@
+//! Recording: contexts stream through the model batch by batch into the accumulators, with
+//! checkpoints from which an interrupted run resumes exactly where it stopped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use candle_core::Tensor;
+use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
+
+use crate::accumulate::{AccumulatorConfig, BatchActivations, ContextsView, ModelAccumulator, TokenSlots};
+use crate::contexts::ContextTokens;
+use crate::dataset::{self, Context, ContextConfig, DatasetConfig, Shard};
+use crate::error::RecordError;
+use crate::state::RecorderState;
+
+/// What to record and how.
+#[derive(Debug, Clone)]
+pub struct RecordConfig {
+    /// The model's name in the database (also part of the settings a checkpoint must match).
+    pub model_name: String,
+    /// The text to record.
+    pub dataset: DatasetConfig,
+    /// Tokens per context, BOS included.
+    pub context_length: usize,
+    /// Stop after this many tokens (all shards together).
+    pub token_budget: Option<u64>,
+    /// The slice of the dataset this run records.
+    pub shard: Shard,
+    /// Contexts per forward pass.
+    pub batch_size: usize,
+    /// What to keep per neuron.
+    pub accumulator: AccumulatorConfig,
+    /// Memory for the per-token mean activations of every neuron, in bytes.
+    pub token_table_bytes: u64,
+    /// The checkpoint file.
+    pub checkpoint_path: PathBuf,
+    /// Time between checkpoints.
+    pub checkpoint_interval: Duration,
+}
+
+/// Progress of a recording, for the caller to display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RecordEvent {
+    /// Counting token frequencies before recording (chooses the token table).
+    Counting {
+        /// Tokens counted so far.
+        tokens: u64,
+    },
+    /// Recording is under way.
+    Recording {
+        /// Tokens recorded by this shard so far, resumed ones included.
+        tokens: u64,
+        /// The most tokens this shard will record, when known.
+        total: Option<u64>,
+    },
+    /// A checkpoint was written.
+    Checkpointed {
+        /// Tokens it holds.
+        tokens: u64,
+    },
+}
+
+/// How a recording ended.
+#[derive(Debug)]
+pub enum RecordOutcome {
+    /// Every context was recorded.
+    Finished(Recording),
+    /// The stop flag was raised; a checkpoint holds everything recorded so far.
+    Interrupted {
+        /// Tokens in the checkpoint.
+        tokens: u64,
+    },
+}
+
+/// A finished recording of one shard (or a merge of several), ready to be written to a database.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub(crate) state: Box<RecorderState>,
+}
+
+/// The settings a checkpoint or shard must share with the run that continues or merges it.
+fn settings_of(config: &RecordConfig, model: &Transformer, n_token_slots: usize) -> String {
+    let c = model.config();
+    let a = &config.accumulator;
+    format!(
+        "model={} arch={} layers={} d_mlp={} vocab={} dataset={} format={:?} field={} context={} budget={} batch={} \
+         top={} bottom={} bands={}x{} random={} bins={} token_slots={}",
+        config.model_name,
+        c.architecture.name(),
+        c.n_layers,
+        c.d_mlp,
+        c.d_vocab,
+        config.dataset.path.display(),
+        config.dataset.format,
+        config.dataset.text_field,
+        config.context_length,
+        config.token_budget.map_or("all".to_owned(), |b| b.to_string()),
+        config.batch_size,
+        a.sizes.top,
+        a.sizes.bottom,
+        a.sizes.bands,
+        a.sizes.per_band,
+        a.sizes.random,
+        a.histogram_bins,
+        n_token_slots,
+    )
+}
+
+fn validate(config: &RecordConfig, model: &Transformer) -> Result<(), RecordError> {
+    let n_ctx = model.config().n_ctx;
+    if config.context_length < 2 || config.context_length > n_ctx {
+        return Err(RecordError::InvalidConfig(format!(
+            "the context length must be between 2 and the model's {n_ctx} tokens, not {}",
+            config.context_length
+        )));
+    }
+    if config.batch_size == 0 {
+        return Err(RecordError::InvalidConfig("the batch size must be at least 1".to_owned()));
+    }
+    if config.shard.count == 0 || config.shard.index >= config.shard.count {
+        return Err(RecordError::InvalidConfig(format!(
+            "shard {}/{} does not exist (shards count from 0)",
+            config.shard.index, config.shard.count
+        )));
+    }
+    if config.accumulator.histogram_bins < 2 {
+        return Err(RecordError::InvalidConfig("histograms need at least 2 bins".to_owned()));
+    }
+    Ok(())
+}
+
+fn open_contexts(
+    config: &RecordConfig,
+    tokenizer: &Arc<Tokenizer>,
+    shard: Shard,
+    start_context: u64,
+) -> Result<dataset::Contexts, RecordError> {
+    let documents = dataset::open_documents(&config.dataset)?;
+    let context_config =
+        ContextConfig { length: config.context_length, token_budget: config.token_budget, shard, start_context };
+    Ok(dataset::split_into_contexts(documents, Arc::clone(tokenizer), &context_config)?)
+}
+
+/// Counts every token of the (unsharded) dataset and tracks the most frequent ones that fit the
+/// token table's memory, so that every shard tracks the same tokens.
+fn choose_token_slots(
+    config: &RecordConfig,
+    model: &Transformer,
+    tokenizer: &Arc<Tokenizer>,
+    progress: &(dyn Fn(RecordEvent) + Sync),
+) -> Result<TokenSlots, RecordError> {
+    let vocab_size = model.config().d_vocab.max(tokenizer.vocab_size());
+    let n_neurons = model.config().n_neurons().max(1);
+    let capacity = (config.token_table_bytes / (n_neurons * 4)) as usize;
+    let mut counts: HashMap<u32, u64> = HashMap::new();
+    let mut n_tokens = 0u64;
+    if capacity > 0 {
+        for context in open_contexts(config, tokenizer, Shard::WHOLE, 0)? {
+            for &token in &context?.tokens {
+                *counts.entry(token).or_default() += 1;
+            }
+            n_tokens += config.context_length as u64;
+            if n_tokens % (1 << 16) < config.context_length as u64 {
+                progress(RecordEvent::Counting { tokens: n_tokens });
+            }
+        }
+    }
+    let mut by_frequency: Vec<(u32, u64)> = counts.into_iter().filter(|(t, _)| (*t as usize) < vocab_size).collect();
+    by_frequency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    by_frequency.truncate(capacity);
+    Ok(TokenSlots::new(vocab_size, by_frequency.into_iter().map(|(token, _)| token).collect()))
+}
+
+/// Records `config.dataset` through `model`, resuming from the checkpoint if there is one.
+///
+/// Raising `stop` makes the run finish its batch, write a checkpoint and return
+/// [`RecordOutcome::Interrupted`]; running again with the same settings continues from there and
+/// ends with exactly what an uninterrupted run records.
+pub fn record(
+    model: &Transformer,
+    tokenizer: &Arc<Tokenizer>,
+    config: &RecordConfig,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(RecordEvent) + Sync),
+) -> Result<RecordOutcome, RecordError> {
+    validate(config, model)?;
+    let shard = (config.shard.index, config.shard.count);
+    let mut state = if config.checkpoint_path.exists() {
+        let state = RecorderState::load(&config.checkpoint_path)?;
+        let ours = settings_of(config, model, state.accumulator.token_slots.tokens.len());
+        if state.settings != ours || state.shard != shard {
+            return Err(RecordError::SettingsMismatch {
+                what: format!("checkpoint {}", config.checkpoint_path.display()),
+                theirs: format!("{} shard={}/{}", state.settings, state.shard.0, state.shard.1),
+                ours: format!("{ours} shard={}/{}", shard.0, shard.1),
+                hint: "run with the same settings, or delete the checkpoint to start over",
+            });
+        }
+        tracing::info!(tokens = state.tokens_recorded, "resuming from {}", config.checkpoint_path.display());
+        state
+    } else {
+        let token_slots = choose_token_slots(config, model, tokenizer, progress)?;
+        let c = model.config();
+        RecorderState {
+            settings: settings_of(config, model, token_slots.tokens.len()),
+            shard,
+            next_context: 0,
+            contexts_recorded: 0,
+            tokens_recorded: 0,
+            accumulator: ModelAccumulator::new(c.n_layers as u32, c.d_mlp as u32, &config.accumulator, token_slots),
+            contexts: ContextTokens::default(),
+        }
+    };
+
+    let mut timing = Timing::default();
+    let total = config.token_budget.map(|budget| budget.div_ceil(config.shard.count));
+    let request = RunRequest::all_layers(model.config());
+    let mut last_checkpoint = Instant::now();
+    let contexts = open_contexts(config, tokenizer, config.shard, state.next_context)?;
+    let batch_size = config.batch_size;
+    let interrupted = std::thread::scope(|scope| -> Result<bool, RecordError> {
+        // Tokenizing on its own thread overlaps it with the forward pass.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<Context>, RecordError>>(2);
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(batch_size);
+            for context in contexts {
+                match context {
+                    Ok(context) => batch.push(context),
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into()));
+                        return;
+                    }
+                }
+                if batch.len() == batch_size && sender.send(Ok(std::mem::take(&mut batch))).is_err() {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = sender.send(Ok(batch));
+            }
+        });
+        for batch in receiver {
+            let batch = batch?;
+            record_batch(model, &request, &batch, &mut state, &mut timing)?;
+            progress(RecordEvent::Recording { tokens: state.tokens_recorded, total });
+            let stopping = stop.load(Ordering::Relaxed);
+            if stopping || last_checkpoint.elapsed() >= config.checkpoint_interval {
+                state.save(&config.checkpoint_path)?;
+                progress(RecordEvent::Checkpointed { tokens: state.tokens_recorded });
+                last_checkpoint = Instant::now();
+            }
+            if stopping {
+                // Dropping the receiver ends the producer at its next send.
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })?;
+    tracing::info!(
+        forward_s = timing.forward.as_secs_f64(),
+        accumulate_s = timing.accumulate.as_secs_f64(),
+        "time in the forward pass and in the accumulators"
+    );
+    if interrupted {
+        return Ok(RecordOutcome::Interrupted { tokens: state.tokens_recorded });
+    }
+    if state.contexts_recorded == 0 {
+        return Err(RecordError::NothingRecorded);
+    }
+    Ok(RecordOutcome::Finished(Recording { state: Box::new(state) }))
+}
+
+/// Where a run's time went: the recording overhead is `accumulate / forward`.
+#[derive(Debug, Default)]
+struct Timing {
+    forward: Duration,
+    accumulate: Duration,
+}
+
+/// Runs one batch of contexts (right-padded to the longest) and accumulates every layer.
+fn record_batch(
+    model: &Transformer,
+    request: &RunRequest,
+    batch: &[Context],
+    state: &mut RecorderState,
+    timing: &mut Timing,
+) -> Result<(), RecordError> {
+    let positions = batch.iter().map(|c| c.tokens.len()).max().unwrap_or(0);
+    if positions == 0 {
+        return Ok(());
+    }
+    // Padding sits after each context's tokens, so causal attention keeps it out of their activations.
+    let mut ids = vec![0u32; batch.len() * positions];
+    for (c, context) in batch.iter().enumerate() {
+        ids[c * positions..c * positions + context.tokens.len()].copy_from_slice(&context.tokens);
+    }
+    let input =
+        Tensor::from_vec(ids.clone(), (batch.len(), positions), model.device()).map_err(dd_model::ModelError::from)?;
+    let started = Instant::now();
+    let output = model.run(&input, request)?;
+    let layers: Vec<Vec<f32>> = (0..model.config().n_layers)
+        .map(|layer| {
+            let values = output.get(layer, Hook::Post).ok_or_else(|| {
+                RecordError::InvalidConfig(format!("the model returned no activations for layer {layer}"))
+            })?;
+            values.flatten_all().and_then(|v| v.to_vec1::<f32>()).map_err(|e| dd_model::ModelError::from(e).into())
+        })
+        .collect::<Result<_, RecordError>>()?;
+    timing.forward += started.elapsed();
+    let started = Instant::now();
+    let indices: Vec<u64> = batch.iter().map(|c| c.index).collect();
+    let lengths: Vec<usize> = batch.iter().map(|c| c.tokens.len()).collect();
+    state.accumulator.accumulate(&BatchActivations {
+        layers: layers.iter().map(Vec::as_slice).collect(),
+        contexts: ContextsView { indices: &indices, lengths: &lengths, positions },
+        tokens: &ids,
+    });
+    for context in batch {
+        state.contexts.push(context.index, &context.tokens);
+        state.tokens_recorded += context.tokens.len() as u64;
+    }
+    timing.accumulate += started.elapsed();
+    state.contexts_recorded += batch.len() as u64;
+    state.next_context = indices.last().map_or(state.next_context, |last| last + 1);
+    Ok(())
+}
+
+impl Recording {
+    /// Tokens recorded.
+    pub fn tokens_recorded(&self) -> u64 {
+        self.state.tokens_recorded
+    }
+
+    /// Contexts recorded.
+    pub fn contexts_recorded(&self) -> u64 {
+        self.state.contexts_recorded
+    }
+
+    /// Saves the recording as a shard file for [`merge_shards`](crate::merge_shards).
+    pub fn save(&self, path: &Path) -> Result<(), RecordError> {
+        self.state.save(path)
+    }
+
+    /// Reads a recording saved by [`Self::save`].
+    pub fn load(path: &Path) -> Result<Self, RecordError> {
+        Ok(Self { state: Box::new(RecorderState::load(path)?) })
+    }
+}

@@ -1,0 +1,292 @@
+//! Turns a finished recording into database records: examples, statistics, activating tokens,
+//! rankings, layer summaries, the vocabulary and the model's metadata.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use dd_data::{
+    ActivatingTokens, Example, ExampleGroup, ExampleGroupKind, Histogram, LayerRecord, LayerSummary, ModelMetadata,
+    ModelRecord, NeuronExamples, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, Provenance,
+    RankedNeuron, TokenMean, Vocabulary, interestingness,
+};
+use dd_model::{ModelConfig, Tokenizer};
+use dd_store::{EncodeOptions, EncodedNeuron, StoreWriter};
+use rayon::prelude::*;
+
+use crate::accumulate::NeuronAccumulator;
+use crate::accumulate::selection::SelectedContext;
+use crate::contexts::ContextTokens;
+use crate::error::RecordError;
+use crate::record::Recording;
+
+/// Neurons in the model-wide ranking.
+pub const MODEL_RANKING_LEN: usize = 1000;
+
+/// How to describe and store a recording.
+#[derive(Debug, Clone)]
+pub struct WriteConfig {
+    /// The model's name in the database.
+    pub model_name: String,
+    /// What the model was trained on, if known (`unknown` otherwise).
+    pub training_dataset: String,
+    /// The recorded dataset, as provenance (`shakespeare (12 plays)`, a path, ...).
+    pub data_source: String,
+    /// Tokens listed per neuron in its activating-token table.
+    pub activating_tokens: usize,
+    /// Occurrences a token needs before its mean activation is listed.
+    pub min_token_count: u64,
+    /// Blob encoding.
+    pub encode: EncodeOptions,
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteSummary {
+    /// Neurons written.
+    pub n_neurons: u64,
+    /// Records written (all levels).
+    pub n_records: u64,
+}
+
+/// The records of one neuron, built from its accumulator.
+pub(crate) fn neuron_records(
+    neuron: &NeuronAccumulator,
+    contexts: &ContextTokens,
+) -> Result<(NeuronExamples, Option<NeuronStats>), RecordError> {
+    let example = |selected: &SelectedContext| -> Result<Example, RecordError> {
+        let tokens = contexts.get(selected.context).ok_or_else(|| RecordError::State {
+            path: Default::default(),
+            message: format!("context {} was selected but its tokens were not kept", selected.context),
+        })?;
+        Ok(Example {
+            dataset_index: selected.context,
+            tokens: tokens.to_vec(),
+            activations: selected.activations(),
+            max_token_index: selected.position,
+            activation_error: 0.0,
+        })
+    };
+    let group = |kind: ExampleGroupKind, selected: Vec<&SelectedContext>| -> Result<ExampleGroup, RecordError> {
+        Ok(ExampleGroup { kind, examples: selected.into_iter().map(example).collect::<Result<_, _>>()? })
+    };
+    let mut groups = vec![group(ExampleGroupKind::Top, neuron.top.sorted())?];
+    if neuron.bottom.capacity() > 0 {
+        groups.push(group(ExampleGroupKind::Bottom, neuron.bottom.sorted())?);
+    }
+    let grid = &neuron.bands.grid;
+    if let Some((first, last)) = grid.occupied() {
+        for bin in first..last.min(neuron.bands.bands.len()) {
+            let selected = neuron.bands.bands[bin].sorted();
+            if selected.is_empty() {
+                continue;
+            }
+            let kind = ExampleGroupKind::Quantile {
+                band: (bin - first) as u32,
+                lower: grid.edge(bin) as f32,
+                upper: grid.edge(bin + 1) as f32,
+            };
+            groups.push(group(kind, selected)?);
+        }
+    }
+    if neuron.random.capacity() > 0 {
+        groups.push(group(ExampleGroupKind::Random, neuron.random.sorted())?);
+    }
+    Ok((NeuronExamples { groups }, stats_of(neuron)))
+}
+
+/// Statistics of a neuron, or `None` if it saw no tokens.
+pub(crate) fn stats_of(neuron: &NeuronAccumulator) -> Option<NeuronStats> {
+    let moments = &neuron.moments;
+    let histogram = &neuron.histogram;
+    let (first, last) = histogram.grid.occupied()?;
+    if moments.count == 0 {
+        return None;
+    }
+    Some(NeuronStats {
+        count: moments.count,
+        max: f64::from(histogram.grid.max),
+        min: f64::from(histogram.grid.min),
+        mean: moments.mean,
+        variance: moments.variance(),
+        skewness: moments.skewness(),
+        kurtosis: moments.kurtosis(),
+        density: neuron.positive as f64 / moments.count as f64,
+        histogram: Histogram {
+            lower: histogram.grid.edge(first) as f32,
+            upper: histogram.grid.edge(last) as f32,
+            counts: histogram.counts[first..last].to_vec(),
+        },
+    })
+}
+
+/// An approximate parameter count from the shape: embeddings and the blocks' weight matrices.
+pub(crate) fn approximate_parameters(config: &ModelConfig) -> u64 {
+    let (d, d_mlp) = (config.d_model as u64, config.d_mlp as u64);
+    let attention = d * ((config.n_heads + 2 * config.n_kv_heads) * config.d_head) as u64
+        + (config.n_heads * config.d_head) as u64 * d;
+    let mlp_matrices = match config.mlp {
+        dd_model::MlpKind::Gated => 3,
+        _ => 2,
+    };
+    config.d_vocab as u64 * d + config.n_layers as u64 * (attention + mlp_matrices * d * d_mlp)
+}
+
+/// The current time as RFC 3339 UTC, from the system clock (no time-zone database needed).
+pub(crate) fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+}
+
+/// Writes a recording into the database at `path` as a new model.
+pub fn write_recording(
+    recording: &Recording,
+    model_config: &ModelConfig,
+    tokenizer: &Tokenizer,
+    path: &Path,
+    config: &WriteConfig,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<WriteSummary, RecordError> {
+    let state = &recording.state;
+    let acc = &state.accumulator;
+    let mut writer = StoreWriter::open(path, config.encode)?;
+    if writer.catalog()?.model(&config.model_name).is_some() {
+        return Err(RecordError::ModelExists(config.model_name.clone()));
+    }
+    let metadata = ModelMetadata {
+        name: config.model_name.clone(),
+        architecture: model_config.architecture.name().to_owned(),
+        n_layers: u64::from(acc.n_layers),
+        d_mlp: u64::from(acc.d_mlp),
+        d_model: model_config.d_model as u64,
+        activation_function: model_config.activation.name().to_owned(),
+        dataset: config.training_dataset.clone(),
+        n_parameters: approximate_parameters(model_config),
+        context_length: model_config.n_ctx as u64,
+        provenance: Provenance {
+            data_source: config.data_source.clone(),
+            tokens_recorded: state.tokens_recorded,
+            tool_version: concat!("deepdecipher ", env!("CARGO_PKG_VERSION")).to_owned(),
+            recorded_at: now_rfc3339(),
+        },
+    };
+    let (model_id, source_id) = writer.add_model(&metadata)?;
+    let n_neurons = u64::from(acc.n_layers) * u64::from(acc.d_mlp);
+    let mut n_records = 0u64;
+    let mut model_ranking = Vec::new();
+    for layer in 0..acc.n_layers {
+        let built: Vec<(Vec<EncodedNeuron>, NeuronSummary, f32)> = (0..acc.d_mlp)
+            .into_par_iter()
+            .map(|index| encode_neuron(recording, layer, index, config))
+            .collect::<Result<_, _>>()?;
+        let mut batch = writer.batch()?;
+        let mut summaries = Vec::with_capacity(built.len());
+        let mut ranked = Vec::with_capacity(built.len());
+        for (index, (encoded, summary, score)) in built.into_iter().enumerate() {
+            for record in &encoded {
+                batch.put_encoded_neuron(source_id, layer, index as u32, record)?;
+            }
+            summaries.push(summary);
+            ranked.push(RankedNeuron { neuron: NeuronIndex { layer, index: index as u32 }, score });
+        }
+        let ranking = NeuronRanking::from_unsorted(ranked);
+        model_ranking.extend(ranking.neurons.iter().take(MODEL_RANKING_LEN).copied());
+        batch.put_layer(source_id, layer, &LayerRecord::Ranking(ranking))?;
+        batch.put_layer(source_id, layer, &LayerRecord::Summary(LayerSummary { neurons: summaries }))?;
+        n_records += batch.n_records();
+        batch.commit()?;
+        progress(u64::from(layer + 1) * u64::from(acc.d_mlp), n_neurons);
+    }
+    let mut batch = writer.batch()?;
+    let mut model_ranking = NeuronRanking::from_unsorted(model_ranking);
+    model_ranking.neurons.truncate(MODEL_RANKING_LEN);
+    batch.put_model(model_id, &ModelRecord::Ranking(model_ranking))?;
+    batch.put_model(model_id, &ModelRecord::Vocabulary(vocabulary_of(tokenizer, model_config.d_vocab)))?;
+    n_records += batch.n_records();
+    batch.commit()?;
+    writer.finish()?;
+    Ok(WriteSummary { n_neurons, n_records })
+}
+
+fn encode_neuron(
+    recording: &Recording,
+    layer: u32,
+    index: u32,
+    config: &WriteConfig,
+) -> Result<(Vec<EncodedNeuron>, NeuronSummary, f32), RecordError> {
+    let state = &recording.state;
+    let neuron = state.accumulator.neuron(layer, index).ok_or_else(|| RecordError::State {
+        path: Default::default(),
+        message: format!("neuron {layer}/{index} is missing from the recording"),
+    })?;
+    let (examples, stats) = neuron_records(neuron, &state.contexts)?;
+    let token_means = state.accumulator.token_means(layer, index, config.min_token_count, config.activating_tokens);
+    let encode = |record: &NeuronRecord| {
+        EncodedNeuron::new(record, &config.encode).map_err(|source| RecordError::State {
+            path: Default::default(),
+            message: format!("neuron {layer}/{index}: {source}"),
+        })
+    };
+    let mut encoded = vec![encode(&NeuronRecord::Examples(examples))?];
+    if !token_means.is_empty() {
+        let tokens = token_means.into_iter().map(|(token, mean, count)| TokenMean { token, mean, count }).collect();
+        encoded.push(encode(&NeuronRecord::ActivatingTokens(ActivatingTokens::from_unsorted(tokens)))?);
+    }
+    let (summary, score) = match stats {
+        Some(stats) => {
+            let score = interestingness(&stats);
+            let summary = NeuronSummary {
+                max_activation: stats.max as f32,
+                min_activation: stats.min as f32,
+                density: stats.density as f32,
+                kurtosis: stats.kurtosis as f32,
+            };
+            encoded.push(encode(&NeuronRecord::Stats(stats))?);
+            (summary, score)
+        }
+        None => (NeuronSummary { max_activation: 0.0, min_activation: 0.0, density: 0.0, kurtosis: 0.0 }, 0.0),
+    };
+    Ok((encoded, summary, score))
+}
+
+/// Display strings of every token id the model can produce.
+pub(crate) fn vocabulary_of(tokenizer: &Tokenizer, d_vocab: usize) -> Vocabulary {
+    let n = d_vocab.max(tokenizer.vocab_size());
+    Vocabulary {
+        tokens: (0..n as u32)
+            .map(
+                |id| {
+                    if (id as usize) < tokenizer.vocab_size() {
+                        tokenizer.display(id)
+                    } else {
+                        format!("<unused {id}>")
+                    }
+                },
+            )
+            .collect(),
+    }
+}
+
+/// The contexts some neuron selected: all that a shard or a finished recording needs to keep.
+pub(crate) fn selected_contexts(recording: &Recording) -> HashSet<u64> {
+    let mut keep = HashSet::new();
+    for chunk in &recording.state.accumulator.chunks {
+        for neuron in &chunk.neurons {
+            let selections = [&neuron.top, &neuron.bottom, &neuron.random].into_iter().chain(&neuron.bands.bands);
+            for selection in selections {
+                keep.extend(selection.slots().iter().map(|s| s.context));
+            }
+        }
+    }
+    keep
+}

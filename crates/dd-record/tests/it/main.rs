@@ -1,0 +1,3 @@
+//! Integration tests of the recorder.
+mod dataset;
+mod record;

@@ -1,0 +1,415 @@
+//! The recorder end to end on tiny fixture models: every selection and statistic against brute
+//! force over contexts run one at a time, resumption, sharding and bad input.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use candle_core::{Device, Tensor};
+use dd_data::{ExampleGroupKind, NeuronDataKind, NeuronExamples, NeuronRecord, NeuronStats};
+use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
+use dd_record::dataset::{self, Context, ContextConfig, DatasetConfig, DatasetFormat, Shard};
+use dd_record::{AccumulatorConfig, RecordConfig, RecordError, RecordOutcome, SelectionSizes, WriteConfig};
+use dd_store::{EncodeOptions, ReadConfig, SqliteStore, StoreRead};
+
+const TOP: usize = 5;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dd-model/tests/fixtures").join(name)
+}
+
+/// A byte-level BPE with no merges: one token per byte (ids 0–255) and `<|endoftext|>` (256), which
+/// fits the fixtures' 320-token vocabulary.
+fn byte_tokenizer(dir: &Path) -> Tokenizer {
+    let mut printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
+    let mut extra = 0;
+    let mut char_of = [' '; 256];
+    for byte in 0..256u32 {
+        let code = if printable.contains(&byte) {
+            byte
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        char_of[byte as usize] = char::from_u32(code).expect("valid char");
+    }
+    printable.clear();
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        (0..256).map(|b| (char_of[b].to_string(), serde_json::json!(b))).collect();
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 256, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
+                          "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "vocab": vocab, "merges": []}
+    });
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).expect("write tokenizer");
+    Tokenizer::from_tokenizer_json(&path).expect("byte tokenizer loads")
+}
+
+const TEXT: &str = "The quick brown fox jumps over the lazy dog. 0123456789!\nShe sells sea shells by the sea shore; \
+    peter piper picked a peck of pickled peppers. What a to-do: \"quoted\" (bracketed) [square] {curly}.\n";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    model: Transformer,
+    tokenizer: Arc<Tokenizer>,
+    dataset: DatasetConfig,
+}
+
+fn setup(model_name: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dd_model::load_transformer(&fixture(model_name), &Device::Cpu).expect("fixture loads");
+    let tokenizer = Arc::new(byte_tokenizer(dir.path()));
+    let lines: Vec<String> = (0..40)
+        .map(|i| serde_json::json!({ "body": TEXT.repeat(1 + i % 3)[(i * 7) % 50..].to_owned() }).to_string())
+        .collect();
+    let data = dir.path().join("data.jsonl");
+    std::fs::write(&data, lines.join("\n")).expect("write dataset");
+    let dataset = DatasetConfig { path: data, format: Some(DatasetFormat::Jsonl), text_field: "body".to_owned() };
+    Setup { dir, model, tokenizer, dataset }
+}
+
+fn config(setup: &Setup, checkpoint: &str, shard: Shard) -> RecordConfig {
+    RecordConfig {
+        model_name: "tiny".to_owned(),
+        dataset: setup.dataset.clone(),
+        context_length: 24,
+        token_budget: Some(4000),
+        shard,
+        batch_size: 3,
+        accumulator: AccumulatorConfig {
+            sizes: SelectionSizes { top: TOP as u32, bottom: 4, bands: 6, per_band: 3, random: 3 },
+            histogram_bins: 50,
+        },
+        token_table_bytes: 1 << 20,
+        checkpoint_path: setup.dir.path().join(checkpoint),
+        checkpoint_interval: Duration::from_secs(3600),
+    }
+}
+
+fn write_config() -> WriteConfig {
+    WriteConfig {
+        model_name: "tiny".to_owned(),
+        training_dataset: "random init".to_owned(),
+        data_source: "test text".to_owned(),
+        activating_tokens: 10,
+        min_token_count: 2,
+        encode: EncodeOptions { activation_bits: 16, zstd_level: 3 },
+    }
+}
+
+fn record_to(setup: &Setup, config: &RecordConfig, db: &str) -> PathBuf {
+    let outcome = dd_record::record(&setup.model, &setup.tokenizer, config, &AtomicBool::new(false), &|_| {})
+        .expect("recording succeeds");
+    let RecordOutcome::Finished(recording) = outcome else { panic!("not interrupted") };
+    write_db(setup, &recording, db)
+}
+
+fn write_db(setup: &Setup, recording: &dd_record::Recording, db: &str) -> PathBuf {
+    let path = setup.dir.path().join(db);
+    dd_record::write_recording(recording, setup.model.config(), &setup.tokenizer, &path, &write_config(), &|_, _| {})
+        .expect("write succeeds");
+    path
+}
+
+/// Every neuron's examples and stats, read back from a database.
+fn read_all(path: &Path) -> Vec<(NeuronExamples, NeuronStats)> {
+    let store = SqliteStore::open(path, &ReadConfig::serving()).expect("open");
+    let model = store.catalog().model("tiny").expect("model stored").clone();
+    let source = &model.sources[0];
+    let mut all = Vec::new();
+    for layer in 0..model.metadata.n_layers as u32 {
+        for index in 0..model.metadata.d_mlp as u32 {
+            let read = |kind| store.neuron_record(source, layer, index, kind).expect("read").expect("present");
+            let (NeuronRecord::Examples(examples), NeuronRecord::Stats(stats)) =
+                (read(NeuronDataKind::Examples), read(NeuronDataKind::Stats))
+            else {
+                panic!("wrong kinds")
+            };
+            all.push((examples, stats));
+        }
+    }
+    all
+}
+
+fn read_activating_tokens(path: &Path) -> Vec<dd_data::ActivatingTokens> {
+    let store = SqliteStore::open(path, &ReadConfig::serving()).expect("open");
+    let model = store.catalog().model("tiny").expect("model stored").clone();
+    let source = &model.sources[0];
+    let mut all = Vec::new();
+    for layer in 0..model.metadata.n_layers as u32 {
+        for index in 0..model.metadata.d_mlp as u32 {
+            match store.neuron_record(source, layer, index, NeuronDataKind::ActivatingTokens).expect("read") {
+                Some(NeuronRecord::ActivatingTokens(tokens)) => all.push(tokens),
+                other => panic!("activating tokens of {layer}/{index}: {other:?}"),
+            }
+        }
+    }
+    all
+}
+
+/// Contexts run one at a time without padding: the reference activations, [context][position][neuron] per layer.
+/// Activations `[layer][context][position][neuron]`.
+type ReferenceActivations = Vec<Vec<Vec<Vec<f32>>>>;
+
+fn reference(setup: &Setup, config: &RecordConfig) -> (Vec<Context>, ReferenceActivations) {
+    let documents = dataset::open_documents(&setup.dataset).expect("dataset");
+    let context_config = ContextConfig {
+        length: config.context_length,
+        token_budget: config.token_budget,
+        shard: Shard::WHOLE,
+        start_context: 0,
+    };
+    let contexts: Vec<Context> = dataset::split_into_contexts(documents, Arc::clone(&setup.tokenizer), &context_config)
+        .expect("contexts")
+        .collect::<Result<_, _>>()
+        .expect("contexts");
+    let n_layers = setup.model.config().n_layers;
+    let mut per_layer = vec![Vec::new(); n_layers];
+    for context in &contexts {
+        let ids = Tensor::new(context.tokens.as_slice(), &Device::Cpu).and_then(|t| t.unsqueeze(0)).expect("ids");
+        let output = setup.model.run(&ids, &RunRequest::all_layers(setup.model.config())).expect("run");
+        for (layer, values) in per_layer.iter_mut().enumerate() {
+            let tensor = output.get(layer, Hook::Post).expect("layer").squeeze(0).expect("squeeze");
+            values.push(tensor.to_vec2::<f32>().expect("values"));
+        }
+    }
+    (contexts, per_layer)
+}
+
+#[test]
+fn selections_and_statistics_match_brute_force() {
+    for model_name in ["gpt2", "llama"] {
+        let setup = setup(model_name);
+        let config = config(&setup, "checkpoint", Shard::WHOLE);
+        let db = record_to(&setup, &config, "out.db");
+        let recorded = read_all(&db);
+        let activating = read_activating_tokens(&db);
+        let (contexts, reference) = reference(&setup, &config);
+        let d_mlp = setup.model.config().d_mlp;
+        assert_eq!(recorded.len(), reference.len() * d_mlp);
+        for (neuron_idx, (examples, stats)) in recorded.iter().enumerate() {
+            let (layer, index) = (neuron_idx / d_mlp, neuron_idx % d_mlp);
+            let values = |c: usize| reference[layer][c].iter().map(move |row| row[index]);
+            let all: Vec<f64> = (0..contexts.len()).flat_map(values).map(f64::from).collect();
+            let context_max: Vec<f32> = (0..contexts.len()).map(|c| values(c).fold(f32::MIN, f32::max)).collect();
+            let context_min: Vec<f32> = (0..contexts.len()).map(|c| values(c).fold(f32::MAX, f32::min)).collect();
+            let what = format!("{model_name} neuron {layer}/{index}");
+
+            // Top: the k largest context maxima (ties may swap between batched and single runs).
+            let top = examples.top().expect("top group");
+            let mut want: Vec<f32> = context_max.clone();
+            want.sort_by(|a, b| b.total_cmp(a));
+            assert_eq!(top.examples.len(), TOP, "{what}");
+            for (example, want) in top.examples.iter().zip(&want) {
+                let c = example.dataset_index as usize;
+                assert_eq!(example.tokens, contexts[c].tokens, "{what}: tokens of context {c}");
+                assert!(
+                    (example.max_activation() - want).abs() <= 1e-4,
+                    "{what}: top {} vs {want}",
+                    example.max_activation()
+                );
+                for (got, value) in example.activations.iter().zip(values(c)) {
+                    assert!((got - value).abs() <= example.activation_error + 1e-4, "{what}: {got} vs {value}");
+                }
+                let at = example.max_token_index as usize;
+                assert!((values(c).nth(at).expect("position") - context_max[c]).abs() <= 1e-4, "{what}: max position");
+            }
+            let bottom = examples.bottom().expect("bottom group");
+            let mut want: Vec<f32> = context_min.clone();
+            want.sort_by(f32::total_cmp);
+            for (example, want) in bottom.examples.iter().zip(&want) {
+                assert!((example.min_activation() - want).abs() <= 1e-4, "{what}: bottom");
+            }
+            // Bands hold contexts whose maximum lies in the band, and cover the range of maxima.
+            let mut band_total = 0;
+            for group in &examples.groups {
+                if let ExampleGroupKind::Quantile { lower, upper, .. } = group.kind {
+                    for example in &group.examples {
+                        let max = context_max[example.dataset_index as usize];
+                        assert!(max >= lower - 1e-4 && max < upper + 1e-4, "{what}: {max} outside [{lower}, {upper})");
+                        band_total += 1;
+                    }
+                }
+            }
+            assert!(band_total >= 3, "{what}: bands hold {band_total} examples");
+            let random = examples.groups.iter().find(|g| g.kind == ExampleGroupKind::Random).expect("random group");
+            assert_eq!(random.examples.len(), 3);
+
+            // Statistics against a two-pass computation in f64.
+            let n = all.len() as f64;
+            let mean = all.iter().sum::<f64>() / n;
+            let central = |p: i32| all.iter().map(|x| (x - mean).powi(p)).sum::<f64>() / n;
+            let variance = central(2);
+            assert_eq!(stats.count, all.len() as u64, "{what}");
+            let close = |a: f64, b: f64, what2: &str| {
+                assert!((a - b).abs() <= 1e-4 * b.abs().max(1e-2), "{what} {what2}: {a} vs {b}")
+            };
+            close(stats.mean, mean, "mean");
+            close(stats.variance, variance, "variance");
+            close(stats.skewness, central(3) / variance.powf(1.5), "skewness");
+            close(stats.kurtosis, central(4) / (variance * variance), "kurtosis");
+            close(stats.max, all.iter().copied().fold(f64::MIN, f64::max), "max");
+            close(stats.min, all.iter().copied().fold(f64::MAX, f64::min), "min");
+            close(stats.density, all.iter().filter(|&&x| x > 0.0).count() as f64 / n, "density");
+            // The histogram: every value in some bin, counts matching up to values on a bin edge.
+            let h = &stats.histogram;
+            assert!(
+                h.counts.len() <= 50 && h.counts.len() >= 2 || stats.max == stats.min,
+                "{what}: {} bins",
+                h.counts.len()
+            );
+            assert_eq!(h.counts.iter().sum::<u64>(), stats.count);
+            let edges = h.edges();
+            let mut want_counts = vec![0u64; h.counts.len()];
+            for &x in &all {
+                let bin = edges.partition_point(|&e| f64::from(e) <= x).saturating_sub(1).min(h.counts.len() - 1);
+                want_counts[bin] += 1;
+            }
+            let moved: u64 = want_counts.iter().zip(&h.counts).map(|(a, b)| a.abs_diff(*b)).sum();
+            assert!(moved <= 4, "{what}: histogram {:?} vs {want_counts:?}", h.counts);
+
+            // Activating tokens: the mean activation per token over tokens seen at least twice.
+            let mut sums: std::collections::BTreeMap<u32, (f64, u64)> = Default::default();
+            for (c, context) in contexts.iter().enumerate() {
+                for (&token, value) in context.tokens.iter().zip(values(c)) {
+                    let entry = sums.entry(token).or_default();
+                    entry.0 += f64::from(value);
+                    entry.1 += 1;
+                }
+            }
+            let mut want: Vec<(f64, u64)> =
+                sums.values().filter(|(_, n)| *n >= 2).map(|&(sum, n)| (sum / n as f64, n)).collect();
+            want.sort_by(|a, b| b.0.total_cmp(&a.0));
+            want.truncate(10);
+            let got = &activating[neuron_idx].tokens;
+            assert_eq!(got.len(), want.len(), "{what}");
+            for (token, (mean, _)) in got.iter().zip(&want) {
+                assert!((f64::from(token.mean) - mean).abs() <= 1e-4, "{what}: token mean {} vs {mean}", token.mean);
+                let (sum, count) = sums[&token.token];
+                assert_eq!(token.count, count, "{what}: count of token {}", token.token);
+                assert!(
+                    (f64::from(token.mean) - sum / count as f64).abs() <= 1e-4,
+                    "{what}: mean of token {}",
+                    token.token
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_result() {
+    let setup = setup("gpt2");
+    let whole = record_to(&setup, &config(&setup, "whole.checkpoint", Shard::WHOLE), "whole.db");
+
+    let config = config(&setup, "resumed.checkpoint", Shard::WHOLE);
+    let stop = AtomicBool::new(false);
+    let mut interruptions = 0;
+    loop {
+        let stop_after = |event: dd_record::RecordEvent| {
+            if let dd_record::RecordEvent::Recording { tokens, .. } = event {
+                if tokens >= 1000 * (interruptions + 1) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        };
+        stop.store(false, Ordering::Relaxed);
+        match dd_record::record(&setup.model, &setup.tokenizer, &config, &stop, &stop_after).expect("records") {
+            RecordOutcome::Interrupted { tokens } => {
+                assert!(tokens >= 1000 * (interruptions + 1));
+                assert!(config.checkpoint_path.exists());
+                interruptions += 1;
+            }
+            RecordOutcome::Finished(recording) => {
+                let resumed = write_db(&setup, &recording, "resumed.db");
+                assert!(interruptions >= 2, "only {interruptions} interruptions");
+                assert_eq!(read_all(&resumed), read_all(&whole));
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn merged_shards_equal_one_run() {
+    let setup = setup("llama");
+    let whole = read_all(&record_to(&setup, &config(&setup, "whole.checkpoint", Shard::WHOLE), "whole.db"));
+    let mut shard_files = Vec::new();
+    for index in 0..3 {
+        let config = config(&setup, &format!("shard{index}.checkpoint"), Shard { index, count: 3 });
+        let outcome = dd_record::record(&setup.model, &setup.tokenizer, &config, &AtomicBool::new(false), &|_| {})
+            .expect("shard records");
+        let RecordOutcome::Finished(recording) = outcome else { panic!("not interrupted") };
+        let path = setup.dir.path().join(format!("shard{index}.state"));
+        recording.save(&path).expect("save shard");
+        shard_files.push(path);
+    }
+    let paths: Vec<&Path> = shard_files.iter().map(PathBuf::as_path).collect();
+    let merged = dd_record::merge_shards(&paths).expect("merge");
+    let merged = read_all(&write_db(&setup, &merged, "merged.db"));
+    assert_eq!(merged.len(), whole.len());
+    for ((examples, stats), (want_examples, want_stats)) in merged.iter().zip(&whole) {
+        assert_eq!(examples, want_examples);
+        assert_eq!(stats.histogram, want_stats.histogram);
+        assert_eq!(
+            (stats.count, stats.max, stats.min, stats.density),
+            (want_stats.count, want_stats.max, want_stats.min, want_stats.density)
+        );
+        for (a, b) in [
+            (stats.mean, want_stats.mean),
+            (stats.variance, want_stats.variance),
+            (stats.kurtosis, want_stats.kurtosis),
+        ] {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+    // A shard given twice, or one missing, is refused.
+    let twice = [paths[0], paths[1], paths[1]];
+    assert!(matches!(dd_record::merge_shards(&twice), Err(RecordError::InvalidConfig(_))));
+    assert!(matches!(dd_record::merge_shards(&paths[..2]), Err(RecordError::InvalidConfig(_))));
+}
+
+#[test]
+fn bad_datasets_and_settings_are_clear_errors() {
+    let setup = setup("gpt2");
+    let record = |config: &RecordConfig| {
+        dd_record::record(&setup.model, &setup.tokenizer, config, &AtomicBool::new(false), &|_| {}).map(|_| ())
+    };
+    let empty = setup.dir.path().join("empty.txt");
+    std::fs::write(&empty, "").expect("write");
+    let mut bad = config(&setup, "bad.checkpoint", Shard::WHOLE);
+    bad.dataset = DatasetConfig { path: empty, format: None, text_field: "text".to_owned() };
+    let message = record(&bad).expect_err("empty file").to_string();
+    assert!(message.contains("empty.txt"), "{message}");
+
+    let broken = setup.dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"text\": \"fine\"}\n{\"text\": oops}\n").expect("write");
+    bad.dataset = DatasetConfig { path: broken, format: None, text_field: "text".to_owned() };
+    let message = record(&bad).expect_err("malformed line").to_string();
+    assert!(message.contains("broken.jsonl") && message.contains('2'), "{message}");
+
+    let mut too_long = config(&setup, "long.checkpoint", Shard::WHOLE);
+    too_long.context_length = 10_000;
+    assert!(matches!(record(&too_long), Err(RecordError::InvalidConfig(_))));
+    let mut no_shard = config(&setup, "shard.checkpoint", Shard { index: 3, count: 3 });
+    no_shard.batch_size = 2;
+    assert!(matches!(record(&no_shard), Err(RecordError::InvalidConfig(_))));
+
+    // A checkpoint from other settings is refused rather than silently mixed in.
+    let first = config(&setup, "mixed.checkpoint", Shard::WHOLE);
+    let stop = AtomicBool::new(true);
+    let outcome = dd_record::record(&setup.model, &setup.tokenizer, &first, &stop, &|_| {}).expect("records");
+    assert!(matches!(outcome, RecordOutcome::Interrupted { .. }));
+    let mut other = first.clone();
+    other.context_length = 16;
+    assert!(matches!(record(&other), Err(RecordError::SettingsMismatch { .. })));
+}

