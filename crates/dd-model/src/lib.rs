@@ -3,7 +3,9 @@
 //! Loads GPT-2, GPT-NeoX/Pythia, TransformerLens toy models (SoLU, GELU) and Llama-family models
 //! from safetensors, PyTorch pickles or GGUF (quantized tensors are dequantized at load), and runs
 //! our own forward pass, which returns the MLP neuron activations of the layers asked for and stops
-//! there. The activation of each MLP kind is defined once, in [`model`].
+//! there. The activation of each MLP kind is defined once, in [`model`]. [`circuits`] reads
+//! facts about every neuron from the weights alone (direct logit attribution, input tokens,
+//! neuron-to-neuron connections).
 //!
 //! ```no_run
 //! use dd_model::{load_transformer, RunRequest};
@@ -16,6 +18,7 @@
 //! # let _ = layer_0; Ok(()) }
 //! ```
 
+pub mod circuits;
 pub mod config;
 mod error;
 mod fetch;
@@ -25,11 +28,15 @@ mod ops;
 mod tokenizer;
 mod weights;
 
+pub use circuits::{
+    CircuitOptions, NeuronLink, NeuronLinks, TokenEffect, TokenEffects, WeightFact, WorkEstimate, input_tokens,
+    logit_attribution, neuron_connections, work_estimate,
+};
 pub use config::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions};
 pub use error::ModelError;
 pub use fetch::{HubModel, fetch_model};
 pub use load::{
     ModelFiles, TokenizerFiles, WeightFormat, load_located, load_tokenizer, load_transformer, locate, read_config,
 };
-pub use model::{Hook, LayerValues, RunOutput, RunRequest, Transformer, greedy_continuation};
+pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer, greedy_continuation};
 pub use tokenizer::{Tokenizer, display_token};

@@ -103,7 +103,7 @@ pub(crate) enum Norm {
 }
 
 impl Norm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::LayerNorm { weight, bias, eps } => candle_nn::ops::layer_norm(x, weight, bias, *eps as f32),
             Self::RmsNorm { weight, eps } => candle_nn::ops::rms_norm(x, weight, *eps as f32),
@@ -118,6 +118,64 @@ impl Norm {
             eps,
         })
     }
+}
+
+/// A normalisation layer's parameters, read-only, for analyses that read the weights directly
+/// (`crate::circuits`); [`NormWeights::apply`] is the forward pass's own normalisation.
+#[derive(Clone, Debug)]
+pub struct NormWeights {
+    norm: Norm,
+}
+
+impl NormWeights {
+    /// Whether the layer subtracts the mean over the channels first (LayerNorm, also TransformerLens
+    /// `LNPre`); RMSNorm does not.
+    pub fn centres(&self) -> bool {
+        matches!(self.norm, Norm::LayerNorm { .. })
+    }
+
+    /// The learned scale γ, [width] (ones for `LNPre`).
+    pub fn scale(&self) -> &Tensor {
+        match &self.norm {
+            Norm::LayerNorm { weight, .. } | Norm::RmsNorm { weight, .. } => weight,
+        }
+    }
+
+    /// The learned shift β, [width]; `None` for RMSNorm (zeros for `LNPre`).
+    pub fn shift(&self) -> Option<&Tensor> {
+        match &self.norm {
+            Norm::LayerNorm { bias, .. } => Some(bias),
+            Norm::RmsNorm { .. } => None,
+        }
+    }
+
+    /// Added to the variance (LayerNorm) or to the mean square (RMSNorm).
+    pub fn eps(&self) -> f64 {
+        match &self.norm {
+            Norm::LayerNorm { eps, .. } | Norm::RmsNorm { eps, .. } => *eps,
+        }
+    }
+
+    /// Normalises the rows of `x` [rows, width] exactly as the forward pass does.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(self.norm.forward(x)?)
+    }
+}
+
+/// One MLP layer's weights as this crate stores them (cheap handles, not copies), for analyses
+/// that read the weights directly (`crate::circuits`).
+#[derive(Clone, Debug)]
+pub struct MlpWeights {
+    /// The normalisation applied to the residual stream before the MLP reads it.
+    pub norm: NormWeights,
+    /// [d_model, d_mlp]: column j is what neuron j reads. For gated MLPs this is the gate
+    /// (`W_gate`), which decides whether the neuron fires; the up projection is not included.
+    pub input: Tensor,
+    /// [d_mlp], added to `x·input` before the non-linearity, when the MLP has one.
+    pub input_bias: Option<Tensor>,
+    /// [d_mlp, d_model]: row j is what neuron j writes per unit of its activation (SoLU: with the
+    /// MLP LayerNorm's scale folded in at load, matching the `hook_post` definition above).
+    pub output: Tensor,
 }
 
 /// Multi-head (or grouped-query) causal self-attention with Q, K and V in one product.
@@ -227,6 +285,48 @@ impl Transformer {
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The token embedding, [d_vocab, d_model].
+    pub fn token_embedding(&self) -> &Tensor {
+        &self.token_embedding
+    }
+
+    /// The unembedding, [d_model, d_vocab] (the transposed token embedding when tied). Its bias,
+    /// if any (TransformerLens `b_U`), is not included: it does not depend on the residual stream.
+    pub fn unembedding(&self) -> &Tensor {
+        &self.unembed.weight
+    }
+
+    /// The normalisation before the unembedding.
+    pub fn final_norm(&self) -> NormWeights {
+        NormWeights { norm: self.final_norm.clone() }
+    }
+
+    /// The MLP weights of `layer`.
+    pub fn mlp_weights(&self, layer: usize) -> Result<MlpWeights, ModelError> {
+        let Some(block) = self.blocks.get(layer) else {
+            return Err(ModelError::Input(format!(
+                "layer {layer} does not exist (the model has {})",
+                self.config.n_layers
+            )));
+        };
+        let norm = NormWeights { norm: block.mlp_norm.clone() };
+        Ok(match &block.mlp {
+            Mlp::Plain { input, output, .. } => MlpWeights {
+                norm,
+                input: input.weight.clone(),
+                input_bias: input.bias.clone(),
+                output: output.weight.clone(),
+            },
+            Mlp::Gated { input, output } => MlpWeights {
+                norm,
+                // The gate's columns come first (see `Mlp::Gated`).
+                input: input.weight.narrow(1, 0, self.config.d_mlp)?,
+                input_bias: input.bias.as_ref().map(|bias| bias.narrow(0, 0, self.config.d_mlp)).transpose()?,
+                output: output.weight.clone(),
+            },
+        })
     }
 
     /// Runs token ids [batch, position] (u32) through the model and returns what `request` asks for.

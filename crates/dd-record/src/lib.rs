@@ -9,11 +9,13 @@ mod merge;
 mod record;
 mod source;
 mod state;
+mod weights;
 mod write;
 
 pub use accumulate::{AccumulatorConfig, SelectionSizes};
 pub use error::RecordError;
 pub use merge::merge_shards;
-pub use record::{RecordConfig, RecordEvent, RecordOutcome, Recording, record};
+pub use record::{RecordConfig, RecordEvent, RecordOutcome, RecordTiming, Recording, record};
 pub use source::{OpenedModel, open_model, url_safe_name};
+pub use weights::{WeightProgress, write_weight_facts};
 pub use write::{MODEL_RANKING_LEN, WriteConfig, WriteSummary, write_recording};

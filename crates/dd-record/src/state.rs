@@ -208,7 +208,7 @@ impl<R: Read> Reader<R> {
         if counts.len() != grid.n_bins as usize {
             return Err("histogram bins do not match its grid".to_owned());
         }
-        let histogram = GridHistogram { grid, counts };
+        let histogram = GridHistogram::from_parts(grid, counts);
         let (top, bottom, random) = (self.selection()?, self.selection()?, self.selection()?);
         let band_grid = self.grid()?;
         let n_bands = self.len(4)?;

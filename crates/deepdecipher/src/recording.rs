@@ -176,7 +176,35 @@ fn write_database(
         },
     )?;
     bar.finish_and_clear();
-    let _ = weights;
+    if weights {
+        let started = Instant::now();
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {percent}% (ETA {eta})") {
+            bar.set_style(style);
+        }
+        let n_records = dd_record::write_weight_facts(
+            &opened.transformer,
+            output,
+            name,
+            10,
+            dd_store::EncodeOptions::STANDARD,
+            &|progress| {
+                let what = match progress.fact {
+                    dd_model::WeightFact::LogitAttribution => "logit attribution",
+                    dd_model::WeightFact::InputTokens => "input tokens",
+                    dd_model::WeightFact::NeuronConnections => "neuron connections",
+                };
+                bar.set_message(what);
+                bar.set_length(progress.total);
+                bar.set_position(progress.done);
+            },
+        )?;
+        bar.finish_and_clear();
+        eprintln!(
+            "wrote {n_records} weight-based records (logit attribution, input tokens, connections) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "wrote {} neurons ({} records) of {name} to {}; file is {}",

@@ -3,6 +3,7 @@
 //! the real loading code and compared with the references those libraries computed; and the real
 //! SmolLM2-135M model from the test assets.
 
+mod circuits;
 mod errors;
 /// The fake hub of `dd-hub`'s tests, shared so both crates test against the same server.
 #[path = "../../../dd-hub/tests/hub/server.rs"]

@@ -27,14 +27,14 @@ pub(crate) struct AlignedGrid {
 
 /// `floor(x)` as an integer without a libm call (the baseline x86-64 target has no SSE4.1 `roundsd`).
 #[inline]
-fn floor_to_i64(x: f64) -> i64 {
+pub(crate) fn floor_to_i64(x: f64) -> i64 {
     let truncated = x as i64;
     truncated - i64::from((truncated as f64) > x)
 }
 
 /// `2^-exponent`, exact for the exponents a grid uses.
 #[inline]
-fn inverse_width(exponent: i32) -> f64 {
+pub(crate) fn inverse_width(exponent: i32) -> f64 {
     f64::from_bits(((1023 - i64::from(exponent)) as u64) << 52)
 }
 
@@ -76,15 +76,6 @@ impl AlignedGrid {
     #[inline]
     pub(crate) fn bin(&self, x: f32) -> usize {
         (Self::global_bin(x, self.exponent) - self.start) as usize
-    }
-
-    /// The bin of `x` if it lies inside the current bins and range (the common, cheap case).
-    #[inline]
-    pub(crate) fn bin_if_inside(&self, x: f32) -> Option<usize> {
-        if x >= self.min && x <= self.max {
-            return Some(self.bin(x));
-        }
-        None
     }
 
     /// Makes the grid cover `x` (counting it); returns how existing bins moved, if they did.

@@ -10,8 +10,9 @@ pub(crate) mod selection;
 
 use rayon::prelude::*;
 
+use moments::ShiftedSums;
 pub use neuron::SelectionSizes;
-pub(crate) use neuron::{BandSamples, ContextsView, GridHistogram, NeuronAccumulator};
+pub(crate) use neuron::{BandSamples, ContextExtremes, ContextsView, GridHistogram, NeuronAccumulator};
 
 /// Neurons per unit of parallel work: big enough to amortise the task, small enough that a chunk's
 /// transposed batch (64 × 1024 f32, 256 KiB) stays in cache.
@@ -67,6 +68,155 @@ pub(crate) struct BatchActivations<'a> {
     pub(crate) tokens: &'a [u32],
 }
 
+thread_local! {
+    /// Each worker's per-chunk buffers, reused across chunks and batches.
+    static SCRATCH: std::cell::RefCell<ChunkScratch> = std::cell::RefCell::new(ChunkScratch::default());
+}
+
+/// Per-neuron running values of one chunk during one batch, as arrays so the row loop vectorises.
+#[derive(Default)]
+struct ChunkScratch {
+    shift: Vec<f64>,
+    s1: Vec<f64>,
+    s2: Vec<f64>,
+    s3: Vec<f64>,
+    s4: Vec<f64>,
+    positive: Vec<u32>,
+    max: Vec<f32>,
+    max_at: Vec<u32>,
+    min: Vec<f32>,
+    min_at: Vec<u32>,
+    column: Vec<f32>,
+    /// The current context's rows of this chunk, `[position * width + j]`.
+    context_rows: Vec<f32>,
+}
+
+impl ChunkScratch {
+    fn reset(&mut self, neurons: &[NeuronAccumulator]) {
+        let width = neurons.len();
+        self.shift.clear();
+        self.shift.extend(neurons.iter().map(|n| n.moments.mean));
+        for sums in [&mut self.s1, &mut self.s2, &mut self.s3, &mut self.s4] {
+            sums.clear();
+            sums.resize(width, 0.0);
+        }
+        self.positive.clear();
+        self.positive.resize(width, 0);
+        for (extreme, value) in [(&mut self.max, f32::NEG_INFINITY), (&mut self.min, f32::INFINITY)] {
+            extreme.clear();
+            extreme.resize(width, value);
+        }
+        self.max_at.clear();
+        self.max_at.resize(width, 0);
+        self.min_at.clear();
+        self.min_at.resize(width, 0);
+    }
+
+    fn start_context(&mut self) {
+        self.max.fill(f32::NEG_INFINITY);
+        self.min.fill(f32::INFINITY);
+        self.max_at.fill(0);
+        self.min_at.fill(0);
+    }
+
+    /// Takes one row (one token, every neuron of the chunk).
+    #[inline]
+    fn add_row(&mut self, row: &[f32], position: u32) {
+        let width = row.len();
+        let (max, max_at) = (&mut self.max[..width], &mut self.max_at[..width]);
+        for ((m, at), &x) in max.iter_mut().zip(max_at.iter_mut()).zip(row) {
+            let above = x > *m;
+            *m = if above { x } else { *m };
+            *at = if above { position } else { *at };
+        }
+        let (min, min_at) = (&mut self.min[..width], &mut self.min_at[..width]);
+        for ((m, at), &x) in min.iter_mut().zip(min_at.iter_mut()).zip(row) {
+            let below = x < *m;
+            *m = if below { x } else { *m };
+            *at = if below { position } else { *at };
+        }
+        for (p, &x) in self.positive[..width].iter_mut().zip(row) {
+            *p += u32::from(x > 0.0);
+        }
+        let sums = self.s1[..width]
+            .iter_mut()
+            .zip(&mut self.s2[..width])
+            .zip(&mut self.s3[..width])
+            .zip(&mut self.s4[..width]);
+        for ((((s1, s2), s3), s4), (&x, &shift)) in sums.zip(row.iter().zip(&self.shift)) {
+            let d = f64::from(x) - shift;
+            let d2 = d * d;
+            *s1 += d;
+            *s2 += d2;
+            *s3 += d2 * d;
+            *s4 += d2 * d2;
+        }
+    }
+}
+
+/// Accumulates one chunk of neurons over a batch, row by row (a row is one token's activations of
+/// the chunk's neurons, contiguous in the batch), and adds each row to the token table.
+fn accumulate_chunk(
+    chunk: &mut NeuronChunk,
+    batch: &BatchActivations<'_>,
+    row_slots: &[Option<usize>],
+    scratch: &mut ChunkScratch,
+    d_mlp: usize,
+) {
+    let values = batch.layers[chunk.layer as usize];
+    let (first, width) = (chunk.first as usize, chunk.neurons.len());
+    let positions = batch.contexts.positions;
+    scratch.reset(&chunk.neurons);
+    let mut n_values = 0u64;
+    for (c, (&context, &length)) in batch.contexts.indices.iter().zip(batch.contexts.lengths).enumerate() {
+        if length == 0 {
+            continue;
+        }
+        scratch.start_context();
+        // Rows of the batch are d_mlp floats apart: a multiple of 4 KiB for most models, so reading
+        // a neuron's column straight from them maps every row to the same cache sets. One copy of
+        // the context's rows makes the per-row work and the rare column gathers cache-friendly.
+        let mut context_rows = std::mem::take(&mut scratch.context_rows);
+        context_rows.clear();
+        for position in 0..length {
+            let row_index = c * positions + position;
+            context_rows.extend_from_slice(&values[row_index * d_mlp + first..row_index * d_mlp + first + width]);
+        }
+        for (position, row) in context_rows.chunks_exact(width).enumerate() {
+            scratch.add_row(row, position as u32);
+            for (neuron, &x) in chunk.neurons.iter_mut().zip(row) {
+                neuron.histogram.add(x);
+            }
+            if let Some(slot) = row_slots[c * positions + position] {
+                let sums = &mut chunk.token_sums[slot * width..(slot + 1) * width];
+                sums.iter_mut().zip(row).for_each(|(sum, &x)| *sum += x);
+            }
+        }
+        n_values += length as u64;
+        let mut column = std::mem::take(&mut scratch.column);
+        for (j, neuron) in chunk.neurons.iter_mut().enumerate() {
+            let extremes = ContextExtremes {
+                max: scratch.max[j],
+                max_at: scratch.max_at[j],
+                min: scratch.min[j],
+                min_at: scratch.min_at[j],
+            };
+            let gather = |buffer: &mut Vec<f32>| {
+                buffer.clear();
+                buffer.extend(context_rows.iter().skip(j).step_by(width).copied());
+            };
+            neuron.offer_context((chunk.layer, (first + j) as u32), context, &extremes, &mut column, gather);
+        }
+        scratch.column = column;
+        scratch.context_rows = context_rows;
+    }
+    for (j, neuron) in chunk.neurons.iter_mut().enumerate() {
+        let sums =
+            ShiftedSums { count: n_values, s1: scratch.s1[j], s2: scratch.s2[j], s3: scratch.s3[j], s4: scratch.s4[j] };
+        neuron.add_batch(sums, scratch.shift[j], u64::from(scratch.positive[j]));
+    }
+}
+
 impl TokenSlots {
     /// Tracks `tokens` (distinct ids below `vocab_size`) in the given order.
     pub(crate) fn new(vocab_size: usize, tokens: Vec<u32>) -> Self {
@@ -119,24 +269,8 @@ impl ModelAccumulator {
                 if p < batch.contexts.lengths[c] { token_slots.slot(batch.tokens[row]) } else { None }
             })
             .collect();
-        self.chunks.par_iter_mut().for_each_init(Vec::new, |scratch: &mut Vec<f32>, chunk| {
-            let values = batch.layers[chunk.layer as usize];
-            let (first, width) = (chunk.first as usize, chunk.neurons.len());
-            scratch.resize(width * n_rows, 0.0);
-            for row in 0..n_rows {
-                let source = &values[row * d_mlp + first..row * d_mlp + first + width];
-                for (j, &x) in source.iter().enumerate() {
-                    scratch[j * n_rows + row] = x;
-                }
-                if let Some(slot) = row_slots[row] {
-                    let sums = &mut chunk.token_sums[slot * width..(slot + 1) * width];
-                    sums.iter_mut().zip(source).for_each(|(sum, &x)| *sum += x);
-                }
-            }
-            for (j, neuron) in chunk.neurons.iter_mut().enumerate() {
-                let index = (first + j) as u32;
-                neuron.accumulate(chunk.layer, index, &scratch[j * n_rows..(j + 1) * n_rows], &batch.contexts);
-            }
+        self.chunks.par_iter_mut().for_each(|chunk| {
+            SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &row_slots, scratch, d_mlp));
         });
         for slot in row_slots.into_iter().flatten() {
             self.token_slots.counts[slot] += 1;

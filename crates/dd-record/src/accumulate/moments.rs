@@ -24,8 +24,8 @@ pub(crate) struct ShiftedSums {
 }
 
 impl ShiftedSums {
-    /// Adds one value's deviation from the shift.
-    #[inline]
+    /// Adds one value's deviation from the shift (the recorder adds whole rows at once instead).
+    #[cfg(test)]
     pub(crate) fn add(&mut self, deviation: f64) {
         let d2 = deviation * deviation;
         self.s1 += deviation;

@@ -1,6 +1,6 @@
 //! Everything recorded about one neuron while the dataset streams past.
 
-use super::grid::{AlignedGrid, Regrid};
+use super::grid::{AlignedGrid, Regrid, floor_to_i64, inverse_width};
 use super::moments::{Moments, ShiftedSums};
 use super::selection::{Selection, ordered_key, sample_hash};
 
@@ -28,6 +28,8 @@ pub struct SelectionSizes {
 pub(crate) struct GridHistogram {
     pub(crate) grid: AlignedGrid,
     pub(crate) counts: Vec<u64>,
+    /// `2^-grid.exponent`, kept beside the grid because every value needs it.
+    pub(crate) inverse_width: f64,
 }
 
 /// Samples of contexts per band of their maximum activation, on an aligned power-of-two grid.
@@ -50,6 +52,15 @@ pub(crate) struct NeuronAccumulator {
     pub(crate) random: Selection,
 }
 
+/// Where a context's largest and smallest activation are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ContextExtremes {
+    pub(crate) max: f32,
+    pub(crate) max_at: u32,
+    pub(crate) min: f32,
+    pub(crate) min_at: u32,
+}
+
 /// The contexts of one batch as one neuron sees them.
 pub(crate) struct ContextsView<'a> {
     /// Global dataset index of each context.
@@ -62,19 +73,34 @@ pub(crate) struct ContextsView<'a> {
 
 impl GridHistogram {
     pub(crate) fn new(n_bins: u32) -> Self {
-        Self { grid: AlignedGrid::new(n_bins), counts: vec![0; n_bins as usize] }
+        Self::from_parts(AlignedGrid::new(n_bins), vec![0; n_bins as usize])
     }
 
-    #[inline]
+    /// A histogram from a stored grid and its counts.
+    pub(crate) fn from_parts(grid: AlignedGrid, counts: Vec<u64>) -> Self {
+        Self { grid, counts, inverse_width: inverse_width(grid.exponent) }
+    }
+
+    /// Counts one value. The grid's extremes move rarely after the first batch, so the common case
+    /// is a multiply, a floor and an increment.
+    #[inline(always)]
     pub(crate) fn add(&mut self, x: f32) {
-        if let Some(bin) = self.grid.bin_if_inside(x) {
+        if x >= self.grid.min && x <= self.grid.max {
+            let bin = floor_to_i64(f64::from(x) * self.inverse_width) - self.grid.start;
             self.grid.count += 1;
-            self.counts[bin] += 1;
+            self.counts[bin as usize] += 1;
             return;
         }
+        self.add_outside(x);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_outside(&mut self, x: f32) {
         if let Some(regrid) = self.grid.cover(x) {
             self.counts = regrid_counts(&self.counts, regrid);
         }
+        self.inverse_width = inverse_width(self.grid.exponent);
         let bin = self.grid.bin(x);
         self.counts[bin] += 1;
     }
@@ -86,6 +112,7 @@ impl GridHistogram {
         if let Some(regrid) = self.grid.include(other.grid.min, other.grid.max) {
             self.counts = regrid_counts(&self.counts, regrid);
         }
+        self.inverse_width = inverse_width(self.grid.exponent);
         let mut other_grid = other.grid;
         let counts = match other_grid.include(self.grid.min, self.grid.max) {
             Some(regrid) => regrid_counts(&other.counts, regrid),
@@ -159,51 +186,54 @@ impl NeuronAccumulator {
         }
     }
 
-    /// Takes one batch of this neuron's activations, `values[c * positions + p]`.
-    pub(crate) fn accumulate(&mut self, layer: u32, neuron: u32, values: &[f32], contexts: &ContextsView<'_>) {
-        let shift = self.moments.mean;
-        let mut sums = ShiftedSums::default();
-        for (c, (&context, &length)) in contexts.indices.iter().zip(contexts.lengths).enumerate() {
-            let start = c * contexts.positions;
-            let Some(segment) = values.get(start..start + length) else { continue };
-            if segment.is_empty() {
-                continue;
+    /// Offers one finished context to the selections. `gather` writes the context's activations into
+    /// the buffer it is given; it runs only when some selection takes the context, which after the
+    /// first few batches is rare.
+    pub(crate) fn offer_context(
+        &mut self,
+        id: (u32, u32),
+        context: u64,
+        extremes: &ContextExtremes,
+        buffer: &mut Vec<f32>,
+        gather: impl Fn(&mut Vec<f32>),
+    ) {
+        let (layer, neuron) = id;
+        let ContextExtremes { max, max_at, min, min_at } = *extremes;
+        let mut gathered = false;
+        let mut values = |buffer: &mut Vec<f32>| {
+            if !std::mem::replace(&mut gathered, true) {
+                gather(buffer);
             }
-            let (mut max, mut max_at, mut min, mut min_at) = (f32::NEG_INFINITY, 0, f32::INFINITY, 0);
-            for (position, &x) in segment.iter().enumerate() {
-                if x > max {
-                    (max, max_at) = (x, position);
-                }
-                if x < min {
-                    (min, min_at) = (x, position);
-                }
-                sums.add(f64::from(x) - shift);
-                self.positive += u64::from(x > 0.0);
-                self.histogram.add(x);
-            }
-            sums.count += segment.len() as u64;
-            let top_key = ordered_key(max);
-            if self.top.admits(top_key, context) {
-                self.top.insert(top_key, context, max_at as u32, max, segment);
-            }
-            let bottom_key = ordered_key(-min);
-            if self.bottom.admits(bottom_key, context) {
-                self.bottom.insert(bottom_key, context, min_at as u32, max, segment);
-            }
-            let random_key = !sample_hash(context, layer, neuron, RANDOM_SALT);
-            if self.random.admits(random_key, context) {
-                self.random.insert(random_key, context, max_at as u32, max, segment);
-            }
-            if !self.bands.bands.is_empty() {
-                let band_key = !sample_hash(context, layer, neuron, BAND_SALT);
-                let band = self.bands.band_for(max);
-                let selection = &mut self.bands.bands[band];
-                if selection.admits(band_key, context) {
-                    selection.insert(band_key, context, max_at as u32, max, segment);
-                }
+        };
+        let top_key = ordered_key(max);
+        if self.top.admits(top_key, context) {
+            values(buffer);
+            self.top.insert(top_key, context, max_at, (min, max), buffer);
+        }
+        let bottom_key = ordered_key(-min);
+        if self.bottom.admits(bottom_key, context) {
+            values(buffer);
+            self.bottom.insert(bottom_key, context, min_at, (min, max), buffer);
+        }
+        let random_key = !sample_hash(context, layer, neuron, RANDOM_SALT);
+        if self.random.admits(random_key, context) {
+            values(buffer);
+            self.random.insert(random_key, context, max_at, (min, max), buffer);
+        }
+        if !self.bands.bands.is_empty() {
+            let band_key = !sample_hash(context, layer, neuron, BAND_SALT);
+            let band = self.bands.band_for(max);
+            if self.bands.bands[band].admits(band_key, context) {
+                values(buffer);
+                self.bands.bands[band].insert(band_key, context, max_at, (min, max), buffer);
             }
         }
+    }
+
+    /// Adds one batch's sums (taken around `shift`, the mean before the batch) and positive count.
+    pub(crate) fn add_batch(&mut self, sums: ShiftedSums, shift: f64, positive: u64) {
         self.moments.merge(&Moments::from_shifted(sums, shift));
+        self.positive += positive;
     }
 
     /// Folds a shard's record of the same neuron into this one.

@@ -52,19 +52,24 @@ fn better(key: u64, context: u64, than: &SelectedContext) -> bool {
     key > than.key || (key == than.key && context < than.context)
 }
 
-/// Quantizes `values` into `codes` over their own range; returns (lower, upper).
-pub(crate) fn quantize(values: &[f32], codes: &mut Vec<u16>) -> (f32, f32) {
-    let (lower, upper) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+/// The smallest and largest of `values`.
+#[cfg(test)]
+pub(crate) fn extremes(values: &[f32]) -> (f32, f32) {
+    values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// Quantizes `values`, whose extremes are `lower` and `upper`, into `codes` over that range.
+pub(crate) fn quantize(values: &[f32], (lower, upper): (f32, f32), codes: &mut Vec<u16>) {
     codes.clear();
     let range = f64::from(upper) - f64::from(lower);
     if range > 0.0 {
-        let scale = CODE_MAX / range;
-        // Adding ½ and truncating rounds these non-negative values without a libm call.
-        codes.extend(values.iter().map(|&x| ((f64::from(x) - f64::from(lower)) * scale + 0.5) as u16));
+        // f32 arithmetic (exact to 2^-24 of the range, far below a 16-bit step) vectorises; adding ½
+        // and truncating rounds these non-negative values without a libm call.
+        let scale = (CODE_MAX / range) as f32;
+        codes.extend(values.iter().map(|&x| ((x - lower) * scale + 0.5).min(CODE_MAX as f32) as u16));
     } else {
         codes.resize(values.len(), 0);
     }
-    (lower, upper)
 }
 
 impl SelectedContext {
@@ -97,8 +102,10 @@ impl Selection {
         self.capacity > 0 && better(key, context, &self.slots[self.worst])
     }
 
-    /// Adds a context (the caller checked [`Self::admits`]); `values` are its activations.
-    pub(crate) fn insert(&mut self, key: u64, context: u64, position: u32, max: f32, values: &[f32]) {
+    /// Adds a context (the caller checked [`Self::admits`]); `values` are its activations, with
+    /// `extremes` their smallest and largest.
+    pub(crate) fn insert(&mut self, key: u64, context: u64, position: u32, extremes: (f32, f32), values: &[f32]) {
+        let max = extremes.1;
         let slot = if self.slots.len() < self.capacity as usize {
             self.slots.push(SelectedContext {
                 key,
@@ -114,7 +121,8 @@ impl Selection {
             self.worst
         };
         let selected = &mut self.slots[slot];
-        let (lower, upper) = quantize(values, &mut selected.codes);
+        quantize(values, extremes, &mut selected.codes);
+        let (lower, upper) = extremes;
         *selected =
             SelectedContext { key, context, position, max, lower, upper, codes: std::mem::take(&mut selected.codes) };
         self.find_worst();
@@ -183,7 +191,8 @@ mod tests {
         let mut selection = Selection::new(3);
         for (context, key) in [(0u64, 5u64), (1, 9), (2, 5), (3, 1), (4, 9), (5, 7)] {
             if selection.admits(key, context) {
-                selection.insert(key, context, 0, 0.0, &[key as f32]);
+                let values = [key as f32];
+                selection.insert(key, context, 0, extremes(&values), &values);
             }
         }
         let order: Vec<u64> = selection.sorted().iter().map(|s| s.context).collect();
@@ -201,7 +210,8 @@ mod tests {
     fn quantization_is_within_half_a_step_and_exact_at_the_extremes() {
         let values = [-0.17f32, 0.0, 0.5, 2.25, 4.99, 5.0];
         let mut codes = Vec::new();
-        let (lower, upper) = quantize(&values, &mut codes);
+        let (lower, upper) = extremes(&values);
+        quantize(&values, (lower, upper), &mut codes);
         let selected = SelectedContext { key: 0, context: 0, position: 0, max: upper, lower, upper, codes };
         let decoded = selected.activations();
         assert_eq!((decoded[0], decoded[5]), (-0.17, 5.0));

@@ -1,0 +1,163 @@
+//! Recording throughput and overhead: `record` end to end (tokenizing, forward pass, accumulators)
+//! on random weights of real shapes, over real English text, with the time split between the
+//! forward pass and the accumulators (top-k, bottom-k, bands, random sample, moments, histograms,
+//! token table) measured in the same run.
+//!
+//!     RAYON_NUM_THREADS=2 cargo bench -p dd-record --bench record [-- SHAPES] [--tokens N]
+//!
+//! SHAPES is a comma list of gpt2-small, smollm2 (default both). The tokenizers come from the test
+//! assets (`scripts/fetch-test-assets.sh`, `$DD_TEST_ASSETS`); the text is this repository's
+//! documentation, repeated as needed (`--dataset PATH` for another).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use candle_core::Device;
+use dd_model::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions, Tokenizer, Transformer};
+use dd_record::dataset::{DatasetConfig, Shard};
+use dd_record::{AccumulatorConfig, RecordConfig, RecordOutcome, SelectionSizes};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn assets() -> PathBuf {
+    std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from)
+}
+
+fn shape(name: &str) -> Option<(ModelConfig, Tokenizer)> {
+    let layer_norm = Normalization::LayerNorm { eps: 1e-5 };
+    match name {
+        "gpt2-small" => Some((
+            ModelConfig {
+                architecture: Architecture::Gpt2,
+                n_layers: 12,
+                d_model: 768,
+                d_mlp: 3072,
+                n_heads: 12,
+                n_kv_heads: 12,
+                d_head: 64,
+                d_vocab: 50257,
+                n_ctx: 1024,
+                activation: Activation::GeluTanh,
+                mlp: MlpKind::Plain,
+                normalization: layer_norm,
+                positions: Positions::Learned,
+                parallel_residual: false,
+            },
+            Tokenizer::from_gpt2_files(&assets().join("gpt2/encoder.json"), &assets().join("gpt2/vocab.bpe"))
+                .expect("GPT-2 tokenizer in the test assets"),
+        )),
+        "smollm2" => Some((
+            ModelConfig {
+                architecture: Architecture::Llama,
+                n_layers: 30,
+                d_model: 576,
+                d_mlp: 1536,
+                n_heads: 9,
+                n_kv_heads: 3,
+                d_head: 64,
+                d_vocab: 49152,
+                n_ctx: 8192,
+                activation: Activation::Silu,
+                mlp: MlpKind::Gated,
+                normalization: Normalization::RmsNorm { eps: 1e-5 },
+                positions: Positions::Rotary { dims: 64, base: 100_000.0, interleaved: true },
+                parallel_residual: false,
+            },
+            Tokenizer::from_gguf(&assets().join("SmolLM2-135M-Instruct.Q4_1.gguf"))
+                .expect("SmolLM2 GGUF in the test assets"),
+        )),
+        _ => None,
+    }
+}
+
+/// The repository's Markdown, repeated until it holds about `bytes`.
+fn documentation_dataset(dir: &Path, bytes: usize) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut text = String::new();
+    for file in
+        ["README.md", "ARCHITECTURE.md", "docs/api.md", "docs/format.md", "docs/models.md", "docs/benchmarks.md"]
+    {
+        text.push_str(&std::fs::read_to_string(root.join(file)).unwrap_or_default());
+        text.push('\n');
+    }
+    let path = dir.join("docs.txt");
+    let mut data = String::new();
+    while data.len() < bytes {
+        data.push_str(&text);
+    }
+    std::fs::write(&path, data).expect("write dataset");
+    path
+}
+
+fn main() {
+    let arguments: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut tokens = 32 * 1024u64;
+    let mut names = vec!["gpt2-small".to_owned(), "smollm2".to_owned()];
+    let mut dataset: Option<PathBuf> = None;
+    let mut index = 0;
+    while index < arguments.len() {
+        match arguments[index].as_str() {
+            "--tokens" => {
+                tokens = arguments.get(index + 1).and_then(|v| v.parse().ok()).unwrap_or(tokens);
+                index += 1;
+            }
+            "--dataset" => {
+                dataset = arguments.get(index + 1).map(PathBuf::from);
+                index += 1;
+            }
+            list => names = list.split(',').map(str::to_owned).collect(),
+        }
+        index += 1;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dataset = dataset.unwrap_or_else(|| documentation_dataset(dir.path(), 8 * tokens as usize));
+    println!(
+        "threads: {}  batch 8 × 128, {tokens} tokens, dataset {}",
+        rayon::current_num_threads(),
+        dataset.display()
+    );
+    println!("| shape | record tokens/s | forward-only tokens/s | accumulators / forward | wall s |");
+    println!("|---|---:|---:|---:|---:|");
+    for name in names {
+        let Some((config, tokenizer)) = shape(&name) else {
+            eprintln!("unknown shape {name}");
+            continue;
+        };
+        let model = Transformer::random(config.clone(), &Device::Cpu).expect("random model");
+        let record_config = RecordConfig {
+            model_name: name.clone(),
+            dataset: DatasetConfig { path: dataset.clone(), format: None, text_field: "text".to_owned() },
+            context_length: 128,
+            token_budget: Some(tokens),
+            shard: Shard::WHOLE,
+            batch_size: 8,
+            accumulator: AccumulatorConfig {
+                sizes: SelectionSizes { top: 20, bottom: 20, bands: 10, per_band: 5, random: 5 },
+                histogram_bins: 50,
+            },
+            token_table_bytes: std::env::var("DD_BENCH_TOKEN_TABLE_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(512)
+                << 20,
+            checkpoint_path: dir.path().join(format!("{name}.checkpoint")),
+            checkpoint_interval: Duration::from_secs(1 << 30),
+        };
+        let started = Instant::now();
+        let outcome = dd_record::record(&model, &Arc::new(tokenizer), &record_config, &AtomicBool::new(false), &|_| {})
+            .expect("record");
+        let wall = started.elapsed().as_secs_f64();
+        let RecordOutcome::Finished(recording) = outcome else { unreachable!("never stopped") };
+        let timing = recording.timing();
+        let recorded = recording.tokens_recorded() as f64;
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.1} % | {wall:.1} |",
+            recorded / wall,
+            recorded / timing.forward.as_secs_f64(),
+            100.0 * timing.accumulate.as_secs_f64() / timing.forward.as_secs_f64()
+        );
+    }
+}
