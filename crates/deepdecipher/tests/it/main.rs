@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod demo;
 mod http;
 mod schema;
 mod server;

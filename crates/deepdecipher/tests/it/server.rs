@@ -89,7 +89,7 @@ impl Server {
 }
 
 /// Reads the address from the server's first line of output, `listening on http://ADDR`.
-fn listening_addr(stdout: std::process::ChildStdout) -> SocketAddr {
+pub(crate) fn listening_addr(stdout: std::process::ChildStdout) -> SocketAddr {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read listening line");
     line.trim()

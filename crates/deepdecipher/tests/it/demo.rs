@@ -1,0 +1,76 @@
+//! `deepdecipher demo` end to end on the real SmolLM2-135M-Instruct and Shakespeare from the test
+//! assets (`scripts/fetch-test-assets.sh`): it records, serves pages holding real text, and a
+//! second run serves the database it finds instead of recording again.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use crate::http::get;
+use crate::server::{binary, listening_addr};
+
+fn asset(name: &str) -> PathBuf {
+    let directory =
+        std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from);
+    let path = directory.join(name);
+    assert!(path.exists(), "test asset {} is missing: run scripts/fetch-test-assets.sh", path.display());
+    path
+}
+
+#[test]
+fn demo_records_smollm2_over_shakespeare_and_serves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = dir.path().join("demo.db");
+    let gguf = asset("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let corpus = asset("shakespeare");
+    let demo = |extra: &[&str]| {
+        let mut command = binary();
+        command
+            .arg("demo")
+            .arg("--database")
+            .arg(&database)
+            .arg("--model-file")
+            .arg(&gguf)
+            .arg("--corpus")
+            .arg(&corpus)
+            .args(["--tokens", "1024", "--addr", "127.0.0.1:0", "--no-weights"])
+            .args(extra)
+            .env("RUST_LOG", "warn");
+        command
+    };
+    let mut child = demo(&[]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn demo");
+    let addr = listening_addr(child.stdout.take().expect("stdout"));
+
+    let models = get(addr, "/api").json();
+    let model = &models["models"][0];
+    assert_eq!(model["name"], "SmolLM2-135M-Instruct", "{models}");
+    assert_eq!(model["num_layers"], 30, "{models}");
+    assert_eq!(model["provenance"]["tokens_recorded"], 1024, "{models}");
+
+    // The most interesting neuron's page shows text from the plays, with real activations.
+    let ranking = get(addr, "/api/SmolLM2-135M-Instruct/neuroscope").json();
+    let top = &ranking["data"]["important_neurons"][0][0];
+    let (layer, neuron) = (top["layer"].as_u64().expect("layer"), top["neuron"].as_u64().expect("neuron"));
+    let page = get(addr, &format!("/api/SmolLM2-135M-Instruct/neuroscope/{layer}/{neuron}")).json();
+    let texts = page["data"]["texts"].as_array().expect("texts");
+    assert_eq!(texts.len(), 8, "1024 tokens are 8 contexts of 128: {page}");
+    let text: String = texts
+        .iter()
+        .flat_map(|t| t["tokens"].as_array().expect("tokens").iter().map(|s| s.as_str().unwrap_or_default().to_owned()))
+        .collect::<String>()
+        .replace('·', " ");
+    assert!(text.contains("COUNTESS") || text.contains("BERTRAM"), "not All's Well That Ends Well: {text}");
+    let max = texts[0]["max_activation"].as_f64().expect("max");
+    assert!(max.is_finite() && max > 0.0, "{max}");
+    let stats = get(addr, &format!("/api/SmolLM2-135M-Instruct/stats/{layer}/{neuron}")).json();
+    assert_eq!(stats["data"]["count"], 1024, "{stats}");
+    let tokens = get(addr, &format!("/api/SmolLM2-135M-Instruct/activating_tokens/{layer}/{neuron}")).json();
+    assert!(!tokens["data"]["tokens"].as_array().expect("tokens").is_empty(), "{tokens}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A second run finds the model in the database and only serves.
+    let output = demo(&["--no-serve"]).output().expect("second demo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("already holds SmolLM2-135M-Instruct"), "{stderr}");
+}
