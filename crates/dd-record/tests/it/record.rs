@@ -369,7 +369,8 @@ fn merged_shards_equal_one_run() {
             (stats.variance, want_stats.variance),
             (stats.kurtosis, want_stats.kurtosis),
         ] {
-            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+            // Each shard sums its contexts in f32 around its own running mean: equal to rounding.
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
         }
     }
     // A shard given twice, or one missing, is refused.
