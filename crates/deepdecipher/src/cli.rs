@@ -134,14 +134,14 @@ pub(crate) struct RecordingArgs {
     /// Top-activating contexts per neuron.
     #[arg(long, default_value_t = 20)]
     pub(crate) top: u32,
-    /// Bottom-activating contexts per neuron (default: 20, or 0 for ReLU models).
+    /// Bottom-activating contexts per neuron (default: 10, or 0 for ReLU models).
     #[arg(long)]
     pub(crate) bottom: Option<u32>,
     /// Bands of the activation range sampled per neuron.
     #[arg(long, default_value_t = 10)]
     pub(crate) bands: u32,
     /// Contexts sampled per band.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 2)]
     pub(crate) per_band: u32,
     /// Uniformly random contexts per neuron.
     #[arg(long, default_value_t = 5)]
@@ -194,7 +194,7 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     pub(crate) corpus: Option<PathBuf>,
     /// Tokens to record.
-    #[arg(long, default_value_t = 120_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub(crate) tokens: u64,
     /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1:8080")]

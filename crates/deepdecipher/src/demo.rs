@@ -132,11 +132,11 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             top: 20,
             bottom: None,
             bands: 10,
-            per_band: 5,
+            per_band: 2,
             random: 5,
             token_table_mb: 512,
             shard: None,
-            checkpoint_minutes: 2.0,
+            checkpoint_minutes: 5.0,
             no_weights: args.no_weights,
         };
         let source = match &args.corpus {

@@ -62,7 +62,7 @@ pub(crate) fn record_dataset(
 ) -> anyhow::Result<Option<RecordReport>> {
     let config = opened.transformer.config();
     let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
-    let bottom = args.bottom.unwrap_or(if config.activation == dd_model::Activation::Relu { 0 } else { 20 });
+    let bottom = args.bottom.unwrap_or(if config.activation == dd_model::Activation::Relu { 0 } else { 10 });
     let (index, count) = args.shard.unwrap_or((0, 1));
     let record_config = RecordConfig {
         model_name: name.clone(),

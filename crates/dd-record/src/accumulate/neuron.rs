@@ -269,4 +269,81 @@ mod tests {
             assert!(whole.grid.edge(bin) <= f64::from(x) && f64::from(x) < whole.grid.edge(bin + 1));
         }
     }
+
+    /// Offers `n` contexts with pseudo-random maxima (a heavy tail, as neurons have) to one neuron.
+    fn offered(n: u64, sizes: &SelectionSizes) -> (NeuronAccumulator, Vec<f32>) {
+        let mut neuron = NeuronAccumulator::new(sizes, 50);
+        let mut buffer = Vec::new();
+        let maxima: Vec<f32> = (0..n)
+            .map(|c| {
+                let u = (sample_hash(c, 9, 9, 1) >> 40) as f32 / (1u64 << 24) as f32;
+                if u < 0.8 { u } else { (u - 0.8) * 50.0 }
+            })
+            .collect();
+        for (context, &max) in maxima.iter().enumerate() {
+            let extremes = ContextExtremes { max, max_at: 1, min: max - 1.0, min_at: 0 };
+            let values = [max - 1.0, max];
+            neuron.offer_context((3, 7), context as u64, &extremes, &mut buffer, |b| {
+                b.clear();
+                b.extend_from_slice(&values);
+            });
+        }
+        (neuron, maxima)
+    }
+
+    #[test]
+    fn band_and_random_samples_equal_brute_force() {
+        let sizes = SelectionSizes { top: 4, bottom: 0, bands: 10, per_band: 3, random: 5 };
+        let (neuron, maxima) = offered(2000, &sizes);
+        let grid = &neuron.bands.grid;
+        let (first, last) = grid.occupied().expect("contexts were offered");
+        assert!(last - first >= 5 && last - first <= 10, "{first}..{last}");
+        for band in first..last {
+            let (lower, upper) = (grid.edge(band), grid.edge(band + 1));
+            // The contexts whose maximum lies in the band, by ascending hash: a uniform sample.
+            let mut members: Vec<u64> = (0..maxima.len() as u64)
+                .filter(|&c| f64::from(maxima[c as usize]) >= lower && f64::from(maxima[c as usize]) < upper)
+                .collect();
+            members.sort_by_key(|&c| sample_hash(c, 3, 7, BAND_SALT));
+            members.truncate(3);
+            let got: Vec<u64> = neuron.bands.bands[band].sorted().iter().map(|s| s.context).collect();
+            assert_eq!(got, members, "band {band} [{lower}, {upper})");
+        }
+        let mut everyone: Vec<u64> = (0..maxima.len() as u64).collect();
+        everyone.sort_by_key(|&c| sample_hash(c, 3, 7, RANDOM_SALT));
+        let got: Vec<u64> = neuron.random.sorted().iter().map(|s| s.context).collect();
+        assert_eq!(got, everyone[..5].to_vec());
+        // And the top contexts are the largest maxima.
+        let mut by_max: Vec<u64> = (0..maxima.len() as u64).collect();
+        by_max.sort_by(|&a, &b| maxima[b as usize].total_cmp(&maxima[a as usize]).then(a.cmp(&b)));
+        let got: Vec<u64> = neuron.top.sorted().iter().map(|s| s.context).collect();
+        assert_eq!(got, by_max[..4].to_vec());
+    }
+
+    #[test]
+    fn samples_merge_exactly() {
+        let sizes = SelectionSizes { top: 4, bottom: 2, bands: 10, per_band: 3, random: 5 };
+        let (whole, _) = offered(1500, &sizes);
+        // The same contexts offered to two neurons as two shards, then merged.
+        let (mut left, mut right) = (NeuronAccumulator::new(&sizes, 50), NeuronAccumulator::new(&sizes, 50));
+        let (_, maxima) = offered(1500, &sizes);
+        let mut buffer = Vec::new();
+        for (context, &max) in maxima.iter().enumerate() {
+            let extremes = ContextExtremes { max, max_at: 1, min: max - 1.0, min_at: 0 };
+            let values = [max - 1.0, max];
+            let shard = if context % 3 == 0 { &mut left } else { &mut right };
+            shard.offer_context((3, 7), context as u64, &extremes, &mut buffer, |b| {
+                b.clear();
+                b.extend_from_slice(&values);
+            });
+        }
+        left.merge(right);
+        assert_eq!(left.bands.grid, whole.bands.grid);
+        for (merged, single) in left.bands.bands.iter().zip(&whole.bands.bands) {
+            assert_eq!(merged.sorted(), single.sorted());
+        }
+        assert_eq!(left.top.sorted(), whole.top.sorted());
+        assert_eq!(left.bottom.sorted(), whole.bottom.sorted());
+        assert_eq!(left.random.sorted(), whole.random.sorted());
+    }
 }

@@ -5,5 +5,6 @@ mod api;
 mod cli;
 mod demo;
 mod http;
+mod record;
 mod schema;
 mod server;

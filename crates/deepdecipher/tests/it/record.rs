@@ -1,0 +1,103 @@
+//! `deepdecipher record` as a user runs it: killed with SIGKILL mid-run and started again, it ends
+//! with the same database as a run never interrupted; bad datasets fail with a message, not a panic.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dd_data::{NeuronDataKind, NeuronRecord};
+use dd_store::{ReadConfig, SqliteStore, StoreRead};
+
+use crate::server::{binary, run};
+
+/// The tiny GGUF fixture: two layers, its own 320-token BPE, so the tests need no download.
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dd-model/tests/fixtures/llama-gguf/model.gguf")
+}
+
+fn corpus() -> PathBuf {
+    let directory =
+        std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from);
+    let path = directory.join("shakespeare");
+    assert!(path.is_dir(), "test asset {} is missing: run scripts/fetch-test-assets.sh", path.display());
+    path
+}
+
+const RECORD_ARGS: [&str; 7] =
+    ["--tokens", "300000", "--context", "64", "--no-weights", "--checkpoint-minutes", "0.02"];
+
+/// Every neuron's examples and stats in a database.
+fn neuron_records(database: &Path) -> Vec<NeuronRecord> {
+    let store = SqliteStore::open(database, &ReadConfig::serving()).expect("open database");
+    let model = store.catalog().models()[0].clone();
+    let source = &model.sources[0];
+    let mut records = Vec::new();
+    for layer in 0..model.metadata.n_layers as u32 {
+        for index in 0..model.metadata.d_mlp as u32 {
+            for kind in [NeuronDataKind::Examples, NeuronDataKind::Stats] {
+                records.push(store.neuron_record(source, layer, index, kind).expect("read").expect("stored"));
+            }
+        }
+    }
+    records
+}
+
+#[test]
+fn a_run_killed_and_restarted_equals_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, corpus) = (model(), corpus());
+    let record = |output: &Path| {
+        let mut command = binary();
+        command.arg("record").arg(&model).arg(&corpus).arg("-o").arg(output).args(RECORD_ARGS).env("RUST_LOG", "warn");
+        command
+    };
+    let whole = dir.path().join("whole.db");
+    let status = record(&whole).output().expect("uninterrupted run");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+
+    let killed = dir.path().join("killed.db");
+    let checkpoint = dir.path().join("killed.db.checkpoint");
+    let mut child =
+        record(&killed).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    let started = Instant::now();
+    while !checkpoint.exists() {
+        assert!(child.try_wait().expect("poll").is_none(), "the run ended before its first checkpoint");
+        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint after two minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: no chance to clean up; whatever followed the checkpoint is lost.
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    assert!(!killed.exists() || neuron_records_or_none(&killed).is_none(), "a killed run wrote a database");
+    let output = record(&killed).output().expect("resumed run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!checkpoint.exists(), "a finished run removes its checkpoint");
+    assert_eq!(neuron_records(&killed), neuron_records(&whole));
+}
+
+fn neuron_records_or_none(database: &Path) -> Option<()> {
+    let store = SqliteStore::open(database, &ReadConfig::serving()).ok()?;
+    store.catalog().models().first().map(|_| ())
+}
+
+#[test]
+fn bad_datasets_fail_with_a_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = model();
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"text\": \"fine\"}\nnot json\n").expect("write");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").expect("write");
+    let output = dir.path().join("out.db");
+    let (model, output) = (model.to_string_lossy().into_owned(), output.to_string_lossy().into_owned());
+    for (dataset, expected) in [(&broken, "broken.jsonl:2: not valid JSON"), (&empty, "empty.txt")] {
+        let (code, _, stderr) = run(&["record", &model, &dataset.to_string_lossy(), "-o", &output, "--no-weights"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(expected) && !stderr.contains("panicked"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line, each cause once: {stderr}");
+    }
+    let (code, _, stderr) = run(&["record", &model, "/nonexistent/corpus", "-o", &output]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = run(&["record", &model, &broken.to_string_lossy(), "--shard", "3/3"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("shard"), "{stderr}");
+}
