@@ -7,7 +7,8 @@ use crate::error::RecordError;
 use crate::record::Recording;
 use crate::write::selected_contexts;
 
-/// Loads shard files and merges them into one recording.
+/// Loads the shard states of shard databases (`record --shard i/n`) and merges them into one
+/// recording.
 ///
 /// The shards must come from runs with the same settings and together cover every shard `i/n`
 /// exactly once.
@@ -15,12 +16,12 @@ pub fn merge_shards(paths: &[&Path]) -> Result<Recording, RecordError> {
     let Some((first_path, rest)) = paths.split_first() else {
         return Err(RecordError::InvalidConfig("merge needs at least one shard".to_owned()));
     };
-    let mut merged = Recording::load(first_path)?;
+    let mut merged = Recording::load_from_database(first_path)?;
     let n_shards = merged.state.shard.1;
     let mut seen = vec![false; n_shards as usize];
     seen[merged.state.shard.0 as usize] = true;
     for path in rest {
-        let shard = Recording::load(path)?;
+        let shard = Recording::load_from_database(path)?;
         let (index, count) = shard.state.shard;
         if shard.state.settings != merged.state.settings || count != n_shards {
             return Err(RecordError::SettingsMismatch {

@@ -82,6 +82,9 @@ pub struct Recording {
     pub(crate) timing: RecordTiming,
 }
 
+/// The name of the recorder's state in a shard database.
+const STATE_NAME: &str = "recorder";
+
 /// The settings a checkpoint or shard must share with the run that continues or merges it.
 fn settings_of(config: &RecordConfig, model: &Transformer, n_token_slots: usize) -> String {
     let c = model.config();
@@ -364,13 +367,36 @@ impl Recording {
         self.state.contexts_recorded
     }
 
-    /// Saves the recording as a shard file for [`merge_shards`](crate::merge_shards).
-    pub fn save(&self, path: &Path) -> Result<(), RecordError> {
-        self.state.save(path)
+    /// Keeps this shard's mergeable state inside the database at `path`, beside the model
+    /// `model_name` written there, for [`merge_shards`](crate::merge_shards).
+    pub fn save_to_database(&self, path: &Path, model_name: &str) -> Result<(), RecordError> {
+        let mut state = self.state.clone();
+        let keep = crate::write::selected_contexts(self);
+        state.contexts.retain(&keep);
+        let mut writer = dd_store::StoreWriter::open(path, dd_store::EncodeOptions::STANDARD)?;
+        let model = writer.catalog()?.model(model_name).map(|m| m.id).ok_or_else(|| {
+            RecordError::InvalidConfig(format!("{} holds no model named {model_name:?}", path.display()))
+        })?;
+        let mut batch = writer.batch()?;
+        batch.put_model_state(model, STATE_NAME, &state.to_bytes())?;
+        batch.commit()?;
+        writer.finish()?;
+        Ok(())
     }
 
-    /// Reads a recording saved by [`Self::save`].
-    pub fn load(path: &Path) -> Result<Self, RecordError> {
-        Ok(Self { state: Box::new(RecorderState::load(path)?), timing: RecordTiming::default() })
+    /// Reads the shard state a database holds (see [`Self::save_to_database`]).
+    pub fn load_from_database(path: &Path) -> Result<Self, RecordError> {
+        let store = dd_store::SqliteStore::open(path, &dd_store::ReadConfig::serving())?;
+        let catalog = dd_store::StoreRead::catalog(&store).clone();
+        for model in catalog.models() {
+            if let Some(bytes) = store.model_state(model.id, STATE_NAME)? {
+                let state = RecorderState::from_bytes(&bytes, path)?;
+                return Ok(Self { state: Box::new(state), timing: RecordTiming::default() });
+            }
+        }
+        Err(RecordError::State {
+            path: path.to_owned(),
+            message: "holds no shard state: record it with --shard i/n".to_owned(),
+        })
     }
 }

@@ -325,6 +325,20 @@ impl RecorderState {
         Ok(())
     }
 
+    /// The state as bytes, as [`Self::save`] writes them to a file.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut writer = Writer { inner: Vec::new() };
+        // Writing into a Vec cannot fail.
+        let _ = write_state(&mut writer, self);
+        writer.inner
+    }
+
+    /// Reads a state from bytes made by [`Self::to_bytes`]; `origin` names them in errors.
+    pub(crate) fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self, RecordError> {
+        let mut reader = Reader { inner: bytes, remaining: bytes.len() as u64 };
+        read_state(&mut reader).map_err(|message| RecordError::State { path: origin.to_owned(), message })
+    }
+
     /// Reads a state written by [`Self::save`].
     pub(crate) fn load(path: &Path) -> Result<Self, RecordError> {
         let error = |message: String| RecordError::State { path: path.to_owned(), message };

@@ -106,7 +106,7 @@ pub(crate) struct RecordArgs {
     pub(crate) model: String,
     /// The dataset: a text, JSONL (`.gz`/`.zst`) or Parquet file, or a directory of them.
     pub(crate) dataset: PathBuf,
-    /// The database to write (or, with `--shard`, the shard file).
+    /// The database to write (with `--shard`, the shard's database, which `merge` reads).
     #[arg(short, long, default_value = "data.db")]
     pub(crate) output: PathBuf,
     #[command(flatten)]
@@ -149,7 +149,7 @@ pub(crate) struct RecordingArgs {
     /// Memory for the per-token mean activations, in MB.
     #[arg(long, default_value_t = 512)]
     pub(crate) token_table_mb: u64,
-    /// Record only contexts `i`, `i+n`, ... (`i/n`); `merge` combines the shard files.
+    /// Record only contexts `i`, `i+n`, ... (`i/n`); `merge` combines the shard databases.
     #[arg(long, value_parser = parse_shard)]
     pub(crate) shard: Option<(u64, u64)>,
     /// Minutes between checkpoints.
@@ -162,7 +162,7 @@ pub(crate) struct RecordingArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct MergeArgs {
-    /// Shard files written by `record --shard i/n`.
+    /// Shard databases written by `record --shard i/n`.
     #[arg(required = true)]
     pub(crate) shards: Vec<PathBuf>,
     /// The model the shards were recorded from (for its tokenizer and weights).

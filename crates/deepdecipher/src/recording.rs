@@ -138,7 +138,10 @@ pub(crate) fn record_dataset(
         tokens as f64 / seconds
     );
     if args.shard.is_some() {
-        recording.save(output)?;
+        // A shard is a database of its slice (servable as it is) with its mergeable state inside;
+        // the weight-based facts are left to `merge`, which computes them once.
+        write_database(opened, &recording, output, &name, data_source, false)?;
+        recording.save_to_database(output, &name)?;
         eprintln!("wrote shard {index}/{count} to {}; combine the shards with `deepdecipher merge`", output.display());
     } else {
         write_database(opened, &recording, output, &name, data_source, !args.no_weights)?;
@@ -230,7 +233,7 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let merged = dd_record::merge_shards(&paths)?;
     let opened = open_model(&args.model)?;
     let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
-    let data_source = format!("{} shards", paths.len());
+    let data_source = format!("{} shards merged", paths.len());
     write_database(&opened, &merged, &args.output, &name, &data_source, !args.no_weights)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -349,8 +349,10 @@ fn merged_shards_equal_one_run() {
         let outcome = dd_record::record(&setup.model, &setup.tokenizer, &config, &AtomicBool::new(false), &|_| {})
             .expect("shard records");
         let RecordOutcome::Finished(recording) = outcome else { panic!("not interrupted") };
-        let path = setup.dir.path().join(format!("shard{index}.state"));
-        recording.save(&path).expect("save shard");
+        // Each shard is a database of its own, servable, with its mergeable state inside.
+        let path = write_db(&setup, &recording, &format!("shard{index}.db"));
+        recording.save_to_database(&path, "tiny").expect("save shard state");
+        assert_eq!(read_all(&path).len(), whole.len(), "a shard database holds every neuron");
         shard_files.push(path);
     }
     let paths: Vec<&Path> = shard_files.iter().map(PathBuf::as_path).collect();
@@ -377,6 +379,10 @@ fn merged_shards_equal_one_run() {
     let twice = [paths[0], paths[1], paths[1]];
     assert!(matches!(dd_record::merge_shards(&twice), Err(RecordError::InvalidConfig(_))));
     assert!(matches!(dd_record::merge_shards(&paths[..2]), Err(RecordError::InvalidConfig(_))));
+    // A database without shard state (an unsharded run) is refused by name.
+    let plain = setup.dir.path().join("whole.db");
+    let error = dd_record::merge_shards(&[paths[0], plain.as_path()]).expect_err("no state");
+    assert!(error.to_string().contains("whole.db"), "{error}");
 }
 
 #[test]

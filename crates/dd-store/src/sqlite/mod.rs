@@ -83,6 +83,29 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The state a producer kept under `name` beside a model (see [`WriteBatch::put_model_state`]).
+    pub fn model_state(&self, model: ModelId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.pool
+            .with(|conn| {
+                let mut statement =
+                    conn.prepare("SELECT part, data FROM model_state WHERE model_id = ?1 AND name = ?2 ORDER BY part")?;
+                let mut rows = statement.query((model.0, name))?;
+                let mut state: Option<Vec<u8>> = None;
+                let mut expected_part = 0i64;
+                while let Some(row) = rows.next()? {
+                    let part: i64 = row.get(0)?;
+                    if part != expected_part {
+                        // A missing part: the state is unusable, as if absent.
+                        return Ok(None);
+                    }
+                    expected_part += 1;
+                    state.get_or_insert_with(Vec::new).extend_from_slice(row.get_ref(1)?.as_blob()?);
+                }
+                Ok(state)
+            })
+            .at(&self.path)
+    }
+
     fn blob(&self, sql: &str, params: impl rusqlite::Params) -> Result<Option<Vec<u8>>, StoreError> {
         self.pool
             .with(|conn| {

@@ -75,6 +75,17 @@ const MIGRATIONS: &[&str] = &[
         data BLOB NOT NULL
     ) STRICT;
     "#,
+    // Version 2. A producer's own state kept beside a model, opaque to the store (the recorder's
+    // mergeable shard state), split into parts below SQLite's one-gigabyte blob limit.
+    r#"
+    CREATE TABLE model_state (
+        model_id INTEGER NOT NULL REFERENCES model (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        part INTEGER NOT NULL CHECK (part >= 0),
+        data BLOB NOT NULL,
+        PRIMARY KEY (model_id, name, part)
+    ) STRICT;
+    "#,
 ];
 
 /// Bits of `neuron_data.id` given to the kind, the unit and the layer; the source id takes the rest.

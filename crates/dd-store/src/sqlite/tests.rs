@@ -224,3 +224,26 @@ fn pool_serves_parallel_readers() {
         .collect();
     threads.into_iter().for_each(|t| t.join().expect("reader thread"));
 }
+
+#[test]
+fn model_state_round_trips_in_parts_and_is_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (model, _) = writer.add_model(&metadata("m1")).expect("add model");
+    let state: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut batch = writer.batch().expect("batch");
+    batch.put_model_state_in_parts(model, "recorder", &[9; 50], 7).expect("first state");
+    // Fewer parts than before: the old ones must not survive.
+    batch.put_model_state_in_parts(model, "recorder", &state, 300).expect("state");
+    batch.put_model_state(model, "other", &[]).expect("empty state");
+    batch.commit().expect("commit");
+    writer.finish().expect("finish");
+
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let id = store.catalog().model("m1").expect("model").id;
+    assert_eq!(store.model_state(id, "recorder").expect("read"), Some(state));
+    assert_eq!(store.model_state(id, "other").expect("read"), Some(Vec::new()));
+    assert_eq!(store.model_state(id, "absent").expect("read"), None);
+    assert!(check(&path, &mut |_, _| {}).expect("check").is_ok());
+}

@@ -245,6 +245,35 @@ impl WriteBatch<'_> {
         Ok(())
     }
 
+    /// Keeps `data` under `name` beside a model, replacing what was there: a producer's own state
+    /// (the recorder's mergeable shard state), opaque to the store.
+    pub fn put_model_state(&mut self, model: ModelId, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        // SQLite refuses blobs over a gigabyte; a recorder's state can be larger.
+        self.put_model_state_in_parts(model, name, data, 256 << 20)
+    }
+
+    pub(crate) fn put_model_state_in_parts(
+        &mut self,
+        model: ModelId,
+        name: &str,
+        data: &[u8],
+        part_bytes: usize,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM model_state WHERE model_id = ?1 AND name = ?2", params![model.0, name])
+            .at(self.path)?;
+        let parts: Vec<&[u8]> = if data.is_empty() { vec![data] } else { data.chunks(part_bytes.max(1)).collect() };
+        for (part, bytes) in parts.into_iter().enumerate() {
+            self.tx
+                .execute(
+                    "INSERT INTO model_state (model_id, name, part, data) VALUES (?1, ?2, ?3, ?4)",
+                    params![model.0, name, part as i64, bytes],
+                )
+                .at(self.path)?;
+        }
+        Ok(())
+    }
+
     /// Records written in this batch so far.
     pub fn n_records(&self) -> u64 {
         self.n_records

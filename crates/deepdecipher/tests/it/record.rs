@@ -23,7 +23,7 @@ fn corpus() -> PathBuf {
 }
 
 const RECORD_ARGS: [&str; 7] =
-    ["--tokens", "300000", "--context", "64", "--no-weights", "--checkpoint-minutes", "0.02"];
+    ["--tokens", "120000", "--context", "64", "--no-weights", "--checkpoint-minutes", "0.02"];
 
 /// Every neuron's examples and stats in a database.
 fn neuron_records(database: &Path) -> Vec<NeuronRecord> {
@@ -100,4 +100,52 @@ fn bad_datasets_fail_with_a_message() {
     let (code, _, stderr) = run(&["record", &model, &broken.to_string_lossy(), "--shard", "3/3"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("shard"), "{stderr}");
+}
+
+#[test]
+fn shard_databases_merge_into_the_unsharded_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, corpus) = (model().to_string_lossy().into_owned(), corpus().to_string_lossy().into_owned());
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let args = ["--tokens", "20000", "--context", "64", "--no-weights"];
+    let record = |output: &str, shard: Option<&str>| {
+        let mut argv = vec!["record", &model, &corpus, "-o", output];
+        argv.extend(args);
+        if let Some(shard) = shard {
+            argv.extend(["--shard", shard]);
+        }
+        let (code, _, stderr) = run(&argv);
+        assert_eq!(code, 0, "{stderr}");
+    };
+    record(&path("whole.db"), None);
+    record(&path("part0.db"), Some("0/2"));
+    record(&path("part1.db"), Some("1/2"));
+    let (code, _, stderr) = run(&[
+        "merge",
+        &path("part0.db"),
+        &path("part1.db"),
+        "--model",
+        &model,
+        "-o",
+        &path("merged.db"),
+        "--no-weights",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (merged, whole) = (neuron_records(Path::new(&path("merged.db"))), neuron_records(Path::new(&path("whole.db"))));
+    assert_eq!(merged.len(), whole.len());
+    for (a, b) in merged.iter().zip(&whole) {
+        match (a, b) {
+            (NeuronRecord::Examples(a), NeuronRecord::Examples(b)) => assert_eq!(a, b),
+            (NeuronRecord::Stats(a), NeuronRecord::Stats(b)) => {
+                assert_eq!((a.count, a.max, a.min, &a.histogram), (b.count, b.max, b.min, &b.histogram));
+                assert!((a.mean - b.mean).abs() <= 1e-6 * b.mean.abs().max(1.0));
+            }
+            other => panic!("unexpected records {other:?}"),
+        }
+    }
+    // A shard given twice is refused with a message.
+    let (code, _, stderr) =
+        run(&["merge", &path("part0.db"), &path("part0.db"), "--model", &model, "-o", &path("bad.db")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("given twice"), "{stderr}");
 }
