@@ -13,6 +13,18 @@ pub struct NeuronSummary {
     pub kurtosis: f32,
 }
 
+impl NeuronSummary {
+    /// The headline numbers of a neuron's statistics.
+    pub fn from_stats(stats: &crate::NeuronStats) -> Self {
+        Self {
+            max_activation: stats.max as f32,
+            min_activation: stats.min as f32,
+            density: stats.density as f32,
+            kurtosis: stats.kurtosis as f32,
+        }
+    }
+}
+
 /// Summary numbers for every neuron of one layer, indexed by neuron.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LayerSummary {

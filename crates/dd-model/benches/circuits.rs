@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use dd_model::{
-    Activation, Architecture, CircuitOptions, MlpKind, ModelConfig, Normalization, Positions, Transformer, WeightFact,
-    input_tokens, logit_attribution, neuron_connections, work_estimate,
+    CircuitOptions, ModelConfig, Transformer, WeightFact, input_tokens, logit_attribution, neuron_connections,
+    work_estimate,
 };
 
 /// The same allocator as the binary, so the measured allocation costs are the real ones.
@@ -22,42 +22,8 @@ use dd_model::{
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn shape(name: &str) -> Option<ModelConfig> {
-    match name {
-        "smollm2" => Some(ModelConfig {
-            architecture: Architecture::Llama,
-            n_layers: 30,
-            d_model: 576,
-            d_mlp: 1536,
-            n_heads: 9,
-            n_kv_heads: 3,
-            d_head: 64,
-            d_vocab: 49152,
-            // Only the rotary tables depend on it; the facts never read them.
-            n_ctx: 64,
-            activation: Activation::Silu,
-            mlp: MlpKind::Gated,
-            normalization: Normalization::RmsNorm { eps: 1e-5 },
-            positions: Positions::Rotary { dims: 64, base: 100_000.0, interleaved: true },
-            parallel_residual: false,
-        }),
-        "gpt2-small" => Some(ModelConfig {
-            architecture: Architecture::Gpt2,
-            n_layers: 12,
-            d_model: 768,
-            d_mlp: 3072,
-            n_heads: 12,
-            n_kv_heads: 12,
-            d_head: 64,
-            d_vocab: 50257,
-            n_ctx: 1024,
-            activation: Activation::GeluTanh,
-            mlp: MlpKind::Plain,
-            normalization: Normalization::LayerNorm { eps: 1e-5 },
-            positions: Positions::Learned,
-            parallel_residual: false,
-        }),
-        _ => None,
-    }
+    // Only the rotary tables depend on the context length; the facts never read them.
+    ModelConfig::benchmark_shape(name).map(|config| ModelConfig { n_ctx: 64, ..config })
 }
 
 /// `(start, length)` of consecutive tiles of at most `size` covering `start..end`, as the library

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
-use dd_model::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions, RunRequest, Transformer};
+use dd_model::{MlpKind, ModelConfig, RunRequest, Transformer};
 
 /// Recording allocates a fresh tensor per op; glibc returns those pages and faults them back in
 /// every batch (six times the page faults, 5–13 % more CPU time), mimalloc keeps them. The
@@ -24,85 +24,10 @@ const BATCH: usize = 8;
 const POSITIONS: usize = 128;
 
 fn shapes() -> Vec<(&'static str, ModelConfig)> {
-    let layer_norm = Normalization::LayerNorm { eps: 1e-5 };
-    vec![
-        (
-            "gpt2-small",
-            ModelConfig {
-                architecture: Architecture::Gpt2,
-                n_layers: 12,
-                d_model: 768,
-                d_mlp: 3072,
-                n_heads: 12,
-                n_kv_heads: 12,
-                d_head: 64,
-                d_vocab: 50257,
-                n_ctx: 1024,
-                activation: Activation::GeluTanh,
-                mlp: MlpKind::Plain,
-                normalization: layer_norm,
-                positions: Positions::Learned,
-                parallel_residual: false,
-            },
-        ),
-        (
-            "pythia-70m",
-            ModelConfig {
-                architecture: Architecture::GptNeoX,
-                n_layers: 6,
-                d_model: 512,
-                d_mlp: 2048,
-                n_heads: 8,
-                n_kv_heads: 8,
-                d_head: 64,
-                d_vocab: 50304,
-                n_ctx: 2048,
-                activation: Activation::GeluErf,
-                mlp: MlpKind::Plain,
-                normalization: layer_norm,
-                positions: Positions::Rotary { dims: 16, base: 10_000.0, interleaved: false },
-                parallel_residual: true,
-            },
-        ),
-        (
-            "solu-1l",
-            ModelConfig {
-                architecture: Architecture::TransformerLens,
-                n_layers: 1,
-                d_model: 512,
-                d_mlp: 2048,
-                n_heads: 8,
-                n_kv_heads: 8,
-                d_head: 64,
-                d_vocab: 48262,
-                n_ctx: 1024,
-                activation: Activation::SoluLayerNorm,
-                mlp: MlpKind::Plain,
-                normalization: layer_norm,
-                positions: Positions::Learned,
-                parallel_residual: false,
-            },
-        ),
-        (
-            "smollm2",
-            ModelConfig {
-                architecture: Architecture::Llama,
-                n_layers: 30,
-                d_model: 576,
-                d_mlp: 1536,
-                n_heads: 9,
-                n_kv_heads: 3,
-                d_head: 64,
-                d_vocab: 49152,
-                n_ctx: 8192,
-                activation: Activation::Silu,
-                mlp: MlpKind::Gated,
-                normalization: Normalization::RmsNorm { eps: 1e-5 },
-                positions: Positions::Rotary { dims: 64, base: 100_000.0, interleaved: true },
-                parallel_residual: false,
-            },
-        ),
-    ]
+    dd_model::config::BENCHMARK_SHAPES
+        .iter()
+        .filter_map(|&name| ModelConfig::benchmark_shape(name).map(|config| (name, config)))
+        .collect()
 }
 
 /// Times `forward` and `gemms` alternately, `batches` times each after one untimed round, so

@@ -145,7 +145,76 @@ pub struct ModelConfig {
     pub parallel_residual: bool,
 }
 
+/// The shapes the benchmarks compare with PyTorch (`../shared/bench/pytorch_baseline.py`), by name.
+pub const BENCHMARK_SHAPES: [&str; 4] = ["gpt2-small", "pythia-70m", "solu-1l", "smollm2"];
+
 impl ModelConfig {
+    /// The shape of a well-known model, for benchmarks on random weights: one of
+    /// [`BENCHMARK_SHAPES`] (GPT-2 small, Pythia-70M, TransformerLens SoLU-1L, SmolLM2-135M).
+    pub fn benchmark_shape(name: &str) -> Option<ModelConfig> {
+        let layer_norm = Normalization::LayerNorm { eps: 1e-5 };
+        let gpt2_small = ModelConfig {
+            architecture: Architecture::Gpt2,
+            n_layers: 12,
+            d_model: 768,
+            d_mlp: 3072,
+            n_heads: 12,
+            n_kv_heads: 12,
+            d_head: 64,
+            d_vocab: 50257,
+            n_ctx: 1024,
+            activation: Activation::GeluTanh,
+            mlp: MlpKind::Plain,
+            normalization: layer_norm,
+            positions: Positions::Learned,
+            parallel_residual: false,
+        };
+        match name {
+            "gpt2-small" => Some(gpt2_small),
+            "pythia-70m" => Some(ModelConfig {
+                architecture: Architecture::GptNeoX,
+                n_layers: 6,
+                d_model: 512,
+                d_mlp: 2048,
+                n_heads: 8,
+                n_kv_heads: 8,
+                d_vocab: 50304,
+                n_ctx: 2048,
+                activation: Activation::GeluErf,
+                positions: Positions::Rotary { dims: 16, base: 10_000.0, interleaved: false },
+                parallel_residual: true,
+                ..gpt2_small
+            }),
+            "solu-1l" => Some(ModelConfig {
+                architecture: Architecture::TransformerLens,
+                n_layers: 1,
+                d_model: 512,
+                d_mlp: 2048,
+                n_heads: 8,
+                n_kv_heads: 8,
+                d_vocab: 48262,
+                activation: Activation::SoluLayerNorm,
+                ..gpt2_small
+            }),
+            "smollm2" => Some(ModelConfig {
+                architecture: Architecture::Llama,
+                n_layers: 30,
+                d_model: 576,
+                d_mlp: 1536,
+                n_heads: 9,
+                n_kv_heads: 3,
+                d_vocab: 49152,
+                n_ctx: 8192,
+                activation: Activation::Silu,
+                mlp: MlpKind::Gated,
+                normalization: Normalization::RmsNorm { eps: 1e-5 },
+                positions: Positions::Rotary { dims: 64, base: 100_000.0, interleaved: true },
+                ..gpt2_small
+            }),
+            _ => None,
+        }
+    }
+
     /// MLP neurons in the whole model.
     pub fn n_neurons(&self) -> u64 {
         self.n_layers as u64 * self.d_mlp as u64

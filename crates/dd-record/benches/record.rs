@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use dd_model::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions, Tokenizer, Transformer};
+use dd_model::{ModelConfig, Tokenizer, Transformer};
 use dd_record::dataset::{DatasetConfig, Shard};
 use dd_record::{AccumulatorConfig, RecordConfig, RecordOutcome, SelectionSizes};
 
@@ -29,50 +29,16 @@ fn assets() -> PathBuf {
 }
 
 fn shape(name: &str) -> Option<(ModelConfig, Tokenizer)> {
-    let layer_norm = Normalization::LayerNorm { eps: 1e-5 };
-    match name {
-        "gpt2-small" => Some((
-            ModelConfig {
-                architecture: Architecture::Gpt2,
-                n_layers: 12,
-                d_model: 768,
-                d_mlp: 3072,
-                n_heads: 12,
-                n_kv_heads: 12,
-                d_head: 64,
-                d_vocab: 50257,
-                n_ctx: 1024,
-                activation: Activation::GeluTanh,
-                mlp: MlpKind::Plain,
-                normalization: layer_norm,
-                positions: Positions::Learned,
-                parallel_residual: false,
-            },
+    let tokenizer = match name {
+        "gpt2-small" => {
             Tokenizer::from_gpt2_files(&assets().join("gpt2/encoder.json"), &assets().join("gpt2/vocab.bpe"))
-                .expect("GPT-2 tokenizer in the test assets"),
-        )),
-        "smollm2" => Some((
-            ModelConfig {
-                architecture: Architecture::Llama,
-                n_layers: 30,
-                d_model: 576,
-                d_mlp: 1536,
-                n_heads: 9,
-                n_kv_heads: 3,
-                d_head: 64,
-                d_vocab: 49152,
-                n_ctx: 8192,
-                activation: Activation::Silu,
-                mlp: MlpKind::Gated,
-                normalization: Normalization::RmsNorm { eps: 1e-5 },
-                positions: Positions::Rotary { dims: 64, base: 100_000.0, interleaved: true },
-                parallel_residual: false,
-            },
-            Tokenizer::from_gguf(&assets().join("SmolLM2-135M-Instruct.Q4_1.gguf"))
-                .expect("SmolLM2 GGUF in the test assets"),
-        )),
-        _ => None,
-    }
+                .expect("GPT-2 tokenizer in the test assets")
+        }
+        "smollm2" => Tokenizer::from_gguf(&assets().join("SmolLM2-135M-Instruct.Q4_1.gguf"))
+            .expect("SmolLM2 GGUF in the test assets"),
+        _ => return None,
+    };
+    Some((ModelConfig::benchmark_shape(name)?, tokenizer))
 }
 
 /// The repository's Markdown, repeated until it holds about `bytes`.

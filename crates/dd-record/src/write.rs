@@ -245,12 +245,7 @@ fn encode_neuron(
     let (summary, score) = match stats {
         Some(stats) => {
             let score = interestingness(&stats);
-            let summary = NeuronSummary {
-                max_activation: stats.max as f32,
-                min_activation: stats.min as f32,
-                density: stats.density as f32,
-                kurtosis: stats.kurtosis as f32,
-            };
+            let summary = NeuronSummary::from_stats(&stats);
             encoded.push(encode(&NeuronRecord::Stats(stats))?);
             (summary, score)
         }

@@ -90,12 +90,7 @@ pub(crate) fn generate(
 
     let stats = stats(&model, &mut rng);
     let score = interestingness(&stats);
-    let summary = NeuronSummary {
-        max_activation: stats.max as f32,
-        min_activation: stats.min as f32,
-        density: stats.density as f32,
-        kurtosis: stats.kurtosis as f32,
-    };
+    let summary = NeuronSummary::from_stats(&stats);
     let random_token = |rng: &mut SynthRng| rng.below(vocab_size) as u32;
     let logits = LogitAttribution {
         top: (0..10)
