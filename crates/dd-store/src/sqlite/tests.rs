@@ -247,3 +247,30 @@ fn model_state_round_trips_in_parts_and_is_replaced() {
     assert_eq!(store.model_state(id, "absent").expect("read"), None);
     assert!(check(&path, &mut |_, _| {}).expect("check").is_ok());
 }
+
+#[test]
+fn version_1_databases_gain_the_state_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(source, 0, 1, &similar(3)).expect("put neuron");
+    batch.commit().expect("commit");
+    writer.finish().expect("finish");
+    // Back to what version 1 wrote.
+    let conn = Connection::open(&path).expect("open");
+    conn.execute_batch("DROP TABLE model_state; PRAGMA user_version = 1;").expect("downgrade");
+    drop(conn);
+
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("migrates");
+    let model = writer.catalog().expect("catalog").model("m1").expect("model kept").id;
+    let mut batch = writer.batch().expect("batch");
+    batch.put_model_state(model, "recorder", b"state").expect("state table exists");
+    batch.commit().expect("commit");
+    writer.finish().expect("finish");
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let entry = store.catalog().model("m1").expect("model");
+    assert_eq!(store.neuron_record(&entry.sources[0], 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(3)));
+    assert_eq!(store.model_state(entry.id, "recorder").expect("read"), Some(b"state".to_vec()));
+}

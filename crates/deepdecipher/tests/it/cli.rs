@@ -118,7 +118,8 @@ fn migrate_is_idempotent() {
     std::fs::copy(fixture_db(), &path).expect("copy");
     let (code, stdout, _) = run(&["migrate", path.to_str().expect("path")]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("schema version 1"), "{stdout}");
+    let version = format!("schema version {}", dd_store::sqlite::SCHEMA_VERSION);
+    assert!(stdout.contains(&version), "{stdout}");
     assert_eq!(run(&["check", path.to_str().expect("path")]).0, 0);
 }
 
