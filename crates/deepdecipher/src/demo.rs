@@ -100,9 +100,14 @@ with tempfile.TemporaryDirectory() as work:
     Ok(target)
 }
 
+/// Whether `database` holds a finished demo: the model, and no checkpoint left by a run that was
+/// interrupted before it finished writing.
 fn holds_model(database: &Path) -> bool {
-    dd_store::SqliteStore::open(database, &dd_store::ReadConfig::serving())
-        .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(MODEL_NAME).is_some())
+    let mut checkpoint = database.as_os_str().to_os_string();
+    checkpoint.push(".checkpoint");
+    !Path::new(&checkpoint).exists()
+        && dd_store::SqliteStore::open(database, &dd_store::ReadConfig::serving())
+            .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(MODEL_NAME).is_some())
 }
 
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {

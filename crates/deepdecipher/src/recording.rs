@@ -85,10 +85,18 @@ pub(crate) fn record_dataset(
         checkpoint_path: checkpoint_path(output),
         checkpoint_interval: Duration::from_secs_f64((args.checkpoint_minutes * 60.0).max(1.0)),
     };
-    if args.shard.is_none() && output.exists() {
-        let catalog = dd_store::SqliteStore::open(output, &dd_store::ReadConfig::serving())
-            .map(|store| dd_store::StoreRead::catalog(&store).model(&name).is_some());
-        if let Ok(true) = catalog {
+    let holds_model = output.exists()
+        && dd_store::SqliteStore::open(output, &dd_store::ReadConfig::serving())
+            .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(&name).is_some());
+    if holds_model {
+        // The checkpoint is removed only once the database is complete: with one still there, the
+        // model in the database is what an interrupted write left, and is written again.
+        if record_config.checkpoint_path.exists() {
+            let mut writer = dd_store::StoreWriter::open(output, dd_store::EncodeOptions::STANDARD)?;
+            writer.delete_model(&name)?;
+            writer.finish()?;
+            eprintln!("{} holds an unfinished write of {name}; writing it again", output.display());
+        } else {
             anyhow::bail!(
                 "{} already holds a model named {name:?}; pass --name or use another --output",
                 output.display()

@@ -68,8 +68,13 @@ fn a_run_killed_and_restarted_equals_an_uninterrupted_one() {
     child.kill().expect("kill");
     child.wait().expect("reap");
     assert!(!killed.exists() || neuron_records_or_none(&killed).is_none(), "a killed run wrote a database");
+    // Pretend the kill came while the database was being written: it holds the model, and the
+    // checkpoint is still there. The rerun must write the model again, not refuse or keep it.
+    std::fs::copy(&whole, &killed).expect("copy");
     let output = record(&killed).output().expect("resumed run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("holds an unfinished write"), "{stderr}");
     assert!(!checkpoint.exists(), "a finished run removes its checkpoint");
     assert_eq!(neuron_records(&killed), neuron_records(&whole));
 }
