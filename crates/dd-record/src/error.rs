@@ -40,6 +40,18 @@ pub enum RecordError {
     /// A setting is out of range.
     #[error("invalid setting: {0}")]
     InvalidConfig(String),
+    /// The model produced a NaN or infinite activation, which cannot be recorded.
+    #[error(
+        "the model produced a NaN or infinite activation (layer {layer}, neuron {neuron}, context {context}); check its weights and configuration"
+    )]
+    NonFinite {
+        /// Layer of the neuron.
+        layer: u32,
+        /// The neuron.
+        neuron: u32,
+        /// The context it happened on.
+        context: u64,
+    },
     /// The dataset produced no contexts.
     #[error("the dataset produced no contexts to record")]
     NothingRecorded,

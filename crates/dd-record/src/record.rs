@@ -85,18 +85,19 @@ pub struct Recording {
 /// The name of the recorder's state in a shard database.
 const STATE_NAME: &str = "recorder";
 
+/// The part of the settings that names the model's shape.
+fn model_identity(c: &dd_model::ModelConfig) -> String {
+    format!("arch={} layers={} d_mlp={} vocab={}", c.architecture.name(), c.n_layers, c.d_mlp, c.d_vocab)
+}
+
 /// The settings a checkpoint or shard must share with the run that continues or merges it.
 fn settings_of(config: &RecordConfig, model: &Transformer, n_token_slots: usize) -> String {
-    let c = model.config();
     let a = &config.accumulator;
     format!(
-        "model={} arch={} layers={} d_mlp={} vocab={} dataset={} format={:?} field={} context={} budget={} batch={} \
+        "model={} {} dataset={} format={:?} field={} context={} budget={} batch={} \
          top={} bottom={} bands={}x{} random={} bins={} token_slots={}",
         config.model_name,
-        c.architecture.name(),
-        c.n_layers,
-        c.d_mlp,
-        c.d_vocab,
+        model_identity(model.config()),
         config.dataset.path.display(),
         config.dataset.format,
         config.dataset.text_field,
@@ -130,8 +131,16 @@ fn validate(config: &RecordConfig, model: &Transformer) -> Result<(), RecordErro
             config.shard.index, config.shard.count
         )));
     }
-    if config.accumulator.histogram_bins < 2 {
-        return Err(RecordError::InvalidConfig("histograms need at least 2 bins".to_owned()));
+    let sizes = &config.accumulator.sizes;
+    if !(2..=1000).contains(&config.accumulator.histogram_bins) {
+        return Err(RecordError::InvalidConfig("histograms need between 2 and 1,000 bins".to_owned()));
+    }
+    // One band could never hold maxima of both signs: 0 is an edge of every grid.
+    if sizes.bands == 1 || sizes.bands > 1000 {
+        return Err(RecordError::InvalidConfig("bands must be 0 (none) or between 2 and 1,000".to_owned()));
+    }
+    if [sizes.top, sizes.bottom, sizes.per_band, sizes.random].iter().any(|&n| n > 10_000) {
+        return Err(RecordError::InvalidConfig("at most 10,000 examples per group".to_owned()));
     }
     Ok(())
 }
@@ -158,7 +167,7 @@ fn choose_token_slots(
 ) -> Result<TokenSlots, RecordError> {
     let vocab_size = model.config().d_vocab.max(tokenizer.vocab_size());
     let n_neurons = model.config().n_neurons().max(1);
-    let capacity = (config.token_table_bytes / (n_neurons * 4)) as usize;
+    let capacity = (config.token_table_bytes / (n_neurons * 8)) as usize;
     let mut counts: HashMap<u32, u64> = HashMap::new();
     let mut n_tokens = 0u64;
     if capacity > 0 {
@@ -274,6 +283,11 @@ pub fn record(
     if state.contexts_recorded == 0 {
         return Err(RecordError::NothingRecorded);
     }
+    // The checkpoint stays until the caller's database is complete: a run killed while writing
+    // then resumes with nothing left to record and writes again, and a reader can tell a
+    // database with a checkpoint beside it is unfinished.
+    state.save(&config.checkpoint_path)?;
+    progress(RecordEvent::Checkpointed { tokens: state.tokens_recorded });
     Ok(RecordOutcome::Finished(Recording { state: Box::new(state), timing }))
 }
 
@@ -336,11 +350,14 @@ fn record_batch(
         .collect::<Result<_, _>>()?;
     let indices: Vec<u64> = batch.iter().map(|c| c.index).collect();
     let lengths: Vec<usize> = batch.iter().map(|c| c.tokens.len()).collect();
-    state.accumulator.accumulate(&BatchActivations {
-        layers,
-        contexts: ContextsView { indices: &indices, lengths: &lengths, positions },
-        tokens: &ids,
-    });
+    state
+        .accumulator
+        .accumulate(&BatchActivations {
+            layers,
+            contexts: ContextsView { indices: &indices, lengths: &lengths, positions },
+            tokens: &ids,
+        })
+        .map_err(|bad| RecordError::NonFinite { layer: bad.layer, neuron: bad.neuron, context: bad.context })?;
     for context in batch {
         state.contexts.push(context.index, &context.tokens);
         state.tokens_recorded += context.tokens.len() as u64;
@@ -355,6 +372,21 @@ impl Recording {
     /// Tokens recorded.
     pub fn tokens_recorded(&self) -> u64 {
         self.state.tokens_recorded
+    }
+
+    /// Checks that `model` has the shape this recording was made with (before writing it with that
+    /// model's vocabulary and weights).
+    pub fn check_model(&self, model: &Transformer) -> Result<(), RecordError> {
+        let identity = model_identity(model.config());
+        if self.state.settings.contains(&format!(" {identity} ")) {
+            return Ok(());
+        }
+        Err(RecordError::SettingsMismatch {
+            what: "the recording".to_owned(),
+            theirs: self.state.settings.clone(),
+            ours: identity,
+            hint: "give the model the shards were recorded with",
+        })
     }
 
     /// Where this process's recording time went (zero for a loaded or merged recording).

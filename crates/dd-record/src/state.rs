@@ -16,7 +16,7 @@ use crate::contexts::ContextTokens;
 use crate::error::RecordError;
 
 const MAGIC: &[u8; 8] = b"DDRECORD";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Everything needed to continue or merge a recording.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +71,9 @@ impl<W: Write> Writer<W> {
         self.len(values.len())?;
         values.iter().try_for_each(|&v| self.u64(v))
     }
-    fn f32s(&mut self, values: &[f32]) -> std::io::Result<()> {
+    fn f64s(&mut self, values: &[f64]) -> std::io::Result<()> {
         self.len(values.len())?;
-        values.iter().try_for_each(|&v| self.f32(v))
+        values.iter().try_for_each(|&v| self.f64(v))
     }
     fn grid(&mut self, grid: &AlignedGrid) -> std::io::Result<()> {
         self.u32(grid.n_bins)?;
@@ -162,9 +162,9 @@ impl<R: Read> Reader<R> {
         let n = self.len(8)?;
         (0..n).map(|_| self.u64()).collect()
     }
-    fn f32s(&mut self) -> ReadResult<Vec<f32>> {
-        let n = self.len(4)?;
-        (0..n).map(|_| self.f32()).collect()
+    fn f64s(&mut self) -> ReadResult<Vec<f64>> {
+        let n = self.len(8)?;
+        (0..n).map(|_| self.f64()).collect()
     }
     fn string(&mut self) -> ReadResult<String> {
         let n = self.len(1)?;
@@ -228,6 +228,41 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// Checks that the chunks are the ones [`ModelAccumulator::new`] lays out and that every grid and
+/// selection is one the recorder could have built, so a damaged file cannot index out of range.
+fn check_layout(accumulator: &ModelAccumulator) -> ReadResult<()> {
+    let chunk_width = crate::accumulate::CHUNK as u32;
+    let expected = (0..accumulator.n_layers)
+        .flat_map(|layer| (0..accumulator.d_mlp).step_by(chunk_width as usize).map(move |first| (layer, first)));
+    let mut n_chunks = 0;
+    for (chunk, (layer, first)) in accumulator.chunks.iter().zip(expected) {
+        n_chunks += 1;
+        let width = (accumulator.d_mlp - first).min(chunk_width) as usize;
+        if (chunk.layer, chunk.first, chunk.neurons.len()) != (layer, first, width) {
+            return Err(format!("chunk {n_chunks} is not the one expected at layer {layer}, neuron {first}"));
+        }
+        let n_bins = chunk.neurons.first().map_or(0, |n| n.histogram.counts.len());
+        for neuron in &chunk.neurons {
+            let histogram_ok = neuron.histogram.grid.is_consistent()
+                && neuron.histogram.counts.len() == n_bins
+                && neuron.histogram.counts.iter().sum::<u64>() == neuron.histogram.grid.count;
+            let bands_ok = neuron.bands.bands.is_empty()
+                || (neuron.bands.grid.is_consistent() && neuron.bands.bands.len() == neuron.bands.grid.n_bins as usize);
+            let selections = [&neuron.top, &neuron.bottom, &neuron.random].into_iter().chain(&neuron.bands.bands);
+            let slots_ok =
+                selections.flat_map(|s| s.slots()).all(|slot| (slot.position as usize) < slot.codes.len().max(1));
+            if !(histogram_ok && bands_ok && slots_ok) {
+                return Err(format!("a neuron of layer {layer} near neuron {first} holds inconsistent data"));
+            }
+        }
+    }
+    let expected_chunks = accumulator.n_layers as usize * (accumulator.d_mlp as usize).div_ceil(chunk_width as usize);
+    if n_chunks != expected_chunks || accumulator.chunks.len() != expected_chunks {
+        return Err("the chunks do not cover the model's shape".to_owned());
+    }
+    Ok(())
+}
+
 fn write_state<W: Write>(w: &mut Writer<W>, state: &RecorderState) -> std::io::Result<()> {
     w.bytes(MAGIC)?;
     w.u32(VERSION)?;
@@ -250,7 +285,7 @@ fn write_state<W: Write>(w: &mut Writer<W>, state: &RecorderState) -> std::io::R
         w.u32(chunk.first)?;
         w.len(chunk.neurons.len())?;
         chunk.neurons.iter().try_for_each(|n| w.neuron(n))?;
-        w.f32s(&chunk.token_sums)?;
+        w.f64s(&chunk.token_sums)?;
     }
     w.u64s(&state.contexts.indices)?;
     w.u64s(&state.contexts.offsets)?;
@@ -270,6 +305,9 @@ fn read_state<R: Read>(r: &mut Reader<R>) -> ReadResult<RecorderState> {
     let (next_context, contexts_recorded, tokens_recorded) = (r.u64()?, r.u64()?, r.u64()?);
     let (n_layers, d_mlp) = (r.u32()?, r.u32()?);
     let vocab_size = r.u64()? as usize;
+    if vocab_size > 1 << 26 {
+        return Err(format!("a vocabulary of {vocab_size} tokens is not plausible"));
+    }
     let tokens = r.u32s()?;
     let counts = r.u64s()?;
     if counts.len() != tokens.len() || tokens.iter().any(|&t| t as usize >= vocab_size) {
@@ -283,7 +321,7 @@ fn read_state<R: Read>(r: &mut Reader<R>) -> ReadResult<RecorderState> {
         let (layer, first) = (r.u32()?, r.u32()?);
         let n = r.len(64)?;
         let neurons = (0..n).map(|_| r.neuron()).collect::<ReadResult<Vec<_>>>()?;
-        let token_sums = r.f32s()?;
+        let token_sums = r.f64s()?;
         if token_sums.len() != n * token_slots.tokens.len() {
             return Err("token sums do not match the token table".to_owned());
         }
@@ -298,9 +336,9 @@ fn read_state<R: Read>(r: &mut Reader<R>) -> ReadResult<RecorderState> {
         return Err("context table is inconsistent".to_owned());
     }
     let accumulator = ModelAccumulator { n_layers, d_mlp, chunks, token_slots };
-    if accumulator.chunks.iter().map(|c| c.neurons.len() as u64).sum::<u64>() != u64::from(n_layers) * u64::from(d_mlp)
-    {
-        return Err("the neuron count does not match the model's shape".to_owned());
+    check_layout(&accumulator)?;
+    if shard.1 == 0 || shard.0 >= shard.1 {
+        return Err(format!("shard {}/{} does not exist", shard.0, shard.1));
     }
     Ok(RecorderState { settings, shard, next_context, contexts_recorded, tokens_recorded, accumulator, contexts })
 }

@@ -83,7 +83,7 @@ pub(crate) fn neuron_records(
             let kind = ExampleGroupKind::Quantile {
                 band: (bin - first) as u32,
                 lower: grid.edge(bin) as f32,
-                upper: grid.edge(bin + 1) as f32,
+                upper: above(grid.edge(bin) as f32, grid.edge(bin + 1) as f32),
             };
             groups.push(group(kind, selected)?);
         }
@@ -113,10 +113,24 @@ pub(crate) fn stats_of(neuron: &NeuronAccumulator) -> Option<NeuronStats> {
         density: neuron.positive as f64 / moments.count as f64,
         histogram: Histogram {
             lower: histogram.grid.edge(first) as f32,
-            upper: histogram.grid.edge(last) as f32,
+            upper: above(histogram.grid.edge(first) as f32, histogram.grid.edge(last) as f32),
             counts: histogram.counts[first..last].to_vec(),
         },
     })
+}
+
+/// `upper`, or the next f32 above `lower` when rounding to f32 made them equal (a neuron whose
+/// every activation is the same value has one bin of width 2^-24, which f32 cannot hold at |v| ≥ 1).
+fn above(lower: f32, upper: f32) -> f32 {
+    if upper > lower {
+        return upper;
+    }
+    let bits = lower.to_bits();
+    match lower {
+        0.0 => f32::from_bits(1),
+        x if x > 0.0 => f32::from_bits(bits + 1),
+        _ => f32::from_bits(bits - 1),
+    }
 }
 
 /// An approximate parameter count from the shape: embeddings and the blocks' weight matrices.
@@ -284,4 +298,25 @@ pub(crate) fn selected_contexts(recording: &Recording) -> HashSet<u64> {
         }
     }
     keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_constant_neuron_still_has_a_valid_histogram() {
+        for value in [1.0f32, -1000.0, 0.0, 0.75, 3e30] {
+            let sizes = crate::SelectionSizes { top: 1, bottom: 0, bands: 0, per_band: 0, random: 0 };
+            let mut neuron = NeuronAccumulator::new(&sizes, 50);
+            for _ in 0..3 {
+                neuron.histogram.add(value);
+            }
+            neuron.moments.count = 3;
+            let stats = stats_of(&neuron).expect("stats");
+            assert!(stats.histogram.validate().is_ok(), "{value}: {:?}", stats.histogram);
+            assert_eq!(stats.histogram.counts, vec![3]);
+        }
+        assert!(above(-2.0, -2.0) > -2.0 && above(0.0, 0.0) > 0.0 && above(1.0, 1.0) > 1.0);
+    }
 }

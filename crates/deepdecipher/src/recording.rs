@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -21,19 +21,66 @@ pub(crate) struct RecordReport {
     pub(crate) seconds: f64,
 }
 
-/// Raises the returned flag on Ctrl-C or SIGTERM, so the recorder checkpoints and stops cleanly.
-pub(crate) fn stop_on_signal() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
+/// Ctrl-C and SIGTERM while recording: the first asks the recorder to checkpoint and stop after
+/// its batch, a second aborts. While the database is written they abort at once (the checkpoint
+/// stays, so the next run writes it again). Once dropped, the signals are someone else's (`demo`
+/// then serves, and the server shuts down gracefully).
+pub(crate) struct StopSignal {
+    stop: Arc<AtomicBool>,
+    phase: Arc<AtomicU8>,
+}
+
+const RECORDING: u8 = 0;
+const WRITING: u8 = 1;
+const DETACHED: u8 = 2;
+
+impl StopSignal {
+    /// The flag the recorder polls.
+    pub(crate) fn flag(&self) -> &AtomicBool {
+        &self.stop
+    }
+
+    /// Recording is over: a signal now aborts.
+    pub(crate) fn recording_done(&self) {
+        self.phase.store(WRITING, Ordering::Relaxed);
+    }
+}
+
+impl Drop for StopSignal {
+    fn drop(&mut self) {
+        self.phase.store(DETACHED, Ordering::Relaxed);
+    }
+}
+
+pub(crate) fn stop_on_signal() -> StopSignal {
+    let signal = StopSignal { stop: Arc::new(AtomicBool::new(false)), phase: Arc::new(AtomicU8::new(RECORDING)) };
+    let (flag, phase) = (Arc::clone(&signal.stop), Arc::clone(&signal.phase));
     std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         runtime.block_on(crate::shutdown_signal());
+        match phase.load(Ordering::Relaxed) {
+            DETACHED => return,
+            WRITING => {
+                eprintln!("interrupted; the checkpoint is kept, so running again finishes the database");
+                std::process::exit(130);
+            }
+            _ => {}
+        }
         eprintln!("stopping: finishing this batch and writing a checkpoint (interrupt again to abort)");
         flag.store(true, Ordering::Relaxed);
         runtime.block_on(crate::shutdown_signal());
-        std::process::exit(130);
+        if phase.load(Ordering::Relaxed) != DETACHED {
+            std::process::exit(130);
+        }
     });
-    stop
+    signal
+}
+
+/// Minutes to a duration between one second and about thirty years; NaN means one second
+/// (`Duration::from_secs_f64` panics on infinity and NaN).
+fn checkpoint_interval(minutes: f64) -> Duration {
+    let seconds = minutes * 60.0;
+    Duration::from_secs_f64(if seconds.is_nan() { 1.0 } else { seconds.clamp(1.0, 1e9) })
 }
 
 fn checkpoint_path(output: &Path) -> PathBuf {
@@ -83,25 +130,16 @@ pub(crate) fn record_dataset(
         },
         token_table_bytes: args.token_table_mb.saturating_mul(1 << 20),
         checkpoint_path: checkpoint_path(output),
-        checkpoint_interval: Duration::from_secs_f64((args.checkpoint_minutes * 60.0).max(1.0)),
+        // `from_secs_f64` panics on infinity; NaN falls to the floor.
+        checkpoint_interval: checkpoint_interval(args.checkpoint_minutes),
     };
-    let holds_model = output.exists()
-        && dd_store::SqliteStore::open(output, &dd_store::ReadConfig::serving())
-            .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(&name).is_some());
-    if holds_model {
-        // The checkpoint is removed only once the database is complete: with one still there, the
-        // model in the database is what an interrupted write left, and is written again.
-        if record_config.checkpoint_path.exists() {
-            let mut writer = dd_store::StoreWriter::open(output, dd_store::EncodeOptions::STANDARD)?;
-            writer.delete_model(&name)?;
-            writer.finish()?;
-            eprintln!("{} holds an unfinished write of {name}; writing it again", output.display());
-        } else {
-            anyhow::bail!(
-                "{} already holds a model named {name:?}; pass --name or use another --output",
-                output.display()
-            );
-        }
+    let holds_model = || {
+        output.exists()
+            && dd_store::SqliteStore::open(output, &dd_store::ReadConfig::serving())
+                .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(&name).is_some())
+    };
+    if holds_model() && !record_config.checkpoint_path.exists() {
+        anyhow::bail!("{} already holds a model named {name:?}; pass --name or use another --output", output.display());
     }
     let stop = stop_on_signal();
     let bar = ProgressBar::new(0);
@@ -126,7 +164,7 @@ pub(crate) fn record_dataset(
         }
         RecordEvent::Checkpointed { tokens } => bar.set_prefix(format!("checkpoint at {tokens} tokens")),
     };
-    let outcome = dd_record::record(&opened.transformer, &opened.tokenizer, &record_config, &stop, &progress)?;
+    let outcome = dd_record::record(&opened.transformer, &opened.tokenizer, &record_config, stop.flag(), &progress)?;
     bar.finish_and_clear();
     let recording = match outcome {
         RecordOutcome::Interrupted { tokens } => {
@@ -138,6 +176,15 @@ pub(crate) fn record_dataset(
         }
         RecordOutcome::Finished(recording) => recording,
     };
+    stop.recording_done();
+    // The checkpoint matched these settings, and it is removed only once the database is complete:
+    // a model already there is what an interrupted write left, and is written again.
+    if holds_model() {
+        let mut writer = dd_store::StoreWriter::open(output, dd_store::EncodeOptions::STANDARD)?;
+        writer.delete_model(&name)?;
+        writer.finish()?;
+        eprintln!("{} holds an unfinished write of {name}; writing it again", output.display());
+    }
     let seconds = started.elapsed().as_secs_f64();
     let tokens = recording.tokens_recorded();
     eprintln!(
@@ -240,6 +287,7 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let paths: Vec<&Path> = args.shards.iter().map(PathBuf::as_path).collect();
     let merged = dd_record::merge_shards(&paths)?;
     let opened = open_model(&args.model)?;
+    merged.check_model(&opened.transformer)?;
     let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
     let data_source = format!("{} shards merged", paths.len());
     write_database(&opened, &merged, &args.output, &name, &data_source, !args.no_weights)?;

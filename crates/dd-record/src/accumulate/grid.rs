@@ -9,6 +9,9 @@
 /// The finest bin width is 2^-24: below float noise for activations of order one.
 pub(crate) const MIN_EXPONENT: i32 = -24;
 
+/// No finite f32 range needs wider bins than 2^200.
+pub(crate) const MAX_EXPONENT: i32 = 200;
+
 /// Bin indices must stay exact in f64 and far from i64 overflow.
 const MAX_SCALED: f64 = (1u64 << 50) as f64;
 
@@ -92,7 +95,8 @@ impl AlignedGrid {
             return None;
         }
         let mut exponent = self.exponent;
-        while !self.fits(min, max, exponent) {
+        // Finite values fit by exponent 128 + 50; the cap only stops a damaged state from looping.
+        while !self.fits(min, max, exponent) && exponent < MAX_EXPONENT {
             exponent += 1;
         }
         let new_start = Self::global_bin(min, exponent);
@@ -105,6 +109,19 @@ impl AlignedGrid {
             return None;
         }
         Some(regrid)
+    }
+
+    /// Whether a grid read from a file is one this code could have built: empty, or finite extremes
+    /// inside its bins at a sane exponent.
+    pub(crate) fn is_consistent(&self) -> bool {
+        let sane = (2..=1000).contains(&self.n_bins) && (MIN_EXPONENT..=MAX_EXPONENT).contains(&self.exponent);
+        if self.min > self.max || self.count == 0 {
+            return sane && self.count == 0;
+        }
+        sane && self.min.is_finite()
+            && self.max.is_finite()
+            && self.fits(self.min, self.max, self.exponent)
+            && self.start == Self::global_bin(self.min, self.exponent)
     }
 
     /// Lower edge of bin `bin`.

@@ -30,6 +30,14 @@ pub struct AccumulatorConfig {
     pub histogram_bins: u32,
 }
 
+/// A NaN or infinite activation: the model's output cannot be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NonFinite {
+    pub(crate) layer: u32,
+    pub(crate) neuron: u32,
+    pub(crate) context: u64,
+}
+
 /// The tokens whose mean activation is tracked for every neuron, and how often each occurred.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TokenSlots {
@@ -47,8 +55,9 @@ pub(crate) struct NeuronChunk {
     pub(crate) layer: u32,
     pub(crate) first: u32,
     pub(crate) neurons: Vec<NeuronAccumulator>,
-    /// Sum of activations per tracked token: `token_sums[slot * neurons.len() + j]`.
-    pub(crate) token_sums: Vec<f32>,
+    /// Sum of activations per tracked token: `token_sums[slot * neurons.len() + j]`, in f64 because
+    /// a frequent token's sum runs over millions of occurrences.
+    pub(crate) token_sums: Vec<f64>,
 }
 
 /// Everything recorded so far about every neuron.
@@ -105,11 +114,14 @@ struct ChunkScratch {
     hist_bins: Vec<i32>,
     hist_pending: Vec<u32>,
     n_bins: usize,
+    /// The first neuron (index in the chunk) that saw a NaN or infinite activation this batch.
+    non_finite: Option<usize>,
 }
 
 impl ChunkScratch {
     fn reset(&mut self, neurons: &[NeuronAccumulator]) {
         let width = neurons.len();
+        self.non_finite = None;
         self.shift.clear();
         self.shift.extend(neurons.iter().map(|n| n.moments.mean));
         // The shift only has to be near the mean; rounding it to f32 and back keeps both exact.
@@ -185,6 +197,11 @@ impl ChunkScratch {
         for j in 0..width {
             if bins[j] >= 0 {
                 pending[j * n_bins + bins[j] as usize] += 1;
+                continue;
+            }
+            if !row[j].is_finite() {
+                // NaN and ±inf never pass the range test above, so they all arrive here.
+                self.non_finite.get_or_insert(j);
                 continue;
             }
             let histogram = &mut neurons[j].histogram;
@@ -277,11 +294,11 @@ fn accumulate_chunk(
     row_slots: &[Option<usize>],
     scratch: &mut ChunkScratch,
     d_mlp: usize,
-) {
+) -> Result<(), NonFinite> {
     // Compiled again for the CPU's vector extensions (AVX2 and FMA where present) and chosen at run
     // time: the baseline x86-64 target has 2-wide f64 and no rounding instruction, which made the
     // per-value work three times slower.
-    pulp::Arch::new().dispatch(ChunkPass { chunk, batch, row_slots, scratch, d_mlp });
+    pulp::Arch::new().dispatch(ChunkPass { chunk, batch, row_slots, scratch, d_mlp })
 }
 
 /// [`accumulate_chunk`]'s arguments as a `WithSimd` type, not a closure, so that pulp inlines the
@@ -295,11 +312,11 @@ struct ChunkPass<'a, 'b> {
 }
 
 impl pulp::WithSimd for ChunkPass<'_, '_> {
-    type Output = ();
+    type Output = Result<(), NonFinite>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        accumulate_chunk_with_simd(self.chunk, self.batch, self.row_slots, self.scratch, self.d_mlp);
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        accumulate_chunk_with_simd(self.chunk, self.batch, self.row_slots, self.scratch, self.d_mlp)
     }
 }
 
@@ -310,12 +327,24 @@ fn accumulate_chunk_with_simd(
     row_slots: &[Option<usize>],
     scratch: &mut ChunkScratch,
     d_mlp: usize,
-) {
+) -> Result<(), NonFinite> {
     let values = batch.layers[chunk.layer as usize];
     let (first, width) = (chunk.first as usize, chunk.neurons.len());
     let positions = batch.contexts.positions;
     scratch.reset(&chunk.neurons);
     scratch.load_histograms(&chunk.neurons);
+    // A neuron's first batch has no mean to sum around yet: its first value is close enough, and
+    // far better than 0 for a neuron whose mean is large against its spread.
+    if let Some(first_row) = batch.contexts.lengths.iter().position(|&l| l > 0) {
+        let row_index = first_row * positions;
+        let row = &values[row_index * d_mlp + first..row_index * d_mlp + first + width];
+        for (j, neuron) in chunk.neurons.iter().enumerate() {
+            if neuron.moments.count == 0 && row[j].is_finite() {
+                scratch.shift_f32[j] = row[j];
+                scratch.shift[j] = f64::from(row[j]);
+            }
+        }
+    }
     let mut n_values = 0u64;
     for (c, (&context, &length)) in batch.contexts.indices.iter().zip(batch.contexts.lengths).enumerate() {
         if length == 0 {
@@ -336,10 +365,13 @@ fn accumulate_chunk_with_simd(
             scratch.histogram_row(row, &mut chunk.neurons);
             if let Some(slot) = row_slots[c * positions + position] {
                 let sums = &mut chunk.token_sums[slot * width..(slot + 1) * width];
-                sums.iter_mut().zip(row).for_each(|(sum, &x)| *sum += x);
+                sums.iter_mut().zip(row).for_each(|(sum, &x)| *sum += f64::from(x));
             }
         }
         scratch.end_context();
+        if let Some(j) = scratch.non_finite {
+            return Err(NonFinite { layer: chunk.layer, neuron: chunk.first + j as u32, context });
+        }
         n_values += length as u64;
         let mut column = std::mem::take(&mut scratch.column);
         for (j, neuron) in chunk.neurons.iter_mut().enumerate() {
@@ -364,6 +396,7 @@ fn accumulate_chunk_with_simd(
             ShiftedSums { count: n_values, s1: scratch.s1[j], s2: scratch.s2[j], s3: scratch.s3[j], s4: scratch.s4[j] };
         neuron.add_batch(sums, scratch.shift[j], u64::from(scratch.positive[j]));
     }
+    Ok(())
 }
 
 impl TokenSlots {
@@ -407,7 +440,7 @@ impl ModelAccumulator {
     }
 
     /// Takes one batch of every layer's activations.
-    pub(crate) fn accumulate(&mut self, batch: &BatchActivations<'_>) {
+    pub(crate) fn accumulate(&mut self, batch: &BatchActivations<'_>) -> Result<(), NonFinite> {
         let d_mlp = self.d_mlp as usize;
         let positions = batch.contexts.positions;
         let n_rows = batch.contexts.lengths.len() * positions;
@@ -418,12 +451,14 @@ impl ModelAccumulator {
                 if p < batch.contexts.lengths[c] { token_slots.slot(batch.tokens[row]) } else { None }
             })
             .collect();
-        self.chunks.par_iter_mut().for_each(|chunk| {
-            SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &row_slots, scratch, d_mlp));
-        });
+        self.chunks
+            .par_iter_mut()
+            .map(|chunk| SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &row_slots, scratch, d_mlp)))
+            .collect::<Result<Vec<()>, NonFinite>>()?;
         for slot in row_slots.into_iter().flatten() {
             self.token_slots.counts[slot] += 1;
         }
+        Ok(())
     }
 
     /// The record of one neuron.
@@ -443,7 +478,7 @@ impl ModelAccumulator {
         let mut means: Vec<(u32, f32, u64)> = (self.token_slots.tokens.iter().zip(&self.token_slots.counts))
             .enumerate()
             .filter(|(_, (_, count))| **count >= min_count.max(1))
-            .map(|(slot, (&token, &count))| (token, chunk.token_sums[slot * width + j] / count as f32, count))
+            .map(|(slot, (&token, &count))| (token, (chunk.token_sums[slot * width + j] / count as f64) as f32, count))
             .collect();
         means.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         means.truncate(limit);
@@ -459,5 +494,41 @@ impl ModelAccumulator {
             mine.token_sums.iter_mut().zip(theirs.token_sums).for_each(|(a, b)| *a += b);
         }
         self.token_slots.counts.iter_mut().zip(other.token_slots.counts).for_each(|(a, b)| *a += b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of<'a>(
+        layers: &'a [Vec<f32>],
+        tokens: &'a [u32],
+        indices: &'a [u64],
+        lengths: &'a [usize],
+    ) -> BatchActivations<'a> {
+        BatchActivations {
+            layers: layers.iter().map(Vec::as_slice).collect(),
+            contexts: ContextsView { indices, lengths, positions: 4 },
+            tokens,
+        }
+    }
+
+    #[test]
+    fn nan_and_infinite_activations_are_errors_naming_the_neuron() {
+        let config = AccumulatorConfig {
+            sizes: SelectionSizes { top: 2, bottom: 2, bands: 4, per_band: 1, random: 1 },
+            histogram_bins: 50,
+        };
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut accumulator = ModelAccumulator::new(1, 70, &config, TokenSlots::new(10, vec![1, 2]));
+            let (tokens, indices, lengths) = (vec![1u32; 8], vec![5u64, 6], vec![4usize, 3]);
+            let mut layer = vec![0.5f32; 8 * 70];
+            assert_eq!(accumulator.accumulate(&batch_of(&[layer.clone()], &tokens, &indices, &lengths)), Ok(()));
+            // Neuron 66 (second chunk), context 6, position 1.
+            layer[(4 + 1) * 70 + 66] = bad;
+            let error = accumulator.accumulate(&batch_of(&[layer], &tokens, &indices, &lengths));
+            assert_eq!(error, Err(NonFinite { layer: 0, neuron: 66, context: 6 }), "{bad}");
+        }
     }
 }

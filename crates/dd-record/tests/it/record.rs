@@ -411,6 +411,26 @@ fn bad_datasets_and_settings_are_clear_errors() {
     no_shard.batch_size = 2;
     assert!(matches!(record(&no_shard), Err(RecordError::InvalidConfig(_))));
 
+    // A damaged checkpoint is an error, never a panic: truncated anywhere, or with bytes flipped.
+    let damaged = config(&setup, "damaged.checkpoint", Shard::WHOLE);
+    let stop = AtomicBool::new(true);
+    let outcome = dd_record::record(&setup.model, &setup.tokenizer, &damaged, &stop, &|_| {}).expect("records");
+    assert!(matches!(outcome, RecordOutcome::Interrupted { .. }));
+    let good = std::fs::read(&damaged.checkpoint_path).expect("checkpoint");
+    for cut in [0, 7, 8, 20, good.len() / 3, good.len() / 2, good.len() - 1] {
+        std::fs::write(&damaged.checkpoint_path, &good[..cut]).expect("write");
+        assert!(matches!(record(&damaged), Err(RecordError::State { .. })), "cut at {cut}");
+    }
+    for position in (12..good.len()).step_by(good.len() / 41) {
+        let mut flipped = good.clone();
+        flipped[position] ^= 0xA5;
+        std::fs::write(&damaged.checkpoint_path, &flipped).expect("write");
+        // Some flips only change a value; none may panic.
+        let _ = record(&damaged);
+        let _ = std::fs::remove_file(&damaged.checkpoint_path);
+        // `record` may have finished and left its final checkpoint; start each flip afresh.
+    }
+
     // A checkpoint from other settings is refused rather than silently mixed in.
     let first = config(&setup, "mixed.checkpoint", Shard::WHOLE);
     let stop = AtomicBool::new(true);
