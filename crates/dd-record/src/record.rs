@@ -159,12 +159,15 @@ fn open_contexts(
 
 /// Counts every token of the (unsharded) dataset and tracks the most frequent ones that fit the
 /// token table's memory, so that every shard tracks the same tokens.
+///
+/// `None` when `stop` was raised during the count (nothing is recorded yet, so nothing is saved).
 fn choose_token_slots(
     config: &RecordConfig,
     model: &Transformer,
     tokenizer: &Arc<Tokenizer>,
+    stop: &AtomicBool,
     progress: &(dyn Fn(RecordEvent) + Sync),
-) -> Result<TokenSlots, RecordError> {
+) -> Result<Option<TokenSlots>, RecordError> {
     let vocab_size = model.config().d_vocab.max(tokenizer.vocab_size());
     let n_neurons = model.config().n_neurons().max(1);
     let capacity = (config.token_table_bytes / (n_neurons * 8)) as usize;
@@ -178,13 +181,16 @@ fn choose_token_slots(
             n_tokens += config.context_length as u64;
             if n_tokens % (1 << 16) < config.context_length as u64 {
                 progress(RecordEvent::Counting { tokens: n_tokens });
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
             }
         }
     }
     let mut by_frequency: Vec<(u32, u64)> = counts.into_iter().filter(|(t, _)| (*t as usize) < vocab_size).collect();
     by_frequency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     by_frequency.truncate(capacity);
-    Ok(TokenSlots::new(vocab_size, by_frequency.into_iter().map(|(token, _)| token).collect()))
+    Ok(Some(TokenSlots::new(vocab_size, by_frequency.into_iter().map(|(token, _)| token).collect())))
 }
 
 /// Records `config.dataset` through `model`, resuming from the checkpoint if there is one.
@@ -215,7 +221,9 @@ pub fn record(
         tracing::info!(tokens = state.tokens_recorded, "resuming from {}", config.checkpoint_path.display());
         state
     } else {
-        let token_slots = choose_token_slots(config, model, tokenizer, progress)?;
+        let Some(token_slots) = choose_token_slots(config, model, tokenizer, stop, progress)? else {
+            return Ok(RecordOutcome::Interrupted { tokens: 0 });
+        };
         let c = model.config();
         RecorderState {
             settings: settings_of(config, model, token_slots.tokens.len()),

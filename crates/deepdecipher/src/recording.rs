@@ -167,6 +167,10 @@ pub(crate) fn record_dataset(
     let outcome = dd_record::record(&opened.transformer, &opened.tokenizer, &record_config, stop.flag(), &progress)?;
     bar.finish_and_clear();
     let recording = match outcome {
+        RecordOutcome::Interrupted { tokens: 0 } => {
+            eprintln!("stopped before recording anything; nothing was saved");
+            return Ok(None);
+        }
         RecordOutcome::Interrupted { tokens } => {
             eprintln!(
                 "stopped after {tokens} tokens; the checkpoint is {}. Run the same command again to continue.",
