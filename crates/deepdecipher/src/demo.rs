@@ -102,16 +102,12 @@ with tempfile.TemporaryDirectory() as work:
 
 /// Whether `database` holds a finished demo: the model, and no checkpoint left by a run that was
 /// interrupted before it finished writing.
-fn holds_model(database: &Path) -> bool {
-    let mut checkpoint = database.as_os_str().to_os_string();
-    checkpoint.push(".checkpoint");
-    !Path::new(&checkpoint).exists()
-        && dd_store::SqliteStore::open(database, &dd_store::ReadConfig::serving())
-            .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(MODEL_NAME).is_some())
+fn holds_finished_demo(database: &Path) -> bool {
+    !crate::recording::checkpoint_path(database).exists() && crate::recording::holds_model(database, MODEL_NAME)
 }
 
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    if holds_model(&args.database) {
+    if holds_finished_demo(&args.database) {
         eprintln!(
             "{} already holds {MODEL_NAME}; serving it (delete the file to record again)",
             args.database.display()

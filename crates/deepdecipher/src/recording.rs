@@ -83,7 +83,15 @@ fn checkpoint_interval(minutes: f64) -> Duration {
     Duration::from_secs_f64(if seconds.is_nan() { 1.0 } else { seconds.clamp(1.0, 1e9) })
 }
 
-fn checkpoint_path(output: &Path) -> PathBuf {
+/// Whether the database at `path` exists and holds a model named `name`.
+pub(crate) fn holds_model(path: &Path, name: &str) -> bool {
+    path.exists()
+        && dd_store::SqliteStore::open(path, &dd_store::ReadConfig::serving())
+            .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(name).is_some())
+}
+
+/// Where `record` keeps the checkpoint of a run writing `output`.
+pub(crate) fn checkpoint_path(output: &Path) -> PathBuf {
     let mut name = output.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
     name.push(".checkpoint");
     output.with_file_name(name)
@@ -133,12 +141,7 @@ pub(crate) fn record_dataset(
         // `from_secs_f64` panics on infinity; NaN falls to the floor.
         checkpoint_interval: checkpoint_interval(args.checkpoint_minutes),
     };
-    let holds_model = || {
-        output.exists()
-            && dd_store::SqliteStore::open(output, &dd_store::ReadConfig::serving())
-                .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(&name).is_some())
-    };
-    if holds_model() && !record_config.checkpoint_path.exists() {
+    if holds_model(output, &name) && !record_config.checkpoint_path.exists() {
         anyhow::bail!("{} already holds a model named {name:?}; pass --name or use another --output", output.display());
     }
     let stop = stop_on_signal();
@@ -183,7 +186,7 @@ pub(crate) fn record_dataset(
     stop.recording_done();
     // The checkpoint matched these settings, and it is removed only once the database is complete:
     // a model already there is what an interrupted write left, and is written again.
-    if holds_model() {
+    if holds_model(output, &name) {
         let mut writer = dd_store::StoreWriter::open(output, dd_store::EncodeOptions::STANDARD)?;
         writer.delete_model(&name)?;
         writer.finish()?;

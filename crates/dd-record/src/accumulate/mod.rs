@@ -85,9 +85,9 @@ thread_local! {
 /// Per-neuron running values of one chunk during one batch, as arrays so the row loop vectorises.
 #[derive(Default)]
 struct ChunkScratch {
-    shift: Vec<f64>,
-    /// The shift as f32, and the current context's sums of powers of `x − shift`.
-    shift_f32: Vec<f32>,
+    /// Each neuron's shift (its running mean, rounded to f32 so the f32 context sums and the f64
+    /// batch sums use the same value), and the current context's sums of powers of `x − shift`.
+    shift: Vec<f32>,
     c1: Vec<f32>,
     c2: Vec<f32>,
     c3: Vec<f32>,
@@ -123,13 +123,8 @@ impl ChunkScratch {
         let width = neurons.len();
         self.non_finite = None;
         self.shift.clear();
-        self.shift.extend(neurons.iter().map(|n| n.moments.mean));
-        // The shift only has to be near the mean; rounding it to f32 and back keeps both exact.
-        self.shift_f32.clear();
-        self.shift_f32.extend(self.shift.iter().map(|&s| s as f32));
-        for shift in &mut self.shift {
-            *shift = f64::from(*shift as f32);
-        }
+        // The shift only has to be near the mean.
+        self.shift.extend(neurons.iter().map(|n| n.moments.mean as f32));
         for partial in [&mut self.c1, &mut self.c2, &mut self.c3, &mut self.c4] {
             partial.clear();
             partial.resize(width, 0.0);
@@ -249,7 +244,7 @@ impl ChunkScratch {
             .zip(&mut self.c2[..width])
             .zip(&mut self.c3[..width])
             .zip(&mut self.c4[..width]);
-        for ((((c1, c2), c3), c4), (&x, &shift)) in sums.zip(row.iter().zip(&self.shift_f32)) {
+        for ((((c1, c2), c3), c4), (&x, &shift)) in sums.zip(row.iter().zip(&self.shift)) {
             let d = x - shift;
             let d2 = d * d;
             *c1 += d;
@@ -340,8 +335,7 @@ fn accumulate_chunk_with_simd(
         let row = &values[row_index * d_mlp + first..row_index * d_mlp + first + width];
         for (j, neuron) in chunk.neurons.iter().enumerate() {
             if neuron.moments.count == 0 && row[j].is_finite() {
-                scratch.shift_f32[j] = row[j];
-                scratch.shift[j] = f64::from(row[j]);
+                scratch.shift[j] = row[j];
             }
         }
     }
@@ -394,7 +388,7 @@ fn accumulate_chunk_with_simd(
         scratch.flush_histogram(j, &mut neuron.histogram);
         let sums =
             ShiftedSums { count: n_values, s1: scratch.s1[j], s2: scratch.s2[j], s3: scratch.s3[j], s4: scratch.s4[j] };
-        neuron.add_batch(sums, scratch.shift[j], u64::from(scratch.positive[j]));
+        neuron.add_batch(sums, f64::from(scratch.shift[j]), u64::from(scratch.positive[j]));
     }
     Ok(())
 }
@@ -463,17 +457,18 @@ impl ModelAccumulator {
 
     /// The record of one neuron.
     pub(crate) fn neuron(&self, layer: u32, index: u32) -> Option<&NeuronAccumulator> {
+        self.chunk_of(layer, index)?.neurons.get(index as usize % CHUNK)
+    }
+
+    /// The chunk holding a neuron.
+    fn chunk_of(&self, layer: u32, index: u32) -> Option<&NeuronChunk> {
         let chunks_per_layer = (self.d_mlp as usize).div_ceil(CHUNK);
-        let chunk = self.chunks.get(layer as usize * chunks_per_layer + index as usize / CHUNK)?;
-        chunk.neurons.get(index as usize % CHUNK)
+        self.chunks.get(layer as usize * chunks_per_layer + index as usize / CHUNK)
     }
 
     /// Mean activation of a neuron on each tracked token seen at least `min_count` times, highest first.
     pub(crate) fn token_means(&self, layer: u32, index: u32, min_count: u64, limit: usize) -> Vec<(u32, f32, u64)> {
-        let chunks_per_layer = (self.d_mlp as usize).div_ceil(CHUNK);
-        let Some(chunk) = self.chunks.get(layer as usize * chunks_per_layer + index as usize / CHUNK) else {
-            return Vec::new();
-        };
+        let Some(chunk) = self.chunk_of(layer, index) else { return Vec::new() };
         let (j, width) = (index as usize % CHUNK, chunk.neurons.len());
         let mut means: Vec<(u32, f32, u64)> = (self.token_slots.tokens.iter().zip(&self.token_slots.counts))
             .enumerate()

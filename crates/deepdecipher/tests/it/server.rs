@@ -25,6 +25,16 @@ pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A downloaded test asset, file or directory (`scripts/fetch-test-assets.sh` puts them in
+/// `$DD_TEST_ASSETS`, by default `/var/tmp/deepdecipher-assets`).
+pub(crate) fn asset(name: &str) -> PathBuf {
+    let directory =
+        std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from);
+    let path = directory.join(name);
+    assert!(path.exists(), "test asset {} is missing: run scripts/fetch-test-assets.sh", path.display());
+    path
+}
+
 /// A directory that lives for the whole test run.
 pub(crate) fn scratch_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
