@@ -39,7 +39,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// `Path`, with rejections (bad percent-encoding) answered in our error shape.
-pub(crate) struct ApiPath<T>(T);
+pub(crate) struct ApiPath<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
@@ -270,7 +270,10 @@ fn build_body(
 }
 
 /// The model's search index, built on first use.
-fn search_index(store: &dyn dd_store::StoreRead, model: &ModelContext) -> Result<Arc<SearchIndex>, ApiError> {
+pub(crate) fn search_index(
+    store: &dyn dd_store::StoreRead,
+    model: &ModelContext,
+) -> Result<Arc<SearchIndex>, ApiError> {
     let mut cached = model.search.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(index) = cached.as_ref() {
         return Ok(index.clone());
@@ -303,7 +306,7 @@ fn describe(model: &str, target: Target) -> String {
 }
 
 /// Parses a layer or neuron index: not a non-negative integer is a 400, past the end a 404.
-fn parse_index(what: &'static str, text: &str, len: u64) -> Result<u32, ApiError> {
+pub(crate) fn parse_index(what: &'static str, text: &str, len: u64) -> Result<u32, ApiError> {
     let valid = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
     let value = if valid { text.parse::<u64>().ok() } else { None };
     let Some(value) = value else {
@@ -316,7 +319,7 @@ fn parse_index(what: &'static str, text: &str, len: u64) -> Result<u32, ApiError
 }
 
 /// Echoes at most 64 characters of client input in messages.
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     text.chars().take(64).collect()
 }
 

@@ -45,6 +45,11 @@ impl ApiError {
         }
     }
 
+    /// The message shown to the client.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -1,5 +1,5 @@
 //! DeepDecipher's HTTP server: the JSON API (compatible with the original's routes), its OpenAPI
-//! document and the doc page.
+//! document, the doc page and the website.
 //!
 //! # Layout
 //! - [`wire`]: JSON wire types, the only place response shapes are defined.
@@ -10,6 +10,7 @@
 //! - `middleware`: access log, method/size limits, timeout, ETag and caching.
 //! - `compress`: `Accept-Encoding` negotiation and one-shot zstd, brotli and gzip.
 //! - [`openapi`]: the OpenAPI document and `/doc`.
+//! - `web`: the website (HTML pages, plots, assets) and "try your own text".
 //!
 //! **Invariant:** this is the only crate that knows HTTP or JSON; store types are converted by hand.
 
@@ -22,6 +23,7 @@ mod render;
 mod search;
 mod services;
 mod state;
+mod web;
 pub mod wire;
 
 use std::future::Future;
@@ -63,6 +65,7 @@ pub mod bench {
 
 pub use services::{Level, Service};
 pub use state::{AppState, ServerConfig};
+pub use web::live::{LiveLimits, LiveModel, LiveModelError};
 
 /// The whole application as a `tower` service: routes, middleware and trailing-slash normalisation.
 pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Router> {
@@ -71,6 +74,7 @@ pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Ro
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD])
         .max_age(std::time::Duration::from_secs(86_400));
     let router = api::routes()
+        .merge(web::routes())
         .fallback(middleware::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))
         .layer(cors)

@@ -36,7 +36,9 @@ pub(crate) async fn access_log(request: Request, next: Next) -> Response {
 pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let config = &state.config;
     let method = request.method();
-    if !matches!(*method, Method::GET | Method::HEAD) {
+    // Forms for a visitor's text post to the website's model and neuron pages; nothing else writes.
+    let is_form = *method == Method::POST && request.uri().path().starts_with("/viz/");
+    if !matches!(*method, Method::GET | Method::HEAD) && !is_form {
         let mut response = ApiError::with_status(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -84,7 +86,7 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
     }
-    if !response.status().is_success() {
+    if !response.status().is_success() || is_form {
         return response;
     }
     if revalidating {

@@ -14,7 +14,7 @@ use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
 use tokio::sync::Semaphore;
 
 use crate::render::{JsonOut, Slot};
-use crate::search::SearchIndex;
+use crate::search::{ActivatingTokenIndex, SearchIndex};
 use crate::services::Service;
 use crate::wire;
 
@@ -53,6 +53,8 @@ impl ServerConfig {
 /// Longer ones sit in one shared buffer; their slot holds their index.
 pub(crate) struct TokenStrings {
     plain: Vec<String>,
+    /// Each token as it reads in running text, HTML-escaped (see `web::tokens::text_form`).
+    html: Vec<Box<str>>,
     slots: Vec<Slot>,
     long_text: String,
     /// `long_text[long_offsets[k]..long_offsets[k + 1]]` is the `k`th long token, escaped.
@@ -74,7 +76,13 @@ impl TokenStrings {
             });
             slots.push(slot);
         }
-        Self { plain: vocabulary.tokens, slots, long_text, long_offsets }
+        let html = vocabulary.tokens.iter().map(|token| crate::web::text_form(token).into_boxed_str()).collect();
+        Self { plain: vocabulary.tokens, html, slots, long_text, long_offsets }
+    }
+
+    /// The token as it reads in running text, HTML-escaped; unknown ids show as `<?>`.
+    pub(crate) fn html_text(&self, token: u32) -> &str {
+        self.html.get(token as usize).map_or("&lt;?&gt;", |text| text)
     }
 
     /// The display string of a token; unknown ids show as `<id>`.
@@ -114,6 +122,8 @@ pub(crate) struct ModelContext {
     /// Built on the first search, then kept: decoding it per request was the original's slowest path.
     /// A failed build is not kept, so a passing error does not disable search until restart.
     pub(crate) search: Mutex<Option<Arc<SearchIndex>>>,
+    /// The website's token search, built on first use like `search`.
+    pub(crate) activating_search: Mutex<Option<Arc<ActivatingTokenIndex>>>,
 }
 
 impl ModelContext {
@@ -137,6 +147,8 @@ pub struct AppState {
     pub(crate) etag: HeaderValue,
     pub(crate) reads: Arc<Semaphore>,
     pub(crate) config: ServerConfig,
+    /// Models the server runs on visitors' texts, by name (see [`AppState::with_live_model`]).
+    pub(crate) live: HashMap<String, Arc<crate::web::live::LiveModel>>,
 }
 
 impl AppState {
@@ -157,6 +169,7 @@ impl AppState {
                 metadata_json,
                 tokens: TokenStrings::new(vocabulary),
                 search: Mutex::new(None),
+                activating_search: Mutex::new(None),
             };
             models.insert(entry.metadata.name.clone(), Arc::new(context));
         }
@@ -164,7 +177,14 @@ impl AppState {
         let etag = format!("W/\"{}-{}\"", store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
         let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""));
         let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
-        Ok(Self { store, models, index_json, etag, reads, config })
+        Ok(Self { store, models, index_json, etag, reads, config, live: HashMap::new() })
+    }
+
+    /// The served models' names, sorted.
+    pub fn model_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.models.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     pub(crate) fn model(&self, name: &str) -> Option<&Arc<ModelContext>> {

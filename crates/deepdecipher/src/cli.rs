@@ -62,6 +62,15 @@ pub(crate) struct ServeArgs {
     /// Requests taking longer are answered with 503, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) timeout_ms: u64,
+    /// The model's weights (a path or a hub id), so that visitors can run their own text on its pages.
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// Which served model the weights belong to (default: the database's only model).
+    #[arg(long, requires = "model")]
+    pub(crate) model_name: Option<String>,
+    /// Longest visitor text run through the model, in tokens (BOS included).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(2..=8192))]
+    pub(crate) max_live_tokens: u64,
 }
 
 #[derive(Debug, Args)]

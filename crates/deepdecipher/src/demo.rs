@@ -107,6 +107,11 @@ fn holds_finished_demo(database: &Path) -> bool {
 }
 
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let cache = cache_dir(args.cache.clone())?;
+    let model_file = match &args.model_file {
+        Some(path) => path.clone(),
+        None => fetch_smollm2(&cache)?,
+    };
     if holds_finished_demo(&args.database) {
         eprintln!(
             "{} already holds {MODEL_NAME}; serving it (delete the file to record again)",
@@ -114,11 +119,6 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         let started = Instant::now();
-        let cache = cache_dir(args.cache.clone())?;
-        let model_file = match &args.model_file {
-            Some(path) => path.clone(),
-            None => fetch_smollm2(&cache)?,
-        };
         let corpus = match &args.corpus {
             Some(path) => path.clone(),
             None => fetch_shakespeare(&cache)?,
@@ -162,5 +162,14 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.no_serve {
         return Ok(ExitCode::SUCCESS);
     }
-    crate::serve(ServeArgs { database: args.database, addr: args.addr, connections: None, timeout_ms: 10_000 })
+    // The demo's pages take visitors' text: the model is at hand anyway.
+    crate::serve(ServeArgs {
+        database: args.database,
+        addr: args.addr,
+        connections: None,
+        timeout_ms: 10_000,
+        model: Some(model_file.to_string_lossy().into_owned()),
+        model_name: Some(MODEL_NAME.to_owned()),
+        max_live_tokens: 256,
+    })
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use dd_server::{AppState, ServerConfig};
+use dd_server::{AppState, LiveLimits, LiveModel, ServerConfig};
 use dd_store::{ReadConfig, SqliteStore, StoreRead, StoreWriter};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -92,7 +92,27 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_concurrent_reads: n_connections,
         ..ServerConfig::standard()
     };
-    let state = Arc::new(AppState::load(Arc::new(store), server_config)?);
+    let mut state = AppState::load(Arc::new(store), server_config)?;
+    if let Some(reference) = &args.model {
+        let model_name = match &args.model_name {
+            Some(name) => name.clone(),
+            None => match state.model_names().as_slice() {
+                [only] => only.clone(),
+                names => anyhow::bail!(
+                    "{} holds {} models ({}); say which one --model is with --model-name",
+                    args.database.display(),
+                    names.len(),
+                    names.join(", ")
+                ),
+            },
+        };
+        let opened = crate::recording::open_model(reference)?;
+        let limits = LiveLimits { max_tokens: args.max_live_tokens as usize, ..LiveLimits::standard() };
+        let live = LiveModel::new(opened.transformer, opened.tokenizer, limits);
+        state = state.with_live_model(&model_name, live)?;
+        tracing::info!(model = %model_name, "visitors can run their own text");
+    }
+    let state = Arc::new(state);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -1,0 +1,84 @@
+//! The frame every page shares: head, breadcrumbs, theme switch, JSON twin link, footer and assets.
+
+use super::assets;
+use super::html::escape;
+
+/// A page before framing: what [`frame`] needs besides the body.
+pub(crate) struct Page {
+    /// The `<title>`, without the site name.
+    pub(crate) title: String,
+    /// Breadcrumbs after "DeepDecipher": (label, href); the last is the current page and not a link.
+    pub(crate) crumbs: Vec<(String, String)>,
+    /// The same data as JSON (Datasette's rule: every page has a JSON twin).
+    pub(crate) json_href: Option<String>,
+    /// `<link rel=prev/next>` targets, which the keyboard shortcuts follow.
+    pub(crate) prev_href: Option<String>,
+    /// See `prev_href`.
+    pub(crate) next_href: Option<String>,
+    /// The `<main>` content, already HTML.
+    pub(crate) body: String,
+}
+
+impl Page {
+    /// A page with a title and body and nothing else.
+    pub(crate) fn new(title: impl Into<String>, body: String) -> Self {
+        Page { title: title.into(), crumbs: Vec::new(), json_href: None, prev_href: None, next_href: None, body }
+    }
+}
+
+/// The whole HTML document of `page`.
+pub(crate) fn frame(page: &Page) -> String {
+    let mut out = String::with_capacity(page.body.len() + 2048);
+    out.push_str("<!doctype html>\n<html lang=en><head><meta charset=utf-8>");
+    out.push_str("<meta name=viewport content=\"width=device-width,initial-scale=1\">");
+    out.push_str("<meta name=color-scheme content=\"light dark\"><title>");
+    escape(&mut out, &page.title);
+    out.push_str(" · DeepDecipher</title><link rel=stylesheet href=\"");
+    out.push_str(&assets::STYLE.href());
+    out.push_str("\">");
+    for (rel, href) in [("prev", &page.prev_href), ("next", &page.next_href), ("alternate", &page.json_href)] {
+        if let Some(href) = href {
+            out.push_str("<link rel=");
+            out.push_str(rel);
+            if rel == "alternate" {
+                out.push_str(" type=application/json");
+            }
+            out.push_str(" href=\"");
+            escape(&mut out, href);
+            out.push_str("\">");
+        }
+    }
+    out.push_str("<script defer src=\"");
+    out.push_str(&assets::SCRIPT.href());
+    out.push_str("\"></script></head><body><header class=top><a class=brand href=\"/\">DeepDecipher</a><nav aria-label=Breadcrumbs>");
+    let n_crumbs = page.crumbs.len();
+    for (i, (label, href)) in page.crumbs.iter().enumerate() {
+        out.push_str("<span class=crumb-sep>›</span> ");
+        if i + 1 == n_crumbs {
+            out.push_str("<span aria-current=page>");
+            escape(&mut out, label);
+            out.push_str("</span>");
+        } else {
+            out.push_str("<a href=\"");
+            escape(&mut out, href);
+            out.push_str("\">");
+            escape(&mut out, label);
+            out.push_str("</a>");
+        }
+    }
+    out.push_str("</nav>");
+    if let Some(href) = &page.json_href {
+        out.push_str("<a class=button id=json href=\"");
+        escape(&mut out, href);
+        out.push_str("\">JSON</a>");
+    }
+    out.push_str("<a class=button href=\"/doc\">API</a><button id=theme type=button title=\"Switch light and dark\">◐ Theme</button></header>\n<main>");
+    out.push_str(&page.body);
+    out.push_str("</main><footer>DeepDecipher ");
+    out.push_str(env!("CARGO_PKG_VERSION"));
+    out.push_str(
+        " · keys: <span class=kbd>j</span>/<span class=kbd>k</span> next/previous, <span class=kbd>r</span> random, \
+         <span class=kbd>/</span> search · <a href=\"/api\">JSON API</a></footer><div id=tip hidden role=tooltip></div></body></html>\n",
+    );
+    out
+}

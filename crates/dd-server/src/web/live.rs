@@ -1,0 +1,295 @@
+//! "Try your own text": the served model run on a visitor's text, bounded in length and in runs at once.
+//!
+//! A forward pass takes a core for tenths of a second, so runs wait for one of a few permits and a
+//! visitor who finds them all busy for [`LiveLimits::queue_wait`] gets a 503 rather than a queue
+//! that grows without bound. Texts are cut to [`LiveLimits::max_tokens`] tokens. Inputs start with
+//! the tokenizer's BOS token, as the recorder's contexts do, so values compare with the examples.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use candle_core::Tensor;
+use dd_data::{LayerDataKind, LayerRecord};
+use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
+use tokio::sync::Semaphore;
+
+use super::View;
+use crate::error::ApiError;
+use crate::state::{AppState, ModelContext};
+
+/// Neurons listed per token on the model page.
+pub(crate) const NEURONS_PER_TOKEN: usize = 5;
+
+/// Bounds on visitors' model runs.
+#[derive(Debug, Clone)]
+pub struct LiveLimits {
+    /// Tokens of a text that are run (BOS included); the rest is cut off, and the page says so.
+    pub max_tokens: usize,
+    /// Forward passes at once.
+    pub max_concurrent_runs: usize,
+    /// How long a run waits for a permit before the visitor gets 503.
+    pub queue_wait: Duration,
+}
+
+impl LiveLimits {
+    /// Defaults for a public deployment: 256 tokens, one run at a time, two seconds of waiting.
+    pub fn standard() -> Self {
+        LiveLimits { max_tokens: 256, max_concurrent_runs: 1, queue_wait: Duration::from_secs(2) }
+    }
+}
+
+/// A model the server runs on visitors' texts, with its tokenizer and bounds.
+pub struct LiveModel {
+    transformer: Transformer,
+    tokenizer: Arc<Tokenizer>,
+    limits: LiveLimits,
+    runs: Arc<Semaphore>,
+}
+
+/// Why a model cannot serve a database's pages.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveModelError {
+    /// The database has no model of that name.
+    #[error("the database has no model named {0:?}")]
+    UnknownModel(String),
+    /// The weights have another shape than the recorded data.
+    #[error("model {name:?} was recorded with {recorded}, but the given weights have {given}")]
+    ShapeMismatch {
+        /// The served model.
+        name: String,
+        /// Layers × neurons in the database.
+        recorded: String,
+        /// Layers × neurons of the weights.
+        given: String,
+    },
+}
+
+impl LiveModel {
+    /// Wraps a loaded model.
+    pub fn new(transformer: Transformer, tokenizer: Arc<Tokenizer>, limits: LiveLimits) -> Self {
+        let runs = Arc::new(Semaphore::new(limits.max_concurrent_runs.max(1)));
+        LiveModel { transformer, tokenizer, limits, runs }
+    }
+
+    /// The bounds.
+    pub(crate) fn limits(&self) -> &LiveLimits {
+        &self.limits
+    }
+}
+
+impl AppState {
+    /// Lets visitors run `live` on the pages of the served model `model_name`.
+    pub fn with_live_model(mut self, model_name: &str, live: LiveModel) -> Result<Self, LiveModelError> {
+        let Some(model) = self.model(model_name) else { return Err(LiveModelError::UnknownModel(model_name.into())) };
+        let metadata = &model.entry.metadata;
+        let config = live.transformer.config();
+        if metadata.n_layers != config.n_layers as u64 || metadata.d_mlp != config.d_mlp as u64 {
+            return Err(LiveModelError::ShapeMismatch {
+                name: model_name.into(),
+                recorded: format!("{} layers × {} neurons", metadata.n_layers, metadata.d_mlp),
+                given: format!("{} layers × {} neurons", config.n_layers, config.d_mlp),
+            });
+        }
+        self.live.insert(model_name.to_owned(), Arc::new(live));
+        Ok(self)
+    }
+}
+
+/// One neuron's activations on a text.
+#[derive(Debug)]
+pub(crate) struct NeuronTrace {
+    /// One value per token.
+    pub(crate) activations: Vec<f32>,
+}
+
+/// A neuron that fired on one token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Firing {
+    /// Layer.
+    pub(crate) layer: u32,
+    /// Neuron.
+    pub(crate) neuron: u32,
+    /// Its activation on the token.
+    pub(crate) activation: f32,
+    /// The activation over the neuron's recorded maximum, when the layer's summary is stored.
+    pub(crate) relative: Option<f32>,
+}
+
+/// What a run found, per page type.
+#[derive(Debug)]
+pub(crate) enum LiveFindings {
+    /// The neuron page's neuron.
+    Neuron(NeuronTrace),
+    /// The model page: per token, the neurons that fired most.
+    Model(Vec<Vec<Firing>>),
+}
+
+/// The result of running a visitor's text.
+#[derive(Debug)]
+pub(crate) struct LiveResult {
+    /// The text as submitted.
+    pub(crate) text: String,
+    /// The tokens run (BOS included).
+    pub(crate) tokens: Vec<u32>,
+    /// Tokens cut off by the limit.
+    pub(crate) n_cut: usize,
+    /// What the run found.
+    pub(crate) findings: LiveFindings,
+}
+
+/// Runs `text` for a model or neuron page; 404 when the server does not hold the model, 503 when busy.
+pub(crate) async fn run_for_page(
+    state: &Arc<AppState>,
+    model: &Arc<ModelContext>,
+    view: View,
+    text: &str,
+) -> Result<LiveResult, ApiError> {
+    let name = &model.entry.metadata.name;
+    let Some(live) = state.live.get(name).cloned() else {
+        return Err(ApiError::not_found(
+            "no_live_model",
+            format!("this server does not run model {name:?}; start it with `serve --model`"),
+        ));
+    };
+    let permit = match tokio::time::timeout(live.limits.queue_wait, live.runs.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(error)) => return Err(ApiError::internal(&error)),
+        Err(_) => {
+            return Err(ApiError::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the model is busy with other visitors' texts; try again in a moment",
+            ));
+        }
+    };
+    let text = text.to_owned();
+    let task_state = state.clone();
+    let task_model = model.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = run(&live, &task_state, &task_model, view, text);
+        drop(permit);
+        result
+    })
+    .await?
+}
+
+fn run(
+    live: &LiveModel,
+    state: &AppState,
+    model: &ModelContext,
+    view: View,
+    text: String,
+) -> Result<LiveResult, ApiError> {
+    let mut tokens: Vec<u32> = live.tokenizer.bos_token_id().into_iter().collect();
+    tokens.extend(live.tokenizer.encode(&text).map_err(|error| ApiError::internal(&error))?);
+    let n_cut = tokens.len().saturating_sub(live.limits.max_tokens);
+    tokens.truncate(live.limits.max_tokens);
+    let config = live.transformer.config();
+    let layers: Vec<usize> = match view {
+        View::Neuron(layer, _) => vec![layer as usize],
+        _ => (0..config.n_layers).collect(),
+    };
+    let input = Tensor::new(tokens.as_slice(), live.transformer.device())
+        .and_then(|t| t.unsqueeze(0))
+        .map_err(|error| ApiError::internal(&error))?;
+    let request = RunRequest { layers: layers.clone(), hooks: vec![Hook::Post], logits: false };
+    let output = live.transformer.run(&input, &request).map_err(|error| ApiError::internal(&error))?;
+    let d_mlp = config.d_mlp;
+    let layer_values = |layer: usize| -> Result<Vec<f32>, ApiError> {
+        let Some(values) = output.get(layer, Hook::Post) else {
+            return Err(ApiError::internal(&LiveRunError(format!("layer {layer} was not returned"))));
+        };
+        values.flatten_all().and_then(|v| v.to_vec1::<f32>()).map_err(|error| ApiError::internal(&error))
+    };
+    let findings = match view {
+        View::Neuron(layer, neuron) => {
+            let values = layer_values(layer as usize)?;
+            let activations = values.chunks_exact(d_mlp).filter_map(|row| row.get(neuron as usize).copied()).collect();
+            LiveFindings::Neuron(NeuronTrace { activations })
+        }
+        _ => {
+            let mut per_token: Vec<Vec<Firing>> = vec![Vec::new(); tokens.len()];
+            for &layer in &layers {
+                let values = layer_values(layer)?;
+                let recorded_max = recorded_maxima(state, model, layer as u32)?;
+                for (position, row) in values.chunks_exact(d_mlp).enumerate() {
+                    let Some(firings) = per_token.get_mut(position) else { continue };
+                    for (neuron, &activation) in row.iter().enumerate() {
+                        let relative = recorded_max
+                            .as_ref()
+                            .and_then(|maxima| maxima.get(neuron))
+                            .filter(|max| **max > 0.0)
+                            .map(|max| activation / max);
+                        let firing = Firing { layer: layer as u32, neuron: neuron as u32, activation, relative };
+                        keep_strongest(firings, firing);
+                    }
+                }
+            }
+            LiveFindings::Model(per_token)
+        }
+    };
+    Ok(LiveResult { text, tokens, n_cut, findings })
+}
+
+/// Each neuron's recorded maximum in `layer`, from the layer summary, when stored.
+fn recorded_maxima(state: &AppState, model: &ModelContext, layer: u32) -> Result<Option<Vec<f32>>, ApiError> {
+    let Some(source) = model.source(None) else { return Ok(None) };
+    match state.store.layer_record(source, layer, LayerDataKind::Summary)? {
+        Some(LayerRecord::Summary(summary)) => Ok(Some(summary.neurons.iter().map(|n| n.max_activation).collect())),
+        _ => Ok(None),
+    }
+}
+
+/// Keeps the [`NEURONS_PER_TOKEN`] strongest firings, strongest first: by share of the recorded
+/// maximum where known (raw values favour layers with large activations), else by value.
+fn keep_strongest(kept: &mut Vec<Firing>, firing: Firing) {
+    let strength = |f: &Firing| f.relative.unwrap_or(f.activation);
+    let value = strength(&firing);
+    if !value.is_finite()
+        || (kept.len() == NEURONS_PER_TOKEN && kept.last().is_some_and(|last| strength(last) >= value))
+    {
+        return;
+    }
+    let position = kept.iter().position(|k| strength(k) < value).unwrap_or(kept.len());
+    kept.insert(position, firing);
+    kept.truncate(NEURONS_PER_TOKEN);
+}
+
+#[derive(Debug)]
+struct LiveRunError(String);
+
+impl std::fmt::Display for LiveRunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "running the live model: {}", self.0)
+    }
+}
+
+impl std::error::Error for LiveRunError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_strongest_firings_in_order() {
+        let mut kept = Vec::new();
+        let values = [0.5f32, 3.0, -1.0, 2.0, 7.0, 0.1, 6.0, f32::NAN, 2.5];
+        for (i, &activation) in values.iter().enumerate() {
+            keep_strongest(&mut kept, Firing { layer: 0, neuron: i as u32, activation, relative: None });
+        }
+        let kept_values: Vec<f32> = kept.iter().map(|f| f.activation).collect();
+        let mut expected: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        expected.sort_by(|a, b| b.total_cmp(a));
+        expected.truncate(NEURONS_PER_TOKEN);
+        assert_eq!(kept_values, expected);
+    }
+
+    #[test]
+    fn relative_strength_wins_over_raw_values() {
+        let mut kept = Vec::new();
+        keep_strongest(&mut kept, Firing { layer: 0, neuron: 0, activation: 10.0, relative: Some(0.2) });
+        keep_strongest(&mut kept, Firing { layer: 1, neuron: 0, activation: 1.0, relative: Some(0.9) });
+        assert_eq!(kept[0].layer, 1);
+    }
+}

@@ -1,0 +1,347 @@
+//! The website: server-rendered pages for models, layers, neurons and search, their two assets,
+//! and "try your own text" when the server holds the model.
+//!
+//! URLs follow the original's `/viz/{model}/{service}/{layer}/{neuron}` and add short forms without
+//! the service segment (`/viz/{model}/{layer}/{neuron}`); the service segment is accepted and
+//! ignored, as the original did, because every page shows all of a neuron's data. Each page links
+//! its JSON twin under `/api`. Pages are built on the blocking pool under the same read permit as
+//! the API, and errors are HTML pages with the API's status codes.
+//!
+//! # Layout
+//! - `html`: escaping and short numbers; `layout`: the frame every page shares; `assets`: CSS and JS.
+//! - `tokens`: the activation colour scale and coloured example texts.
+//! - `plot`, `graph_svg`: SVG made on the server (histograms, distributions, Neuron2Graph graphs).
+//! - `pages`: one function per page type; `live`: running the model on a visitor's text.
+
+mod assets;
+mod graph_svg;
+mod html;
+mod layout;
+pub(crate) mod live;
+mod pages;
+mod plot;
+mod tokens;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use dd_store::SourceEntry;
+
+use crate::api::{ApiPath, clip};
+use crate::error::ApiError;
+use crate::services::Service;
+use crate::state::{AppState, ModelContext};
+
+pub(crate) use tokens::text_form;
+
+/// Longest text a visitor may submit, in bytes; the token limit applies after tokenizing.
+const MAX_TEXT_BYTES: usize = 8 * 1024;
+
+/// The website's routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/viz", get(home))
+        .route("/static/{file}", get(asset))
+        .route("/viz/{model}", get(model_get).post(model_post))
+        .route("/viz/{model}/{first}", get(two_get).post(two_post))
+        .route("/viz/{model}/{first}/{second}", get(three_get).post(three_post))
+        .route("/viz/{model}/{service}/{layer}/{neuron}", get(four_get).post(four_post))
+}
+
+/// What a `/viz` URL shows, after validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum View {
+    Model,
+    Layer(u32),
+    Neuron(u32, u32),
+    Search,
+    Random,
+}
+
+/// What one page render needs from the shared state.
+pub(crate) struct PageContext<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) model: &'a ModelContext,
+    pub(crate) source: &'a SourceEntry,
+    /// The query string's parameters.
+    pub(crate) params: HashMap<String, String>,
+}
+
+impl PageContext<'_> {
+    /// The model's name as it appears in URLs.
+    pub(crate) fn model_name(&self) -> &str {
+        &self.model.entry.metadata.name
+    }
+
+    /// `/viz/{model}` followed by `rest`.
+    pub(crate) fn href(&self, rest: &str) -> String {
+        format!("/viz/{}{rest}", self.model_name())
+    }
+}
+
+/// An error answered as an HTML page with the API error's status.
+pub(crate) struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError(error)
+    }
+}
+
+impl From<dd_store::StoreError> for PageError {
+    fn from(error: dd_store::StoreError) -> Self {
+        PageError(error.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for PageError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        PageError(error.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let mut body = String::from("<div class=error-box><h1>");
+        body.push_str(itoa::Buffer::new().format(status.as_u16()));
+        body.push(' ');
+        html::escape(&mut body, status.canonical_reason().unwrap_or("Error"));
+        body.push_str("</h1><p>");
+        html::escape(&mut body, self.0.message());
+        body.push_str("</p><p><a href=\"/\">All models</a></p></div>");
+        let page = layout::Page::new(format!("{}", status.as_u16()), body);
+        let mut response = html_response(layout::frame(&page));
+        *response.status_mut() = status;
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+fn html_response(body: String) -> Response {
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+async fn home(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
+    Ok(html_response(layout::frame(&pages::home(&state))))
+}
+
+async fn asset(ApiPath(file): ApiPath<String>) -> Response {
+    let Some(asset) = assets::find(&file) else { return PageError(not_found_page()).into_response() };
+    let mut response = Response::new(asset.body.into());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    response
+}
+
+async fn model_get(
+    State(state): State<Arc<AppState>>,
+    ApiPath(model): ApiPath<String>,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    render(state, &model, View::Model, &uri, None).await
+}
+
+async fn model_post(
+    State(state): State<Arc<AppState>>,
+    ApiPath(model): ApiPath<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    render(state, &model, View::Model, &uri, Some(submitted_text(&body)?)).await
+}
+
+async fn two_get(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, first)): ApiPath<(String, String)>,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let view = view_of(&state, &model, &[&first])?;
+    render(state, &model, view, &uri, None).await
+}
+
+async fn two_post(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, first)): ApiPath<(String, String)>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let view = view_of(&state, &model, &[&first])?;
+    render(state, &model, view, &uri, Some(submitted_text(&body)?)).await
+}
+
+async fn three_get(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, first, second)): ApiPath<(String, String, String)>,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let view = view_of(&state, &model, &[&first, &second])?;
+    render(state, &model, view, &uri, None).await
+}
+
+async fn three_post(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, first, second)): ApiPath<(String, String, String)>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let view = view_of(&state, &model, &[&first, &second])?;
+    render(state, &model, view, &uri, Some(submitted_text(&body)?)).await
+}
+
+async fn four_get(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, service, layer, neuron)): ApiPath<(String, String, String, String)>,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let view = view_of(&state, &model, &[&service, &layer, &neuron])?;
+    render(state, &model, view, &uri, None).await
+}
+
+async fn four_post(
+    State(state): State<Arc<AppState>>,
+    ApiPath((model, service, layer, neuron)): ApiPath<(String, String, String, String)>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let view = view_of(&state, &model, &[&service, &layer, &neuron])?;
+    render(state, &model, view, &uri, Some(submitted_text(&body)?)).await
+}
+
+/// The `text` field of a submitted form.
+fn submitted_text(body: &[u8]) -> Result<String, PageError> {
+    #[derive(serde::Deserialize)]
+    struct TextForm {
+        text: String,
+    }
+    if body.len() > MAX_TEXT_BYTES + 64 {
+        return Err(ApiError::with_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the text may be at most {MAX_TEXT_BYTES} bytes"),
+        )
+        .into());
+    }
+    let form: TextForm = serde_urlencoded_form(body)
+        .ok_or_else(|| ApiError::bad_parameter("the form needs a `text` field (application/x-www-form-urlencoded)"))?;
+    if form.text.trim().is_empty() {
+        return Err(ApiError::bad_parameter("the text is empty").into());
+    }
+    if form.text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::with_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the text may be at most {MAX_TEXT_BYTES} bytes"),
+        )
+        .into());
+    }
+    Ok(form.text)
+}
+
+/// Parses a form body with the same decoder `Query` uses for query strings.
+fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let text = std::str::from_utf8(body).ok()?;
+    let uri: Uri = format!("/?{}", text.trim()).parse().ok()?;
+    Query::<T>::try_from_uri(&uri).ok().map(|Query(value)| value)
+}
+
+/// Reads the segments after the model: `[layer]`, `[layer, neuron]`, `[service]`, `[service, layer]`,
+/// `[service, layer, neuron]`, `[search]` or `[random]`.
+fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View, PageError> {
+    let Some(model) = state.model(model_name) else { return Err(unknown_model(model_name).into()) };
+    let Some(source) = model.source(None) else { return Err(not_found_page().into()) };
+    let (n_layers, n_neurons) = (source.info.n_layers, source.info.units_per_layer);
+    let is_index = |text: &str| text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty();
+    let rest: &[&str] = match segments.first() {
+        Some(&"search") if segments.len() == 1 => return Ok(View::Search),
+        Some(&"random") if segments.len() == 1 => return Ok(View::Random),
+        Some(first) if is_index(first) => segments,
+        Some(&"all") => &segments[1..],
+        Some(service) => {
+            if Service::from_name(service).is_none() {
+                return Err(ApiError::not_found(
+                    "unknown_service",
+                    format!("no page {:?}; try a layer number, `search` or `random`", clip(service)),
+                )
+                .into());
+            }
+            &segments[1..]
+        }
+        None => &[],
+    };
+    match rest {
+        [] => Ok(View::Model),
+        [layer] => Ok(View::Layer(crate::api::parse_index("layer", layer, n_layers)?)),
+        [layer, neuron] => Ok(View::Neuron(
+            crate::api::parse_index("layer", layer, n_layers)?,
+            crate::api::parse_index("neuron", neuron, n_neurons)?,
+        )),
+        _ => Err(not_found_page().into()),
+    }
+}
+
+async fn render(
+    state: Arc<AppState>,
+    model_name: &str,
+    view: View,
+    uri: &Uri,
+    text: Option<String>,
+) -> Result<Response, PageError> {
+    let Some(model) = state.model(model_name).cloned() else { return Err(unknown_model(model_name).into()) };
+    let params: HashMap<String, String> = match Query::try_from_uri(uri) {
+        Ok(Query(params)) => params,
+        Err(rejection) => return Err(ApiError::bad_parameter(rejection.body_text()).into()),
+    };
+    if view == View::Search {
+        if let Some(target) = pages::jump_target(&model, &params) {
+            return Ok(redirect(&target?));
+        }
+    }
+    if view == View::Random {
+        return Ok(redirect(&pages::random_neuron_href(&model, &params)));
+    }
+    // The visitor's text runs first, under its own bound, so a busy model never holds a read permit.
+    let live_result = match (&text, view) {
+        (Some(text), View::Model | View::Neuron(..)) => Some(live::run_for_page(&state, &model, view, text).await?),
+        (Some(_), _) => return Err(ApiError::bad_parameter("only model and neuron pages take a text").into()),
+        (None, _) => None,
+    };
+    let permit = state.reads.clone().acquire_owned().await.map_err(|e| ApiError::internal(&e))?;
+    let task_state = state.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let Some(source) = model.source(None) else { return Err(PageError(not_found_page())) };
+        let context = PageContext { state: &task_state, model: &model, source, params };
+        let page = pages::render(&context, view, live_result.as_ref());
+        drop(permit);
+        page
+    })
+    .await??;
+    Ok(html_response(layout::frame(&page)))
+}
+
+/// A 303 to `href`, never cached: random picks and jumps differ per request.
+fn redirect(href: &str) -> Response {
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(location) = HeaderValue::from_str(href) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn unknown_model(name: &str) -> ApiError {
+    ApiError::not_found("unknown_model", format!("no model named {:?}; the home page lists them", clip(name)))
+}
+
+fn not_found_page() -> ApiError {
+    ApiError::not_found("not_found", "no such page")
+}

@@ -1,0 +1,167 @@
+//! The model page: metadata, layers, the most interesting neurons, search, jump, random, and the visitor's text.
+
+use dd_data::{ModelDataKind, ModelRecord};
+
+use super::super::html::{escape, number};
+use super::super::layout::Page;
+use super::super::live::{LiveFindings, LiveResult};
+use super::super::{PageContext, PageError};
+use super::{PAGE_SIZE, count, neuron_link, number_cell, page_number, pager, text_form};
+
+/// Renders the model page.
+pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Result<Page, PageError> {
+    let name = context.model_name();
+    let metadata = &context.model.entry.metadata;
+    let n_layers = context.source.info.n_layers;
+    let n_neurons = context.source.info.units_per_layer;
+    let mut body = String::with_capacity(32 * 1024);
+    body.push_str("<h1>");
+    escape(&mut body, name);
+    body.push_str("</h1>");
+
+    navigation(&mut body, context, n_layers, n_neurons);
+
+    body.push_str("<div class=grid><section><h2>Model</h2><table id=metadata><tbody>");
+    let rows: [(&str, String); 6] = [
+        ("Architecture", metadata.architecture.clone()),
+        ("Activation", metadata.activation_function.clone()),
+        ("Dataset", metadata.dataset.clone()),
+        ("Data source", metadata.provenance.data_source.clone()),
+        ("Recorded", metadata.provenance.recorded_at.clone()),
+        ("Tool version", metadata.provenance.tool_version.clone()),
+    ];
+    for (label, value) in rows.iter().filter(|(_, value)| !value.is_empty()) {
+        body.push_str("<tr><th>");
+        body.push_str(label);
+        body.push_str("</th><td>");
+        escape(&mut body, value);
+        body.push_str("</td></tr>");
+    }
+    let counts = [
+        ("Layers", metadata.n_layers),
+        ("Neurons per layer", metadata.d_mlp),
+        ("Total neurons", metadata.n_neurons()),
+        ("d_model", metadata.d_model),
+        ("Parameters", metadata.n_parameters),
+        ("Context length", metadata.context_length),
+        ("Tokens recorded", metadata.provenance.tokens_recorded),
+    ];
+    for (label, value) in counts.iter().filter(|(_, value)| *value > 0) {
+        body.push_str("<tr><th>");
+        body.push_str(label);
+        body.push_str("</th><td class=num>");
+        count(&mut body, *value);
+        body.push_str("</td></tr>");
+    }
+    body.push_str("</tbody></table></section><section><h2>Layers</h2><table id=layers><tbody>");
+    for layer in 0..n_layers {
+        let base = context.href(&format!("/{layer}"));
+        body.push_str("<tr><td><a href=\"");
+        escape(&mut body, &base);
+        body.push_str("\">Layer ");
+        body.push_str(itoa::Buffer::new().format(layer));
+        body.push_str("</a></td><td><a href=\"");
+        escape(&mut body, &format!("{base}/0"));
+        body.push_str("\">first</a> · <a href=\"");
+        escape(&mut body, &context.href(&format!("/random?layer={layer}")));
+        body.push_str("\">random</a> · <a href=\"");
+        escape(&mut body, &format!("{base}/{}", n_neurons.saturating_sub(1)));
+        body.push_str("\">last</a></td></tr>");
+    }
+    body.push_str("</tbody></table></section></div>");
+
+    text_form(
+        &mut body,
+        context,
+        &context.href(""),
+        live.map(|l| l.text.as_str()),
+        "Which neurons fire most on each token of your text",
+    );
+    if let Some(live) = live {
+        firing_table(&mut body, context, live);
+    }
+
+    let page_index = page_number(context)?;
+    match context.state.store.model_record(&context.model.entry, ModelDataKind::Ranking)? {
+        Some(ModelRecord::Ranking(ranking)) => {
+            body.push_str(
+                "<h2 id=interesting>Most interesting neurons</h2><p class=\"muted small\">Ranked by \
+                 (max − min) · ln(1 + kurtosis) of their activations: a wide range with heavy tails.</p>",
+            );
+            body.push_str("<table id=ranking><thead><tr><th class=num>Rank</th><th>Neuron</th><th class=num>Score</th></tr></thead><tbody>");
+            let start = (page_index - 1) * PAGE_SIZE;
+            for (rank, ranked) in ranking.neurons.iter().enumerate().skip(start).take(PAGE_SIZE) {
+                body.push_str("<tr><td class=num>");
+                body.push_str(itoa::Buffer::new().format(rank + 1));
+                body.push_str("</td><td>");
+                neuron_link(&mut body, context, ranked.neuron);
+                body.push_str("</td>");
+                number_cell(&mut body, f64::from(ranked.score));
+                body.push_str("</tr>");
+            }
+            body.push_str("</tbody></table>");
+            pager(&mut body, context, &context.href(""), page_index, ranking.neurons.len());
+        }
+        _ => body.push_str("<p class=muted>No ranking of neurons is stored for this model.</p>"),
+    }
+
+    let mut page = Page::new(name.to_owned(), body);
+    page.crumbs = vec![(name.to_owned(), context.href(""))];
+    page.json_href = Some(format!("/api/{name}/metadata"));
+    Ok(page)
+}
+
+/// The search box, the jump form and the random link.
+fn navigation(out: &mut String, context: &PageContext<'_>, n_layers: u64, n_neurons: u64) {
+    out.push_str("<div class=toolbar><form class=toolbar role=search method=get action=\"");
+    escape(out, &context.href("/search"));
+    out.push_str("\"><label for=q>Search neurons by token</label><input id=q name=q type=search placeholder=\"e.g. the, Paris, 3/17\" required><button type=submit>Search</button></form>");
+    out.push_str("<form class=toolbar method=get action=\"");
+    escape(out, &context.href("/search"));
+    out.push_str("\"><label for=jump-layer>Layer</label><input id=jump-layer name=layer type=number min=0 max=");
+    out.push_str(itoa::Buffer::new().format(n_layers.saturating_sub(1)));
+    out.push_str(
+        " required><label for=jump-neuron>Neuron</label><input id=jump-neuron name=neuron type=number min=0 max=",
+    );
+    out.push_str(itoa::Buffer::new().format(n_neurons.saturating_sub(1)));
+    out.push_str(" required><button type=submit>Go</button></form><a class=button id=random href=\"");
+    escape(out, &context.href("/random"));
+    out.push_str("\">Random neuron</a></div>");
+}
+
+/// Per token of the visitor's text, the neurons that fired most.
+fn firing_table(out: &mut String, context: &PageContext<'_>, live: &LiveResult) {
+    let LiveFindings::Model(per_token) = &live.findings else { return };
+    if live.n_cut > 0 {
+        out.push_str("<p class=notice>The text was cut to its first ");
+        out.push_str(itoa::Buffer::new().format(live.tokens.len()));
+        out.push_str(" tokens.</p>");
+    }
+    out.push_str("<p class=\"muted small\">Neurons ranked by their activation as a share of the largest activation \
+         recorded for them (raw value in brackets), so that layers with large activations do not crowd out the rest.</p>");
+    out.push_str(
+        "<table id=firing class=firing><thead><tr><th>Token</th><th>Neurons that fire most</th></tr></thead><tbody>",
+    );
+    for (token, firings) in live.tokens.iter().zip(per_token) {
+        out.push_str("<tr><td><span class=tok>");
+        out.push_str(context.model.tokens.html_text(*token));
+        out.push_str("</span></td><td>");
+        for (i, firing) in firings.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            neuron_link(out, context, dd_data::NeuronIndex { layer: firing.layer, index: firing.neuron });
+            out.push(' ');
+            if let Some(relative) = firing.relative {
+                number(out, f64::from(relative * 100.0), 2);
+                out.push_str("% (");
+                number(out, f64::from(firing.activation), 3);
+                out.push(')');
+            } else {
+                number(out, f64::from(firing.activation), 3);
+            }
+        }
+        out.push_str("</td></tr>");
+    }
+    out.push_str("</tbody></table>");
+}
