@@ -1,5 +1,6 @@
 -- wrk script: GET a random neuron of a model for one service.
--- Set MODEL, SERVICE, LAYERS and NEURONS in the environment (see scripts/load/run.sh).
+-- Set MODEL, SERVICE, LAYERS and NEURONS in the environment (see scripts/load/run.sh);
+-- SERVICE=viz asks for the website's neuron page instead of an API route.
 local model = os.getenv("MODEL") or "gpt2-small-synth"
 local service = os.getenv("SERVICE") or "neuroscope"
 local layers = tonumber(os.getenv("LAYERS") or "12")
@@ -14,7 +15,13 @@ function init(args)
 end
 
 request = function()
-  local path = string.format("/api/%s/%s/%d/%d", model, service, math.random(0, layers - 1), math.random(0, neurons - 1))
+  local layer, neuron = math.random(0, layers - 1), math.random(0, neurons - 1)
+  local path
+  if service == "viz" then
+    path = string.format("/viz/%s/%d/%d", model, layer, neuron)
+  else
+    path = string.format("/api/%s/%s/%d/%d", model, service, layer, neuron)
+  end
   return wrk.format("GET", path)
 end
 

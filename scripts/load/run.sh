@@ -41,6 +41,7 @@ SCRIPT=scripts/load/random_neuron.lua
 for service in ${SERVICES:-neuroscope all stats metadata}; do
   SERVICE=$service run "$service/{l}/{n}" -s "$SCRIPT" "$URL"
 done
+SERVICE=viz run "website neuron page" -s "$SCRIPT" "$URL"
 for encoding in zstd br gzip; do
   SERVICE=neuroscope run "neuroscope/{l}/{n} $encoding" -s "$SCRIPT" -H "Accept-Encoding: $encoding" "$URL"
 done

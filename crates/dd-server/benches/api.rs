@@ -1,5 +1,6 @@
 //! Criterion benchmark of the API's hot path in process (no sockets): a neuron's `neuroscope` page
-//! and its `examples` page on a gpt2-small-like synthetic neuron (20 examples × 128 tokens, 50,257-token vocabulary).
+//! and its `examples` page on a gpt2-small-like synthetic neuron (20 examples × 128 tokens, 50,257-token vocabulary),
+//! and the website's neuron page of the same neurons.
 
 use std::sync::Arc;
 
@@ -60,6 +61,30 @@ fn bench_api(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // The website's neuron page, whole (every record of the neuron, framed); its weight printed once.
+    let mut group = c.benchmark_group("web");
+    let neuron_page = |neuron: u32| {
+        let uri = format!("/viz/m/{}/{}", neuron / 512, neuron % 512);
+        let request = Request::get(uri).body(Body::empty()).expect("request");
+        let response = runtime.block_on(app.clone().oneshot(request)).expect("response");
+        assert!(response.status().is_success());
+        runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body")
+    };
+    let weights: Vec<usize> = (0..64).map(|i| neuron_page(i * 16).len()).collect();
+    eprintln!(
+        "neuron page weight over 64 neurons: mean {:.1} KB, max {:.1} KB",
+        weights.iter().sum::<usize>() as f64 / weights.len() as f64 / 1000.0,
+        *weights.iter().max().unwrap_or(&0) as f64 / 1000.0
+    );
+    let mut neuron = 0u32;
+    group.bench_function("neuron_page", |b| {
+        b.iter(|| {
+            neuron = (neuron + 97) % 1024;
+            neuron_page(neuron)
+        })
+    });
     group.finish();
 }
 

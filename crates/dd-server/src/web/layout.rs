@@ -31,7 +31,7 @@ pub(crate) fn frame(page: &Page) -> String {
     let mut out = String::with_capacity(page.body.len() + 2048);
     out.push_str("<!doctype html>\n<html lang=en><head><meta charset=utf-8>");
     out.push_str("<meta name=viewport content=\"width=device-width,initial-scale=1\">");
-    out.push_str("<meta name=color-scheme content=\"light dark\"><title>");
+    out.push_str("<meta name=color-scheme content=\"light dark\"><link rel=icon href=\"data:,\"><title>");
     escape(&mut out, &page.title);
     out.push_str(" · DeepDecipher</title><link rel=stylesheet href=\"");
     out.push_str(&assets::STYLE.href());

@@ -14,7 +14,7 @@ use crate::state::TokenStrings;
 const STEPS: f32 = 8.0;
 
 /// Values closer to zero than this share of the scale stay uncoloured, so faint noise does not tint every token.
-const DEAD_ZONE: f32 = 0.04;
+const DEAD_ZONE: f32 = 0.06;
 
 /// The class of each step: orange for positive values, blue for negative.
 const POSITIVE: [&str; 8] = ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"];
@@ -36,11 +36,17 @@ impl ColourScale {
     }
 
     /// The scale for a neuron's examples: their largest absolute activation.
+    ///
+    /// When every example starts with the same token (the BOS token the recorder puts first), that
+    /// position is left out: many models park huge "attention sink" activations there, and a scale
+    /// reaching them would leave every other token uncoloured. Such values clamp to the darkest step.
     pub(crate) fn for_groups(groups: &[ExampleGroup]) -> Self {
-        let max_abs = groups
-            .iter()
-            .flat_map(|group| &group.examples)
-            .flat_map(|example| &example.activations)
+        let examples = || groups.iter().flat_map(|group| &group.examples);
+        let first_tokens: Vec<u32> = examples().filter_map(|example| example.tokens.first().copied()).collect();
+        let shared_start = first_tokens.len() > 1 && first_tokens.windows(2).all(|pair| pair[0] == pair[1]);
+        let skip = usize::from(shared_start);
+        let max_abs = examples()
+            .flat_map(|example| example.activations.iter().skip(skip))
             .fold(0.0f32, |acc, value| if value.is_finite() { acc.max(value.abs()) } else { acc });
         Self::new(max_abs)
     }
@@ -195,6 +201,23 @@ mod tests {
         assert_eq!(scale.class(5.0), Some("p8"), "values past the bound clamp");
         assert_eq!(ColourScale::new(0.0).class(1.0), None, "a flat neuron colours nothing");
         assert_eq!(ColourScale::new(0.0).bound(), None);
+    }
+
+    #[test]
+    fn a_shared_first_token_is_left_out_of_the_scale() {
+        let example = |tokens: Vec<u32>, activations: Vec<f32>| Example {
+            dataset_index: 0,
+            tokens,
+            activations,
+            max_token_index: 0,
+            activation_error: 0.0,
+        };
+        let group = |examples| ExampleGroup { kind: ExampleGroupKind::Top, examples };
+        let with_bos = [group(vec![example(vec![1, 5], vec![3000.0, 2.0]), example(vec![1, 6], vec![2900.0, -1.0])])];
+        assert_eq!(ColourScale::for_groups(&with_bos).bound(), Some(2.0));
+        assert_eq!(ColourScale::for_groups(&with_bos).class(3000.0), Some("p8"), "the sink clamps");
+        let mixed = [group(vec![example(vec![1, 5], vec![3000.0, 2.0]), example(vec![2, 6], vec![1.0, -1.0])])];
+        assert_eq!(ColourScale::for_groups(&mixed).bound(), Some(3000.0));
     }
 
     #[test]

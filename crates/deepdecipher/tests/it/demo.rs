@@ -1,6 +1,7 @@
 //! `deepdecipher demo` end to end on the real SmolLM2-135M-Instruct and Shakespeare from the test
-//! assets (`scripts/fetch-test-assets.sh`): it records, serves pages holding real text, and a
-//! second run serves the database it finds instead of recording again.
+//! assets (`scripts/fetch-test-assets.sh`): it records, serves pages holding real text (JSON and
+//! the website in headless Chromium, with "try your own text"), and a second run serves the
+//! database it finds instead of recording again.
 
 use std::process::Stdio;
 
@@ -56,6 +57,16 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
     assert_eq!(stats["data"]["count"], 1024, "{stats}");
     let tokens = get(addr, &format!("/api/SmolLM2-135M-Instruct/activating_tokens/{layer}/{neuron}")).json();
     assert!(!tokens["data"]["tokens"].as_array().expect("tokens").is_empty(), "{tokens}");
+
+    // The website in headless Chromium, with the model running visitors' text.
+    let check = crate::browser::SiteCheck {
+        model: "SmolLM2-135M-Instruct",
+        shot_prefix: "demo",
+        neuron: (layer, neuron.min(1534)),
+        live: true,
+        darkest_at_max: false,
+    };
+    crate::browser::check_site(addr, &check);
     let _ = child.kill();
     let _ = child.wait();
 

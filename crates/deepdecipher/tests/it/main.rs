@@ -2,6 +2,7 @@
 //! made by `synth`, and the CLI's commands. One test binary, so one link step covers them all.
 
 mod api;
+mod browser;
 mod cli;
 mod demo;
 mod http;

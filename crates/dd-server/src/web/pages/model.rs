@@ -124,7 +124,7 @@ fn navigation(out: &mut String, context: &PageContext<'_>, n_layers: u64, n_neur
         " required><label for=jump-neuron>Neuron</label><input id=jump-neuron name=neuron type=number min=0 max=",
     );
     out.push_str(itoa::Buffer::new().format(n_neurons.saturating_sub(1)));
-    out.push_str(" required><button type=submit>Go</button></form><a class=button id=random href=\"");
+    out.push_str(" required><button type=submit id=go>Go</button></form><a class=button id=random href=\"");
     escape(out, &context.href("/random"));
     out.push_str("\">Random neuron</a></div>");
 }
