@@ -118,7 +118,12 @@ fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
     list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
-pub(crate) async fn fallback() -> Response {
+pub(crate) async fn fallback(uri: axum::http::Uri) -> Response {
+    // Browsers get a page; API clients keep the JSON error shape.
+    let path = uri.path();
+    if path == "/viz" || path.starts_with("/viz/") || path.starts_with("/static/") {
+        return crate::web::not_found_page_response();
+    }
     crate::api::not_found_response()
 }
 

@@ -342,6 +342,11 @@ fn unknown_model(name: &str) -> ApiError {
     ApiError::not_found("unknown_model", format!("no model named {:?}; the home page lists them", clip(name)))
 }
 
+/// The HTML 404 for routes no handler matched.
+pub(crate) fn not_found_page_response() -> Response {
+    PageError(not_found_page()).into_response()
+}
+
 fn not_found_page() -> ApiError {
     ApiError::not_found("not_found", "no such page")
 }

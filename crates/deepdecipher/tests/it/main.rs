@@ -9,3 +9,4 @@ mod http;
 mod record;
 mod schema;
 mod server;
+mod web;

@@ -151,7 +151,10 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
     let results = count(&browser, "#results tbody tr");
     assert!(results >= 1, "no results for {token:?}");
     let search_html = browser.page_source().expect("source");
-    assert!(search_html.contains(&format!("href=\"{neuron_path}\"")) || results == 100, "{neuron_path} not found for {token:?}");
+    assert!(
+        search_html.contains(&format!("href=\"{neuron_path}\"")) || results == 100,
+        "{neuron_path} not found for {token:?}"
+    );
     shot(&browser, check, "search");
 
     // Random goes to some neuron of the model.
@@ -217,7 +220,7 @@ fn check_neuron_page(browser: &Browser, check: &SiteCheck<'_>) {
     };
     script(browser, "const s = document.getElementById('ctx'); s.value = '8'; s.dispatchEvent(new Event('change'))");
     let windowed = visible(browser);
-    assert!(windowed <= 17 && windowed >= 1, "{windowed} tokens shown around the max");
+    assert!((1..=17).contains(&windowed), "{windowed} tokens shown around the max");
     browser.find("button[data-full='e0-0']").expect("full text").click().expect("click");
     assert_eq!(visible(browser), n_tokens, "full text");
 
@@ -264,11 +267,22 @@ fn synthetic_site_in_headless_chromium() {
     let database = scratch_dir().join("browser.db");
     let path = database.to_str().expect("utf8 path");
     let (code, _, stderr) = run(&[
-        "synth", path, "--name", "synth-web", "--layers", "3", "--neurons", "256", "--bottom-examples", "5",
-        "--vocab", "5000",
+        "synth",
+        path,
+        "--name",
+        "synth-web",
+        "--layers",
+        "3",
+        "--neurons",
+        "256",
+        "--bottom-examples",
+        "5",
+        "--vocab",
+        "5000",
     ]);
     assert_eq!(code, 0, "synth failed: {stderr}");
     let server = Server::start(&database, &[]);
-    let check = SiteCheck { model: "synth-web", shot_prefix: "synth", neuron: (1, 3), live: false, darkest_at_max: true };
+    let check =
+        SiteCheck { model: "synth-web", shot_prefix: "synth", neuron: (1, 3), live: false, darkest_at_max: true };
     check_site(server.addr, &check);
 }

@@ -1,0 +1,140 @@
+//! The website over HTTP without a browser: status codes of bad page requests, and "try your own
+//! text" through `serve --model` on the tiny GGUF fixture (recorded first, so shapes match), with
+//! its limits and its refusals.
+
+use std::path::{Path, PathBuf};
+
+use crate::http::{get, request};
+use crate::server::{MODEL, N_LAYERS, Server, asset, fixture_db, run, scratch_dir, shared};
+
+fn gguf() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dd-model/tests/fixtures/llama-gguf/model.gguf")
+}
+
+fn post_text(addr: std::net::SocketAddr, target: &str, text: &str) -> crate::http::HttpResponse {
+    let body: String = text
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let body = format!("text={body}");
+    request(addr, "POST", target, &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
+}
+
+/// Bad page requests answer with an HTML error page and the API's status codes.
+#[test]
+fn bad_page_requests_get_html_errors_with_the_right_status() {
+    let addr = shared();
+    let cases: [(&str, u16); 12] = [
+        ("/viz/no-such-model", 404),
+        (&format!("/viz/{MODEL}/{N_LAYERS}"), 404),
+        (&format!("/viz/{MODEL}/0/99999"), 404),
+        (&format!("/viz/{MODEL}/0/abc"), 400),
+        (&format!("/viz/{MODEL}/bogus"), 404),
+        (&format!("/viz/{MODEL}/bogus/0/1"), 404),
+        (&format!("/viz/{MODEL}/0?page=0"), 400),
+        (&format!("/viz/{MODEL}/0?sort=colour"), 400),
+        (&format!("/viz/{MODEL}/search?q=1/99999"), 404),
+        (&format!("/viz/{MODEL}/0/1/2/3/4"), 404),
+        ("/static/nothing.js", 404),
+        (&format!("/viz/{MODEL}?page=x"), 400),
+    ];
+    for (target, status) in cases {
+        let response = get(addr, target);
+        assert_eq!(response.status, status, "{target}: {}", response.text());
+        assert!(response.header("content-type").is_some_and(|c| c.starts_with("text/html")), "{target}");
+        let html = response.text();
+        assert!(html.contains(&format!("<h1>{status} ")), "{target}: {html}");
+        assert!(!html.contains("/work/") && !html.contains("panicked"), "{target} leaks: {html}");
+    }
+    // Every page type answers 200, and the original's service segment is accepted.
+    for target in [
+        "/".to_owned(),
+        "/viz".to_owned(),
+        format!("/viz/{MODEL}"),
+        format!("/viz/{MODEL}/neuroscope"),
+        format!("/viz/{MODEL}/1"),
+        format!("/viz/{MODEL}/all/1"),
+        format!("/viz/{MODEL}/1/2"),
+        format!("/viz/{MODEL}/neuroscope/1/2"),
+        format!("/viz/{MODEL}/search?q=the"),
+        format!("/viz/{MODEL}/search"),
+    ] {
+        let response = get(addr, &target);
+        assert_eq!(response.status, 200, "{target}: {}", response.text());
+    }
+    // Jumps and random picks redirect, uncached.
+    let jump = get(addr, &format!("/viz/{MODEL}/search?q=1/2"));
+    assert_eq!((jump.status, jump.header("location")), (303, Some(format!("/viz/{MODEL}/1/2").as_str())));
+    let random = get(addr, &format!("/viz/{MODEL}/random?layer=1"));
+    assert_eq!(random.status, 303);
+    assert!(random.header("location").is_some_and(|l| l.starts_with(&format!("/viz/{MODEL}/1/"))));
+    assert_eq!(random.header("cache-control"), Some("no-store"));
+    // The API stays read-only, and without --model a page's form is refused.
+    assert_eq!(request(addr, "POST", &format!("/api/{MODEL}/stats/0/0"), &[], b"text=a").status, 405);
+    let refused = post_text(addr, &format!("/viz/{MODEL}/0/0"), "hello");
+    assert_eq!(refused.status, 404, "{}", refused.text());
+    assert!(refused.text().contains("serve --model"));
+    // Assets are served with their content type.
+    let home = get(addr, "/").text();
+    let css = home.split("href=\"/static/style.css").nth(1).expect("stylesheet link");
+    let css_href = format!("/static/style.css{}", &css[..css.find('"').expect("end")]);
+    let stylesheet = get(addr, &css_href);
+    assert_eq!(stylesheet.status, 200);
+    assert!(stylesheet.header("content-type").is_some_and(|c| c.starts_with("text/css")));
+}
+
+/// `serve --model` runs visitors' text through the recorded model on neuron and model pages, cuts
+/// long texts, refuses empty and oversized ones, and refuses weights of another shape at start-up.
+#[test]
+fn serve_with_the_model_colours_visitors_text() {
+    let database = scratch_dir().join("live.db");
+    let (code, _, stderr) = run(&[
+        "record",
+        gguf().to_str().expect("utf8"),
+        asset("shakespeare").to_str().expect("utf8"),
+        "-o",
+        database.to_str().expect("utf8"),
+        "--tokens",
+        "4096",
+        "--context",
+        "64",
+        "--no-weights",
+    ]);
+    assert_eq!(code, 0, "record failed: {stderr}");
+    let model_path = gguf();
+    let model_arg = model_path.to_str().expect("utf8");
+    let server = Server::start(&database, &["--model", model_arg, "--max-live-tokens", "16"]);
+    let addr = server.addr;
+    let name = get(addr, "/api").json()["models"][0]["name"].as_str().expect("name").to_owned();
+
+    let page = post_text(addr, &format!("/viz/{name}/1/3"), "To be, or not to be");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("id=live-result") && html.contains("id=live "), "{html}");
+    let values = html.split("id=live ").nth(1).and_then(|rest| rest.split("data-a=\"").nth(1)).expect("values");
+    let values: Vec<f64> =
+        values[..values.find('"').expect("end")].split(' ').map(|v| v.parse().expect("number")).collect();
+    assert!(values.len() >= 6 && values.iter().all(|v| v.is_finite()), "{values:?}");
+    assert!(page.header("cache-control").is_none(), "form answers are not cached");
+
+    // A long text is cut to the limit, and the page says so.
+    let long = post_text(addr, &format!("/viz/{name}/0/0"), &"word ".repeat(200));
+    assert_eq!(long.status, 200);
+    assert!(long.text().contains("cut to its first 16 tokens"), "{}", long.text());
+
+    let model_page = post_text(addr, &format!("/viz/{name}"), "The king");
+    assert_eq!(model_page.status, 200);
+    assert!(model_page.text().contains("id=firing"), "{}", model_page.text());
+
+    assert_eq!(post_text(addr, &format!("/viz/{name}/0/0"), "   ").status, 400);
+    assert_eq!(post_text(addr, &format!("/viz/{name}/0"), "layer pages take no text").status, 400);
+    let huge = post_text(addr, &format!("/viz/{name}/0/0"), &"x".repeat(9000));
+    assert_eq!(huge.status, 413, "{}", huge.text());
+    drop(server);
+
+    // Weights of another shape than the database's are refused with both shapes named.
+    let (code, _, stderr) =
+        run(&["serve", fixture_db().to_str().expect("utf8"), "--model", model_arg, "--model-name", MODEL]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("recorded with") && stderr.contains("neurons"), "{stderr}");
+}
