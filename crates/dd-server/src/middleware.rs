@@ -1,7 +1,9 @@
 //! Request guards and response headers shared by every route.
 //!
 //! - `access_log`: one `tracing` event per request (target `dd_server::access`).
-//! - `guard`: method, URI length and body limits, the request timeout, and
+//! - `guard`: method, URI length and body limits, the request timeout (the API is GET only; the
+//!   website's model and neuron pages also take a visitor's text by POST, with a larger body limit,
+//!   and refusals under `/viz/` are HTML pages), hashed assets cached for a year, and
 //!   conditional requests: a served database never changes, so one ETag (the
 //!   database's content id) covers every URL; a match turns a successful answer
 //!   into a 304 without a body.
@@ -37,48 +39,50 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     let config = &state.config;
     let method = request.method();
     // Forms for a visitor's text post to the website's model and neuron pages; nothing else writes.
-    let is_form = *method == Method::POST && request.uri().path().starts_with("/viz/");
+    let path = request.uri().path();
+    let is_page = path.starts_with("/viz/");
+    let is_form = *method == Method::POST && is_page;
+    let is_asset = path.starts_with("/static/");
+    // Refusals on the website are pages; everywhere else they keep the API's JSON shape.
+    let refuse = |error: ApiError| if is_page { crate::web::error_page_response(error) } else { error.into_response() };
     if !matches!(*method, Method::GET | Method::HEAD) && !is_form {
-        let mut response = ApiError::with_status(
+        let mut response = refuse(ApiError::with_status(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("method {method} is not allowed; the API is read-only (GET, HEAD)"),
-        )
-        .into_response();
+        ));
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
         return response;
     }
     let uri_len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > config.max_uri_len {
-        return ApiError::with_status(
+        return refuse(ApiError::with_status(
             StatusCode::URI_TOO_LONG,
             "uri_too_long",
             format!("request target is {uri_len} bytes; at most {}", config.max_uri_len),
-        )
-        .into_response();
+        ));
     }
     let content_length =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
-    if chunked || content_length.is_some_and(|n| n > config.max_body_bytes) {
-        return ApiError::with_status(
+    let max_body_bytes = if is_form { crate::web::MAX_FORM_BYTES } else { config.max_body_bytes };
+    if chunked || content_length.is_some_and(|n| n > max_body_bytes) {
+        return refuse(ApiError::with_status(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request bodies are limited to {} bytes", config.max_body_bytes),
-        )
-        .into_response();
+            format!("request bodies are limited to {max_body_bytes} bytes"),
+        ));
     }
     let revalidating = request.headers().get(header::IF_NONE_MATCH).is_some_and(|tag| etag_matches(tag, &state.etag));
     let is_meta = request.uri().path().starts_with("/-/");
     let mut response = match tokio::time::timeout(config.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            return ApiError::with_status(
+            return refuse(ApiError::with_status(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
                 format!("the request took longer than {} ms", config.request_timeout.as_millis()),
-            )
-            .into_response();
+            ));
         }
     };
     if is_meta {
@@ -99,6 +103,11 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         return not_modified;
     }
     add_cache_headers(&mut response, &state);
+    if is_asset {
+        // Asset URLs carry a hash of their content, so a cached copy is never stale.
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    }
     response
 }
 

@@ -25,7 +25,7 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Longest accepted request target (path and query), in bytes.
     pub max_uri_len: usize,
-    /// Largest accepted request body, in bytes (every route is GET).
+    /// Largest accepted request body, in bytes (the API is GET only; visitors' texts posted to `/viz/` may be larger, see `web::MAX_FORM_BYTES`).
     pub max_body_bytes: u64,
     /// Requests reading the database at once; the rest wait without holding a thread.
     pub max_concurrent_reads: usize,
@@ -53,7 +53,7 @@ impl ServerConfig {
 /// Longer ones sit in one shared buffer; their slot holds their index.
 pub(crate) struct TokenStrings {
     plain: Vec<String>,
-    /// Each token as it reads in running text, HTML-escaped (see `web::tokens::text_form`).
+    /// Each token as it reads in running text, HTML-escaped (see `web::running_text_html`).
     html: Vec<Box<str>>,
     slots: Vec<Slot>,
     long_text: String,
@@ -76,8 +76,14 @@ impl TokenStrings {
             });
             slots.push(slot);
         }
-        let html = vocabulary.tokens.iter().map(|token| crate::web::text_form(token).into_boxed_str()).collect();
+        let html =
+            vocabulary.tokens.iter().map(|token| crate::web::running_text_html(token).into_boxed_str()).collect();
         Self { plain: vocabulary.tokens, html, slots, long_text, long_offsets }
+    }
+
+    /// The number of tokens in the vocabulary.
+    pub(crate) fn len(&self) -> usize {
+        self.plain.len()
     }
 
     /// The token as it reads in running text, HTML-escaped; unknown ids show as `<?>`.

@@ -19,7 +19,7 @@ use std::fmt::Write;
 
 use dd_data::NeuronGraph;
 
-use super::html::{escape, number};
+use super::html::{coordinate, escape, number};
 
 /// Most nodes drawn: beyond this a column is taller than any screen and the layout stops being readable.
 const MAX_NODES: usize = 200;
@@ -132,13 +132,13 @@ pub(crate) fn graph_svg(out: &mut String, graph: &NeuronGraph, search_href: &dyn
     let note = layout.omitted_nodes > 0 || layout.omitted_edges > 0;
     let height = layout.height + if note { HEADER } else { 0.0 };
     out.push_str("<svg class=\"n2g\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ");
-    coord(out, layout.width);
+    coordinate(out, layout.width);
     out.push(' ');
-    coord(out, height);
+    coordinate(out, height);
     out.push_str("\" width=\"");
-    coord(out, layout.width);
+    coordinate(out, layout.width);
     out.push_str("\" height=\"");
-    coord(out, height);
+    coordinate(out, height);
     // role=group, not img: an img's children are hidden from assistive technology, and the nodes are links.
     let _ = write!(
         out,
@@ -159,9 +159,9 @@ pub(crate) fn graph_svg(out: &mut String, graph: &NeuronGraph, search_href: &dyn
     );
     for &(centre, kind) in &layout.columns {
         out.push_str("<text x=\"");
-        coord(out, centre);
+        coordinate(out, centre);
         out.push_str("\" y=\"");
-        coord(out, MARGIN + 8.0);
+        coordinate(out, MARGIN + 8.0);
         out.push_str("\">");
         out.push_str(kind.heading());
         out.push_str("</text>");
@@ -190,11 +190,11 @@ pub(crate) fn graph_svg(out: &mut String, graph: &NeuronGraph, search_href: &dyn
         out.push_str("</title><rect class=\"n2g-node ");
         out.push_str(placed.kind.class());
         out.push_str("\" x=\"");
-        coord(out, placed.x);
+        coordinate(out, placed.x);
         out.push_str("\" y=\"");
-        coord(out, placed.y);
+        coordinate(out, placed.y);
         out.push_str("\" width=\"");
-        coord(out, placed.width);
+        coordinate(out, placed.width);
         let _ = write!(out, "\" height=\"{NODE_HEIGHT}\" rx=\"4\" ");
         if placed.kind == Kind::Other {
             out.push_str("fill=\"none\"/>");
@@ -206,9 +206,9 @@ pub(crate) fn graph_svg(out: &mut String, graph: &NeuronGraph, search_href: &dyn
             out.push_str("\"/>");
         }
         out.push_str("<text x=\"");
-        coord(out, placed.x + placed.width / 2.0);
+        coordinate(out, placed.x + placed.width / 2.0);
         out.push_str("\" y=\"");
-        coord(out, placed.y + NODE_HEIGHT / 2.0);
+        coordinate(out, placed.y + NODE_HEIGHT / 2.0);
         out.push_str("\" dy=\"0.35em\">");
         escape(out, &placed.label);
         out.push_str("</text></a>");
@@ -217,9 +217,9 @@ pub(crate) fn graph_svg(out: &mut String, graph: &NeuronGraph, search_href: &dyn
 
     if note {
         out.push_str("<text class=\"n2g-note\" fill=\"currentColor\" font-size=\"11\" x=\"");
-        coord(out, MARGIN);
+        coordinate(out, MARGIN);
         out.push_str("\" y=\"");
-        coord(out, height - MARGIN);
+        coordinate(out, height - MARGIN);
         let _ = write!(out, "\">{} nodes and {} edges not shown</text>", layout.omitted_nodes, layout.omitted_edges);
     }
     out.push_str("</svg>");
@@ -243,12 +243,12 @@ fn edge_path(out: &mut String, from: &Placed, to: &Placed) {
     out.push_str("<path d=\"M");
     for (i, value) in [start_x, start_y].into_iter().enumerate() {
         out.push_str(if i == 0 { "" } else { " " });
-        coord(out, value);
+        coordinate(out, value);
     }
     out.push('C');
     for (i, value) in [control_1, start_y, control_2, end_y, end_x, end_y].into_iter().enumerate() {
         out.push_str(if i == 0 { "" } else { " " });
-        coord(out, value);
+        coordinate(out, value);
     }
     out.push('M');
     for (i, value) in [end_x + back, end_y - 4.0, end_x, end_y, end_x + back, end_y + 4.0].into_iter().enumerate() {
@@ -257,14 +257,9 @@ fn edge_path(out: &mut String, from: &Placed, to: &Placed) {
             2 | 4 => "L",
             _ => " ",
         });
-        coord(out, value);
+        coordinate(out, value);
     }
     out.push_str("\"/>");
-}
-
-/// Appends a coordinate to one decimal, without a trailing `.0`.
-fn coord(out: &mut String, value: f64) {
-    let _ = write!(out, "{}", (value * 10.0).round() / 10.0);
 }
 
 /// Each node's depth: the first `subgraph_indices` range that covers it, `None` if none does.

@@ -26,6 +26,30 @@ pub(crate) fn escape(out: &mut String, text: &str) {
     out.push_str(&text[start..]);
 }
 
+/// `text` escaped, as a new string.
+pub(crate) fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape(&mut out, text);
+    out
+}
+
+/// Appends a count with thousands separators: `124,439,808`.
+pub(crate) fn count(out: &mut String, value: u64) {
+    let digits = value.to_string();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+}
+
+/// Appends an SVG coordinate to one decimal; a non-finite one becomes 0 so the SVG stays valid.
+pub(crate) fn coordinate(out: &mut String, at: f64) {
+    let rounded = if at.is_finite() { (at * 10.0).round() / 10.0 + 0.0 } else { 0.0 };
+    let _ = write!(out, "{rounded}");
+}
+
 /// Appends a number with at most `digits` significant digits and no trailing zeros: `0.0123`, `-4.5`, `1200`.
 ///
 /// Plots and tables show values, not exact floats; short numbers keep pages light.
@@ -65,13 +89,6 @@ pub(crate) fn number(out: &mut String, value: f64, digits: u32) {
 mod tests {
     use super::*;
 
-    /// `text` escaped, as a new string.
-    fn escaped(text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        escape(&mut out, text);
-        out
-    }
-
     /// A number as a new string (see [`number`]).
     fn format_number(value: f64, digits: u32) -> String {
         let mut out = String::new();
@@ -87,6 +104,15 @@ mod tests {
         );
         assert_eq!(escaped("plain ⏎ text"), "plain ⏎ text");
         assert_eq!(escaped(""), "");
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        for (value, expected) in [(0, "0"), (999, "999"), (1000, "1,000"), (124_439_808, "124,439,808")] {
+            let mut out = String::new();
+            count(&mut out, value);
+            assert_eq!(out, expected);
+        }
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub(crate) fn frame(page: &Page) -> String {
             out.push_str("\">");
         }
     }
+    // The saved theme is applied before the first paint, so a dark page never flashes light.
+    out.push_str("<script>try{var t=localStorage.getItem('dd-theme');if(t)document.documentElement.dataset.theme=t}catch(e){}</script>");
     out.push_str("<script defer src=\"");
     out.push_str(&assets::SCRIPT.href());
     out.push_str("\"></script></head><body><header class=top><a class=brand href=\"/\">DeepDecipher</a><nav aria-label=Breadcrumbs>");

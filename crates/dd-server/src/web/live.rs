@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use candle_core::Tensor;
 use dd_data::{LayerDataKind, LayerRecord};
 use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
@@ -83,13 +83,30 @@ impl AppState {
     pub fn with_live_model(mut self, model_name: &str, live: LiveModel) -> Result<Self, LiveModelError> {
         let Some(model) = self.model(model_name) else { return Err(LiveModelError::UnknownModel(model_name.into())) };
         let metadata = &model.entry.metadata;
-        let config = live.transformer.config();
+        let config = live.transformer.config().clone();
         if metadata.n_layers != config.n_layers as u64 || metadata.d_mlp != config.d_mlp as u64 {
             return Err(LiveModelError::ShapeMismatch {
                 name: model_name.into(),
                 recorded: format!("{} layers × {} neurons", metadata.n_layers, metadata.d_mlp),
                 given: format!("{} layers × {} neurons", config.n_layers, config.d_mlp),
             });
+        }
+        let vocabulary_len = model.tokens.len();
+        let tokenizer_len = live.tokenizer.vocab_size();
+        if vocabulary_len > 0 && vocabulary_len != tokenizer_len {
+            return Err(LiveModelError::ShapeMismatch {
+                name: model_name.into(),
+                recorded: format!("a {vocabulary_len}-token vocabulary"),
+                given: format!("a {tokenizer_len}-token tokenizer"),
+            });
+        }
+        // A text longer than the model's context would fail in the forward pass.
+        let mut live = live;
+        live.limits.max_tokens = live.limits.max_tokens.clamp(1, config.n_ctx.max(1));
+        // Pages cached before a restart with or without the model must not be served after it.
+        let etag = format!("{}-live\"", self.etag.to_str().unwrap_or("W/\"0").trim_end_matches('"'));
+        if let Ok(etag) = HeaderValue::from_str(&etag) {
+            self.etag = etag;
         }
         self.live.insert(model_name.to_owned(), Arc::new(live));
         Ok(self)
@@ -132,6 +149,8 @@ pub(crate) struct LiveResult {
     pub(crate) text: String,
     /// The tokens run (BOS included).
     pub(crate) tokens: Vec<u32>,
+    /// Whether the first token is the BOS the run put there (left out of the text's extremes).
+    pub(crate) starts_with_bos: bool,
     /// Tokens cut off by the limit.
     pub(crate) n_cut: usize,
     /// What the run found.
@@ -174,6 +193,7 @@ pub(crate) async fn run_for_page(
     .await?
 }
 
+/// Tokenizes and runs `text`, then reads what `view` shows. Blocking.
 fn run(
     live: &LiveModel,
     state: &AppState,
@@ -182,6 +202,7 @@ fn run(
     text: String,
 ) -> Result<LiveResult, ApiError> {
     let mut tokens: Vec<u32> = live.tokenizer.bos_token_id().into_iter().collect();
+    let starts_with_bos = !tokens.is_empty();
     tokens.extend(live.tokenizer.encode(&text).map_err(|error| ApiError::internal(&error))?);
     let n_cut = tokens.len().saturating_sub(live.limits.max_tokens);
     tokens.truncate(live.limits.max_tokens);
@@ -229,7 +250,7 @@ fn run(
             LiveFindings::Model(per_token)
         }
     };
-    Ok(LiveResult { text, tokens, n_cut, findings })
+    Ok(LiveResult { text, tokens, starts_with_bos, n_cut, findings })
 }
 
 /// Each neuron's recorded maximum in `layer`, from the layer summary, when stored.
@@ -242,11 +263,12 @@ fn recorded_maxima(state: &AppState, model: &ModelContext, layer: u32) -> Result
 }
 
 /// Keeps the [`NEURONS_PER_TOKEN`] strongest firings, strongest first: by share of the recorded
-/// maximum where known (raw values favour layers with large activations), else by value.
+/// maximum where known (raw values favour layers with large activations), then, after all of
+/// those, by value; a share and a raw value are never compared.
 fn keep_strongest(kept: &mut Vec<Firing>, firing: Firing) {
-    let strength = |f: &Firing| f.relative.unwrap_or(f.activation);
+    let strength = |f: &Firing| (f.relative.is_some(), f.relative.unwrap_or(f.activation));
     let value = strength(&firing);
-    if !value.is_finite()
+    if !value.1.is_finite()
         || (kept.len() == NEURONS_PER_TOKEN && kept.last().is_some_and(|last| strength(last) >= value))
     {
         return;
@@ -256,6 +278,7 @@ fn keep_strongest(kept: &mut Vec<Firing>, firing: Firing) {
     kept.truncate(NEURONS_PER_TOKEN);
 }
 
+/// A run that returned less than it was asked for: our bug, answered as a 500.
 #[derive(Debug)]
 struct LiveRunError(String);
 
@@ -357,6 +380,8 @@ mod tests {
         let mut kept = Vec::new();
         keep_strongest(&mut kept, Firing { layer: 0, neuron: 0, activation: 10.0, relative: Some(0.2) });
         keep_strongest(&mut kept, Firing { layer: 1, neuron: 0, activation: 1.0, relative: Some(0.9) });
-        assert_eq!(kept[0].layer, 1);
+        keep_strongest(&mut kept, Firing { layer: 2, neuron: 0, activation: 50.0, relative: None });
+        let layers: Vec<u32> = kept.iter().map(|f| f.layer).collect();
+        assert_eq!(layers, [1, 0, 2], "shares first, highest first; raw values after them");
     }
 }

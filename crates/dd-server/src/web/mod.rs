@@ -15,7 +15,7 @@
 
 mod assets;
 mod graph_svg;
-mod html;
+pub(crate) mod html;
 mod layout;
 pub(crate) mod live;
 mod pages;
@@ -38,10 +38,13 @@ use crate::error::ApiError;
 use crate::services::Service;
 use crate::state::{AppState, ModelContext};
 
-pub(crate) use tokens::text_form;
+pub(crate) use tokens::running_text_html;
 
-/// Longest text a visitor may submit, in bytes; the token limit applies after tokenizing.
-const MAX_TEXT_BYTES: usize = 8 * 1024;
+/// Longest text a visitor may submit, in bytes once decoded; the token limit applies after tokenizing.
+pub(crate) const MAX_TEXT_BYTES: usize = 8 * 1024;
+
+/// Largest form body accepted on `/viz/`: the text percent-encoded (three bytes per byte) and the field name.
+pub(crate) const MAX_FORM_BYTES: u64 = 3 * MAX_TEXT_BYTES as u64 + 64;
 
 /// The website's routes.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -58,10 +61,15 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 /// What a `/viz` URL shows, after validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum View {
+    /// `/viz/{model}`.
     Model,
+    /// `/viz/{model}/{layer}`.
     Layer(u32),
+    /// `/viz/{model}/{layer}/{neuron}`.
     Neuron(u32, u32),
+    /// `/viz/{model}/search`.
     Search,
+    /// `/viz/{model}/random`: a redirect.
     Random,
 }
 
@@ -125,6 +133,7 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A 200 with an HTML body.
 fn html_response(body: String) -> Response {
     let mut response = Response::new(body.into());
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -222,16 +231,10 @@ fn submitted_text(body: &[u8]) -> Result<String, PageError> {
     struct TextForm {
         text: String,
     }
-    if body.len() > MAX_TEXT_BYTES + 64 {
-        return Err(ApiError::with_status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the text may be at most {MAX_TEXT_BYTES} bytes"),
-        )
-        .into());
-    }
-    let form: TextForm = serde_urlencoded_form(body)
-        .ok_or_else(|| ApiError::bad_parameter("the form needs a `text` field (application/x-www-form-urlencoded)"))?;
+    // The limit is on the decoded text: percent-encoding triples non-ASCII text on the wire, and the
+    // guard lets `/viz/` bodies through up to `MAX_FORM_BYTES` for that reason.
+    let form: TextForm = serde_urlencoded::from_bytes(body)
+        .map_err(|_| ApiError::bad_parameter("the form needs a `text` field (application/x-www-form-urlencoded)"))?;
     if form.text.trim().is_empty() {
         return Err(ApiError::bad_parameter("the text is empty").into());
     }
@@ -244,13 +247,6 @@ fn submitted_text(body: &[u8]) -> Result<String, PageError> {
         .into());
     }
     Ok(form.text)
-}
-
-/// Parses a form body with the same decoder `Query` uses for query strings.
-fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
-    let text = std::str::from_utf8(body).ok()?;
-    let uri: Uri = format!("/?{}", text.trim()).parse().ok()?;
-    Query::<T>::try_from_uri(&uri).ok().map(|Query(value)| value)
 }
 
 /// Reads the segments after the model: `[layer]`, `[layer, neuron]`, `[service]`, `[service, layer]`,
@@ -288,6 +284,8 @@ fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View
     }
 }
 
+/// Answers a page: redirects for jumps and random picks, the visitor's text run first, then the
+/// page built on the blocking pool.
 async fn render(
     state: Arc<AppState>,
     model_name: &str,
@@ -302,12 +300,14 @@ async fn render(
     };
     if view == View::Search {
         if let Some(target) = pages::jump_target(&model, &params) {
-            return Ok(redirect(&target?));
+            return Ok(redirect(&target?)?);
         }
     }
     if view == View::Random {
-        return Ok(redirect(&pages::random_neuron_href(&model, &params)));
+        return Ok(redirect(&pages::random_neuron_href(&model, &params))?);
     }
+    // Malformed parameters are refused before a model run is spent on the text.
+    pages::page_number(&params)?;
     // The visitor's text runs first, under its own bound, so a busy model never holds a read permit.
     let live_result = match (&text, view) {
         (Some(text), View::Model | View::Neuron(..)) => Some(live::run_for_page(&state, &model, view, text).await?),
@@ -328,16 +328,17 @@ async fn render(
 }
 
 /// A 303 to `href`, never cached: random picks and jumps differ per request.
-fn redirect(href: &str) -> Response {
+fn redirect(href: &str) -> Result<Response, ApiError> {
+    // Model names are URL-safe by construction (the store's writer checks them), so this cannot fail.
+    let location = HeaderValue::from_str(href).map_err(|error| ApiError::internal(&error))?;
     let mut response = Response::new(axum::body::Body::empty());
     *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(location) = HeaderValue::from_str(href) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
+    response.headers_mut().insert(header::LOCATION, location);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    Ok(response)
 }
 
+/// The 404 for a model name the database does not hold.
 fn unknown_model(name: &str) -> ApiError {
     ApiError::not_found("unknown_model", format!("no model named {:?}; the home page lists them", clip(name)))
 }
@@ -347,6 +348,12 @@ pub(crate) fn not_found_page_response() -> Response {
     PageError(not_found_page()).into_response()
 }
 
+/// `error` as an HTML page, for the guard's refusals on `/viz/`.
+pub(crate) fn error_page_response(error: ApiError) -> Response {
+    PageError(error).into_response()
+}
+
+/// The 404 for a path that names no page.
 fn not_found_page() -> ApiError {
     ApiError::not_found("not_found", "no such page")
 }

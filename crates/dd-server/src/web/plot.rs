@@ -39,14 +39,14 @@ pub(crate) fn histogram_svg(out: &mut String, histogram: &dd_data::Histogram, la
     }
     if lower == upper {
         let mut text = String::from("All ");
-        draw::grouped(&mut text, total);
+        super::html::count(&mut text, total);
         text.push_str(" activations equal ");
         draw::value(&mut text, lower, 4);
         return draw::empty(out, &text);
     }
 
     let mut aria = String::from("Histogram of ");
-    draw::grouped(&mut aria, total);
+    super::html::count(&mut aria, total);
     aria.push_str(" activations from ");
     draw::value(&mut aria, lower, 3);
     aria.push_str(" to ");
@@ -68,7 +68,7 @@ pub(crate) fn histogram_svg(out: &mut String, histogram: &dd_data::Histogram, la
                     title.push_str(" to ");
                     draw::value(title, to, 3);
                     title.push_str(": ");
-                    draw::grouped(title, count);
+                    super::html::count(title, count);
                     title.push_str(" activations");
                 });
             }
@@ -91,7 +91,7 @@ pub(crate) fn distribution_svg(out: &mut String, values: &[f32], config: &Distri
     for (count, what) in [(binned.non_positive, " ≤ 0"), (binned.non_finite, " not finite")] {
         if count > 0 {
             left_out.push_str(if left_out.is_empty() { "" } else { ", " });
-            draw::grouped(&mut left_out, count);
+            super::html::count(&mut left_out, count);
             left_out.push_str(what);
         }
     }
@@ -107,7 +107,7 @@ pub(crate) fn distribution_svg(out: &mut String, values: &[f32], config: &Distri
     // Edges in the plotted space (log10 of the value on a log axis), labels in the value's own units.
     let unlog = |t: f64| if config.log_x { 10f64.powf(t) } else { t };
     let mut aria = format!("Distribution of {} over ", config.label);
-    draw::grouped(&mut aria, shown);
+    super::html::count(&mut aria, shown);
     aria.push_str(" neurons, from ");
     draw::value(&mut aria, unlog(binned.lower), 3);
     aria.push_str(" to ");
@@ -132,7 +132,7 @@ pub(crate) fn distribution_svg(out: &mut String, values: &[f32], config: &Distri
             title.push_str(" to ");
             draw::value(title, unlog(to), 3);
             title.push_str(": ");
-            draw::grouped(title, count);
+            super::html::count(title, count);
             title.push_str(if count == 1 { " neuron" } else { " neurons" });
         });
     }
@@ -214,7 +214,7 @@ impl Binned {
 mod draw {
     use std::fmt::Write;
 
-    use super::super::html::{escape, number};
+    use super::super::html::{coordinate, escape, number};
 
     /// Left edge of the plot area; room for short count labels.
     pub(super) const LEFT: f64 = 40.0;
@@ -491,12 +491,6 @@ mod draw {
         out.push_str("</g></g>");
     }
 
-    /// Appends a coordinate rounded to one decimal, which is finer than any screen shows at this size.
-    fn coordinate(out: &mut String, at: f64) {
-        let rounded = if at.is_finite() { (at * 10.0).round() / 10.0 + 0.0 } else { 0.0 };
-        let _ = write!(out, "{rounded}");
-    }
-
     /// Appends a data value with `digits` significant digits, in scientific notation when very small or large.
     pub(super) fn value(out: &mut String, value: f64, digits: u32) {
         let size = value.abs();
@@ -509,17 +503,6 @@ mod draw {
         let mantissa =
             if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
         let _ = write!(out, "{mantissa}e{exponent}");
-    }
-
-    /// Appends a count with thousands separators, as in `1,234,567`.
-    pub(super) fn grouped(out: &mut String, count: u64) {
-        let digits = count.to_string();
-        for (i, digit) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(digit);
-        }
     }
 
     /// A count in two significant digits with a k, M or B suffix, for tick labels.
@@ -583,10 +566,6 @@ mod draw {
             assert_eq!(compact_count(1234.0), "1.2k");
             assert_eq!(compact_count(999_999.0), "1M");
             assert_eq!(compact_count(7.0), "7");
-            let mut out = String::new();
-            grouped(&mut out, 1_234_567);
-            grouped(&mut out, 12);
-            assert_eq!(out, "1,234,56712");
         }
 
         #[test]

@@ -17,7 +17,9 @@ const STEPS: f32 = 8.0;
 const DEAD_ZONE: f32 = 0.06;
 
 /// The class of each step: orange for positive values, blue for negative.
+/// See [`NEGATIVE`].
 const POSITIVE: [&str; 8] = ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"];
+/// The class of each step below zero, palest first (orange above zero: readable with red-green colour blindness).
 const NEGATIVE: [&str; 8] = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
 
 /// A symmetric colour scale: `-scale` is the darkest blue, `+scale` the darkest orange.
@@ -138,6 +140,7 @@ pub(crate) fn example_group(
     out.push_str("</div>");
 }
 
+/// The line above an example: its extreme, range and dataset index, and the full-text toggle.
 fn example_header(out: &mut String, id: &str, kind: ExampleGroupKind, example: &Example) {
     let marked = example.activations.get(example.max_token_index as usize).copied().unwrap_or(f32::NAN);
     out.push_str("<div class=exhead><span>");
@@ -174,7 +177,7 @@ pub(crate) fn group_title(out: &mut String, kind: ExampleGroupKind) {
 }
 
 /// A token's display string made readable inside running text: `·` back to a space, `↵` followed by a line break.
-pub(crate) fn text_form(display: &str) -> String {
+pub(crate) fn running_text_html(display: &str) -> String {
     let mut out = String::with_capacity(display.len());
     let spaced = display.replace('·', " ");
     escape(&mut out, &spaced);
@@ -221,9 +224,9 @@ mod tests {
     }
 
     #[test]
-    fn text_form_shows_spaces_and_breaks_lines() {
-        assert_eq!(text_form("·the"), " the");
-        assert_eq!(text_form("↵"), "↵\n");
-        assert_eq!(text_form("<b>"), "&lt;b&gt;");
+    fn running_text_shows_spaces_and_breaks_lines() {
+        assert_eq!(running_text_html("·the"), " the");
+        assert_eq!(running_text_html("↵"), "↵\n");
+        assert_eq!(running_text_html("<b>"), "&lt;b&gt;");
     }
 }

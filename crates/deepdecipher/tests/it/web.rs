@@ -24,7 +24,7 @@ fn post_text(addr: std::net::SocketAddr, target: &str, text: &str) -> crate::htt
 #[test]
 fn bad_page_requests_get_html_errors_with_the_right_status() {
     let addr = shared();
-    let cases: [(&str, u16); 12] = [
+    let cases: [(&str, u16); 14] = [
         ("/viz/no-such-model", 404),
         (&format!("/viz/{MODEL}/{N_LAYERS}"), 404),
         (&format!("/viz/{MODEL}/0/99999"), 404),
@@ -33,7 +33,9 @@ fn bad_page_requests_get_html_errors_with_the_right_status() {
         (&format!("/viz/{MODEL}/bogus/0/1"), 404),
         (&format!("/viz/{MODEL}/0?page=0"), 400),
         (&format!("/viz/{MODEL}/0?sort=colour"), 400),
-        (&format!("/viz/{MODEL}/search?q=1/99999"), 404),
+        (&format!("/viz/{MODEL}/search?layer=1&neuron=99999"), 404),
+        (&format!("/viz/{MODEL}/1?page=2"), 404),
+        (&format!("/viz/{MODEL}/search?q=x&page=0"), 400),
         (&format!("/viz/{MODEL}/0/1/2/3/4"), 404),
         ("/static/nothing.js", 404),
         (&format!("/viz/{MODEL}?page=x"), 400),
@@ -63,6 +65,8 @@ fn bad_page_requests_get_html_errors_with_the_right_status() {
         assert_eq!(response.status, 200, "{target}: {}", response.text());
     }
     // Jumps and random picks redirect, uncached.
+    // `3/17` jumps when it names a neuron; out of range it is just text to search.
+    assert_eq!(get(addr, &format!("/viz/{MODEL}/search?q=1/99999")).status, 200);
     let jump = get(addr, &format!("/viz/{MODEL}/search?q=1/2"));
     assert_eq!((jump.status, jump.header("location")), (303, Some(format!("/viz/{MODEL}/1/2").as_str())));
     let random = get(addr, &format!("/viz/{MODEL}/random?layer=1"));
@@ -126,10 +130,26 @@ fn serve_with_the_model_colours_visitors_text() {
     assert_eq!(model_page.status, 200);
     assert!(model_page.text().contains("id=firing"), "{}", model_page.text());
 
+    // A raw body as curl sends it (`+` for spaces, a bare `#`) reads as the text it is.
+    let raw = request(
+        addr,
+        "POST",
+        &format!("/viz/{name}/0/0"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"text=C#+rocks",
+    );
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    assert!(raw.text().contains("C# rocks</textarea>"), "{}", raw.text());
+    // The limit is on the decoded text: 3,000 three-byte characters (27 KB encoded) pass; 9 KB fail.
+    let wide = post_text(addr, &format!("/viz/{name}/0/0"), &"語".repeat(2700));
+    assert_eq!(wide.status, 200, "{}", wide.text());
     assert_eq!(post_text(addr, &format!("/viz/{name}/0/0"), "   ").status, 400);
     assert_eq!(post_text(addr, &format!("/viz/{name}/0"), "layer pages take no text").status, 400);
     let huge = post_text(addr, &format!("/viz/{name}/0/0"), &"x".repeat(9000));
     assert_eq!(huge.status, 413, "{}", huge.text());
+    let enormous = post_text(addr, &format!("/viz/{name}/0/0"), &"語".repeat(20_000));
+    assert_eq!(enormous.status, 413, "the guard refuses it unread");
+    assert!(enormous.text().contains("<h1>413 "), "as a page: {}", enormous.text());
     drop(server);
 
     // Weights of another shape than the database's are refused with both shapes named.

@@ -3,7 +3,6 @@
 (function () {
   'use strict';
   var root = document.documentElement;
-  try { var saved = localStorage.getItem('dd-theme'); if (saved) root.dataset.theme = saved; } catch (e) {}
 
   function tokenValues(ex) {
     if (!ex._values) ex._values = (ex.getAttribute('data-a') || '').split(' ');
@@ -61,7 +60,11 @@
     // Keyboard: an example takes focus; arrows move a cursor over its tokens and announce each value.
     document.querySelectorAll('.ex').forEach(function (ex) {
       ex.addEventListener('focus', function () {
-        if (ex._cursor === undefined) ex._cursor = parseInt(ex.getAttribute('data-m') || '0', 10);
+        var token = ex.children[ex._cursor];
+        // Start at the max token, and again whenever the context window hid the cursor's token.
+        if (ex._cursor === undefined || (token && token.classList.contains('hid') && !ex.classList.contains('full'))) {
+          ex._cursor = parseInt(ex.getAttribute('data-m') || '0', 10);
+        }
         mark(ex);
       });
       ex.addEventListener('blur', function () {
@@ -110,8 +113,10 @@
       var tag = (event.target.tagName || '').toLowerCase();
       if (tag === 'input' || tag === 'textarea' || tag === 'select') return;
       var link = null;
-      if (event.key === 'j' || event.key === 'ArrowRight') link = document.querySelector('link[rel=next]');
-      else if (event.key === 'k' || event.key === 'ArrowLeft') link = document.querySelector('link[rel=prev]');
+      // Arrows navigate only when nothing is focused, so they never hijack a button or a scroll.
+      var onBody = event.target === document.body || event.target === document.documentElement;
+      if (event.key === 'j' || (onBody && event.key === 'ArrowRight')) link = document.querySelector('link[rel=next]');
+      else if (event.key === 'k' || (onBody && event.key === 'ArrowLeft')) link = document.querySelector('link[rel=prev]');
       else if (event.key === 'r') link = document.getElementById('random');
       else if (event.key === '/') {
         var search = document.getElementById('q');

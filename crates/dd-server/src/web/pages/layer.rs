@@ -6,7 +6,7 @@ use super::super::html::escape;
 use super::super::layout::Page;
 use super::super::plot::{DistributionConfig, distribution_svg};
 use super::super::{PageContext, PageError};
-use super::{PAGE_SIZE, neuron_link, number_cell, page_number, pager};
+use super::{PAGE_SIZE, neuron_link, number_cell, page_number, page_start, pager};
 use crate::error::ApiError;
 
 /// How the table is ordered (`?sort=`).
@@ -42,7 +42,7 @@ pub(super) fn page(context: &PageContext<'_>, layer: u32) -> Result<Page, PageEr
             }
         },
     };
-    let page_index = page_number(context)?;
+    let page_index = page_number(&context.params)?;
     let store = context.state.store.as_ref();
     let summary = match store.layer_record(context.source, layer, LayerDataKind::Summary)? {
         Some(LayerRecord::Summary(summary)) => summary.neurons,
@@ -133,7 +133,7 @@ pub(super) fn page(context: &PageContext<'_>, layer: u32) -> Result<Page, PageEr
         "<table id=neurons><thead><tr><th class=num>#</th><th>Neuron</th><th class=num>Interest</th>\
          <th class=num>Max</th><th></th><th class=num>Min</th><th class=num>Density</th><th class=num>Kurtosis</th></tr></thead><tbody>",
     );
-    let start = (page_index - 1) * PAGE_SIZE;
+    let start = page_start(page_index, rows.len())?;
     for (position, &neuron) in rows.iter().enumerate().skip(start).take(PAGE_SIZE) {
         body.push_str("<tr><td class=num>");
         body.push_str(itoa::Buffer::new().format(position + 1));

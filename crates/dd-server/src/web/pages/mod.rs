@@ -9,10 +9,11 @@ use std::collections::HashMap;
 
 use dd_data::NeuronIndex;
 
-use super::html::{escape, number};
+use super::html::{count, escape, number};
 use super::layout::Page;
 use super::live::LiveResult;
 use super::{PageContext, PageError, View};
+use crate::api::clip;
 use crate::error::ApiError;
 use crate::state::{AppState, ModelContext};
 
@@ -110,17 +111,6 @@ fn split_mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Appends a count with thousands separators: `124,439,808`.
-pub(crate) fn count(out: &mut String, value: u64) {
-    let digits = value.to_string();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-}
-
 /// Appends a link to a neuron, labelled `layer/neuron`.
 pub(crate) fn neuron_link(out: &mut String, context: &PageContext<'_>, neuron: NeuronIndex) {
     out.push_str("<a href=\"");
@@ -133,14 +123,26 @@ pub(crate) fn neuron_link(out: &mut String, context: &PageContext<'_>, neuron: N
 }
 
 /// The 1-based page number in `?page=`; a malformed one is a 400.
-pub(crate) fn page_number(context: &PageContext<'_>) -> Result<usize, ApiError> {
-    match context.params.get("page") {
+pub(crate) fn page_number(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+    match params.get("page") {
         None => Ok(1),
         Some(text) => match text.parse::<usize>() {
             Ok(page) if (1..=1_000_000).contains(&page) => Ok(page),
             _ => Err(ApiError::bad_parameter(format!("page must be a positive integer, got {:?}", clip(text)))),
         },
     }
+}
+
+/// The first row of page `page` of `n_rows`; a page past the end is a 404.
+pub(crate) fn page_start(page: usize, n_rows: usize) -> Result<usize, ApiError> {
+    let start = (page - 1).saturating_mul(PAGE_SIZE);
+    if page > 1 && start >= n_rows {
+        return Err(ApiError::not_found(
+            "out_of_range",
+            format!("page {page} is past the end: there are {} pages", n_rows.div_ceil(PAGE_SIZE).max(1)),
+        ));
+    }
+    Ok(start)
 }
 
 /// Appends previous/next links for page `page` of `n_rows` rows, keeping the other query parameters.
@@ -197,8 +199,14 @@ pub(crate) fn number_cell(out: &mut String, value: f64) {
     out.push_str("</td>");
 }
 
-/// The model-level form for a visitor's text, shown when the server runs the model.
-pub(crate) fn text_form(out: &mut String, context: &PageContext<'_>, action: &str, text: Option<&str>, what: &str) {
+/// The form for a visitor's text, shown when the server runs the model.
+pub(crate) fn live_text_form(
+    out: &mut String,
+    context: &PageContext<'_>,
+    action: &str,
+    text: Option<&str>,
+    what: &str,
+) {
     let Some(live) = context.state.live.get(context.model_name()) else { return };
     out.push_str("<h2 id=try>Try your own text</h2><form method=post action=\"");
     escape(out, action);
@@ -206,16 +214,14 @@ pub(crate) fn text_form(out: &mut String, context: &PageContext<'_>, action: &st
     escape(out, what);
     out.push_str(" (at most ");
     out.push_str(itoa::Buffer::new().format(live.limits().max_tokens));
-    out.push_str(" tokens)</label><textarea id=text name=text maxlength=8192 required>");
+    out.push_str(" tokens)</label><textarea id=text name=text required maxlength=");
+    // `maxlength` counts UTF-16 units, not bytes: a first guard; the server checks the bytes.
+    out.push_str(itoa::Buffer::new().format(super::MAX_TEXT_BYTES));
+    out.push('>');
     if let Some(text) = text {
         escape(out, text);
     }
     out.push_str("</textarea><div class=toolbar><button type=submit id=run>Run</button></div></form>");
-}
-
-/// Echoes at most 64 characters of client input.
-fn clip(text: &str) -> String {
-    crate::api::clip(text)
 }
 
 #[cfg(test)]
@@ -223,12 +229,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_have_thousands_separators() {
-        for (value, expected) in [(0, "0"), (999, "999"), (1000, "1,000"), (124_439_808, "124,439,808")] {
-            let mut out = String::new();
-            count(&mut out, value);
-            assert_eq!(out, expected);
-        }
+    fn pages_past_the_end_are_not_found() {
+        assert_eq!(page_start(1, 0).expect("the first page always exists"), 0);
+        assert_eq!(page_start(2, 101).expect("page 2"), PAGE_SIZE);
+        assert_eq!(page_start(2, 100).expect_err("past the end").status(), 404);
+        assert_eq!(page_start(1_000_000, 5).expect_err("far past").status(), 404);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 
 use dd_data::{ModelDataKind, ModelRecord};
 
+use super::super::html::count;
 use super::super::html::{escape, number};
 use super::super::layout::Page;
 use super::super::live::{LiveFindings, LiveResult};
 use super::super::{PageContext, PageError};
-use super::{PAGE_SIZE, count, neuron_link, number_cell, page_number, pager, text_form};
+use super::{PAGE_SIZE, live_text_form, neuron_link, number_cell, page_number, page_start, pager};
 
 /// Renders the model page.
 pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Result<Page, PageError> {
@@ -70,7 +71,7 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
     }
     body.push_str("</tbody></table></section></div>");
 
-    text_form(
+    live_text_form(
         &mut body,
         context,
         &context.href(""),
@@ -81,7 +82,7 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
         firing_table(&mut body, context, live);
     }
 
-    let page_index = page_number(context)?;
+    let page_index = page_number(&context.params)?;
     match context.state.store.model_record(&context.model.entry, ModelDataKind::Ranking)? {
         Some(ModelRecord::Ranking(ranking)) => {
             body.push_str(
@@ -89,7 +90,7 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
                  (max − min) · ln(1 + kurtosis) of their activations: a wide range with heavy tails.</p>",
             );
             body.push_str("<table id=ranking><thead><tr><th class=num>Rank</th><th>Neuron</th><th class=num>Score</th></tr></thead><tbody>");
-            let start = (page_index - 1) * PAGE_SIZE;
+            let start = page_start(page_index, ranking.neurons.len())?;
             for (rank, ranked) in ranking.neurons.iter().enumerate().skip(start).take(PAGE_SIZE) {
                 body.push_str("<tr><td class=num>");
                 body.push_str(itoa::Buffer::new().format(rank + 1));

@@ -5,13 +5,14 @@ use dd_data::{
 };
 
 use super::super::graph_svg::graph_svg;
+use super::super::html::count;
 use super::super::html::{escape, number};
 use super::super::layout::Page;
 use super::super::live::{LiveFindings, LiveResult};
 use super::super::plot::histogram_svg;
 use super::super::tokens::{ColourScale, example_group, example_text, group_title, legend};
 use super::super::{PageContext, PageError};
-use super::{count, neuron_link, percent_encode, text_form};
+use super::{live_text_form, neuron_link, percent_encode};
 use crate::error::ApiError;
 
 /// Tokens before the max token shown by default; the page's control changes it.
@@ -104,7 +105,7 @@ pub(super) fn page(
         }
     }
 
-    text_form(
+    live_text_form(
         &mut body,
         context,
         &context.href(&format!("/{layer}/{neuron}")),
@@ -211,6 +212,7 @@ fn ordered(groups: &[ExampleGroup]) -> Vec<&ExampleGroup> {
     ordered
 }
 
+/// The statistics table and the activation histogram.
 fn statistics(out: &mut String, stats: &NeuronStats) {
     out.push_str("<section id=stats><h2>Activation statistics</h2><div class=grid><table><tbody>");
     let rows = [
@@ -279,6 +281,7 @@ fn token_tables(
     Ok(())
 }
 
+/// One titled list of tokens with values.
 fn token_list(out: &mut String, context: &PageContext<'_>, id: &str, title: &str, values: &[TokenValue]) {
     out.push_str("<div id=");
     out.push_str(id);
@@ -348,10 +351,12 @@ fn live_text(out: &mut String, context: &PageContext<'_>, live: &LiveResult, sca
         dataset_index: 0,
         tokens: live.tokens.clone(),
         activations: trace.activations.clone(),
+        // The BOS position is left out, as in the colour scale: attention sinks park huge values there.
         max_token_index: trace
             .activations
             .iter()
             .enumerate()
+            .skip(usize::from(live.starts_with_bos && trace.activations.len() > 1))
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map_or(0, |(i, _)| i as u32),
         activation_error: 0.0,
@@ -362,10 +367,13 @@ fn live_text(out: &mut String, context: &PageContext<'_>, live: &LiveResult, sca
         out.push_str(itoa::Buffer::new().format(live.tokens.len()));
         out.push_str(" tokens.</p>");
     }
+    let skip = usize::from(live.starts_with_bos && example.activations.len() > 1);
+    let text_values = example.activations.get(skip..).unwrap_or_default();
     out.push_str("<p class=\"muted small\">Max ");
-    number(out, f64::from(example.max_activation()), 3);
+    number(out, f64::from(text_values.iter().copied().fold(f32::NEG_INFINITY, f32::max)), 3);
     out.push_str(", min ");
-    number(out, f64::from(example.min_activation()), 3);
+    number(out, f64::from(text_values.iter().copied().fold(f32::INFINITY, f32::min)), 3);
+    out.push_str(if skip == 1 { " (BOS left out)" } else { "" });
     out.push_str("; coloured on the same scale as the recorded examples.</p>");
     legend(out, scale);
     example_text(

@@ -6,25 +6,31 @@ use std::sync::Arc;
 
 use dd_data::NeuronIndex;
 
+use super::super::html::count;
 use super::super::html::{escape, number};
 use super::super::layout::Page;
 use super::super::{PageContext, PageError};
-use super::{PAGE_SIZE, count, neuron_link, page_number, pager, percent_encode};
+use super::{PAGE_SIZE, neuron_link, page_number, page_start, pager, percent_encode};
 use crate::error::ApiError;
 use crate::search::{ActivatingTokenIndex, TokenHit};
 use crate::state::ModelContext;
 
-/// Where a search that names a neuron goes: `?layer=&neuron=`, or `?q=3/17` (also `3:17`, `3.17`).
-/// `None` for token searches.
+/// Where a search that names a neuron goes: `?layer=&neuron=` (out of range: 404), or `?q=3/17`
+/// (also `3:17`; out of range, it is searched as a token). `None` for token searches.
 pub(crate) fn jump_target(model: &ModelContext, params: &HashMap<String, String>) -> Option<Result<String, ApiError>> {
     let source = model.source(None)?;
     let (layer, neuron) = match (params.get("layer"), params.get("neuron"), params.get("q")) {
         (Some(layer), Some(neuron), _) => (layer.trim().to_owned(), neuron.trim().to_owned()),
         (_, _, Some(query)) => {
             let query = query.trim();
-            let (layer, neuron) = query.split_once(['/', ':', '.'])?;
-            let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-            if !digits(layer) || !digits(neuron) {
+            let (layer, neuron) = query.split_once(['/', ':'])?;
+            let in_range = |text: &str, len: u64| {
+                !text.is_empty()
+                    && text.len() < 20
+                    && text.bytes().all(|b| b.is_ascii_digit())
+                    && text.parse::<u64>().is_ok_and(|value| value < len)
+            };
+            if !in_range(layer, source.info.n_layers) || !in_range(neuron, source.info.units_per_layer) {
                 return None;
             }
             (layer.to_owned(), neuron.to_owned())
@@ -48,7 +54,7 @@ struct Row {
 pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
     let name = context.model_name();
     let query = context.params.get("q").map(|q| q.trim().to_owned()).unwrap_or_default();
-    let page_index = page_number(context)?;
+    let page_index = page_number(&context.params)?;
     let mut body = String::with_capacity(32 * 1024);
     body.push_str("<h1>Search ");
     escape(&mut body, name);
@@ -65,6 +71,14 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
              fire on it, or <code>3/17</code> to go to neuron 17 of layer 3.</p>",
         );
     } else {
+        let searchable = context.source.has_neuron_kind(dd_data::NeuronDataKind::ActivatingTokens)
+            || context.model.entry.model_kinds.contains(&dd_data::ModelDataKind::TokenIndex);
+        if !searchable {
+            body.push_str(
+                "<p class=notice>This model has neither activating tokens nor a Neuron2Graph index, so there \
+                 is nothing to search; record it with <code>deepdecipher record</code> to get them.</p>",
+            );
+        }
         let rows = search(context, &query, &mut json_href)?;
         body.push_str("<p id=result-count>");
         count(&mut body, rows.len() as u64);
@@ -77,7 +91,7 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
                 "<table id=results><thead><tr><th class=num>#</th><th>Neuron</th><th class=num>Mean activation</th>\
                  <th class=num>Times seen</th><th></th></tr></thead><tbody>",
             );
-            let start = (page_index - 1) * PAGE_SIZE;
+            let start = page_start(page_index, rows.len())?;
             for (position, row) in rows.iter().enumerate().skip(start).take(PAGE_SIZE) {
                 body.push_str("<tr><td class=num>");
                 body.push_str(itoa::Buffer::new().format(position + 1));
@@ -118,14 +132,14 @@ fn search(context: &PageContext<'_>, query: &str, json_href: &mut Option<String>
         *json_href =
             Some(format!("/api/{}/neuron2graph-search?query={}", context.model_name(), percent_encode(&graph_query)));
         let graph_index = crate::api::search_index(context.state.store.as_ref(), context.model)?;
-        let mut graph_hits = graph_index.search(&graph_query)?;
+        let graph_hits = graph_index.search(&graph_query)?;
+        let mut in_rows = std::collections::HashSet::with_capacity(rows.len());
         for row in &mut rows {
-            if let Ok(position) = graph_hits.binary_search(&row.neuron) {
-                row.in_graph = true;
-                graph_hits.remove(position);
-            }
+            row.in_graph = graph_hits.binary_search(&row.neuron).is_ok();
+            in_rows.insert(row.neuron);
         }
-        rows.extend(graph_hits.into_iter().map(|neuron| Row { neuron, hit: None, in_graph: true }));
+        let graph_only = graph_hits.into_iter().filter(|neuron| !in_rows.contains(neuron));
+        rows.extend(graph_only.map(|neuron| Row { neuron, hit: None, in_graph: true }));
     }
     Ok(rows)
 }
