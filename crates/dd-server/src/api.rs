@@ -114,6 +114,7 @@ enum Request {
     One(Service),
     All,
     Search(String),
+    TokenSearch { token: String, limit: usize },
 }
 
 async fn respond(
@@ -188,6 +189,24 @@ async fn respond(
                         ));
                     }
                 },
+                Service::TokenSearch => {
+                    let Some(token) = params.get("query") else {
+                        return Err(ApiError::bad_parameter("token-search needs `?query=`, like `?query=Paris`"));
+                    };
+                    let limit = match params.get("limit") {
+                        None => 100,
+                        Some(text) => match text.parse::<usize>() {
+                            Ok(limit) if (1..=1000).contains(&limit) => limit,
+                            _ => {
+                                return Err(ApiError::bad_parameter(format!(
+                                    "limit must be an integer from 1 to 1000, got {:?}",
+                                    clip(text)
+                                )));
+                            }
+                        },
+                    };
+                    Request::TokenSearch { token: token.clone(), limit }
+                }
                 service => Request::One(service),
             }
         }
@@ -233,8 +252,9 @@ fn build_body(
         Request::All => {
             out.raw("{");
             let services = model.services(source);
-            let services =
-                services.iter().filter(|s| **s != Service::Neuron2GraphSearch && s.levels().contains(&target.level()));
+            let services = services.iter().filter(|s| {
+                !matches!(s, Service::Neuron2GraphSearch | Service::TokenSearch) && s.levels().contains(&target.level())
+            });
             for (i, service) in services.enumerate() {
                 if i > 0 {
                     out.raw(",");
@@ -250,6 +270,29 @@ fn build_body(
                 }
                 out.raw("}");
             }
+            out.raw("}");
+        }
+        Request::TokenSearch { token, limit } => {
+            let index = crate::search::activating_index(store, model, source)?;
+            let hits = index.lookup(&token);
+            let page = wire::TokenSearchPage {
+                token: crate::search::normalise(&token),
+                total: hits.len() as u64,
+                neurons: hits
+                    .iter()
+                    .take(limit)
+                    .map(|hit| wire::TokenSearchHitObject {
+                        layer: hit.neuron.layer,
+                        neuron: hit.neuron.index,
+                        mean: hit.mean,
+                        count: hit.count,
+                    })
+                    .collect(),
+            };
+            out.raw("{\"data\":");
+            out.raw(&serde_json::to_string(&page).unwrap_or_default());
+            out.raw(",\"metadata\":");
+            out.raw(&model.metadata_json);
             out.raw("}");
         }
         Request::Search(query) => {

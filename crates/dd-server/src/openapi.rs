@@ -50,6 +50,8 @@ use crate::wire;
         wire::SimilarPage,
         wire::ActivatingTokensPage,
         wire::TokenMeanObject,
+        wire::TokenSearchPage,
+        wire::TokenSearchHitObject,
         wire::InputTokensPage,
         wire::ConnectionsPage,
         wire::ConnectionObject,
@@ -144,6 +146,18 @@ fn build_document() -> Value {
                     "name": "query", "in": "query", "required": true,
                     "description": "Comma-separated terms `activating:TOKEN`, `important:TOKEN` or `any:TOKEN`; terms intersect.",
                     "schema": { "type": "string" }
+                }));
+            }
+            if service == Service::TokenSearch {
+                parameters.push(json!({
+                    "name": "query", "in": "query", "required": true,
+                    "description": "One token, matched trimmed and lower-cased (`Paris`, ` paris` and `paris` are the same).",
+                    "schema": { "type": "string" }
+                }));
+                parameters.push(json!({
+                    "name": "limit", "in": "query", "required": false,
+                    "description": "Neurons returned, at most 1000 (default 100).",
+                    "schema": { "type": "integer", "minimum": 1, "maximum": 1000 }
                 }));
             }
             let path = format!("/api/{{model}}/{}{}", service.name(), level_suffix(level));

@@ -117,6 +117,22 @@ impl ActivatingTokenIndex {
     }
 }
 
+/// The model's activating-token index, built on the first search and kept.
+pub(crate) fn activating_index(
+    store: &dyn StoreRead,
+    model: &crate::state::ModelContext,
+    source: &SourceEntry,
+) -> Result<std::sync::Arc<ActivatingTokenIndex>, ApiError> {
+    // Held while building, so concurrent first searches wait for one build instead of each doing it.
+    let mut cached = model.activating_search.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(index) = cached.as_ref() {
+        return Ok(index.clone());
+    }
+    let index = std::sync::Arc::new(ActivatingTokenIndex::build(store, source, &model.tokens)?);
+    *cached = Some(index.clone());
+    Ok(index)
+}
+
 /// A token as searched: display spaces (`·`) as spaces, trimmed, lower-cased.
 pub(crate) fn normalise(token: &str) -> String {
     token.replace('·', " ").trim().to_lowercase()

@@ -41,6 +41,8 @@ pub enum Service {
     Connections,
     /// Token search over the model (`?query=`).
     Neuron2GraphSearch,
+    /// Neurons whose highest-mean tokens include a token (model level, `?query=`).
+    TokenSearch,
 }
 
 /// Where in the hierarchy a request points.
@@ -99,6 +101,7 @@ impl Service {
         Service::InputTokens,
         Service::Connections,
         Service::Neuron2GraphSearch,
+        Service::TokenSearch,
     ];
 
     /// The name used in URLs.
@@ -117,6 +120,7 @@ impl Service {
             Service::InputTokens => "input_tokens",
             Service::Connections => "connections",
             Service::Neuron2GraphSearch => "neuron2graph-search",
+            Service::TokenSearch => "token-search",
         }
     }
 
@@ -151,6 +155,9 @@ impl Service {
             Service::Neuron2GraphSearch => {
                 "Neurons whose Neuron2Graph graph contains tokens: `?query=any:the,activating:dog` (terms intersect)."
             }
+            Service::TokenSearch => {
+                "Neurons with a token among their highest-mean tokens, highest mean first: `?query=Paris&limit=100`."
+            }
         }
     }
 
@@ -159,7 +166,7 @@ impl Service {
         match self {
             Service::Metadata | Service::Neuroscope => &[Level::Model, Level::Layer, Level::Neuron],
             Service::Stats => &[Level::Layer, Level::Neuron],
-            Service::Neuron2GraphSearch => &[Level::Model],
+            Service::Neuron2GraphSearch | Service::TokenSearch => &[Level::Model],
             Service::Examples
             | Service::Logits
             | Service::NeuronExplainer
@@ -191,6 +198,7 @@ impl Service {
             (Service::InputTokens, _) => "InputTokensPage",
             (Service::Connections, _) => "ConnectionsPage",
             (Service::Neuron2GraphSearch, _) => "NeuronIndexObject",
+            (Service::TokenSearch, _) => "TokenSearchPage",
         }
     }
 
@@ -208,6 +216,7 @@ impl Service {
             Service::InputTokens => Some(NeuronDataKind::InputTokens.name()),
             Service::Connections => Some(NeuronDataKind::Connections.name()),
             Service::Neuron2GraphSearch => Some(ModelDataKind::TokenIndex.name()),
+            Service::TokenSearch => Some(NeuronDataKind::ActivatingTokens.name()),
         }
     }
 
@@ -221,7 +230,9 @@ impl Service {
             Service::NeuronExplainer | Service::Explanations => source.has_neuron_kind(NeuronDataKind::Explanations),
             Service::Neuron2Graph => source.has_neuron_kind(NeuronDataKind::Graph),
             Service::Similar => source.has_neuron_kind(NeuronDataKind::Similar),
-            Service::ActivatingTokens => source.has_neuron_kind(NeuronDataKind::ActivatingTokens),
+            Service::ActivatingTokens | Service::TokenSearch => {
+                source.has_neuron_kind(NeuronDataKind::ActivatingTokens)
+            }
             Service::InputTokens => source.has_neuron_kind(NeuronDataKind::InputTokens),
             Service::Connections => source.has_neuron_kind(NeuronDataKind::Connections),
             Service::Neuron2GraphSearch => model.model_kinds.contains(&ModelDataKind::TokenIndex),
@@ -306,7 +317,11 @@ impl Service {
                     Service::ActivatingTokens => NeuronDataKind::ActivatingTokens,
                     Service::InputTokens => NeuronDataKind::InputTokens,
                     Service::Connections => NeuronDataKind::Connections,
-                    Service::Metadata | Service::Neuroscope | Service::Examples | Service::Neuron2GraphSearch => {
+                    Service::Metadata
+                    | Service::Neuroscope
+                    | Service::Examples
+                    | Service::Neuron2GraphSearch
+                    | Service::TokenSearch => {
                         return Ok(false);
                     }
                 };
@@ -619,7 +634,7 @@ mod tests {
         assert_eq!(services, ["activating_tokens", "connections", "input_tokens", "metadata"]);
         assert_eq!(
             all["metadata"]["data"]["available_services"],
-            serde_json::json!(["metadata", "activating_tokens", "input_tokens", "connections"])
+            serde_json::json!(["metadata", "activating_tokens", "input_tokens", "connections", "token-search"])
         );
         for service in new_services {
             let single: Value =
@@ -635,6 +650,31 @@ mod tests {
             assert_eq!((status, &body["error"]["code"]), (404, &Value::from("missing_data")), "{service}: {body}");
             let (status, body) = fixture.get(&format!("/api/m/{service}/1"));
             assert_eq!((status, &body["error"]["code"]), (404, &Value::from("unsupported_level")), "{service}");
+        }
+    }
+
+    /// `token-search` finds a neuron by one of its activating tokens, with the same mean, and refuses
+    /// a missing query or a bad limit.
+    #[test]
+    fn token_search_finds_neurons_by_their_activating_tokens() {
+        let fixture = Fixture::new();
+        let tokens: Value = serde_json::from_str(&fixture.data("/api/m/activating_tokens/1/2")).expect("tokens");
+        let first = &tokens["tokens"][0];
+        let token = first["token"].as_str().expect("token").replace('·', " ");
+        let query: String = token.trim().bytes().map(|b| format!("%{b:02X}")).collect();
+        let page: Value =
+            serde_json::from_str(&fixture.data(&format!("/api/m/token-search?query={query}"))).expect("page");
+        assert_eq!(page["total"], 1, "{page}");
+        assert_eq!(page["neurons"][0]["layer"], 1);
+        assert_eq!(page["neurons"][0]["neuron"], 2);
+        assert_eq!(page["neurons"][0]["mean"], first["mean"]);
+        assert_eq!(page["neurons"][0]["count"], first["count"]);
+        let (status, empty) = fixture.get("/api/m/token-search?query=no-such-token&limit=5");
+        assert_eq!((status, &empty["data"]["total"]), (200, &Value::from(0)));
+        for bad in ["/api/m/token-search", "/api/m/token-search?query=a&limit=0", "/api/m/token-search?query=a&limit=x"]
+        {
+            let (status, body) = fixture.get(bad);
+            assert_eq!((status, &body["error"]["code"]), (400, &Value::from("bad_parameter")), "{bad}: {body}");
         }
     }
 

@@ -355,6 +355,30 @@ pub struct TokenMeanObject {
     pub count: u64,
 }
 
+/// `token-search`: the neurons whose highest-mean tokens include the token, highest mean first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenSearchPage {
+    /// The token as searched (trimmed, lower-cased; `·` read as a space).
+    pub token: String,
+    /// Neurons found in all; `neurons` holds the first `?limit=` of them.
+    pub total: u64,
+    /// Highest mean activation on the token first.
+    pub neurons: Vec<TokenSearchHitObject>,
+}
+
+/// A neuron found by token search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenSearchHitObject {
+    /// Layer.
+    pub layer: u32,
+    /// Index within the layer.
+    pub neuron: u32,
+    /// The neuron's mean activation on the token.
+    pub mean: f32,
+    /// Occurrences of the token in the recorded dataset.
+    pub count: u64,
+}
+
 /// `input_tokens`: the input tokens whose embeddings drive the neuron most through the direct path.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InputTokensPage {

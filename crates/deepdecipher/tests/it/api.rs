@@ -39,7 +39,13 @@ fn store() -> SqliteStore {
 /// Fills a documented path template with real values.
 fn concrete(template: &str) -> String {
     let path = template.replace("{model}", MODEL).replace("{layer}", "1").replace("{neuron}", "3");
-    if path.contains("neuron2graph-search") { format!("{path}?query=any:the") } else { path }
+    if path.contains("neuron2graph-search") {
+        format!("{path}?query=any:the")
+    } else if path.contains("token-search") {
+        format!("{path}?query=the&limit=5")
+    } else {
+        path
+    }
 }
 
 /// Checks the canonical error shape and that nothing internal leaks.

@@ -2,7 +2,6 @@
 //! Neuron2Graph index's matches when the model has one; `3/17` or a layer and neuron jump straight there.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use dd_data::NeuronIndex;
 
@@ -12,7 +11,7 @@ use super::super::layout::Page;
 use super::super::{PageContext, PageError};
 use super::{PAGE_SIZE, neuron_link, page_number, page_start, pager, percent_encode};
 use crate::error::ApiError;
-use crate::search::{ActivatingTokenIndex, TokenHit};
+use crate::search::TokenHit;
 use crate::state::ModelContext;
 
 /// Where a search that names a neuron goes: `?layer=&neuron=` (out of range: 404), or `?q=3/17`
@@ -124,13 +123,21 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
 
 /// Hits from the activating-token index first (by mean), then Neuron2Graph-only neurons by position.
 fn search(context: &PageContext<'_>, query: &str, json_href: &mut Option<String>) -> Result<Vec<Row>, ApiError> {
-    let index = activating_index(context)?;
+    let index = crate::search::activating_index(context.state.store.as_ref(), context.model, context.source)?;
+    if context.source.has_neuron_kind(dd_data::NeuronDataKind::ActivatingTokens) {
+        *json_href = Some(format!("/api/{}/token-search?query={}", context.model_name(), percent_encode(query)));
+    }
     let mut rows: Vec<Row> =
         index.lookup(query).iter().map(|hit| Row { neuron: hit.neuron, hit: Some(*hit), in_graph: false }).collect();
     if context.model.entry.model_kinds.contains(&dd_data::ModelDataKind::TokenIndex) {
         let graph_query = format!("any:{}", query.replace(',', " "));
-        *json_href =
-            Some(format!("/api/{}/neuron2graph-search?query={}", context.model_name(), percent_encode(&graph_query)));
+        if json_href.is_none() {
+            *json_href = Some(format!(
+                "/api/{}/neuron2graph-search?query={}",
+                context.model_name(),
+                percent_encode(&graph_query)
+            ));
+        }
         let graph_index = crate::api::search_index(context.state.store.as_ref(), context.model)?;
         let graph_hits = graph_index.search(&graph_query)?;
         let mut in_rows = std::collections::HashSet::with_capacity(rows.len());
@@ -142,17 +149,4 @@ fn search(context: &PageContext<'_>, query: &str, json_href: &mut Option<String>
         rows.extend(graph_only.map(|neuron| Row { neuron, hit: None, in_graph: true }));
     }
     Ok(rows)
-}
-
-/// The model's activating-token index, built on the first search and kept.
-fn activating_index(context: &PageContext<'_>) -> Result<Arc<ActivatingTokenIndex>, ApiError> {
-    // Held while building, so concurrent first searches wait for one build instead of each doing it.
-    let mut cached = context.model.activating_search.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(index) = cached.as_ref() {
-        return Ok(index.clone());
-    }
-    let index =
-        Arc::new(ActivatingTokenIndex::build(context.state.store.as_ref(), context.source, &context.model.tokens)?);
-    *cached = Some(index.clone());
-    Ok(index)
 }

@@ -155,6 +155,15 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
         search_html.contains(&format!("href=\"{neuron_path}\"")) || results == 100,
         "{neuron_path} not found for {token:?}"
     );
+    // Its JSON twin ranks the same neurons: the first row is the first neuron there.
+    let twin_href = browser.find("#json").expect("json link").attribute("href").expect("href").expect("href");
+    assert!(twin_href.starts_with(&format!("/api/{model}/token-search?query=")), "{twin_href}");
+    let twin = get(addr, &twin_href).json();
+    let first = &twin["data"]["neurons"][0];
+    let first_href = format!("/viz/{model}/{}/{}", first["layer"], first["neuron"]);
+    let first_row =
+        browser.find("#results tbody tr:first-child a").expect("first row").attribute("href").expect("href");
+    assert_eq!(first_row.as_deref(), Some(first_href.as_str()), "{twin}");
     shot(&browser, check, "search");
 
     // Random goes to some neuron of the model.
