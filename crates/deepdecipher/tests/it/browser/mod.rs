@@ -90,7 +90,7 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
     browser.find("#go").expect("go").click().expect("click");
     let neuron_path = format!("/viz/{model}/{layer}/{neuron}");
     wait_url(&browser, "the jump", |url| url.ends_with(&neuron_path));
-    check_neuron_page(&browser, check);
+    check_neuron_page(&browser, addr, check);
 
     // Keyboard: j goes to the next neuron, k back.
     script(&browser, "document.activeElement && document.activeElement.blur()");
@@ -192,7 +192,7 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
 }
 
 /// The neuron page: coloured examples, the colour scale, the context control, values on focus.
-fn check_neuron_page(browser: &Browser, check: &SiteCheck<'_>) {
+fn check_neuron_page(browser: &Browser, addr: SocketAddr, check: &SiteCheck<'_>) {
     let (layer, neuron) = check.neuron;
     assert!(text(browser, "h1").starts_with(&format!("Neuron {neuron} in layer {layer}")));
     let n_top = count(browser, "details[data-kind=top] .ex");
@@ -240,6 +240,26 @@ fn check_neuron_page(browser: &Browser, check: &SiteCheck<'_>) {
     assert!(status.contains("position"), "status {status:?}");
     script(browser, "const s = document.getElementById('ctx'); s.value = '32'; s.dispatchEvent(new Event('change'))");
     shot(browser, check, "neuron");
+
+    // Bottom examples, where recorded, open from their summary.
+    if let Ok(summary) = browser.find("details[data-kind=bottom] > summary") {
+        summary.click().expect("open bottom examples");
+        let shown = script(
+            browser,
+            "return Array.from(document.querySelectorAll('details[data-kind=bottom] .ex')).filter(e => e.offsetHeight > 0).length",
+        );
+        assert!(shown.as_u64().is_some_and(|n| n > 0), "bottom examples shown: {shown}");
+    }
+    // The Neuron2Graph graph, where present, has one box per node of the stored graph.
+    if browser.find("#graph svg").is_ok() {
+        let graph = get(addr, &format!("/api/{}/neuron2graph/{layer}/{neuron}", check.model)).json();
+        let n_nodes = graph["data"]["graph"]["graph"].as_array().expect("nodes").len();
+        assert_eq!(count(browser, "#graph svg rect.n2g-node"), n_nodes.min(200), "{graph}");
+        let first_link = browser.find("#graph svg a").expect("node link").attribute("href").expect("href");
+        assert!(first_link.is_some_and(|href| href.contains("/search?q=")), "nodes link to the token search");
+        script(browser, "document.getElementById('graph').scrollIntoView()");
+        shot(browser, check, "neuron-graph");
+    }
 }
 
 /// "Try your own text" on the neuron page and on the model page.
