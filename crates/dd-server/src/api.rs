@@ -323,22 +323,11 @@ pub(crate) fn search_index(
     }
     let index = match store.model_record(&model.entry, ModelDataKind::TokenIndex)? {
         Some(dd_data::ModelRecord::TokenIndex(index)) => Arc::new(SearchIndex::new(index)),
-        _ => return Err(ApiError::internal(&SearchLoadError("the token index is missing".into()))),
+        _ => return Err(ApiError::internal_message("loading the token index: it is missing")),
     };
     *cached = Some(index.clone());
     Ok(index)
 }
-
-#[derive(Debug)]
-struct SearchLoadError(String);
-
-impl std::fmt::Display for SearchLoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "loading the token index: {}", self.0)
-    }
-}
-
-impl std::error::Error for SearchLoadError {}
 
 fn describe(model: &str, target: Target) -> String {
     match target {

@@ -50,6 +50,11 @@ impl ApiError {
         &self.message
     }
 
+    /// An internal failure described by `message` alone (no error value to carry): logged, answered as 500.
+    pub(crate) fn internal_message(message: impl Into<String>) -> Self {
+        Self::internal(&InternalFailure(message.into()))
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -83,6 +88,18 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::internal(&error)
     }
 }
+
+/// An internal failure known only by its description.
+#[derive(Debug)]
+struct InternalFailure(String);
+
+impl std::fmt::Display for InternalFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InternalFailure {}
 
 /// Formats an error with its whole `source()` chain on one line.
 struct DisplayChain<'a>(&'a dyn std::error::Error);

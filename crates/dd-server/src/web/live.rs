@@ -219,7 +219,7 @@ fn run(
     let d_mlp = config.d_mlp;
     let layer_values = |layer: usize| -> Result<Vec<f32>, ApiError> {
         let Some(values) = output.get(layer, Hook::Post) else {
-            return Err(ApiError::internal(&LiveRunError(format!("layer {layer} was not returned"))));
+            return Err(ApiError::internal_message(format!("running the live model: layer {layer} was not returned")));
         };
         values.flatten_all().and_then(|v| v.to_vec1::<f32>()).map_err(|error| ApiError::internal(&error))
     };
@@ -277,18 +277,6 @@ fn keep_strongest(kept: &mut Vec<Firing>, firing: Firing) {
     kept.insert(position, firing);
     kept.truncate(NEURONS_PER_TOKEN);
 }
-
-/// A run that returned less than it was asked for: our bug, answered as a 500.
-#[derive(Debug)]
-struct LiveRunError(String);
-
-impl std::fmt::Display for LiveRunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "running the live model: {}", self.0)
-    }
-}
-
-impl std::error::Error for LiveRunError {}
 
 #[cfg(test)]
 mod tests {
