@@ -193,6 +193,24 @@ impl AppState {
         names
     }
 
+    /// Builds every model's token-search index on a background thread, so that the first visitor's
+    /// search does not wait for it (about a second per 40,000 neurons). A search that arrives
+    /// during the build waits for it instead of starting another.
+    pub fn warm_search_indexes(self: &Arc<Self>) {
+        let state = self.clone();
+        let spawned = std::thread::Builder::new().name("search-index".into()).spawn(move || {
+            for model in state.models.values() {
+                let Some(source) = model.source(None) else { continue };
+                if let Err(error) = crate::search::activating_index(state.store.as_ref(), model, source) {
+                    tracing::warn!(model = %model.entry.metadata.name, error = %error.message(), "building the search index");
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start the search-index thread; indexes are built on first search");
+        }
+    }
+
     pub(crate) fn model(&self, name: &str) -> Option<&Arc<ModelContext>> {
         self.models.get(name)
     }

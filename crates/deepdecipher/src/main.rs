@@ -113,6 +113,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(model = %model_name, "visitors can run their own text");
     }
     let state = Arc::new(state);
+    state.warm_search_indexes();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
