@@ -115,6 +115,7 @@ enum Request {
     All,
     Search(String),
     TokenSearch { token: String, limit: usize },
+    Activations(String),
 }
 
 async fn respond(
@@ -173,7 +174,7 @@ async fn respond(
                     format!("service {:?} has no {}-level data", service.name(), target.level().name()),
                 ));
             }
-            if !service.available(&model.entry, &source) {
+            if service != Service::Activations && !service.available(&model.entry, &source) {
                 return Err(ApiError::missing_data(format!(
                     "model {model_name:?} has no data for service {:?} (missing: {})",
                     service.name(),
@@ -188,6 +189,10 @@ async fn respond(
                             "neuron2graph-search needs `?query=`, like `?query=any:the`",
                         ));
                     }
+                },
+                Service::Activations => match params.get("text") {
+                    Some(text) if !text.trim().is_empty() => Request::Activations(text.clone()),
+                    _ => return Err(ApiError::bad_parameter("activations needs a non-empty `?text=`")),
                 },
                 Service::TokenSearch => {
                     let Some(token) = params.get("query") else {
@@ -211,6 +216,16 @@ async fn respond(
             }
         }
     };
+
+    // A text runs under the model's own bound, not a read permit: no store read is involved.
+    if let Request::Activations(text) = &request {
+        let view = match target {
+            Target::Neuron(layer, neuron) => crate::web::View::Neuron(layer, neuron),
+            _ => crate::web::View::Model,
+        };
+        let result = crate::web::live::run_for_page(&state, &model, view, text).await?;
+        return Ok(json_response(activations_body(&model, &result)));
+    }
 
     // Waiting here holds no thread: only `max_concurrent_reads` requests use the blocking pool at once.
     // The permit moves into the blocking task, so a request that times out keeps its slot until its
@@ -272,6 +287,10 @@ fn build_body(
             }
             out.raw("}");
         }
+        Request::Activations(_) => {
+            // `respond` answers texts before it reads the store; reaching here is our bug.
+            return Err(ApiError::internal_message("an activations request reached the store reader"));
+        }
         Request::TokenSearch { token, limit } => {
             let index = crate::search::activating_index(store, model, source)?;
             let hits = index.lookup(&token);
@@ -310,6 +329,55 @@ fn build_body(
         }
     }
     Ok(out.buf)
+}
+
+/// The `activations` page of a run, in the API's envelope.
+fn activations_body(model: &ModelContext, result: &crate::web::live::LiveResult) -> Vec<u8> {
+    use crate::web::live::LiveFindings;
+    let tokens_cut = result.n_cut as u64;
+    let data = match &result.findings {
+        LiveFindings::Neuron(trace) => serde_json::to_string(&wire::TextActivationsPage {
+            tokens: result
+                .tokens
+                .iter()
+                .zip(&trace.activations)
+                .map(|(&token_id, &activation)| wire::TokenActivationObject {
+                    token_id,
+                    token: model.tokens.display(token_id),
+                    activation,
+                })
+                .collect(),
+            tokens_cut,
+        }),
+        LiveFindings::Model(per_token) => serde_json::to_string(&wire::TextFiringPage {
+            tokens: result
+                .tokens
+                .iter()
+                .zip(per_token)
+                .map(|(&token_id, firings)| wire::TokenFiringObject {
+                    token_id,
+                    token: model.tokens.display(token_id),
+                    neurons: firings
+                        .iter()
+                        .map(|f| wire::FiringObject {
+                            layer: f.layer,
+                            neuron: f.neuron,
+                            activation: f.activation,
+                            relative: f.relative,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            tokens_cut,
+        }),
+    };
+    let mut out = JsonOut::with_capacity(4096);
+    out.raw("{\"data\":");
+    out.raw(&data.unwrap_or_default());
+    out.raw(",\"metadata\":");
+    out.raw(&model.metadata_json);
+    out.raw("}");
+    out.buf
 }
 
 /// The model's search index, built on first use.

@@ -51,6 +51,11 @@ use crate::wire;
         wire::ActivatingTokensPage,
         wire::TokenMeanObject,
         wire::TokenSearchPage,
+        wire::TextActivationsPage,
+        wire::TokenActivationObject,
+        wire::TextFiringPage,
+        wire::TokenFiringObject,
+        wire::FiringObject,
         wire::TokenSearchHitObject,
         wire::InputTokensPage,
         wire::ConnectionsPage,
@@ -145,6 +150,13 @@ fn build_document() -> Value {
                 parameters.push(json!({
                     "name": "query", "in": "query", "required": true,
                     "description": "Comma-separated terms `activating:TOKEN`, `important:TOKEN` or `any:TOKEN`; terms intersect.",
+                    "schema": { "type": "string" }
+                }));
+            }
+            if service == Service::Activations {
+                parameters.push(json!({
+                    "name": "text", "in": "query", "required": true,
+                    "description": "The text to run, at most 8 KB; it is cut to the server's token limit.",
                     "schema": { "type": "string" }
                 }));
             }

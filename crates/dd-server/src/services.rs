@@ -43,6 +43,9 @@ pub enum Service {
     Neuron2GraphSearch,
     /// Neurons whose highest-mean tokens include a token (model level, `?query=`).
     TokenSearch,
+    /// A text run through the model (`?text=`): the neuron's activation per token, or per token the
+    /// neurons that fire most. Only when the server holds the model (`serve --model`).
+    Activations,
 }
 
 /// Where in the hierarchy a request points.
@@ -102,6 +105,7 @@ impl Service {
         Service::Connections,
         Service::Neuron2GraphSearch,
         Service::TokenSearch,
+        Service::Activations,
     ];
 
     /// The name used in URLs.
@@ -121,6 +125,7 @@ impl Service {
             Service::Connections => "connections",
             Service::Neuron2GraphSearch => "neuron2graph-search",
             Service::TokenSearch => "token-search",
+            Service::Activations => "activations",
         }
     }
 
@@ -158,6 +163,10 @@ impl Service {
             Service::TokenSearch => {
                 "Neurons with a token among their highest-mean tokens, highest mean first: `?query=Paris&limit=100`."
             }
+            Service::Activations => {
+                "A text (`?text=`) run through the model: per token, the neuron's activation, or at model level the \
+                 neurons that fire most. Only when the server runs the model (`serve --model`); otherwise 404."
+            }
         }
     }
 
@@ -167,6 +176,7 @@ impl Service {
             Service::Metadata | Service::Neuroscope => &[Level::Model, Level::Layer, Level::Neuron],
             Service::Stats => &[Level::Layer, Level::Neuron],
             Service::Neuron2GraphSearch | Service::TokenSearch => &[Level::Model],
+            Service::Activations => &[Level::Model, Level::Neuron],
             Service::Examples
             | Service::Logits
             | Service::NeuronExplainer
@@ -199,6 +209,8 @@ impl Service {
             (Service::Connections, _) => "ConnectionsPage",
             (Service::Neuron2GraphSearch, _) => "NeuronIndexObject",
             (Service::TokenSearch, _) => "TokenSearchPage",
+            (Service::Activations, Level::Model) => "TextFiringPage",
+            (Service::Activations, _) => "TextActivationsPage",
         }
     }
 
@@ -217,6 +229,7 @@ impl Service {
             Service::Connections => Some(NeuronDataKind::Connections.name()),
             Service::Neuron2GraphSearch => Some(ModelDataKind::TokenIndex.name()),
             Service::TokenSearch => Some(NeuronDataKind::ActivatingTokens.name()),
+            Service::Activations => Some("live_model"),
         }
     }
 
@@ -236,6 +249,8 @@ impl Service {
             Service::InputTokens => source.has_neuron_kind(NeuronDataKind::InputTokens),
             Service::Connections => source.has_neuron_kind(NeuronDataKind::Connections),
             Service::Neuron2GraphSearch => model.model_kinds.contains(&ModelDataKind::TokenIndex),
+            // Not stored data: the server's model decides (`AppState::live`).
+            Service::Activations => false,
         }
     }
 
@@ -321,7 +336,8 @@ impl Service {
                     | Service::Neuroscope
                     | Service::Examples
                     | Service::Neuron2GraphSearch
-                    | Service::TokenSearch => {
+                    | Service::TokenSearch
+                    | Service::Activations => {
                         return Ok(false);
                     }
                 };

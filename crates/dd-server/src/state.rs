@@ -161,29 +161,42 @@ impl AppState {
     /// Reads the catalog and vocabularies. Blocking: call before serving or from `spawn_blocking`.
     pub fn load(store: Arc<dyn StoreRead>, config: ServerConfig) -> Result<Self, StoreError> {
         let mut models = HashMap::new();
-        let mut metadata_objects = Vec::new();
         for entry in store.catalog().models() {
             let vocabulary = match store.model_record(entry, ModelDataKind::Vocabulary)? {
                 Some(ModelRecord::Vocabulary(vocabulary)) => vocabulary,
                 _ => Vocabulary::default(),
             };
-            let metadata = metadata_object(entry);
-            let metadata_json = serde_json::to_string(&metadata).unwrap_or_default();
-            metadata_objects.push(metadata);
             let context = ModelContext {
                 entry: entry.clone(),
-                metadata_json,
+                metadata_json: String::new(),
                 tokens: TokenStrings::new(vocabulary),
                 search: Mutex::new(None),
                 activating_search: Mutex::new(None),
             };
             models.insert(entry.metadata.name.clone(), Arc::new(context));
         }
-        let index_json = serde_json::to_string(&wire::ModelsResponse { models: metadata_objects }).unwrap_or_default();
         let etag = format!("W/\"{}-{}\"", store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
         let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""));
         let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
-        Ok(Self { store, models, index_json, etag, reads, config, live: HashMap::new() })
+        let mut state = Self { store, models, index_json: String::new(), etag, reads, config, live: HashMap::new() };
+        state.describe_models();
+        Ok(state)
+    }
+
+    /// Builds each model's metadata JSON and `GET /api`'s body; again when a live model is added,
+    /// since `available_services` then lists `activations`.
+    pub(crate) fn describe_models(&mut self) {
+        let mut metadata_objects = Vec::new();
+        for entry in self.store.catalog().models() {
+            let metadata = metadata_object(entry, self.live.contains_key(&entry.metadata.name));
+            let metadata_json = serde_json::to_string(&metadata).unwrap_or_default();
+            metadata_objects.push(metadata);
+            // Only this struct holds the contexts while it is being built, so `get_mut` succeeds.
+            if let Some(context) = self.models.get_mut(&entry.metadata.name).and_then(Arc::get_mut) {
+                context.metadata_json = metadata_json;
+            }
+        }
+        self.index_json = serde_json::to_string(&wire::ModelsResponse { models: metadata_objects }).unwrap_or_default();
     }
 
     /// The served models' names, sorted.
@@ -216,13 +229,16 @@ impl AppState {
     }
 }
 
-fn metadata_object(entry: &ModelEntry) -> wire::MetadataObject {
+/// The metadata object of a model; `live` when the server runs it on visitors' text.
+fn metadata_object(entry: &ModelEntry, live: bool) -> wire::MetadataObject {
     let metadata = &entry.metadata;
     let mlp = entry.source(MLP_SOURCE);
     let available_services = match mlp {
-        Some(source) => {
-            Service::ALL.iter().filter(|s| s.available(entry, source)).map(|s| s.name().to_owned()).collect()
-        }
+        Some(source) => Service::ALL
+            .iter()
+            .filter(|s| if **s == Service::Activations { live } else { s.available(entry, source) })
+            .map(|s| s.name().to_owned())
+            .collect(),
         None => vec![Service::Metadata.name().to_owned()],
     };
     wire::MetadataObject {

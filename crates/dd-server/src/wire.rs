@@ -379,6 +379,59 @@ pub struct TokenSearchHitObject {
     pub count: u64,
 }
 
+/// `activations` at neuron level: the neuron's activation on each token of the text.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TextActivationsPage {
+    /// The tokens run, BOS first when the model has one, each with the neuron's activation.
+    pub tokens: Vec<TokenActivationObject>,
+    /// Tokens cut off by the server's limit.
+    pub tokens_cut: u64,
+}
+
+/// A token of a text with the neuron's activation on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenActivationObject {
+    /// Token id.
+    pub token_id: u32,
+    /// Display string.
+    pub token: String,
+    /// The neuron's activation.
+    pub activation: f32,
+}
+
+/// `activations` at model level: per token of the text, the neurons that fire most.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TextFiringPage {
+    /// The tokens run, BOS first when the model has one.
+    pub tokens: Vec<TokenFiringObject>,
+    /// Tokens cut off by the server's limit.
+    pub tokens_cut: u64,
+}
+
+/// A token of a text with the neurons that fire most on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenFiringObject {
+    /// Token id.
+    pub token_id: u32,
+    /// Display string.
+    pub token: String,
+    /// Strongest first: by share of the recorded maximum where the layer summary is stored, then by value.
+    pub neurons: Vec<FiringObject>,
+}
+
+/// A neuron firing on a token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FiringObject {
+    /// Layer.
+    pub layer: u32,
+    /// Index within the layer.
+    pub neuron: u32,
+    /// Its activation on the token.
+    pub activation: f32,
+    /// The activation over the neuron's largest recorded activation, when known.
+    pub relative: Option<f32>,
+}
+
 /// `input_tokens`: the input tokens whose embeddings drive the neuron most through the direct path.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InputTokensPage {

@@ -109,6 +109,7 @@ impl AppState {
             self.etag = etag;
         }
         self.live.insert(model_name.to_owned(), Arc::new(live));
+        self.describe_models();
         Ok(self)
     }
 }
@@ -353,14 +354,27 @@ mod tests {
             let body = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
             (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
         };
+        let api = || {
+            let request = Request::get("/api/m/activations/1/2?text=hello").body(Body::empty()).expect("request");
+            let response = runtime.block_on(app.clone().oneshot(request)).expect("response");
+            let status = response.status();
+            let body = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
+            (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
+        };
         let permit = runs.try_acquire_owned().expect("the permit is free");
         let (status, body) = post();
         assert_eq!(status, 503, "{body}");
         assert!(body.contains("busy"), "{body}");
+        let (status, body) = api();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("\"code\":\"busy\""), "the API keeps its JSON shape: {body}");
         drop(permit);
         let (status, body) = post();
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("id=live-result"), "{body}");
+        let (status, body) = api();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"activation\""), "{body}");
     }
 
     #[test]

@@ -121,6 +121,48 @@ fn serve_with_the_model_colours_visitors_text() {
     assert!(values.len() >= 6 && values.iter().all(|v| v.is_finite()), "{values:?}");
     assert!(page.header("cache-control").is_none(), "form answers are not cached");
 
+    // The JSON twin of the text box: both levels, in their documented schemas.
+    let document = crate::api::openapi();
+    for (target, template) in [
+        (
+            format!("/api/{name}/activations/1/3?text=To%20be%2C%20or%20not"),
+            "/api/{model}/activations/{layer}/{neuron}",
+        ),
+        (format!("/api/{name}/activations?text=The%20king"), "/api/{model}/activations"),
+    ] {
+        let response = get(addr, &target);
+        assert_eq!(response.status, 200, "{target}: {}", response.text());
+        let body = response.json();
+        let schema = &document["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let errors = crate::schema::validate(&document, schema, &body);
+        assert!(errors.is_empty(), "{target}: {}", errors.join("\n"));
+        let tokens = body["data"]["tokens"].as_array().expect("tokens");
+        assert!(tokens.len() >= 3, "{body}");
+    }
+    let neuron_values = get(addr, &format!("/api/{name}/activations/1/3?text=To%20be%2C%20or%20not")).json();
+    let from_api: Vec<f64> = neuron_values["data"]["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t["activation"].as_f64().expect("activation"))
+        .collect();
+    let from_page = post_text(addr, &format!("/viz/{name}/1/3"), "To be, or not").text();
+    let shown = from_page.split("id=live ").nth(1).and_then(|rest| rest.split("data-a=\"").nth(1)).expect("values");
+    let shown: Vec<f64> =
+        shown[..shown.find('"').expect("end")].split(' ').map(|v| v.parse().expect("number")).collect();
+    assert_eq!(shown.len(), from_api.len(), "the page and the API run the same tokens");
+    for (page_value, api_value) in shown.iter().zip(&from_api) {
+        assert!((page_value - api_value).abs() <= 0.0051 * api_value.abs().max(1.0), "{page_value} vs {api_value}");
+    }
+    assert!(
+        get(addr, "/api").json()["models"][0]["available_services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .any(|s| s == "activations")
+    );
+    assert_eq!(get(addr, &format!("/api/{name}/activations/1/3")).status, 400, "no text");
+
     // A long text is cut to the limit, and the page says so.
     let long = post_text(addr, &format!("/viz/{name}/0/0"), &"word ".repeat(200));
     assert_eq!(long.status, 200);
