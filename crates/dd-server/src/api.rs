@@ -190,11 +190,18 @@ async fn respond(
                         ));
                     }
                 },
-                Service::Activations => match params.get("text") {
-                    Some(text) if !text.trim().is_empty() => Request::Activations(text.clone()),
-                    _ => return Err(ApiError::bad_parameter("activations needs a non-empty `?text=`")),
-                },
+                Service::Activations => {
+                    if !state.live.contains_key(model_name) {
+                        return Err(crate::web::live::no_live_model(model_name));
+                    }
+                    only_mlp(service, &source)?;
+                    match params.get("text") {
+                        Some(text) if !text.trim().is_empty() => Request::Activations(text.clone()),
+                        _ => return Err(ApiError::bad_parameter("activations needs a non-empty `?text=`")),
+                    }
+                }
                 Service::TokenSearch => {
+                    only_mlp(service, &source)?;
                     let Some(token) = params.get("query") else {
                         return Err(ApiError::bad_parameter("token-search needs `?query=`, like `?query=Paris`"));
                     };
@@ -217,14 +224,18 @@ async fn respond(
         }
     };
 
-    // A text runs under the model's own bound, not a read permit: no store read is involved.
+    // A text runs under the model's own bound rather than a read permit: its only store reads are the
+    // layer summaries at model level, a few small blobs per run, already bounded by the run permit.
     if let Request::Activations(text) = &request {
         let view = match target {
             Target::Neuron(layer, neuron) => crate::web::View::Neuron(layer, neuron),
             _ => crate::web::View::Model,
         };
         let result = crate::web::live::run_for_page(&state, &model, view, text).await?;
-        return Ok(json_response(activations_body(&model, &result)));
+        let mut response = json_response(activations_body(&model, &result));
+        // Visitors' texts stay out of shared caches.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
     }
 
     // Waiting here holds no thread: only `max_concurrent_reads` requests use the blocking pool at once.
@@ -329,6 +340,17 @@ fn build_body(
         }
     }
     Ok(out.buf)
+}
+
+/// Refuses `service` for a source other than `mlp`: its index and the model run cover MLP neurons only.
+fn only_mlp(service: Service, source: &SourceEntry) -> Result<(), ApiError> {
+    if source.info.name == dd_data::MLP_SOURCE {
+        return Ok(());
+    }
+    Err(ApiError::not_found(
+        "unsupported_source",
+        format!("{} covers the mlp source only, not {:?}", service.name(), clip(&source.info.name)),
+    ))
 }
 
 /// The `activations` page of a run, in the API's envelope.

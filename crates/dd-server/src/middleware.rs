@@ -111,9 +111,13 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     response
 }
 
+/// The ETag and, unless the route set its own (`no-store` for visitors' texts), the public `Cache-Control`.
 fn add_cache_headers(response: &mut Response, state: &AppState) {
     let headers = response.headers_mut();
     headers.insert(header::ETAG, state.etag.clone());
+    if headers.contains_key(header::CACHE_CONTROL) {
+        return;
+    }
     let cache_control = format!("public, max-age={}", state.config.cache_max_age_secs);
     if let Ok(value) = HeaderValue::from_str(&cache_control) {
         headers.insert(header::CACHE_CONTROL, value);

@@ -156,7 +156,7 @@ fn build_document() -> Value {
             if service == Service::Activations {
                 parameters.push(json!({
                     "name": "text", "in": "query", "required": true,
-                    "description": "The text to run, at most 8 KB; it is cut to the server's token limit.",
+                    "description": "The text to run, percent-encoded; the whole request target may be at most 2,048 bytes (post longer texts to the website's form). It is cut to the server's token limit.",
                     "schema": { "type": "string" }
                 }));
             }

@@ -107,6 +107,9 @@ impl ActivatingTokenIndex {
         }
         for hits in tokens.values_mut() {
             hits.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.neuron.cmp(&b.neuron)));
+            // `Paris`, ` Paris` and `PARIS` normalise alike: a neuron keeps its best spelling only.
+            let mut seen = std::collections::HashSet::with_capacity(hits.len());
+            hits.retain(|hit| seen.insert(hit.neuron));
         }
         Ok(Self { tokens })
     }
@@ -117,14 +120,34 @@ impl ActivatingTokenIndex {
     }
 }
 
-/// The model's activating-token index, built on the first search and kept.
+/// How long a search waits for the index being built before it answers 503.
+const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The model's activating-token index (of its `mlp` source), built once and kept.
 pub(crate) fn activating_index(
     store: &dyn StoreRead,
     model: &crate::state::ModelContext,
     source: &SourceEntry,
 ) -> Result<std::sync::Arc<ActivatingTokenIndex>, ApiError> {
-    // Held while building, so concurrent first searches wait for one build instead of each doing it.
-    let mut cached = model.activating_search.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Held while building, so a search that arrives meanwhile waits for that build instead of
+    // starting its own; but only for a while, since it holds a read permit as it waits.
+    let started = std::time::Instant::now();
+    let mut cached = loop {
+        match model.activating_search.try_lock() {
+            Ok(cached) => break cached,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if started.elapsed() < INDEX_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(ApiError::with_status(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "index_building",
+                    "the search index is being built; try again in a few seconds",
+                ));
+            }
+        }
+    };
     if let Some(index) = cached.as_ref() {
         return Ok(index.clone());
     }

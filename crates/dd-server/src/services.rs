@@ -561,6 +561,8 @@ mod tests {
                     tokens: vec![
                         TokenMean { token: 2, mean: 4.5, count: 17 },
                         TokenMean { token: 4, mean: 3.25, count: 4 },
+                        // Another spelling of token 2: token search lists the neuron once, at its best mean.
+                        TokenMean { token: 5, mean: 2.0, count: 3 },
                         // Past the vocabulary: shown as `<id>`, as in every other token list.
                         TokenMean { token: 99, mean: 1.0, count: 1 },
                     ],
@@ -576,7 +578,7 @@ mod tests {
             ] {
                 batch.put_neuron(source, 1, 2, &record).expect("put");
             }
-            let tokens = ["<|endoftext|>", " the", " Paris", "\"", " London"];
+            let tokens = ["<|endoftext|>", " the", " Paris", "\"", " London", "PARIS"];
             let vocabulary = Vocabulary { tokens: tokens.iter().map(|t| (*t).to_owned()).collect() };
             batch.put_model(model, &ModelRecord::Vocabulary(vocabulary)).expect("vocabulary");
             batch.commit().expect("commit");
@@ -621,7 +623,7 @@ mod tests {
 
     #[test]
     fn activating_tokens_resolve_token_strings_in_stored_order() {
-        expect![[r#"{"tokens":[{"token_id":2,"token":" Paris","mean":4.5,"count":17},{"token_id":4,"token":" London","mean":3.25,"count":4},{"token_id":99,"token":"<99>","mean":1.0,"count":1}]}"#]]
+        expect![[r#"{"tokens":[{"token_id":2,"token":" Paris","mean":4.5,"count":17},{"token_id":4,"token":" London","mean":3.25,"count":4},{"token_id":5,"token":"PARIS","mean":2.0,"count":3},{"token_id":99,"token":"<99>","mean":1.0,"count":1}]}"#]]
         .assert_eq(&Fixture::new().data("/api/m/activating_tokens/1/2"));
     }
 
@@ -685,6 +687,10 @@ mod tests {
         assert_eq!(page["neurons"][0]["neuron"], 2);
         assert_eq!(page["neurons"][0]["mean"], first["mean"]);
         assert_eq!(page["neurons"][0]["count"], first["count"]);
+        let (status, spellings) = fixture.get("/api/m/token-search?query=paris");
+        assert_eq!(status, 200);
+        assert_eq!(spellings["data"]["total"], 1, "one neuron, not one hit per spelling: {spellings}");
+        assert_eq!(spellings["data"]["neurons"][0]["mean"], 4.5);
         let (status, empty) = fixture.get("/api/m/token-search?query=no-such-token&limit=5");
         assert_eq!((status, &empty["data"]["total"]), (200, &Value::from(0)));
         for bad in ["/api/m/token-search", "/api/m/token-search?query=a&limit=0", "/api/m/token-search?query=a&limit=x"]

@@ -192,8 +192,9 @@ impl AppState {
             let metadata_json = serde_json::to_string(&metadata).unwrap_or_default();
             metadata_objects.push(metadata);
             // Only this struct holds the contexts while it is being built, so `get_mut` succeeds.
-            if let Some(context) = self.models.get_mut(&entry.metadata.name).and_then(Arc::get_mut) {
-                context.metadata_json = metadata_json;
+            match self.models.get_mut(&entry.metadata.name).and_then(Arc::get_mut) {
+                Some(context) => context.metadata_json = metadata_json,
+                None => tracing::error!(model = %entry.metadata.name, "cannot update the model's metadata"),
             }
         }
         self.index_json = serde_json::to_string(&wire::ModelsResponse { models: metadata_objects }).unwrap_or_default();

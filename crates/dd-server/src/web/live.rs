@@ -158,6 +158,14 @@ pub(crate) struct LiveResult {
     pub(crate) findings: LiveFindings,
 }
 
+/// The 404 for a text sent to a model the server does not run.
+pub(crate) fn no_live_model(name: &str) -> ApiError {
+    ApiError::not_found(
+        "no_live_model",
+        format!("this server does not run model {name:?}; start it with `serve --model`"),
+    )
+}
+
 /// Runs `text` for a model or neuron page; 404 when the server does not hold the model, 503 when busy.
 pub(crate) async fn run_for_page(
     state: &Arc<AppState>,
@@ -166,12 +174,7 @@ pub(crate) async fn run_for_page(
     text: &str,
 ) -> Result<LiveResult, ApiError> {
     let name = &model.entry.metadata.name;
-    let Some(live) = state.live.get(name).cloned() else {
-        return Err(ApiError::not_found(
-            "no_live_model",
-            format!("this server does not run model {name:?}; start it with `serve --model`"),
-        ));
-    };
+    let Some(live) = state.live.get(name).cloned() else { return Err(no_live_model(name)) };
     let permit = match tokio::time::timeout(live.limits.queue_wait, live.runs.clone().acquire_owned()).await {
         Ok(Ok(permit)) => permit,
         Ok(Err(error)) => return Err(ApiError::internal(&error)),
