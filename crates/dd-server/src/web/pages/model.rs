@@ -1,6 +1,6 @@
 //! The model page: metadata, layers, the most interesting neurons, search, jump, random, and the visitor's text.
 
-use dd_data::{ModelDataKind, ModelRecord};
+use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord};
 
 use super::super::html::count;
 use super::super::html::{escape, number};
@@ -54,7 +54,12 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
         count(&mut body, *value);
         body.push_str("</td></tr>");
     }
-    body.push_str("</tbody></table></section><section><h2>Layers</h2><table id=layers><tbody>");
+    body.push_str(
+        "</tbody></table></section><section><h2>Layers</h2><table id=layers><thead><tr><th>Layer</th><th></th>\
+         <th class=num title=\"Median share of tokens a neuron is active on\">Median density</th>\
+         <th class=num title=\"Neurons never active in the recorded text\">Silent</th>\
+         <th class=num>Largest max</th></tr></thead><tbody>",
+    );
     for layer in 0..n_layers {
         let base = context.href(&format!("/{layer}"));
         body.push_str("<tr><td><a href=\"");
@@ -67,7 +72,18 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
         escape(&mut body, &context.href(&format!("/random?layer={layer}")));
         body.push_str("\">random</a> · <a href=\"");
         escape(&mut body, &format!("{base}/{}", n_neurons.saturating_sub(1)));
-        body.push_str("\">last</a></td></tr>");
+        body.push_str("\">last</a></td>");
+        match layer_overview(context, layer as u32)? {
+            Some(overview) => {
+                number_cell(&mut body, f64::from(overview.median_density));
+                body.push_str("<td class=num>");
+                count(&mut body, overview.n_silent);
+                body.push_str("</td>");
+                number_cell(&mut body, f64::from(overview.largest_max));
+            }
+            None => body.push_str("<td></td><td></td><td></td>"),
+        }
+        body.push_str("</tr>");
     }
     body.push_str("</tbody></table></section></div>");
 
@@ -110,6 +126,28 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
     page.crumbs = vec![(name.to_owned(), context.href(""))];
     page.json_href = Some(format!("/api/{name}/metadata"));
     Ok(page)
+}
+
+/// Numbers that tell layers apart at a glance, from the layer summary.
+struct LayerOverview {
+    median_density: f32,
+    n_silent: u64,
+    largest_max: f32,
+}
+
+/// The overview of `layer`, or `None` when no summary is stored.
+fn layer_overview(context: &PageContext<'_>, layer: u32) -> Result<Option<LayerOverview>, PageError> {
+    let summary = match context.state.store.layer_record(context.source, layer, LayerDataKind::Summary)? {
+        Some(LayerRecord::Summary(summary)) if !summary.neurons.is_empty() => summary.neurons,
+        _ => return Ok(None),
+    };
+    let mut densities: Vec<f32> = summary.iter().map(|n| n.density).filter(|d| d.is_finite()).collect();
+    densities.sort_by(f32::total_cmp);
+    Ok(Some(LayerOverview {
+        median_density: densities.get(densities.len() / 2).copied().unwrap_or(f32::NAN),
+        n_silent: summary.iter().filter(|n| n.density == 0.0).count() as u64,
+        largest_max: summary.iter().map(|n| n.max_activation).fold(f32::NEG_INFINITY, f32::max),
+    }))
 }
 
 /// The search box, the jump form and the random link.

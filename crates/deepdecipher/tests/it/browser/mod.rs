@@ -82,6 +82,8 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
     assert_eq!(text(&browser, "h1"), model);
     assert!(text(&browser, "#metadata").contains("Neurons per layer"));
     assert!(count(&browser, "#layers a") >= 3, "layer links");
+    let median_density = text(&browser, "#layers tbody tr:first-child td:nth-child(3)");
+    assert!(median_density.parse::<f64>().is_ok_and(|d| (0.0..=1.0).contains(&d)), "{median_density:?}");
     shot(&browser, check, "model");
 
     // The jump form leads to the neuron page.
