@@ -122,6 +122,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let addr: SocketAddr = listener.local_addr()?;
         // Tests and scripts read this line to find an ephemeral port.
         println!("listening on http://{addr}");
+        eprintln!("website: http://{addr}/   API: http://{addr}/api   API docs: http://{addr}/doc");
         tracing::info!(%addr, database = %args.database.display(), "serving");
         dd_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
         tracing::info!("shut down cleanly");
