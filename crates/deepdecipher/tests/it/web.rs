@@ -107,7 +107,11 @@ fn serve_with_the_model_colours_visitors_text() {
     assert_eq!(code, 0, "record failed: {stderr}");
     let model_path = gguf();
     let model_arg = model_path.to_str().expect("utf8");
-    let server = Server::start(&database, &["--model", model_arg, "--max-live-tokens", "16"]);
+    let mut server = Server::start_logging(
+        &database,
+        &["--model", model_arg, "--max-live-tokens", "16"],
+        "warn,dd_server::access=info",
+    );
     let addr = server.addr;
     let name = get(addr, "/api").json()["models"][0]["name"].as_str().expect("name").to_owned();
 
@@ -192,6 +196,13 @@ fn serve_with_the_model_colours_visitors_text() {
     let enormous = post_text(addr, &format!("/viz/{name}/0/0"), &"語".repeat(20_000));
     assert_eq!(enormous.status, 413, "the guard refuses it unread");
     assert!(enormous.text().contains("<h1>413 "), "as a page: {}", enormous.text());
+    // The access log names the activations requests but keeps the visitors' texts out.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().expect("stderr"), &mut log).expect("log");
+    assert!(log.contains("/activations/1/3?…"), "{log}");
+    assert!(!log.contains("To%20be") && !log.contains("The%20king"), "visitor text in the log: {log}");
     drop(server);
 
     // Weights of another shape than the database's are refused with both shapes named.
