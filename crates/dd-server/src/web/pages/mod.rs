@@ -195,7 +195,10 @@ pub(crate) fn percent_encode(text: &str) -> String {
 /// Appends a `<td class=num>` with a short number.
 pub(crate) fn number_cell(out: &mut String, value: f64) {
     out.push_str("<td class=num>");
-    number(out, value, 3);
+    // NaN marks a value that was not recorded (an unranked neuron): the cell stays empty.
+    if !value.is_nan() {
+        number(out, value, 3);
+    }
     out.push_str("</td>");
 }
 
