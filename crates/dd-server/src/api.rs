@@ -319,11 +319,7 @@ fn build_body(
                     })
                     .collect(),
             };
-            out.raw("{\"data\":");
-            out.raw(&serde_json::to_string(&page).unwrap_or_default());
-            out.raw(",\"metadata\":");
-            out.raw(&model.metadata_json);
-            out.raw("}");
+            return Ok(envelope(model, &serde_json::to_string(&page).unwrap_or_default()));
         }
         Request::Search(query) => {
             let index = search_index(store, model)?;
@@ -332,11 +328,7 @@ fn build_body(
                 .into_iter()
                 .map(|n| wire::NeuronIndexObject { layer: n.layer, neuron: n.index })
                 .collect();
-            out.raw("{\"data\":");
-            out.raw(&serde_json::to_string(&neurons).unwrap_or_default());
-            out.raw(",\"metadata\":");
-            out.raw(&model.metadata_json);
-            out.raw("}");
+            return Ok(envelope(model, &serde_json::to_string(&neurons).unwrap_or_default()));
         }
     }
     Ok(out.buf)
@@ -393,9 +385,14 @@ fn activations_body(model: &ModelContext, result: &crate::web::live::LiveResult)
             tokens_cut,
         }),
     };
-    let mut out = JsonOut::with_capacity(4096);
+    envelope(model, &data.unwrap_or_default())
+}
+
+/// `{"data": data, "metadata": …}` for a page already serialised as `data`.
+fn envelope(model: &ModelContext, data: &str) -> Vec<u8> {
+    let mut out = JsonOut::with_capacity(data.len() + model.metadata_json.len() + 24);
     out.raw("{\"data\":");
-    out.raw(&data.unwrap_or_default());
+    out.raw(data);
     out.raw(",\"metadata\":");
     out.raw(&model.metadata_json);
     out.raw("}");

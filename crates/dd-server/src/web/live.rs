@@ -346,24 +346,22 @@ mod tests {
             .expect("shapes match");
         let app = crate::app(Arc::new(state));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let send = |request: Request<Body>| {
+            let response = runtime.block_on(app.clone().oneshot(request)).expect("response");
+            let status = response.status();
+            let body = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
+            (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
+        };
         let post = || {
-            let request = Request::post("/viz/m/1/2")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("content-length", "10")
-                .body(Body::from("text=hello"))
-                .expect("request");
-            let response = runtime.block_on(app.clone().oneshot(request)).expect("response");
-            let status = response.status();
-            let body = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
-            (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
+            send(
+                Request::post("/viz/m/1/2")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("content-length", "10")
+                    .body(Body::from("text=hello"))
+                    .expect("request"),
+            )
         };
-        let api = || {
-            let request = Request::get("/api/m/activations/1/2?text=hello").body(Body::empty()).expect("request");
-            let response = runtime.block_on(app.clone().oneshot(request)).expect("response");
-            let status = response.status();
-            let body = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
-            (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
-        };
+        let api = || send(Request::get("/api/m/activations/1/2?text=hello").body(Body::empty()).expect("request"));
         let permit = runs.try_acquire_owned().expect("the permit is free");
         let (status, body) = post();
         assert_eq!(status, 503, "{body}");

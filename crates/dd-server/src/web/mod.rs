@@ -28,7 +28,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dd_store::SourceEntry;
@@ -52,10 +52,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/", get(home))
         .route("/viz", get(home))
         .route("/static/{file}", get(asset))
-        .route("/viz/{model}", get(model_get).post(model_post))
-        .route("/viz/{model}/{first}", get(two_get).post(two_post))
-        .route("/viz/{model}/{first}/{second}", get(three_get).post(three_post))
-        .route("/viz/{model}/{service}/{layer}/{neuron}", get(four_get).post(four_post))
+        .route("/viz/{model}", get(page).post(page))
+        .route("/viz/{model}/{first}", get(page).post(page))
+        .route("/viz/{model}/{first}/{second}", get(page).post(page))
+        .route("/viz/{model}/{service}/{layer}/{neuron}", get(page).post(page))
 }
 
 /// What a `/viz` URL shows, after validation.
@@ -151,78 +151,20 @@ async fn asset(ApiPath(file): ApiPath<String>) -> Response {
     response
 }
 
-async fn model_get(
+/// Every `/viz/{model}…` page: the path's segments after the model pick the view; a POST carries a
+/// visitor's text.
+async fn page(
     State(state): State<Arc<AppState>>,
-    ApiPath(model): ApiPath<String>,
-    uri: Uri,
-) -> Result<Response, PageError> {
-    render(state, &model, View::Model, &uri, None).await
-}
-
-async fn model_post(
-    State(state): State<Arc<AppState>>,
-    ApiPath(model): ApiPath<String>,
+    ApiPath(segments): ApiPath<Vec<String>>,
+    method: Method,
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    render(state, &model, View::Model, &uri, Some(submitted_text(&body)?)).await
-}
-
-async fn two_get(
-    State(state): State<Arc<AppState>>,
-    ApiPath((model, first)): ApiPath<(String, String)>,
-    uri: Uri,
-) -> Result<Response, PageError> {
-    let view = view_of(&state, &model, &[&first])?;
-    render(state, &model, view, &uri, None).await
-}
-
-async fn two_post(
-    State(state): State<Arc<AppState>>,
-    ApiPath((model, first)): ApiPath<(String, String)>,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let view = view_of(&state, &model, &[&first])?;
-    render(state, &model, view, &uri, Some(submitted_text(&body)?)).await
-}
-
-async fn three_get(
-    State(state): State<Arc<AppState>>,
-    ApiPath((model, first, second)): ApiPath<(String, String, String)>,
-    uri: Uri,
-) -> Result<Response, PageError> {
-    let view = view_of(&state, &model, &[&first, &second])?;
-    render(state, &model, view, &uri, None).await
-}
-
-async fn three_post(
-    State(state): State<Arc<AppState>>,
-    ApiPath((model, first, second)): ApiPath<(String, String, String)>,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let view = view_of(&state, &model, &[&first, &second])?;
-    render(state, &model, view, &uri, Some(submitted_text(&body)?)).await
-}
-
-async fn four_get(
-    State(state): State<Arc<AppState>>,
-    ApiPath((model, service, layer, neuron)): ApiPath<(String, String, String, String)>,
-    uri: Uri,
-) -> Result<Response, PageError> {
-    let view = view_of(&state, &model, &[&service, &layer, &neuron])?;
-    render(state, &model, view, &uri, None).await
-}
-
-async fn four_post(
-    State(state): State<Arc<AppState>>,
-    ApiPath((model, service, layer, neuron)): ApiPath<(String, String, String, String)>,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let view = view_of(&state, &model, &[&service, &layer, &neuron])?;
-    render(state, &model, view, &uri, Some(submitted_text(&body)?)).await
+    let Some((model, rest)) = segments.split_first() else { return Err(not_found_page().into()) };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let view = view_of(&state, model, &rest)?;
+    let text = if method == Method::POST { Some(submitted_text(&body)?) } else { None };
+    render(state, model, view, &uri, text).await
 }
 
 /// The `text` field of a submitted form.

@@ -20,6 +20,12 @@ fn post_text(addr: std::net::SocketAddr, target: &str, text: &str) -> crate::htt
     request(addr, "POST", target, &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
 }
 
+/// The values of the visitor's text on a neuron page (its `data-a` attribute).
+fn live_values(html: &str) -> Vec<f64> {
+    let values = html.split("id=live ").nth(1).and_then(|rest| rest.split("data-a=\"").nth(1)).expect("values");
+    values[..values.find('"').expect("end")].split(' ').map(|v| v.parse().expect("number")).collect()
+}
+
 /// Bad page requests answer with an HTML error page and the API's status codes.
 #[test]
 fn bad_page_requests_get_html_errors_with_the_right_status() {
@@ -119,9 +125,7 @@ fn serve_with_the_model_colours_visitors_text() {
     assert_eq!(page.status, 200, "{}", page.text());
     let html = page.text();
     assert!(html.contains("id=live-result") && html.contains("id=live "), "{html}");
-    let values = html.split("id=live ").nth(1).and_then(|rest| rest.split("data-a=\"").nth(1)).expect("values");
-    let values: Vec<f64> =
-        values[..values.find('"').expect("end")].split(' ').map(|v| v.parse().expect("number")).collect();
+    let values = live_values(&html);
     assert!(values.len() >= 6 && values.iter().all(|v| v.is_finite()), "{values:?}");
     assert!(page.header("cache-control").is_none(), "form answers are not cached");
 
@@ -151,9 +155,7 @@ fn serve_with_the_model_colours_visitors_text() {
         .map(|t| t["activation"].as_f64().expect("activation"))
         .collect();
     let from_page = post_text(addr, &format!("/viz/{name}/1/3"), "To be, or not").text();
-    let shown = from_page.split("id=live ").nth(1).and_then(|rest| rest.split("data-a=\"").nth(1)).expect("values");
-    let shown: Vec<f64> =
-        shown[..shown.find('"').expect("end")].split(' ').map(|v| v.parse().expect("number")).collect();
+    let shown = live_values(&from_page);
     assert_eq!(shown.len(), from_api.len(), "the page and the API run the same tokens");
     for (page_value, api_value) in shown.iter().zip(&from_api) {
         assert!((page_value - api_value).abs() <= 0.0051 * api_value.abs().max(1.0), "{page_value} vs {api_value}");
