@@ -59,8 +59,8 @@ fn mean(times: &[Duration]) -> Duration {
     times.iter().sum::<Duration>() / times.len().max(1) as u32
 }
 
-/// The forward pass's weight GEMMs alone, at the same shapes (the last layer's W_out is skipped,
-/// as recording does). Attention runs as a fused kernel, so it counts as non-GEMM work.
+/// The forward pass's weight GEMMs alone, at the same shapes, skipping what recording skips: the
+/// last layer's W_out, and with a parallel residual the last layer's attention. Attention runs as a fused kernel, so it counts as non-GEMM work.
 fn gemms_only(config: &ModelConfig, device: &Device) -> impl FnMut() {
     let rows = BATCH * POSITIONS;
     let ModelConfig { d_model, d_mlp, n_heads, n_kv_heads, d_head, n_layers, .. } = *config;
@@ -73,12 +73,16 @@ fn gemms_only(config: &ModelConfig, device: &Device) -> impl FnMut() {
     let mlp_hidden = random(&[rows, d_mlp]);
     let mlp_out = random(&[d_mlp, d_model]);
     let attention_in = random(&[rows, n_heads * d_head]);
+    let parallel_residual = config.parallel_residual;
     move || {
         for layer in 0..n_layers {
-            x.matmul(&qkv).expect("qkv");
-            attention_in.matmul(&out).expect("out");
+            let last = layer + 1 == n_layers;
+            if !(last && parallel_residual) {
+                x.matmul(&qkv).expect("qkv");
+                attention_in.matmul(&out).expect("out");
+            }
             x.matmul(&mlp_in).expect("mlp in");
-            if layer + 1 < n_layers {
+            if !last {
                 mlp_hidden.matmul(&mlp_out).expect("mlp out");
             }
         }

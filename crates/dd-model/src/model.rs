@@ -354,14 +354,22 @@ impl Transformer {
         }
 
         for (layer, block) in self.blocks.iter().enumerate().take(last_layer + 1) {
-            let attention_input = block.attention_norm.forward(&residual)?;
-            let attention_output = self.attention(&block.attention, &attention_input, batch, positions)?;
-            let mlp_input = match self.config.parallel_residual {
-                true => block.mlp_norm.forward(&residual)?,
+            let ends_run = layer == last_layer && !request.logits;
+            // With a parallel residual the MLP reads the block's input, so the last block's
+            // attention would only feed layers nobody asked for.
+            let attention_output = match ends_run && self.config.parallel_residual {
+                true => None,
                 false => {
-                    residual = (residual + &attention_output)?;
+                    let attention_input = block.attention_norm.forward(&residual)?;
+                    Some(self.attention(&block.attention, &attention_input, batch, positions)?)
+                }
+            };
+            let mlp_input = match (self.config.parallel_residual, &attention_output) {
+                (false, Some(attention_output)) => {
+                    residual = (residual + attention_output)?;
                     block.mlp_norm.forward(&residual)?
                 }
+                _ => block.mlp_norm.forward(&residual)?,
             };
             let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input, wants(layer, Hook::Mid))?;
             let shape = (batch, positions, self.config.d_mlp);
@@ -371,16 +379,16 @@ impl Transformer {
             if let Some(mid) = mid.filter(|_| wants(layer, Hook::Mid)) {
                 output.layers.push(LayerValues { layer, hook: Hook::Mid, values: mid.reshape(shape)? });
             }
-            if layer == last_layer && !request.logits {
+            if ends_run {
                 // The last W_out would only feed layers nobody asked for.
                 return Ok(output);
             }
             let mlp_output = match &block.mlp {
                 Mlp::Plain { output, .. } | Mlp::Gated { output, .. } => output.forward(&post)?,
             };
-            residual = match self.config.parallel_residual {
-                true => ((residual + attention_output)? + mlp_output)?,
-                false => (residual + mlp_output)?,
+            residual = match (self.config.parallel_residual, attention_output) {
+                (true, Some(attention_output)) => ((residual + attention_output)? + mlp_output)?,
+                _ => (residual + mlp_output)?,
             };
         }
         let logits = self.unembed.forward(&self.final_norm.forward(&residual)?)?;
