@@ -110,6 +110,16 @@ impl Norm {
         }
     }
 
+    /// The parameters as the fused residual step reads them.
+    fn parameters(&self) -> ops::NormParameters<'_> {
+        match self {
+            Self::LayerNorm { weight, bias, eps } => {
+                ops::NormParameters { scale: weight, shift: Some(bias), eps: *eps }
+            }
+            Self::RmsNorm { weight, eps } => ops::NormParameters { scale: weight, shift: None, eps: *eps },
+        }
+    }
+
     /// LayerNorm without an affine over `width` channels: TransformerLens `LayerNormPre`.
     pub(crate) fn pre(width: usize, eps: f64, device: &Device) -> candle_core::Result<Self> {
         Ok(Self::LayerNorm {
@@ -353,23 +363,38 @@ impl Transformer {
                 .reshape((batch * positions, self.config.d_model))?;
         }
 
+        // Outputs not yet added to the residual stream, with their biases: the fused step that
+        // computes the next normalisation adds them.
+        let mut pending: Vec<(Tensor, Option<Tensor>)> = Vec::new();
         for (layer, block) in self.blocks.iter().enumerate().take(last_layer + 1) {
             let ends_run = layer == last_layer && !request.logits;
-            // With a parallel residual the MLP reads the block's input, so the last block's
-            // attention would only feed layers nobody asked for.
-            let attention_output = match ends_run && self.config.parallel_residual {
-                true => None,
+            let mlp_input = match self.config.parallel_residual {
+                true => {
+                    // The MLP reads the block's input, so the last block's attention would only
+                    // feed layers nobody asked for.
+                    let norms = match ends_run {
+                        true => vec![block.mlp_norm.parameters()],
+                        false => vec![block.attention_norm.parameters(), block.mlp_norm.parameters()],
+                    };
+                    let (next, mut normalized) = ops::add_and_normalize(&residual, &pending, &norms)?;
+                    let mlp_input = normalized.pop().expect("one output per norm");
+                    residual = next;
+                    pending.clear();
+                    if let Some(attention_input) = normalized.pop() {
+                        pending.push(self.attention(&block.attention, &attention_input, batch, positions)?);
+                    }
+                    mlp_input
+                }
                 false => {
-                    let attention_input = block.attention_norm.forward(&residual)?;
-                    Some(self.attention(&block.attention, &attention_input, batch, positions)?)
+                    let (next, normalized) =
+                        ops::add_and_normalize(&residual, &pending, &[block.attention_norm.parameters()])?;
+                    let attention_output = self.attention(&block.attention, &normalized[0], batch, positions)?;
+                    let (next, normalized) =
+                        ops::add_and_normalize(&next, &[attention_output], &[block.mlp_norm.parameters()])?;
+                    residual = next;
+                    pending.clear();
+                    normalized.into_iter().next().expect("one output per norm")
                 }
-            };
-            let mlp_input = match (self.config.parallel_residual, &attention_output) {
-                (false, Some(attention_output)) => {
-                    residual = (residual + attention_output)?;
-                    block.mlp_norm.forward(&residual)?
-                }
-                _ => block.mlp_norm.forward(&residual)?,
             };
             let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input, wants(layer, Hook::Mid))?;
             let shape = (batch, positions, self.config.d_mlp);
@@ -383,15 +408,11 @@ impl Transformer {
                 // The last W_out would only feed layers nobody asked for.
                 return Ok(output);
             }
-            let mlp_output = match &block.mlp {
-                Mlp::Plain { output, .. } | Mlp::Gated { output, .. } => output.forward(&post)?,
-            };
-            residual = match (self.config.parallel_residual, attention_output) {
-                (true, Some(attention_output)) => ((residual + attention_output)? + mlp_output)?,
-                _ => (residual + mlp_output)?,
-            };
+            let (Mlp::Plain { output, .. } | Mlp::Gated { output, .. }) = &block.mlp;
+            pending.push((output.forward_without_bias(&post)?, output.bias.clone()));
         }
-        let logits = self.unembed.forward(&self.final_norm.forward(&residual)?)?;
+        let (_, normalized) = ops::add_and_normalize(&residual, &pending, &[self.final_norm.parameters()])?;
+        let logits = self.unembed.forward(&normalized[0])?;
         output.logits = Some(logits.reshape((batch, positions, self.config.d_vocab))?);
         Ok(output)
     }
@@ -431,14 +452,15 @@ impl Transformer {
         Ok((ids, batch, positions))
     }
 
-    /// Causal self-attention over `x` [batch·positions, d_model].
+    /// Causal self-attention over `x` [batch·positions, d_model]: the output projection's product
+    /// and, apart, its bias (the residual step adds both).
     fn attention(
         &self,
         attention: &Attention,
         x: &Tensor,
         batch: usize,
         positions: usize,
-    ) -> candle_core::Result<Tensor> {
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         let ModelConfig { n_heads, n_kv_heads, d_head, .. } = self.config;
         let layout = ops::HeadLayout { batch, positions, n_heads, n_kv_heads, d_head };
         let heads = match self.device.is_cpu() {
@@ -460,7 +482,7 @@ impl Transformer {
         };
         let mixed = ops::causal_attention(&heads, layout, 1.0 / (d_head as f64).sqrt())?
             .reshape((batch * positions, n_heads * d_head))?;
-        attention.output.forward(&mixed)
+        Ok((attention.output.forward_without_bias(&mixed)?, attention.output.bias.clone()))
     }
 
     /// The MLP's neuron activations (`hook_post`) and, for SoLU, `hook_mid`.

@@ -113,12 +113,17 @@ fn main() {
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(512)
                 << 20,
-            checkpoint_path: dir.path().join(format!("{name}.checkpoint")),
+            checkpoint_path: PathBuf::new(),
             checkpoint_interval: Duration::from_secs(1 << 30),
         };
         let tokenizer = Arc::new(tokenizer);
         let run = |budget: u64| {
-            let config = RecordConfig { token_budget: Some(budget), ..record_config.clone() };
+            // Each run its own checkpoint: a finished run's checkpoint would refuse another budget.
+            let config = RecordConfig {
+                token_budget: Some(budget),
+                checkpoint_path: dir.path().join(format!("{name}-{budget}.checkpoint")),
+                ..record_config.clone()
+            };
             let started = Instant::now();
             let outcome =
                 dd_record::record(&model, &tokenizer, &config, &AtomicBool::new(false), &|_| {}).expect("record");
