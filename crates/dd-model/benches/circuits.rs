@@ -19,7 +19,7 @@ use dd_model::{
 
 /// The same allocator as the binary, so the measured allocation costs are the real ones.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dd_alloc::Allocator = dd_alloc::Allocator;
 
 fn shape(name: &str) -> Option<ModelConfig> {
     // Only the rotary tables depend on the context length; the facts never read them.
@@ -91,6 +91,7 @@ fn timed(work: impl FnOnce()) -> (f64, f64) {
 }
 
 fn main() {
+    dd_alloc::keep_freed_pages();
     let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| argument != "--bench").collect();
     let mut shapes = vec!["smollm2".to_owned()];
     let mut facts = vec!["logits".to_owned(), "inputs".to_owned(), "connections".to_owned()];

@@ -18,7 +18,7 @@ use dd_model::{MlpKind, ModelConfig, RunRequest, Transformer};
 /// every batch (six times the page faults, 5–13 % more CPU time), mimalloc keeps them. The
 /// `deepdecipher` binary uses the same allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dd_alloc::Allocator = dd_alloc::Allocator;
 
 const BATCH: usize = 8;
 const POSITIONS: usize = 128;
@@ -109,6 +109,7 @@ fn matmul_rate(device: &Device) -> (f64, f64) {
 }
 
 fn main() {
+    dd_alloc::keep_freed_pages();
     let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| argument != "--bench").collect();
     let mut batches = 10;
     let mut selected: Option<Vec<String>> = None;

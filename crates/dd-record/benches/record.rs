@@ -22,7 +22,7 @@ use dd_record::dataset::{DatasetConfig, Shard};
 use dd_record::{AccumulatorConfig, RecordConfig, RecordOutcome, SelectionSizes};
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dd_alloc::Allocator = dd_alloc::Allocator;
 
 fn assets() -> PathBuf {
     std::env::var_os("DD_TEST_ASSETS").map_or_else(|| PathBuf::from("/var/tmp/deepdecipher-assets"), PathBuf::from)
@@ -61,6 +61,7 @@ fn documentation_dataset(dir: &Path, bytes: usize) -> PathBuf {
 }
 
 fn main() {
+    dd_alloc::keep_freed_pages();
     let arguments: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mut tokens = 32 * 1024u64;
     let mut names = vec!["gpt2-small".to_owned(), "smollm2".to_owned()];

@@ -19,12 +19,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Cli, Command, ServeArgs, SynthArgs};
 
-/// mimalloc keeps freed pages for reuse: model runs allocate a fresh tensor per op, and glibc
-/// returned those pages and faulted them back in on every batch (`docs/benchmarks.md`).
+/// Model runs allocate a fresh tensor per op; this allocator reuses the freed pages rather than
+/// faulting them back in on every batch (see `dd_alloc`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dd_alloc::Allocator = dd_alloc::Allocator;
 
 fn main() -> ExitCode {
+    dd_alloc::keep_freed_pages();
     let cli = Cli::parse();
     init_logging(&cli.log);
     match run(cli.command) {
