@@ -86,12 +86,8 @@ thread_local! {
 #[derive(Default)]
 struct ChunkScratch {
     /// Each neuron's shift (its running mean, rounded to f32 so the f32 context sums and the f64
-    /// batch sums use the same value), and the current context's sums of powers of `x − shift`.
+    /// batch sums use the same value); the batch's sums of powers of `x − shift` follow.
     shift: Vec<f32>,
-    c1: Vec<f32>,
-    c2: Vec<f32>,
-    c3: Vec<f32>,
-    c4: Vec<f32>,
     s1: Vec<f64>,
     s2: Vec<f64>,
     s3: Vec<f64>,
@@ -102,6 +98,8 @@ struct ChunkScratch {
     min: Vec<f32>,
     min_at: Vec<u32>,
     column: Vec<f32>,
+    /// One token's rows of the batch, summed before they go into the token table.
+    token_partial: Vec<f32>,
     /// The current context's rows of this chunk, `[position * width + j]`.
     context_rows: Vec<f32>,
     /// Each neuron's histogram grid, copied into arrays so the per-value work stays in L1, and the
@@ -125,10 +123,6 @@ impl ChunkScratch {
         self.shift.clear();
         // The shift only has to be near the mean.
         self.shift.extend(neurons.iter().map(|n| n.moments.mean as f32));
-        for partial in [&mut self.c1, &mut self.c2, &mut self.c3, &mut self.c4] {
-            partial.clear();
-            partial.resize(width, 0.0);
-        }
         for sums in [&mut self.s1, &mut self.s2, &mut self.s3, &mut self.s4] {
             sums.clear();
             sums.resize(width, 0.0);
@@ -186,12 +180,23 @@ impl ChunkScratch {
         let (bins, pending) = (&mut self.hist_bins[..width], &mut self.hist_pending[..]);
         for j in 0..width {
             let x = row[j];
-            let bin = ((f64::from(x) * inverse_width[j]).floor() - start[j]) as i32;
+            let bin = whole_to_i32((f64::from(x) * inverse_width[j]).floor() - start[j]);
             bins[j] = if x >= lo[j] && x <= hi[j] { bin } else { -1 };
+        }
+        // The common case alone first, in a loop of a load, a compare and an increment: -1 (out of
+        // range) reads as u32::MAX and matches no bin.
+        let mut outside = false;
+        for (counts, &bin) in pending.chunks_exact_mut(n_bins).zip(bins.iter()) {
+            match counts.get_mut(bin as u32 as usize) {
+                Some(count) => *count += 1,
+                None => outside = true,
+            }
+        }
+        if !outside {
+            return;
         }
         for j in 0..width {
             if bins[j] >= 0 {
-                pending[j * n_bins + bins[j] as usize] += 1;
                 continue;
             }
             if !row[j].is_finite() {
@@ -207,69 +212,100 @@ impl ChunkScratch {
         }
     }
 
-    fn start_context(&mut self) {
-        for partial in [&mut self.c1, &mut self.c2, &mut self.c3, &mut self.c4] {
-            partial.fill(0.0);
-        }
-        self.max.fill(f32::NEG_INFINITY);
-        self.min.fill(f32::INFINITY);
-        self.max_at.fill(0);
-        self.min_at.fill(0);
-    }
-
-    /// Takes one row (one token, every neuron of the chunk).
+    /// Takes one context's rows (`[position * width + j]`): every neuron's extremes and where
+    /// they are, its positive count, and its sums of powers around its shift. One vector of neurons
+    /// at a time runs down the context with all of that in registers; the few neurons past the last
+    /// whole vector take the same steps one by one.
     #[inline(always)]
-    fn add_row(&mut self, row: &[f32], position: u32) {
-        // Local slices keep each array's address in a register across the other arrays' stores.
-        let width = row.len();
-        let (max, max_at) = (&mut self.max[..width], &mut self.max_at[..width]);
-        for ((m, at), &x) in max.iter_mut().zip(max_at.iter_mut()).zip(row) {
-            let above = x > *m;
-            *m = if above { x } else { *m };
-            *at = if above { position } else { *at };
-        }
-        let (min, min_at) = (&mut self.min[..width], &mut self.min_at[..width]);
-        for ((m, at), &x) in min.iter_mut().zip(min_at.iter_mut()).zip(row) {
-            let below = x < *m;
-            *m = if below { x } else { *m };
-            *at = if below { position } else { *at };
-        }
-        for (p, &x) in self.positive[..width].iter_mut().zip(row) {
-            *p += u32::from(x > 0.0);
-        }
-        // f32 within a context (at most a few hundred terms around the running mean: relative
-        // error below 1e-5), f64 across contexts: twice the lanes of f64 throughout.
-        let sums = self.c1[..width]
-            .iter_mut()
-            .zip(&mut self.c2[..width])
-            .zip(&mut self.c3[..width])
-            .zip(&mut self.c4[..width]);
-        for ((((c1, c2), c3), c4), (&x, &shift)) in sums.zip(row.iter().zip(&self.shift)) {
-            let d = x - shift;
-            let d2 = d * d;
-            *c1 += d;
-            *c2 += d2;
-            *c3 += d2 * d;
-            *c4 += d2 * d2;
-        }
-    }
-
-    /// Moves the context's f32 sums into the batch's f64 sums.
-    #[inline(always)]
-    fn end_context(&mut self) {
-        let width = self.c1.len();
-        for (sums, context) in [
-            (&mut self.s1, &mut self.c1),
-            (&mut self.s2, &mut self.c2),
-            (&mut self.s3, &mut self.c3),
-            (&mut self.s4, &mut self.c4),
-        ] {
-            for (sum, partial) in sums[..width].iter_mut().zip(context.iter_mut()) {
-                *sum += f64::from(*partial);
-                *partial = 0.0;
+    fn add_context<S: pulp::Simd>(&mut self, simd: S, rows: &[f32], width: usize) {
+        let lanes = S::F32_LANES;
+        let whole = width / lanes * lanes;
+        let load = |values: &[f32]| S::as_simd_f32s(values).0[0];
+        let (zero, one) = (simd.splat_f32s(0.0), simd.splat_f32s(1.0));
+        for first in (0..whole).step_by(lanes) {
+            let shift = load(&self.shift[first..first + lanes]);
+            let (mut max, mut min) = (simd.splat_f32s(f32::NEG_INFINITY), simd.splat_f32s(f32::INFINITY));
+            let (mut max_at, mut min_at, mut positive) = (zero, zero, zero);
+            let (mut c1, mut c2, mut c3, mut c4) = (zero, zero, zero, zero);
+            for (position, row) in rows.chunks_exact(width).enumerate() {
+                let x = load(&row[first..first + lanes]);
+                // Positions as f32 are exact (contexts are far shorter than 2^24).
+                let at = simd.splat_f32s(position as f32);
+                let above = simd.greater_than_f32s(x, max);
+                max = simd.select_f32s(above, x, max);
+                max_at = simd.select_f32s(above, at, max_at);
+                let below = simd.less_than_f32s(x, min);
+                min = simd.select_f32s(below, x, min);
+                min_at = simd.select_f32s(below, at, min_at);
+                positive = simd.add_f32s(positive, simd.select_f32s(simd.greater_than_f32s(x, zero), one, zero));
+                // f32 within a context (at most a few thousand terms around the running mean),
+                // f64 across contexts.
+                let d = simd.sub_f32s(x, shift);
+                let d2 = simd.mul_f32s(d, d);
+                c1 = simd.add_f32s(c1, d);
+                c2 = simd.add_f32s(c2, d2);
+                c3 = simd.mul_add_f32s(d2, d, c3);
+                c4 = simd.mul_add_f32s(d2, d2, c4);
+            }
+            // A vector's lanes as an array (at most 16 lanes: AVX-512).
+            let store = |values: S::f32s| {
+                let mut lanes_of = [0f32; 16];
+                S::as_mut_simd_f32s(&mut lanes_of[..lanes]).0[0] = values;
+                lanes_of
+            };
+            self.max[first..first + lanes].copy_from_slice(&store(max)[..lanes]);
+            self.min[first..first + lanes].copy_from_slice(&store(min)[..lanes]);
+            for (at, &position) in self.max_at[first..first + lanes].iter_mut().zip(&store(max_at)) {
+                *at = position as u32;
+            }
+            for (at, &position) in self.min_at[first..first + lanes].iter_mut().zip(&store(min_at)) {
+                *at = position as u32;
+            }
+            for (count, &more) in self.positive[first..first + lanes].iter_mut().zip(&store(positive)) {
+                *count += more as u32;
+            }
+            for (sums, partial) in [(&mut self.s1, c1), (&mut self.s2, c2), (&mut self.s3, c3), (&mut self.s4, c4)] {
+                for (sum, &value) in sums[first..first + lanes].iter_mut().zip(&store(partial)) {
+                    *sum += f64::from(value);
+                }
             }
         }
+        for j in whole..width {
+            let shift = self.shift[j];
+            let (mut max, mut min, mut max_at, mut min_at) = (f32::NEG_INFINITY, f32::INFINITY, 0, 0);
+            let (mut c1, mut c2, mut c3, mut c4) = (0f32, 0f32, 0f32, 0f32);
+            for (position, &x) in rows[j..].iter().step_by(width).enumerate() {
+                if x > max {
+                    (max, max_at) = (x, position as u32);
+                }
+                if x < min {
+                    (min, min_at) = (x, position as u32);
+                }
+                self.positive[j] += u32::from(x > 0.0);
+                let d = x - shift;
+                let d2 = d * d;
+                c1 += d;
+                c2 += d2;
+                c3 += d2 * d;
+                c4 += d2 * d2;
+            }
+            (self.max[j], self.min[j], self.max_at[j], self.min_at[j]) = (max, min, max_at, min_at);
+            self.s1[j] += f64::from(c1);
+            self.s2[j] += f64::from(c2);
+            self.s3[j] += f64::from(c3);
+            self.s4[j] += f64::from(c4);
+        }
     }
+}
+
+/// A whole number below 2^31 in magnitude as an i32. Adding 1.5·2^52 puts it in the low mantissa
+/// bits, a conversion that vectorises; `as i32` saturates, which the compiler does one lane at a
+/// time (the histogram's binning ran four scalar conversions per vector). Other inputs give
+/// unspecified values, which the caller masks.
+#[inline(always)]
+fn whole_to_i32(x: f64) -> i32 {
+    const ROUNDING_SHIFT: f64 = 6_755_399_441_055_744.0;
+    (x + ROUNDING_SHIFT).to_bits() as u32 as i32
 }
 
 /// Adds a neuron's pending bin counts to its histogram and clears them.
@@ -286,14 +322,14 @@ fn flush_pending(pending: &mut [u32], histogram: &mut GridHistogram) {
 fn accumulate_chunk(
     chunk: &mut NeuronChunk,
     batch: &BatchActivations<'_>,
-    row_slots: &[Option<usize>],
+    slot_rows: &[(usize, usize)],
     scratch: &mut ChunkScratch,
     d_mlp: usize,
 ) -> Result<(), NonFinite> {
     // Compiled again for the CPU's vector extensions (AVX2 and FMA where present) and chosen at run
     // time: the baseline x86-64 target has 2-wide f64 and no rounding instruction, which made the
     // per-value work three times slower.
-    pulp::Arch::new().dispatch(ChunkPass { chunk, batch, row_slots, scratch, d_mlp })
+    pulp::Arch::new().dispatch(ChunkPass { chunk, batch, slot_rows, scratch, d_mlp })
 }
 
 /// [`accumulate_chunk`]'s arguments as a `WithSimd` type, not a closure, so that pulp inlines the
@@ -301,7 +337,7 @@ fn accumulate_chunk(
 struct ChunkPass<'a, 'b> {
     chunk: &'a mut NeuronChunk,
     batch: &'a BatchActivations<'b>,
-    row_slots: &'a [Option<usize>],
+    slot_rows: &'a [(usize, usize)],
     scratch: &'a mut ChunkScratch,
     d_mlp: usize,
 }
@@ -310,16 +346,17 @@ impl pulp::WithSimd for ChunkPass<'_, '_> {
     type Output = Result<(), NonFinite>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
-        accumulate_chunk_with_simd(self.chunk, self.batch, self.row_slots, self.scratch, self.d_mlp)
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
+        accumulate_chunk_with_simd(simd, self.chunk, self.batch, self.slot_rows, self.scratch, self.d_mlp)
     }
 }
 
 #[inline(always)]
-fn accumulate_chunk_with_simd(
+fn accumulate_chunk_with_simd<S: pulp::Simd>(
+    simd: S,
     chunk: &mut NeuronChunk,
     batch: &BatchActivations<'_>,
-    row_slots: &[Option<usize>],
+    slot_rows: &[(usize, usize)],
     scratch: &mut ChunkScratch,
     d_mlp: usize,
 ) -> Result<(), NonFinite> {
@@ -344,7 +381,7 @@ fn accumulate_chunk_with_simd(
         if length == 0 {
             continue;
         }
-        scratch.start_context();
+
         // Rows of the batch are d_mlp floats apart: a multiple of 4 KiB for most models, so reading
         // a neuron's column straight from them maps every row to the same cache sets. One copy of
         // the context's rows makes the per-row work and the rare column gathers cache-friendly.
@@ -354,15 +391,10 @@ fn accumulate_chunk_with_simd(
             let row_index = c * positions + position;
             context_rows.extend_from_slice(&values[row_index * d_mlp + first..row_index * d_mlp + first + width]);
         }
-        for (position, row) in context_rows.chunks_exact(width).enumerate() {
-            scratch.add_row(row, position as u32);
+        scratch.add_context(simd, &context_rows, width);
+        for row in context_rows.chunks_exact(width) {
             scratch.histogram_row(row, &mut chunk.neurons);
-            if let Some(slot) = row_slots[c * positions + position] {
-                let sums = &mut chunk.token_sums[slot * width..(slot + 1) * width];
-                sums.iter_mut().zip(row).for_each(|(sum, &x)| *sum += f64::from(x));
-            }
         }
-        scratch.end_context();
         if let Some(j) = scratch.non_finite {
             return Err(NonFinite { layer: chunk.layer, neuron: chunk.first + j as u32, context });
         }
@@ -383,6 +415,21 @@ fn accumulate_chunk_with_simd(
         }
         scratch.column = column;
         scratch.context_rows = context_rows;
+    }
+    // The token table is far larger than any cache and each token's row sits at a random slot: the
+    // batch's rows of one token are summed in f32 first (a frequent token occurs dozens of times per
+    // batch), so the table is read and written once per distinct token, not once per token.
+    let token_partial = &mut scratch.token_partial;
+    for rows_of_slot in slot_rows.chunk_by(|a, b| a.0 == b.0) {
+        token_partial.clear();
+        token_partial.resize(width, 0.0);
+        for &(_, row) in rows_of_slot {
+            let values = &values[row * d_mlp + first..][..width];
+            token_partial.iter_mut().zip(values).for_each(|(sum, &x)| *sum += x);
+        }
+        let slot = rows_of_slot[0].0;
+        let sums = &mut chunk.token_sums[slot * width..(slot + 1) * width];
+        sums.iter_mut().zip(token_partial.iter()).for_each(|(sum, &x)| *sum += f64::from(x));
     }
     for (j, neuron) in chunk.neurons.iter_mut().enumerate() {
         scratch.flush_histogram(j, &mut neuron.histogram);
@@ -439,17 +486,22 @@ impl ModelAccumulator {
         let positions = batch.contexts.positions;
         let n_rows = batch.contexts.lengths.len() * positions;
         let token_slots = &self.token_slots;
-        let row_slots: Vec<Option<usize>> = (0..n_rows)
-            .map(|row| {
+        let mut slot_rows: Vec<(usize, usize)> = (0..n_rows)
+            .filter_map(|row| {
                 let (c, p) = (row / positions, row % positions);
-                if p < batch.contexts.lengths[c] { token_slots.slot(batch.tokens[row]) } else { None }
+                if p < batch.contexts.lengths[c] {
+                    token_slots.slot(batch.tokens[row]).map(|slot| (slot, row))
+                } else {
+                    None
+                }
             })
             .collect();
+        slot_rows.sort_unstable();
         self.chunks
             .par_iter_mut()
-            .map(|chunk| SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &row_slots, scratch, d_mlp)))
+            .map(|chunk| SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &slot_rows, scratch, d_mlp)))
             .collect::<Result<Vec<()>, NonFinite>>()?;
-        for slot in row_slots.into_iter().flatten() {
+        for (slot, _) in slot_rows {
             self.token_slots.counts[slot] += 1;
         }
         Ok(())
@@ -495,6 +547,13 @@ impl ModelAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_convert_exactly() {
+        for x in [0.0, 1.0, -1.0, 49.0, -7.0, 123_456_789.0, -2_147_483_647.0, 2_147_483_647.0] {
+            assert_eq!(whole_to_i32(x), x as i32, "{x}");
+        }
+    }
 
     fn batch_of<'a>(
         layers: &'a [Vec<f32>],

@@ -26,6 +26,10 @@ pub(crate) struct Selection {
     slots: Vec<SelectedContext>,
     /// Index of the worst slot, valid when full.
     worst: usize,
+    /// What a context must beat to enter: the worst slot's key and context when full, else
+    /// nothing. Kept beside the capacity, not read from the slots: every neuron asks for every
+    /// context, and the slots are on the heap, a cache miss each time.
+    threshold: Option<(u64, u64)>,
 }
 
 const CODE_MAX: f64 = u16::MAX as f64;
@@ -49,7 +53,13 @@ pub(crate) fn sample_hash(context: u64, layer: u32, neuron: u32, salt: u64) -> u
 }
 
 fn better(key: u64, context: u64, than: &SelectedContext) -> bool {
-    key > than.key || (key == than.key && context < than.context)
+    beats((key, context), (than.key, than.context))
+}
+
+/// Larger keys win; ties go to the earlier context.
+#[inline]
+fn beats((key, context): (u64, u64), (than_key, than_context): (u64, u64)) -> bool {
+    key > than_key || (key == than_key && context < than_context)
 }
 
 /// The smallest and largest of `values`.
@@ -90,16 +100,18 @@ impl SelectedContext {
 impl Selection {
     /// An empty selection keeping at most `capacity` contexts.
     pub(crate) fn new(capacity: u32) -> Self {
-        Self { capacity, slots: Vec::new(), worst: 0 }
+        let mut selection = Self { capacity, slots: Vec::new(), worst: 0, threshold: None };
+        selection.find_worst();
+        selection
     }
 
     /// Whether a context with this key would enter.
     #[inline]
     pub(crate) fn admits(&self, key: u64, context: u64) -> bool {
-        if self.slots.len() < self.capacity as usize {
-            return true;
+        match self.threshold {
+            None => true,
+            Some(threshold) => beats((key, context), threshold),
         }
-        self.capacity > 0 && better(key, context, &self.slots[self.worst])
     }
 
     /// Adds a context (the caller checked [`Self::admits`]); `values` are its activations, with
@@ -148,6 +160,11 @@ impl Selection {
                     if better(self.slots[worst].key, self.slots[worst].context, &self.slots[i]) { i } else { worst }
                 })
                 .unwrap_or(0);
+        self.threshold = match self.slots.len() < self.capacity as usize {
+            true => None,
+            // A zero-capacity selection admits nothing: no (key, context) beats the maximum.
+            false => Some(self.slots.get(self.worst).map_or((u64::MAX, 0), |worst| (worst.key, worst.context))),
+        };
     }
 
     /// Folds another selection of the same capacity into this one.
@@ -171,7 +188,7 @@ impl Selection {
 
     /// Rebuilds a selection from stored parts.
     pub(crate) fn from_slots(capacity: u32, slots: Vec<SelectedContext>) -> Self {
-        let mut selection = Self { capacity, slots, worst: 0 };
+        let mut selection = Self { capacity, slots, worst: 0, threshold: None };
         selection.find_worst();
         selection
     }
