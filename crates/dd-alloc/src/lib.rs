@@ -24,15 +24,6 @@ pub fn keep_freed_pages() {
     }
 }
 
-/// Whether [`keep_freed_pages`] took effect.
-pub fn keeps_freed_pages() -> bool {
-    // SAFETY: reads one option slot.
-    #[allow(unsafe_code)]
-    unsafe {
-        libmimalloc_sys::mi_option_get(PURGE_DELAY) == -1
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::process::Command;
@@ -53,20 +44,26 @@ mod tests {
         assert!(status.success(), "the child saw another value in the purge delay slot");
     }
 
+    /// The purge delay option as mimalloc reads it.
+    fn purge_delay() -> std::ffi::c_long {
+        // SAFETY: reads one option slot.
+        #[allow(unsafe_code)]
+        unsafe {
+            libmimalloc_sys::mi_option_get(super::PURGE_DELAY)
+        }
+    }
+
     #[test]
     fn child_reads_the_environment() {
         if std::env::var_os(CHILD).is_none() {
             return;
         }
-        // SAFETY: reads one option slot.
-        #[allow(unsafe_code)]
-        let value = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
-        assert_eq!(value, 4321);
+        assert_eq!(purge_delay(), 4321);
     }
 
     #[test]
     fn keeping_freed_pages_takes_effect() {
         super::keep_freed_pages();
-        assert!(super::keeps_freed_pages());
+        assert_eq!(purge_delay(), -1);
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod selection;
 
 use rayon::prelude::*;
 
+use grid::whole_to_i32;
 use moments::ShiftedSums;
 pub use neuron::SelectionSizes;
 pub(crate) use neuron::{BandSamples, ContextExtremes, ContextsView, GridHistogram, NeuronAccumulator};
@@ -298,16 +299,6 @@ impl ChunkScratch {
     }
 }
 
-/// A whole number below 2^31 in magnitude as an i32. Adding 1.5·2^52 puts it in the low mantissa
-/// bits, a conversion that vectorises; `as i32` saturates, which the compiler does one lane at a
-/// time (the histogram's binning ran four scalar conversions per vector). Other inputs give
-/// unspecified values, which the caller masks.
-#[inline(always)]
-fn whole_to_i32(x: f64) -> i32 {
-    const ROUNDING_SHIFT: f64 = 6_755_399_441_055_744.0;
-    (x + ROUNDING_SHIFT).to_bits() as u32 as i32
-}
-
 /// Adds a neuron's pending bin counts to its histogram and clears them.
 fn flush_pending(pending: &mut [u32], histogram: &mut GridHistogram) {
     for (count, pending) in histogram.counts.iter_mut().zip(pending.iter_mut()) {
@@ -547,13 +538,6 @@ impl ModelAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whole_numbers_convert_exactly() {
-        for x in [0.0, 1.0, -1.0, 49.0, -7.0, 123_456_789.0, -2_147_483_647.0, 2_147_483_647.0] {
-            assert_eq!(whole_to_i32(x), x as i32, "{x}");
-        }
-    }
 
     fn batch_of<'a>(
         layers: &'a [Vec<f32>],

@@ -100,9 +100,7 @@ impl SelectedContext {
 impl Selection {
     /// An empty selection keeping at most `capacity` contexts.
     pub(crate) fn new(capacity: u32) -> Self {
-        let mut selection = Self { capacity, slots: Vec::new(), worst: 0, threshold: None };
-        selection.find_worst();
-        selection
+        Self::from_slots(capacity, Vec::new())
     }
 
     /// Whether a context with this key would enter.
