@@ -42,7 +42,7 @@ pub use model::{MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name
 pub use ranking::{NeuronRanking, RankedNeuron, interestingness};
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use similar::{SimilarNeuron, SimilarNeurons};
-pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats};
+pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};
 pub use summary::{LayerSummary, NeuronSummary};
 pub use token_index::{TokenIndex, TokenIndexEntry};
 pub use unit::{LayerDataKind, ModelDataKind, NeuronDataKind, NeuronIndex, UnitRef};

@@ -231,7 +231,14 @@ pub fn record(
             next_context: 0,
             contexts_recorded: 0,
             tokens_recorded: 0,
-            accumulator: ModelAccumulator::new(c.n_layers as u32, c.d_mlp as u32, &config.accumulator, token_slots),
+            // Contexts start with BOS exactly when the tokenizer has one (`dataset::contexts`).
+            accumulator: ModelAccumulator::new(
+                c.n_layers as u32,
+                c.d_mlp as u32,
+                &config.accumulator,
+                token_slots,
+                tokenizer.bos_token_id().is_some(),
+            ),
             contexts: ContextTokens::default(),
         }
     };

@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use crate::accumulate::grid::AlignedGrid;
 use crate::accumulate::moments::Moments;
 use crate::accumulate::selection::{SelectedContext, Selection};
-use crate::accumulate::{BandSamples, GridHistogram, ModelAccumulator, NeuronAccumulator, NeuronChunk, TokenSlots};
+use crate::accumulate::{
+    BandSamples, BosValues, GridHistogram, ModelAccumulator, NeuronAccumulator, NeuronChunk, TokenSlots,
+};
 use crate::contexts::ContextTokens;
 use crate::error::RecordError;
 
 const MAGIC: &[u8; 8] = b"DDRECORD";
-const VERSION: u32 = 2;
+/// Version 3 keeps each neuron's BOS activations apart ([`NeuronAccumulator::bos`]).
+const VERSION: u32 = 3;
 
 /// Everything needed to continue or merge a recording.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +105,11 @@ impl<W: Write> Writer<W> {
         self.u64(m.count)?;
         [m.mean, m.m2, m.m3, m.m4].iter().try_for_each(|&v| self.f64(v))?;
         self.u64(neuron.positive)?;
+        let bos = &neuron.bos;
+        self.u64(bos.count)?;
+        self.f32(bos.min)?;
+        self.f32(bos.max)?;
+        self.f64(bos.sum)?;
         self.grid(&neuron.histogram.grid)?;
         self.u64s(&neuron.histogram.counts)?;
         self.selection(&neuron.top)?;
@@ -203,6 +211,7 @@ impl<R: Read> Reader<R> {
         let moments =
             Moments { count: self.u64()?, mean: self.f64()?, m2: self.f64()?, m3: self.f64()?, m4: self.f64()? };
         let positive = self.u64()?;
+        let bos = BosValues { count: self.u64()?, min: self.f32()?, max: self.f32()?, sum: self.f64()? };
         let grid = self.grid()?;
         let counts = self.u64s()?;
         if counts.len() != grid.n_bins as usize {
@@ -224,6 +233,7 @@ impl<R: Read> Reader<R> {
             bottom,
             bands: BandSamples { grid: band_grid, bands },
             random,
+            bos,
         })
     }
 }
@@ -276,6 +286,7 @@ fn write_state<W: Write>(w: &mut Writer<W>, state: &RecorderState) -> std::io::R
     let acc = &state.accumulator;
     w.u32(acc.n_layers)?;
     w.u32(acc.d_mlp)?;
+    w.bytes(&[u8::from(acc.bos_apart)])?;
     w.len(acc.token_slots.slot_of.len())?;
     w.u32s(&acc.token_slots.tokens)?;
     w.u64s(&acc.token_slots.counts)?;
@@ -304,6 +315,11 @@ fn read_state<R: Read>(r: &mut Reader<R>) -> ReadResult<RecorderState> {
     let shard = (r.u64()?, r.u64()?);
     let (next_context, contexts_recorded, tokens_recorded) = (r.u64()?, r.u64()?, r.u64()?);
     let (n_layers, d_mlp) = (r.u32()?, r.u32()?);
+    let bos_apart = match r.array::<1>()? {
+        [0] => false,
+        [1] => true,
+        [other] => return Err(format!("BOS flag {other} is neither 0 nor 1")),
+    };
     let vocab_size = r.u64()? as usize;
     if vocab_size > 1 << 26 {
         return Err(format!("a vocabulary of {vocab_size} tokens is not plausible"));
@@ -335,7 +351,7 @@ fn read_state<R: Read>(r: &mut Reader<R>) -> ReadResult<RecorderState> {
     if !offsets_ok {
         return Err("context table is inconsistent".to_owned());
     }
-    let accumulator = ModelAccumulator { n_layers, d_mlp, chunks, token_slots };
+    let accumulator = ModelAccumulator { n_layers, d_mlp, bos_apart, chunks, token_slots };
     check_layout(&accumulator)?;
     if shard.1 == 0 || shard.0 >= shard.1 {
         return Err(format!("shard {}/{} does not exist", shard.0, shard.1));

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use dd_data::{
     ActivatingTokens, Example, ExampleGroup, ExampleGroupKind, Histogram, LayerRecord, LayerSummary, ModelMetadata,
-    ModelRecord, NeuronExamples, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, Provenance,
-    RankedNeuron, TokenMean, Vocabulary, interestingness,
+    ModelRecord, NeuronExamples, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, PositionStats,
+    Provenance, RankedNeuron, TokenMean, Vocabulary, interestingness,
 };
 use dd_model::{ModelConfig, Tokenizer};
 use dd_store::{EncodeOptions, EncodedNeuron, StoreWriter};
@@ -116,6 +116,12 @@ pub(crate) fn stats_of(neuron: &NeuronAccumulator) -> Option<NeuronStats> {
             upper: above(histogram.grid.edge(first) as f32, histogram.grid.edge(last) as f32),
             counts: histogram.counts[first..last].to_vec(),
         },
+        bos: (neuron.bos.count > 0).then(|| PositionStats {
+            count: neuron.bos.count,
+            max: f64::from(neuron.bos.max),
+            min: f64::from(neuron.bos.min),
+            mean: neuron.bos.sum / neuron.bos.count as f64,
+        }),
     })
 }
 

@@ -361,5 +361,7 @@ fn stats(model: &NeuronModel, rng: &mut SynthRng) -> NeuronStats {
         kurtosis,
         density,
         histogram: Histogram { lower: min as f32, upper: (max as f32).max(min as f32 + f32::EPSILON), counts },
+        // Synthetic texts have no BOS token.
+        bos: None,
     }
 }

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use grid::whole_to_i32;
 use moments::ShiftedSums;
 pub use neuron::SelectionSizes;
-pub(crate) use neuron::{BandSamples, ContextExtremes, ContextsView, GridHistogram, NeuronAccumulator};
+pub(crate) use neuron::{BandSamples, BosValues, ContextExtremes, ContextsView, GridHistogram, NeuronAccumulator};
 
 /// Neurons per unit of parallel work: big enough to amortise the task, small enough that a chunk's
 /// transposed batch (64 × 1024 f32, 256 KiB) stays in cache.
@@ -66,6 +66,9 @@ pub(crate) struct NeuronChunk {
 pub(crate) struct ModelAccumulator {
     pub(crate) n_layers: u32,
     pub(crate) d_mlp: u32,
+    /// Whether every context starts with a BOS token whose activations are kept apart
+    /// ([`NeuronAccumulator::bos`]) instead of entering statistics, selections and the token table.
+    pub(crate) bos_apart: bool,
     pub(crate) chunks: Vec<NeuronChunk>,
     pub(crate) token_slots: TokenSlots,
 }
@@ -316,11 +319,12 @@ fn accumulate_chunk(
     slot_rows: &[(usize, usize)],
     scratch: &mut ChunkScratch,
     d_mlp: usize,
+    skip: usize,
 ) -> Result<(), NonFinite> {
     // Compiled again for the CPU's vector extensions (AVX2 and FMA where present) and chosen at run
     // time: the baseline x86-64 target has 2-wide f64 and no rounding instruction, which made the
     // per-value work three times slower.
-    pulp::Arch::new().dispatch(ChunkPass { chunk, batch, slot_rows, scratch, d_mlp })
+    pulp::Arch::new().dispatch(ChunkPass { chunk, batch, slot_rows, scratch, d_mlp, skip })
 }
 
 /// [`accumulate_chunk`]'s arguments as a `WithSimd` type, not a closure, so that pulp inlines the
@@ -331,6 +335,7 @@ struct ChunkPass<'a, 'b> {
     slot_rows: &'a [(usize, usize)],
     scratch: &'a mut ChunkScratch,
     d_mlp: usize,
+    skip: usize,
 }
 
 impl pulp::WithSimd for ChunkPass<'_, '_> {
@@ -338,7 +343,7 @@ impl pulp::WithSimd for ChunkPass<'_, '_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
-        accumulate_chunk_with_simd(simd, self.chunk, self.batch, self.slot_rows, self.scratch, self.d_mlp)
+        accumulate_chunk_with_simd(simd, self.chunk, self.batch, self.slot_rows, self.scratch, self.d_mlp, self.skip)
     }
 }
 
@@ -350,6 +355,7 @@ fn accumulate_chunk_with_simd<S: pulp::Simd>(
     slot_rows: &[(usize, usize)],
     scratch: &mut ChunkScratch,
     d_mlp: usize,
+    skip: usize,
 ) -> Result<(), NonFinite> {
     let values = batch.layers[chunk.layer as usize];
     let (first, width) = (chunk.first as usize, chunk.neurons.len());
@@ -358,8 +364,8 @@ fn accumulate_chunk_with_simd<S: pulp::Simd>(
     scratch.load_histograms(&chunk.neurons);
     // A neuron's first batch has no mean to sum around yet: its first value is close enough, and
     // far better than 0 for a neuron whose mean is large against its spread.
-    if let Some(first_row) = batch.contexts.lengths.iter().position(|&l| l > 0) {
-        let row_index = first_row * positions;
+    if let Some(first_row) = batch.contexts.lengths.iter().position(|&l| l > skip) {
+        let row_index = first_row * positions + skip;
         let row = &values[row_index * d_mlp + first..row_index * d_mlp + first + width];
         for (j, neuron) in chunk.neurons.iter().enumerate() {
             if neuron.moments.count == 0 && row[j].is_finite() {
@@ -382,21 +388,40 @@ fn accumulate_chunk_with_simd<S: pulp::Simd>(
             let row_index = c * positions + position;
             context_rows.extend_from_slice(&values[row_index * d_mlp + first..row_index * d_mlp + first + width]);
         }
-        scratch.add_context(simd, &context_rows, width);
-        for row in context_rows.chunks_exact(width) {
+        // The BOS row goes to its own record; the rest are the text the neuron reads.
+        let (bos_row, text_rows) = context_rows.split_at(skip.min(length) * width);
+        for (j, (neuron, &x)) in chunk.neurons.iter_mut().zip(bos_row).enumerate() {
+            if !x.is_finite() {
+                return Err(NonFinite { layer: chunk.layer, neuron: chunk.first + j as u32, context });
+            }
+            neuron.bos.add(x);
+        }
+        if text_rows.is_empty() {
+            scratch.context_rows = context_rows;
+            continue;
+        }
+        scratch.add_context(simd, text_rows, width);
+        for row in text_rows.chunks_exact(width) {
             scratch.histogram_row(row, &mut chunk.neurons);
         }
         if let Some(j) = scratch.non_finite {
             return Err(NonFinite { layer: chunk.layer, neuron: chunk.first + j as u32, context });
         }
-        n_values += length as u64;
+        n_values += (length - skip) as u64;
         let mut column = std::mem::take(&mut scratch.column);
         for (j, neuron) in chunk.neurons.iter_mut().enumerate() {
+            // Positions count from the context's start, BOS included, as the examples store them.
+            let (max, min) = (scratch.max[j], scratch.min[j]);
+            let range = match bos_row.get(j) {
+                Some(&bos) => (min.min(bos), max.max(bos)),
+                None => (min, max),
+            };
             let extremes = ContextExtremes {
-                max: scratch.max[j],
-                max_at: scratch.max_at[j],
-                min: scratch.min[j],
-                min_at: scratch.min_at[j],
+                max,
+                max_at: scratch.max_at[j] + skip as u32,
+                min,
+                min_at: scratch.min_at[j] + skip as u32,
+                range,
             };
             let gather = |buffer: &mut Vec<f32>| {
                 buffer.clear();
@@ -453,8 +478,14 @@ impl TokenSlots {
 }
 
 impl ModelAccumulator {
-    /// An empty record for `n_layers × d_mlp` neurons.
-    pub(crate) fn new(n_layers: u32, d_mlp: u32, config: &AccumulatorConfig, token_slots: TokenSlots) -> Self {
+    /// An empty record for `n_layers × d_mlp` neurons; `bos_apart` when every context starts with BOS.
+    pub(crate) fn new(
+        n_layers: u32,
+        d_mlp: u32,
+        config: &AccumulatorConfig,
+        token_slots: TokenSlots,
+        bos_apart: bool,
+    ) -> Self {
         let n_slots = token_slots.tokens.len();
         let chunks = (0..n_layers)
             .flat_map(|layer| (0..d_mlp).step_by(CHUNK).map(move |first| (layer, first)))
@@ -468,7 +499,7 @@ impl ModelAccumulator {
                 }
             })
             .collect();
-        Self { n_layers, d_mlp, chunks, token_slots }
+        Self { n_layers, d_mlp, bos_apart, chunks, token_slots }
     }
 
     /// Takes one batch of every layer's activations.
@@ -477,10 +508,11 @@ impl ModelAccumulator {
         let positions = batch.contexts.positions;
         let n_rows = batch.contexts.lengths.len() * positions;
         let token_slots = &self.token_slots;
+        let skip = usize::from(self.bos_apart);
         let mut slot_rows: Vec<(usize, usize)> = (0..n_rows)
             .filter_map(|row| {
                 let (c, p) = (row / positions, row % positions);
-                if p < batch.contexts.lengths[c] {
+                if p >= skip && p < batch.contexts.lengths[c] {
                     token_slots.slot(batch.tokens[row]).map(|slot| (slot, row))
                 } else {
                     None
@@ -490,7 +522,9 @@ impl ModelAccumulator {
         slot_rows.sort_unstable();
         self.chunks
             .par_iter_mut()
-            .map(|chunk| SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &slot_rows, scratch, d_mlp)))
+            .map(|chunk| {
+                SCRATCH.with_borrow_mut(|scratch| accumulate_chunk(chunk, batch, &slot_rows, scratch, d_mlp, skip))
+            })
             .collect::<Result<Vec<()>, NonFinite>>()?;
         for (slot, _) in slot_rows {
             self.token_slots.counts[slot] += 1;
@@ -559,7 +593,7 @@ mod tests {
             histogram_bins: 50,
         };
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-            let mut accumulator = ModelAccumulator::new(1, 70, &config, TokenSlots::new(10, vec![1, 2]));
+            let mut accumulator = ModelAccumulator::new(1, 70, &config, TokenSlots::new(10, vec![1, 2]), false);
             let (tokens, indices, lengths) = (vec![1u32; 8], vec![5u64, 6], vec![4usize, 3]);
             let mut layer = vec![0.5f32; 8 * 70];
             assert_eq!(accumulator.accumulate(&batch_of(&[layer.clone()], &tokens, &indices, &lengths)), Ok(()));

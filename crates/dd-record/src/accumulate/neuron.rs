@@ -39,9 +39,41 @@ pub(crate) struct BandSamples {
     pub(crate) bands: Vec<Selection>,
 }
 
+/// A neuron's activations at the BOS position that starts every context, kept apart from the rest
+/// (see `dd_data::NeuronStats`: models park attention-sink values there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BosValues {
+    pub(crate) count: u64,
+    pub(crate) min: f32,
+    pub(crate) max: f32,
+    /// In f64: one addition per context, exact enough over any dataset.
+    pub(crate) sum: f64,
+}
+
+impl BosValues {
+    pub(crate) const EMPTY: BosValues = BosValues { count: 0, min: f32::INFINITY, max: f32::NEG_INFINITY, sum: 0.0 };
+
+    /// Counts one context's BOS activation.
+    pub(crate) fn add(&mut self, x: f32) {
+        self.count += 1;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        self.sum += f64::from(x);
+    }
+
+    /// Folds a shard's values in.
+    pub(crate) fn merge(&mut self, other: &BosValues) {
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+    }
+}
+
 /// The running record of one neuron.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NeuronAccumulator {
+    /// Moments, positive count, histogram and selections cover every position but BOS.
     pub(crate) moments: Moments,
     /// Tokens with a positive activation.
     pub(crate) positive: u64,
@@ -50,6 +82,7 @@ pub(crate) struct NeuronAccumulator {
     pub(crate) bottom: Selection,
     pub(crate) bands: BandSamples,
     pub(crate) random: Selection,
+    pub(crate) bos: BosValues,
 }
 
 /// Where a context's largest and smallest activation are.
@@ -59,6 +92,9 @@ pub(crate) struct ContextExtremes {
     pub(crate) max_at: u32,
     pub(crate) min: f32,
     pub(crate) min_at: u32,
+    /// The smallest and largest of all the context's values, BOS included: the range its kept
+    /// activations are quantized over.
+    pub(crate) range: (f32, f32),
 }
 
 /// The contexts of one batch as one neuron sees them.
@@ -183,6 +219,7 @@ impl NeuronAccumulator {
             bottom: Selection::new(sizes.bottom),
             bands: BandSamples::new(sizes.bands, sizes.per_band),
             random: Selection::new(sizes.random),
+            bos: BosValues::EMPTY,
         }
     }
 
@@ -198,7 +235,7 @@ impl NeuronAccumulator {
         gather: impl Fn(&mut Vec<f32>),
     ) {
         let (layer, neuron) = id;
-        let ContextExtremes { max, max_at, min, min_at } = *extremes;
+        let ContextExtremes { max, max_at, min, min_at, range } = *extremes;
         let mut gathered = false;
         let mut values = |buffer: &mut Vec<f32>| {
             if !std::mem::replace(&mut gathered, true) {
@@ -208,24 +245,24 @@ impl NeuronAccumulator {
         let top_key = ordered_key(max);
         if self.top.admits(top_key, context) {
             values(buffer);
-            self.top.insert(top_key, context, max_at, (min, max), buffer);
+            self.top.insert(top_key, context, max_at, max, range, buffer);
         }
         let bottom_key = ordered_key(-min);
         if self.bottom.admits(bottom_key, context) {
             values(buffer);
-            self.bottom.insert(bottom_key, context, min_at, (min, max), buffer);
+            self.bottom.insert(bottom_key, context, min_at, max, range, buffer);
         }
         let random_key = !sample_hash(context, layer, neuron, RANDOM_SALT);
         if self.random.admits(random_key, context) {
             values(buffer);
-            self.random.insert(random_key, context, max_at, (min, max), buffer);
+            self.random.insert(random_key, context, max_at, max, range, buffer);
         }
         if !self.bands.bands.is_empty() {
             let band_key = !sample_hash(context, layer, neuron, BAND_SALT);
             let band = self.bands.band_for(max);
             if self.bands.bands[band].admits(band_key, context) {
                 values(buffer);
-                self.bands.bands[band].insert(band_key, context, max_at, (min, max), buffer);
+                self.bands.bands[band].insert(band_key, context, max_at, max, range, buffer);
             }
         }
     }
@@ -245,6 +282,7 @@ impl NeuronAccumulator {
         self.bottom.merge(other.bottom);
         self.random.merge(other.random);
         self.bands.merge(other.bands);
+        self.bos.merge(&other.bos);
     }
 }
 
@@ -281,7 +319,7 @@ mod tests {
             })
             .collect();
         for (context, &max) in maxima.iter().enumerate() {
-            let extremes = ContextExtremes { max, max_at: 1, min: max - 1.0, min_at: 0 };
+            let extremes = ContextExtremes { max, max_at: 1, min: max - 1.0, min_at: 0, range: (max - 1.0, max) };
             let values = [max - 1.0, max];
             neuron.offer_context((3, 7), context as u64, &extremes, &mut buffer, |b| {
                 b.clear();
@@ -329,7 +367,7 @@ mod tests {
         let (_, maxima) = offered(1500, &sizes);
         let mut buffer = Vec::new();
         for (context, &max) in maxima.iter().enumerate() {
-            let extremes = ContextExtremes { max, max_at: 1, min: max - 1.0, min_at: 0 };
+            let extremes = ContextExtremes { max, max_at: 1, min: max - 1.0, min_at: 0, range: (max - 1.0, max) };
             let values = [max - 1.0, max];
             let shard = if context % 3 == 0 { &mut left } else { &mut right };
             shard.offer_context((3, 7), context as u64, &extremes, &mut buffer, |b| {

@@ -113,9 +113,16 @@ impl Selection {
     }
 
     /// Adds a context (the caller checked [`Self::admits`]); `values` are its activations, with
-    /// `extremes` their smallest and largest.
-    pub(crate) fn insert(&mut self, key: u64, context: u64, position: u32, extremes: (f32, f32), values: &[f32]) {
-        let max = extremes.1;
+    /// `extremes` their smallest and largest, and `max` its largest outside BOS.
+    pub(crate) fn insert(
+        &mut self,
+        key: u64,
+        context: u64,
+        position: u32,
+        max: f32,
+        extremes: (f32, f32),
+        values: &[f32],
+    ) {
         let slot = if self.slots.len() < self.capacity as usize {
             self.slots.push(SelectedContext {
                 key,
@@ -207,7 +214,7 @@ mod tests {
         for (context, key) in [(0u64, 5u64), (1, 9), (2, 5), (3, 1), (4, 9), (5, 7)] {
             if selection.admits(key, context) {
                 let values = [key as f32];
-                selection.insert(key, context, 0, extremes(&values), &values);
+                selection.insert(key, context, 0, key as f32, extremes(&values), &values);
             }
         }
         let order: Vec<u64> = selection.sorted().iter().map(|s| s.context).collect();

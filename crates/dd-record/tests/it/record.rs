@@ -200,9 +200,15 @@ fn selections_and_statistics_match_brute_force() {
         let (contexts, reference) = reference(&setup, &config);
         let d_mlp = setup.model.config().d_mlp;
         assert_eq!(recorded.len(), reference.len() * d_mlp);
+        // Every context starts with the tokenizer's BOS, whose activations the recorder keeps apart.
+        let bos = setup.tokenizer.bos_token_id().expect("the byte tokenizer has a BOS token");
+        assert!(contexts.iter().all(|context| context.tokens[0] == bos));
         for (neuron_idx, (examples, stats)) in recorded.iter().enumerate() {
             let (layer, index) = (neuron_idx / d_mlp, neuron_idx % d_mlp);
-            let values = |c: usize| reference[layer][c].iter().map(move |row| row[index]);
+            // Every position's value, as the examples store them.
+            let with_bos = |c: usize| reference[layer][c].iter().map(move |row| row[index]);
+            // The text's values, after BOS: what statistics, selections and token means cover.
+            let values = |c: usize| with_bos(c).skip(1);
             let all: Vec<f64> = (0..contexts.len()).flat_map(values).map(f64::from).collect();
             let context_max: Vec<f32> = (0..contexts.len()).map(|c| values(c).fold(f32::MIN, f32::max)).collect();
             let context_min: Vec<f32> = (0..contexts.len()).map(|c| values(c).fold(f32::MAX, f32::min)).collect();
@@ -216,22 +222,31 @@ fn selections_and_statistics_match_brute_force() {
             for (example, want) in top.examples.iter().zip(&want) {
                 let c = example.dataset_index as usize;
                 assert_eq!(example.tokens, contexts[c].tokens, "{what}: tokens of context {c}");
+                let selecting = example.activations[example.max_token_index as usize];
                 assert!(
-                    (example.max_activation() - want).abs() <= 1e-4,
-                    "{what}: top {} vs {want}",
-                    example.max_activation()
+                    (selecting - want).abs() <= example.activation_error + 1e-4,
+                    "{what}: top {selecting} vs {want}"
                 );
-                for (got, value) in example.activations.iter().zip(values(c)) {
+                assert_eq!(example.activations.len(), contexts[c].tokens.len(), "{what}: BOS included");
+                for (got, value) in example.activations.iter().zip(with_bos(c)) {
                     assert!((got - value).abs() <= example.activation_error + 1e-4, "{what}: {got} vs {value}");
                 }
                 let at = example.max_token_index as usize;
-                assert!((values(c).nth(at).expect("position") - context_max[c]).abs() <= 1e-4, "{what}: max position");
+                assert!(at >= 1, "{what}: the selecting token is never BOS");
+                assert!(
+                    (with_bos(c).nth(at).expect("position") - context_max[c]).abs() <= 1e-4,
+                    "{what}: max position"
+                );
             }
             let bottom = examples.bottom().expect("bottom group");
             let mut want: Vec<f32> = context_min.clone();
             want.sort_by(f32::total_cmp);
             for (example, want) in bottom.examples.iter().zip(&want) {
-                assert!((example.min_activation() - want).abs() <= 1e-4, "{what}: bottom");
+                let selecting = example.activations[example.max_token_index as usize];
+                assert!(
+                    (selecting - want).abs() <= example.activation_error + 1e-4,
+                    "{what}: bottom {selecting} vs {want}"
+                );
             }
             // Bands hold contexts whose maximum lies in the band, and cover the range of maxima.
             let mut band_total = 0;
@@ -264,6 +279,13 @@ fn selections_and_statistics_match_brute_force() {
             close(stats.max, all.iter().copied().fold(f64::MIN, f64::max), "max");
             close(stats.min, all.iter().copied().fold(f64::MAX, f64::min), "min");
             close(stats.density, all.iter().filter(|&&x| x > 0.0).count() as f64 / n, "density");
+            // BOS: one value per context, apart.
+            let bos_values: Vec<f64> = (0..contexts.len()).map(|c| f64::from(reference[layer][c][0][index])).collect();
+            let bos_stats = stats.bos.expect("BOS statistics");
+            assert_eq!(bos_stats.count, contexts.len() as u64, "{what}");
+            close(bos_stats.max, bos_values.iter().copied().fold(f64::MIN, f64::max), "BOS max");
+            close(bos_stats.min, bos_values.iter().copied().fold(f64::MAX, f64::min), "BOS min");
+            close(bos_stats.mean, bos_values.iter().sum::<f64>() / bos_values.len() as f64, "BOS mean");
             // The histogram: every value in some bin, counts matching up to values on a bin edge.
             let h = &stats.histogram;
             assert!(
@@ -284,7 +306,7 @@ fn selections_and_statistics_match_brute_force() {
             // Activating tokens: the mean activation per token over tokens seen at least twice.
             let mut sums: std::collections::BTreeMap<u32, (f64, u64)> = Default::default();
             for (c, context) in contexts.iter().enumerate() {
-                for (&token, value) in context.tokens.iter().zip(values(c)) {
+                for (&token, value) in context.tokens.iter().skip(1).zip(values(c)) {
                     let entry = sums.entry(token).or_default();
                     entry.0 += f64::from(value);
                     entry.1 += 1;

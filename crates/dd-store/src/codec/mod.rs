@@ -16,7 +16,12 @@ use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronData
 pub use examples::{QuantizedExample, QuantizedExamples, QuantizedGroup, activation_error_bound, quantize_example};
 
 /// The format version written into every blob; bump it when any payload changes.
-pub const FORMAT_VERSION: u8 = 1;
+///
+/// Version 2 added the BOS section to `stats`; every other payload reads as in version 1.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The oldest format version this build still reads.
+pub const OLDEST_READABLE_VERSION: u8 = 1;
 
 /// Activation bits used unless a caller asks otherwise: 8 bits keeps a 20 × 128-token neuron near 5 KB.
 pub const DEFAULT_ACTIVATION_BITS: u8 = 8;
@@ -79,7 +84,7 @@ pub enum CodecError {
     #[error("blob is truncated")]
     Truncated,
     /// The blob was written by a newer or unknown format.
-    #[error("blob has format version {found}; this build reads version {FORMAT_VERSION}")]
+    #[error("blob has format version {found}; this build reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}")]
     UnsupportedVersion {
         /// The version in the blob.
         found: u8,
@@ -214,7 +219,7 @@ fn with_payload<T>(
     let [version, level_tag, kind_code, flags, rest @ ..] = blob else {
         return Err(CodecError::Truncated);
     };
-    if *version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(version) {
         return Err(CodecError::UnsupportedVersion { found: *version });
     }
     if *level_tag != level.tag() || *kind_code != kind {
@@ -227,7 +232,7 @@ fn with_payload<T>(
     }
     match *flags {
         0 => {
-            let mut reader = wire::WireReader::new(rest);
+            let mut reader = wire::WireReader::new(rest).with_version(*version);
             let value = read(&mut reader)?;
             reader.finish()?;
             Ok(value)
@@ -259,7 +264,7 @@ fn with_payload<T>(
             if payload.len() as u64 != payload_len {
                 return Err(CodecError::Invalid("decompressed length differs from header"));
             }
-            let mut reader = wire::WireReader::new(&payload);
+            let mut reader = wire::WireReader::new(&payload).with_version(*version);
             let value = read(&mut reader)?;
             reader.finish()?;
             Ok(value)

@@ -3,8 +3,8 @@
 use dd_data::{
     ActivatingTokens, Connection, Explanation, Explanations, GraphNode, Histogram, InputTokens, LayerDataKind,
     LayerRecord, LayerSummary, LogitAttribution, ModelDataKind, ModelRecord, NamedScore, NeuronConnections,
-    NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, RankedNeuron,
-    SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenMean, TokenValue, Vocabulary,
+    NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, PositionStats,
+    RankedNeuron, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenMean, TokenValue, Vocabulary,
 };
 
 use super::wire::{WireReader, WireWriter};
@@ -25,6 +25,16 @@ pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> 
             out.f32(stats.histogram.upper);
             out.len(stats.histogram.counts.len());
             stats.histogram.counts.iter().for_each(|&c| out.varint(c));
+            match &stats.bos {
+                Some(bos) => {
+                    out.u8(1);
+                    out.varint(bos.count);
+                    for value in [bos.max, bos.min, bos.mean] {
+                        out.f64(value);
+                    }
+                }
+                None => out.u8(0),
+            }
         }
         NeuronRecord::Logits(logits) => {
             write_token_values(&logits.top, &mut out);
@@ -102,6 +112,19 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
             let upper = input.f32()?;
             let n_bins = input.count(1)?;
             let counts = (0..n_bins).map(|_| input.varint()).collect::<Result<_, _>>()?;
+            // Version 1 had no BOS section: its statistics mixed the BOS position in.
+            let bos = match input.version() {
+                1 => None,
+                _ => match input.u8()? {
+                    0 => None,
+                    1 => {
+                        let count = input.varint()?;
+                        let (max, min, mean) = (input.f64()?, input.f64()?, input.f64()?);
+                        Some(PositionStats { count, max, min, mean })
+                    }
+                    _ => return Err(CodecError::Invalid("bad BOS flag")),
+                },
+            };
             NeuronRecord::Stats(NeuronStats {
                 count,
                 max,
@@ -112,6 +135,7 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
                 kurtosis,
                 density,
                 histogram: Histogram { lower, upper, counts },
+                bos,
             })
         }
         NeuronDataKind::Logits => {

@@ -59,6 +59,19 @@ fn sample_records() -> Vec<NeuronRecord> {
             kurtosis: 120.0,
             density: 0.003,
             histogram: Histogram { lower: -0.17, upper: 7.5, counts: (0..50).map(|i| i * 1000).collect() },
+            bos: Some(PositionStats { count: 781, max: 3272.5, min: 3272.5, mean: 3272.5 }),
+        }),
+        NeuronRecord::Stats(NeuronStats {
+            count: 3,
+            max: 1.0,
+            min: 0.0,
+            mean: 0.5,
+            variance: 0.25,
+            skewness: 0.0,
+            kurtosis: 1.0,
+            density: 0.5,
+            histogram: Histogram { lower: 0.0, upper: 1.0, counts: vec![1, 2] },
+            bos: None,
         }),
         NeuronRecord::Logits(LogitAttribution {
             top: vec![TokenValue { token: 50_000, value: 1.5 }],
@@ -392,6 +405,35 @@ fn token_and_connection_payloads_with_lying_counts_are_refused() {
         blob.extend_from_slice(&[0, 0, 0, 0, 0]);
         assert!(matches!(decode_neuron(kind, &blob), Err(CodecError::Invalid(_))), "{kind:?}");
     }
+}
+
+/// A `stats` blob of format version 1 (no BOS section), as databases written before version 2
+/// hold them, still decodes: with no BOS statistics.
+#[test]
+fn version_1_stats_still_decode() {
+    let mut payload = wire::WireWriter::default();
+    payload.varint(1000);
+    for value in [4.0, -0.5, 0.1, 0.3, 2.0, 11.0, 0.2] {
+        payload.f64(value);
+    }
+    payload.f32(-0.5);
+    payload.f32(4.0);
+    payload.len(3);
+    for count in [900, 90, 10] {
+        payload.varint(count);
+    }
+    let mut blob = vec![1, b'N', NeuronDataKind::Stats.code(), 0];
+    blob.extend_from_slice(&payload.buf);
+    let NeuronRecord::Stats(stats) = decode_neuron(NeuronDataKind::Stats, &blob).expect("version 1 decodes") else {
+        panic!("stats decode as stats");
+    };
+    assert_eq!((stats.count, stats.max, stats.kurtosis, stats.bos), (1000, 4.0, 11.0, None));
+    assert_eq!(stats.histogram.counts, vec![900, 90, 10]);
+    // The same bytes under version 2 lack the BOS flag: truncated, not misread.
+    blob[0] = 2;
+    assert!(decode_neuron(NeuronDataKind::Stats, &blob).is_err());
+    blob[0] = 0;
+    assert!(matches!(decode_neuron(NeuronDataKind::Stats, &blob), Err(CodecError::UnsupportedVersion { found: 0 })));
 }
 
 #[test]

@@ -47,11 +47,23 @@ impl WireWriter {
 pub(crate) struct WireReader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The blob's format version, for payloads that grew between versions.
+    version: u8,
 }
 
 impl<'a> WireReader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self { buf, pos: 0, version: super::FORMAT_VERSION }
+    }
+
+    /// Reads a payload written in format `version`.
+    pub(crate) fn with_version(self, version: u8) -> Self {
+        Self { version, ..self }
+    }
+
+    /// The format version the payload was written in.
+    pub(crate) fn version(&self) -> u8 {
+        self.version
     }
 
     pub(crate) fn remaining(&self) -> usize {
