@@ -1,7 +1,8 @@
 //! The Q/K/V head split: the fused projection plus its bias, cut into head-major query, key and
 //! value heads with rotary positions applied to the query and key heads, in one pass on the CPU
-//! (instead of a bias add, three transposing copies and the rotary's copies). [`HeadLayout`] also
-//! tells [`causal_attention`](super::causal_attention) where each head is.
+//! (instead of a bias add, three transposing copies and the rotary's copies); on other devices
+//! `model.rs` splits with candle's ops. [`HeadLayout`] also tells
+//! [`causal_attention`](super::causal_attention) where each head is.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
