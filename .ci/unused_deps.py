@@ -14,8 +14,8 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Dependencies used without their name appearing in code.
 ALLOWED = {
-    # dd-model's tests include dd-hub's fake hub server (`#[path]`), which hashes with these.
-    "dd-model": {"sha1", "sha2"},
+    # dd-record's tests include dd-hub's fake hub server (`#[path]`), which hashes with these.
+    "dd-record": {"sha1", "sha2"},
 }
 
 

@@ -74,9 +74,6 @@ pub enum ModelError {
         /// What went wrong.
         message: String,
     },
-    /// A model file could not be fetched from the hub.
-    #[error(transparent)]
-    Hub(#[from] dd_hub::HubError),
     /// The caller's input does not fit the model (token id, length, layer).
     #[error("invalid input: {0}")]
     Input(String),

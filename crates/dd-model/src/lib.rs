@@ -21,7 +21,6 @@
 pub mod circuits;
 pub mod config;
 mod error;
-mod fetch;
 mod load;
 pub mod model;
 mod ops;
@@ -34,9 +33,9 @@ pub use circuits::{
 };
 pub use config::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions};
 pub use error::ModelError;
-pub use fetch::{HubModel, fetch_model};
 pub use load::{
     ModelFiles, TokenizerFiles, WeightFormat, load_located, load_tokenizer, load_transformer, locate, read_config,
+    shard_names, tokenizer_repository,
 };
 pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer, greedy_continuation};
 pub use tokenizer::{Tokenizer, display_token};

@@ -66,6 +66,12 @@ pub(crate) fn tokenizer_in(directory: &Path) -> Option<TokenizerFiles> {
     None
 }
 
+/// The repository whose tokenizer a `config.json` names (TransformerLens configs name one in
+/// `tokenizer_name`; HF configs name none), for a model that ships without tokenizer files.
+pub fn tokenizer_repository(config_path: &Path) -> Result<Option<String>, ModelError> {
+    Ok(JsonConfig::read(config_path)?.str_opt(&["tokenizer_name"])?.map(str::to_owned))
+}
+
 /// Builds the tokenizer `files` point to.
 pub fn load_tokenizer(files: &TokenizerFiles) -> Result<crate::Tokenizer, ModelError> {
     match files {
@@ -176,8 +182,9 @@ pub(crate) fn shards(index: &Path) -> Result<Vec<PathBuf>, ModelError> {
     Ok(shard_names(index)?.iter().map(|name| directory.join(name)).collect())
 }
 
-/// The shard file names an HF `*.index.json` names, sorted and deduplicated.
-pub(crate) fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
+/// The shard file names an HF `*.index.json` names, sorted and deduplicated (plain file names only,
+/// so a fetcher can download them beside the index).
+pub fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
     let text = std::fs::read_to_string(index).map_err(|err| ModelError::io(index, err))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|err| ModelError::config(index, format!("not valid JSON: {err}")))?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::dataset::DatasetError;
 
-/// Why a recording, a merge or a database write failed.
+/// Why a recording, a merge, a database write or fetching a model from a hub failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
@@ -14,6 +14,17 @@ pub enum RecordError {
     /// The model failed to load or run.
     #[error(transparent)]
     Model(Box<dd_model::ModelError>),
+    /// A model file could not be fetched from the hub.
+    #[error(transparent)]
+    Hub(Box<dd_hub::HubError>),
+    /// A hub repository holds nothing we can load as a model (no `config.json`, or no weights).
+    #[error("{repo}: {reason}")]
+    NoModelOnHub {
+        /// The repository (`org/name`).
+        repo: String,
+        /// What was looked for and not found.
+        reason: String,
+    },
     /// The database could not be written or read.
     #[error(transparent)]
     Store(Box<dd_store::StoreError>),
@@ -70,6 +81,12 @@ impl From<DatasetError> for RecordError {
 impl From<dd_model::ModelError> for RecordError {
     fn from(error: dd_model::ModelError) -> Self {
         Self::Model(Box::new(error))
+    }
+}
+
+impl From<dd_hub::HubError> for RecordError {
+    fn from(error: dd_hub::HubError) -> Self {
+        Self::Hub(Box::new(error))
     }
 }
 

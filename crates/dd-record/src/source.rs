@@ -1,12 +1,17 @@
-//! Opening the model to record: a local directory or file, or a hub id fetched into the cache.
+//! Opening the model to record: a local directory or file, or a hub id fetched into the cache
+//! (`fetch`: which files each format needs from the hub).
+
+mod fetch;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::Device;
-use dd_model::{HubModel, ModelFiles, Tokenizer, Transformer};
+use dd_model::{ModelFiles, Tokenizer, Transformer};
 
 use crate::error::RecordError;
+
+pub use fetch::{HubModel, fetch_model};
 
 /// A model ready to record, with its tokenizer and a name for the database.
 #[derive(Debug)]
@@ -27,10 +32,10 @@ pub fn open_model(reference: &str) -> Result<OpenedModel, RecordError> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         (dd_model::locate(path)?, name)
     } else {
-        let hub = dd_hub::HubConfig::from_env().map_err(dd_model::ModelError::from)?;
+        let hub = dd_hub::HubConfig::from_env()?;
         let model = HubModel::parse(reference);
         let name = model.repo_id.rsplit('/').next().unwrap_or(&model.repo_id).to_owned();
-        (dd_model::fetch_model(&hub, &model)?, name)
+        (fetch_model(&hub, &model)?, name)
     };
     let tokenizer_files = files.tokenizer.clone().ok_or_else(|| {
         RecordError::InvalidConfig(format!(

@@ -5,11 +5,6 @@
 
 mod circuits;
 mod errors;
-/// The fake hub of `dd-hub`'s tests, shared so both crates test against the same server.
-#[path = "../../../dd-hub/tests/hub/server.rs"]
-#[allow(dead_code)]
-mod fake_hub;
-mod hub;
 mod parity;
 mod smollm2;
 mod tokenizer;

@@ -13,11 +13,9 @@ use dd_record::dataset::{self, Context, ContextConfig, DatasetConfig, DatasetFor
 use dd_record::{AccumulatorConfig, RecordConfig, RecordError, RecordOutcome, SelectionSizes, WriteConfig};
 use dd_store::{EncodeOptions, ReadConfig, SqliteStore, StoreRead};
 
-const TOP: usize = 5;
+use crate::fixture;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dd-model/tests/fixtures").join(name)
-}
+const TOP: usize = 5;
 
 /// A byte-level BPE with no merges: one token per byte (ids 0–255) and `<|endoftext|>` (256), which
 /// fits the fixtures' 320-token vocabulary.

@@ -1,14 +1,17 @@
 //! Fetching a model's files from a Hugging Face-compatible hub (through `dd-hub`'s verified cache)
 //! by knowing which files each format needs: `config.json`, the weights (single, sharded, or a
 //! named GGUF), and a tokenizer, possibly from the repository a TransformerLens config names.
+//!
+//! It sits here, between the hub and the runtime, because the data flows hub → model files →
+//! runtime: `dd-model` only reads files already on disk (and says what a config or shard index
+//! names), `dd-hub` only downloads files it is told about.
 
 use std::path::{Path, PathBuf};
 
 use dd_hub::{HubConfig, HubError, RepoFile};
+use dd_model::{ModelFiles, TokenizerFiles};
 
-use crate::config::JsonConfig;
-use crate::error::ModelError;
-use crate::load::{self, ModelFiles, TokenizerFiles};
+use crate::error::RecordError;
 
 /// A model on a hub.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,11 +51,12 @@ const WEIGHT_FILES: [&str; 5] = [
 ];
 
 /// Downloads (or finds in the cache) what is needed to load `model`, and locates it.
-pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, ModelError> {
+pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, RecordError> {
     if let Some(file) = &model.file {
         let path = dd_hub::download(hub, &model.file(file))?;
         if file.ends_with(".gguf") {
-            return Ok(load::gguf_files(&path));
+            // A GGUF file carries its configuration and tokenizer.
+            return Ok(dd_model::locate(&path)?);
         }
         let config_path = dd_hub::download(hub, &model.file("config.json"))?;
         return locate_with_tokenizer(hub, model, &config_path, &path);
@@ -60,8 +64,8 @@ pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, Mode
     let config_path = match dd_hub::download(hub, &model.file("config.json")) {
         Ok(path) => path,
         Err(HubError::FileNotFound { .. }) => {
-            return Err(ModelError::UnknownFormat {
-                path: PathBuf::from(&model.repo_id),
+            return Err(RecordError::NoModelOnHub {
+                repo: model.repo_id.clone(),
                 reason: "the repository has no config.json; for a GGUF repository name the file, as \
                          `org/name:file.gguf`"
                     .to_owned(),
@@ -74,7 +78,7 @@ pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, Mode
     for name in WEIGHT_FILES {
         let Some(path) = optional(hub, model, name)? else { continue };
         if name.ends_with(".index.json") {
-            for shard in load::shard_names(&path)? {
+            for shard in dd_model::shard_names(&path)? {
                 dd_hub::download(hub, &model.file(&shard))?;
             }
         }
@@ -82,8 +86,8 @@ pub fn fetch_model(hub: &HubConfig, model: &HubModel) -> Result<ModelFiles, Mode
         break;
     }
     if !found_weights {
-        return Err(ModelError::UnknownFormat {
-            path: PathBuf::from(&model.repo_id),
+        return Err(RecordError::NoModelOnHub {
+            repo: model.repo_id.clone(),
             reason: format!("the repository has none of {}", WEIGHT_FILES.join(", ")),
         });
     }
@@ -97,10 +101,10 @@ fn locate_with_tokenizer(
     model: &HubModel,
     config_path: &Path,
     model_path: &Path,
-) -> Result<ModelFiles, ModelError> {
-    let tokenizer_repo = JsonConfig::read(config_path)?.str_opt(&["tokenizer_name"])?.map(str::to_owned);
+) -> Result<ModelFiles, RecordError> {
+    let tokenizer_repo = dd_model::tokenizer_repository(config_path)?;
     let tokenizer = fetch_tokenizer(hub, model, tokenizer_repo.as_deref())?;
-    let mut files = load::locate(model_path)?;
+    let mut files = dd_model::locate(model_path)?;
     files.tokenizer = files.tokenizer.or(tokenizer);
     Ok(files)
 }
@@ -111,7 +115,7 @@ fn fetch_tokenizer(
     hub: &HubConfig,
     model: &HubModel,
     tokenizer_repo: Option<&str>,
-) -> Result<Option<TokenizerFiles>, ModelError> {
+) -> Result<Option<TokenizerFiles>, RecordError> {
     if let Some(json) = optional(hub, model, "tokenizer.json")? {
         return Ok(Some(TokenizerFiles::Json(json)));
     }
@@ -126,7 +130,7 @@ fn fetch_tokenizer(
 }
 
 /// A file that may be absent: not on the hub, or offline and not cached.
-fn optional(hub: &HubConfig, model: &HubModel, name: &str) -> Result<Option<PathBuf>, ModelError> {
+fn optional(hub: &HubConfig, model: &HubModel, name: &str) -> Result<Option<PathBuf>, RecordError> {
     match dd_hub::download(hub, &model.file(name)) {
         Ok(path) => Ok(Some(path)),
         Err(HubError::FileNotFound { .. } | HubError::OfflineMiss { .. }) => Ok(None),

@@ -1,5 +1,6 @@
-//! Loading models by hub id: the fake hub from `dd-hub`'s tests serves the fixture models at the
-//! hub's URL layout on 127.0.0.1, and the model loads from the verified cache exactly as from disk.
+//! Loading models by hub id: the fake hub from `dd-hub`'s tests serves `dd-model`'s fixture models
+//! at the hub's URL layout on 127.0.0.1, and the model loads from the verified cache exactly as from
+//! disk.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use dd_hub::{HubConfig, ProgressMode};
-use dd_model::{HubModel, ModelError, RunRequest, TokenizerFiles, fetch_model, load_located, load_tokenizer};
+use dd_model::{ModelError, RunRequest, TokenizerFiles, load_located, load_tokenizer};
+use dd_record::{HubModel, RecordError, fetch_model};
 
 use crate::fake_hub::{FileFixture, Fixtures, RepoFixture, TestServer};
 use crate::fixture;
@@ -128,7 +130,7 @@ fn repositories_without_a_model_are_clear_errors() {
     let hub = hub_config(&server, cache.path(), false);
 
     let err = fetch_model(&hub, &HubModel::parse("test-org/no-weights")).expect_err("no weights");
-    assert!(matches!(err, ModelError::UnknownFormat { .. }), "{err:?}");
+    assert!(matches!(err, RecordError::NoModelOnHub { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("test-org/no-weights") && message.contains("model.safetensors"), "{message}");
 
@@ -136,7 +138,7 @@ fn repositories_without_a_model_are_clear_errors() {
     assert!(err.to_string().contains("config.json"), "{err}");
 
     let err = fetch_model(&hub, &HubModel::parse("test-org/missing")).expect_err("unknown repository");
-    assert!(matches!(err, ModelError::Hub(_)), "{err:?}");
+    assert!(matches!(err, RecordError::Hub(_)), "{err:?}");
     assert!(err.to_string().contains("test-org/missing"), "{err}");
 
     let files = fetch_model(&hub, &HubModel::parse("test-org/broken")).expect("files download fine");
