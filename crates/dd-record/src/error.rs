@@ -69,6 +69,14 @@ pub enum RecordError {
     /// The database already holds a model of this name.
     #[error("the database already holds a model named {0:?}; choose another --name or delete it first")]
     ModelExists(String),
+    /// A recording would go into a database that already holds a finished model of its name.
+    #[error("{location} already holds a model named {name:?}; pass --name or use another --output")]
+    AlreadyRecorded {
+        /// The database.
+        location: String,
+        /// The model's name.
+        name: String,
+    },
 }
 
 // Boxed so that `Result<_, RecordError>` stays small on the recorder's hot paths.

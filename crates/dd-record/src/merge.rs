@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use crate::error::RecordError;
-use crate::record::Recording;
-use crate::write::selected_contexts;
+use crate::recording::Recording;
 
 /// Loads the shard states of shard databases (`record --shard i/n`) and merges them into one
 /// recording.
@@ -48,7 +47,7 @@ pub fn merge_shards(paths: &[&Path]) -> Result<Recording, RecordError> {
         return Err(RecordError::InvalidConfig(format!("shard {missing}/{n_shards} is missing")));
     }
     merged.state.shard = (0, 1);
-    let keep = selected_contexts(&merged);
+    let keep = merged.selected_contexts();
     merged.state.contexts.retain(&keep);
     Ok(merged)
 }

@@ -2,7 +2,7 @@
 //! checkpoints from which an interrupted run resumes exactly where it stopped.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use crate::accumulate::{AccumulatorConfig, BatchActivations, ContextsView, Model
 use crate::contexts::ContextTokens;
 use crate::dataset::{self, Context, ContextConfig, DatasetConfig, Shard};
 use crate::error::RecordError;
+use crate::recording::{RecordTiming, Recording, model_identity};
 use crate::state::RecorderState;
 
 /// What to record and how.
@@ -73,21 +74,6 @@ pub enum RecordOutcome {
         /// Tokens in the checkpoint.
         tokens: u64,
     },
-}
-
-/// A finished recording of one shard (or a merge of several), ready to be written to a database.
-#[derive(Debug, Clone)]
-pub struct Recording {
-    pub(crate) state: Box<RecorderState>,
-    pub(crate) timing: RecordTiming,
-}
-
-/// The name of the recorder's state in a shard database.
-const STATE_NAME: &str = "recorder";
-
-/// The part of the settings that names the model's shape.
-fn model_identity(c: &dd_model::ModelConfig) -> String {
-    format!("arch={} layers={} d_mlp={} vocab={}", c.architecture.name(), c.n_layers, c.d_mlp, c.d_vocab)
 }
 
 /// The settings a checkpoint or shard must share with the run that continues or merges it.
@@ -306,15 +292,6 @@ pub fn record(
     Ok(RecordOutcome::Finished(Recording { state: Box::new(state), timing }))
 }
 
-/// Where a run's time went: the recording overhead is `accumulate / forward`.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct RecordTiming {
-    /// In the model's forward pass (this process's part of the run).
-    pub forward: Duration,
-    /// Updating the accumulators: selections, moments, histograms and the token table.
-    pub accumulate: Duration,
-}
-
 /// Runs one batch of contexts (right-padded to the longest) and accumulates every layer.
 fn record_batch(
     model: &Transformer,
@@ -381,69 +358,4 @@ fn record_batch(
     state.contexts_recorded += batch.len() as u64;
     state.next_context = indices.last().map_or(state.next_context, |last| last + 1);
     Ok(())
-}
-
-impl Recording {
-    /// Tokens recorded.
-    pub fn tokens_recorded(&self) -> u64 {
-        self.state.tokens_recorded
-    }
-
-    /// Checks that `model` has the shape this recording was made with (before writing it with that
-    /// model's vocabulary and weights).
-    pub fn check_model(&self, model: &Transformer) -> Result<(), RecordError> {
-        let identity = model_identity(model.config());
-        if self.state.settings.contains(&format!(" {identity} ")) {
-            return Ok(());
-        }
-        Err(RecordError::SettingsMismatch {
-            what: "the recording".to_owned(),
-            theirs: self.state.settings.clone(),
-            ours: identity,
-            hint: "give the model the shards were recorded with",
-        })
-    }
-
-    /// Where this process's recording time went (zero for a loaded or merged recording).
-    pub fn timing(&self) -> RecordTiming {
-        self.timing
-    }
-
-    /// Contexts recorded.
-    pub fn contexts_recorded(&self) -> u64 {
-        self.state.contexts_recorded
-    }
-
-    /// Keeps this shard's mergeable state inside the database at `path`, beside the model
-    /// `model_name` written there, for [`merge_shards`](crate::merge_shards).
-    pub fn save_to_database(&self, path: &Path, model_name: &str) -> Result<(), RecordError> {
-        let mut state = self.state.clone();
-        let keep = crate::write::selected_contexts(self);
-        state.contexts.retain(&keep);
-        let mut writer = dd_store::StoreWriter::open(path, dd_store::EncodeOptions::STANDARD)?;
-        let model = writer.catalog()?.model(model_name).map(|m| m.id).ok_or_else(|| {
-            RecordError::InvalidConfig(format!("{} holds no model named {model_name:?}", path.display()))
-        })?;
-        let mut batch = writer.batch()?;
-        batch.put_model_state(model, STATE_NAME, &state.to_bytes())?;
-        batch.commit()?;
-        writer.finish()?;
-        Ok(())
-    }
-
-    /// Reads the shard state a database holds (see [`Self::save_to_database`]).
-    pub fn load_from_database(path: &Path) -> Result<Self, RecordError> {
-        let store = dd_store::SqliteStore::open(path, &dd_store::ReadConfig::serving())?;
-        let catalog = dd_store::StoreRead::catalog(&store).clone();
-        for model in catalog.models() {
-            if let Some(bytes) = store.model_state(model.id, STATE_NAME)? {
-                let state = RecorderState::from_bytes(&bytes, path)?;
-                return Ok(Self { state: Box::new(state), timing: RecordTiming::default() });
-            }
-        }
-        Err(RecordError::State {
-            path: path.to_owned(),
-            message: "holds no shard state: record it with --shard i/n".to_owned(),
-        })
-    }
 }

@@ -1,11 +1,9 @@
 //! The weight-based facts of every neuron (direct logit attribution, input tokens, connections to
 //! other neurons), computed by `dd-model` and written beside a recording.
 
-use std::path::Path;
-
 use dd_data::{Connection, InputTokens, LogitAttribution, NeuronConnections, NeuronIndex, NeuronRecord, TokenValue};
 use dd_model::{CircuitOptions, TokenEffects, Transformer, WeightFact};
-use dd_store::{EncodeOptions, EncodedNeuron, SourceId, StoreWriter};
+use dd_store::{EncodeOptions, EncodedNeuron, SourceId, StoreWrite};
 use rayon::prelude::*;
 
 use crate::error::RecordError;
@@ -33,21 +31,19 @@ fn connections(links: &[dd_model::NeuronLink]) -> Vec<Connection> {
 }
 
 /// Computes the three weight-based facts of `model` (`k` entries per list) and writes them to the
-/// model `model_name` already in the database at `path`.
+/// model `model_name` already in `store`; the caller finishes the store.
 pub fn write_weight_facts(
     model: &Transformer,
-    path: &Path,
+    store: &mut dyn StoreWrite,
     model_name: &str,
     k: usize,
-    encode: EncodeOptions,
     progress: &(dyn Fn(WeightProgress) + Sync),
 ) -> Result<u64, RecordError> {
-    let mut writer = StoreWriter::open(path, encode)?;
-    let catalog = writer.catalog()?;
-    let source =
-        catalog.model(model_name).and_then(|m| m.sources.first()).map(|s| s.id).ok_or_else(|| {
-            RecordError::InvalidConfig(format!("{} holds no model named {model_name:?}", path.display()))
-        })?;
+    let catalog = store.catalog()?;
+    let source = catalog.model(model_name).and_then(|m| m.sources.first()).map(|s| s.id).ok_or_else(|| {
+        RecordError::InvalidConfig(format!("{} holds no model named {model_name:?}", store.location()))
+    })?;
+    let encode = store.encode_options();
     let options = CircuitOptions::new(k);
     let mut n_records = 0;
     for fact in [WeightFact::LogitAttribution, WeightFact::InputTokens, WeightFact::NeuronConnections] {
@@ -84,9 +80,8 @@ pub fn write_weight_facts(
                 })
                 .collect(),
         };
-        n_records += write_layers(&mut writer, source, &records, encode)?;
+        n_records += write_layers(store, source, &records, encode)?;
     }
-    writer.finish()?;
     Ok(n_records)
 }
 
@@ -99,7 +94,7 @@ fn effects_to_records(
 
 /// Encodes each layer's records in parallel and writes the layer in one transaction.
 fn write_layers(
-    writer: &mut StoreWriter,
+    store: &mut dyn StoreWrite,
     source: SourceId,
     records: &[Vec<NeuronRecord>],
     encode: EncodeOptions,
@@ -115,7 +110,7 @@ fn write_layers(
                 })
             })
             .collect::<Result<_, _>>()?;
-        let mut batch = writer.batch()?;
+        let mut batch = store.batch()?;
         for (index, record) in encoded.iter().enumerate() {
             batch.put_encoded_neuron(source, layer as u32, index as u32, record)?;
         }

@@ -1,23 +1,20 @@
 //! Turns a finished recording into database records: examples, statistics, activating tokens,
 //! rankings, layer summaries, the vocabulary and the model's metadata.
 
-use std::collections::HashSet;
-use std::path::Path;
-
 use dd_data::{
     ActivatingTokens, Example, ExampleGroup, ExampleGroupKind, Histogram, LayerRecord, LayerSummary, ModelMetadata,
     ModelRecord, NeuronExamples, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, PositionStats,
     Provenance, RankedNeuron, TokenMean, Vocabulary, interestingness,
 };
 use dd_model::{ModelConfig, Tokenizer};
-use dd_store::{EncodeOptions, EncodedNeuron, StoreWriter};
+use dd_store::{EncodeOptions, EncodedNeuron, StoreWrite};
 use rayon::prelude::*;
 
 use crate::accumulate::NeuronAccumulator;
 use crate::accumulate::selection::SelectedContext;
 use crate::contexts::ContextTokens;
 use crate::error::RecordError;
-use crate::record::Recording;
+use crate::recording::Recording;
 
 /// Neurons in the model-wide ranking.
 pub const MODEL_RANKING_LEN: usize = 1000;
@@ -35,8 +32,21 @@ pub struct WriteConfig {
     pub activating_tokens: usize,
     /// Occurrences a token needs before its mean activation is listed.
     pub min_token_count: u64,
-    /// Blob encoding.
-    pub encode: EncodeOptions,
+}
+
+impl WriteConfig {
+    /// What `deepdecipher record` and `merge` write: the model as `model_name`, trained on an
+    /// unknown dataset, recorded over `data_source`; 20 activating tokens per neuron, each seen
+    /// at least 3 times (a token seen once or twice has a mean that says little).
+    pub fn standard(model_name: &str, data_source: &str) -> Self {
+        Self {
+            model_name: model_name.to_owned(),
+            training_dataset: "unknown".to_owned(),
+            data_source: data_source.to_owned(),
+            activating_tokens: 20,
+            min_token_count: 3,
+        }
+    }
 }
 
 /// What a write produced.
@@ -168,19 +178,20 @@ pub(crate) fn now_rfc3339() -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
 }
 
-/// Writes a recording into the database at `path` as a new model.
+/// Writes a recording into `store` as a new model, its neurons encoded with the store's options;
+/// the caller finishes the store.
 pub fn write_recording(
     recording: &Recording,
     model_config: &ModelConfig,
     tokenizer: &Tokenizer,
-    path: &Path,
+    store: &mut dyn StoreWrite,
     config: &WriteConfig,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<WriteSummary, RecordError> {
     let state = &recording.state;
     let acc = &state.accumulator;
-    let mut writer = StoreWriter::open(path, config.encode)?;
-    if writer.catalog()?.model(&config.model_name).is_some() {
+    let encode = store.encode_options();
+    if store.catalog()?.model(&config.model_name).is_some() {
         return Err(RecordError::ModelExists(config.model_name.clone()));
     }
     let metadata = ModelMetadata {
@@ -200,16 +211,16 @@ pub fn write_recording(
             recorded_at: now_rfc3339(),
         },
     };
-    let (model_id, source_id) = writer.add_model(&metadata)?;
+    let (model_id, source_id) = store.add_model(&metadata)?;
     let n_neurons = u64::from(acc.n_layers) * u64::from(acc.d_mlp);
     let mut n_records = 0u64;
     let mut model_ranking = Vec::new();
     for layer in 0..acc.n_layers {
         let built: Vec<(Vec<EncodedNeuron>, NeuronSummary, f32)> = (0..acc.d_mlp)
             .into_par_iter()
-            .map(|index| encode_neuron(recording, layer, index, config))
+            .map(|index| encode_neuron(recording, layer, index, config, &encode))
             .collect::<Result<_, _>>()?;
-        let mut batch = writer.batch()?;
+        let mut batch = store.batch()?;
         let mut summaries = Vec::with_capacity(built.len());
         let mut ranked = Vec::with_capacity(built.len());
         for (index, (encoded, summary, score)) in built.into_iter().enumerate() {
@@ -227,14 +238,13 @@ pub fn write_recording(
         batch.commit()?;
         progress(u64::from(layer + 1) * u64::from(acc.d_mlp), n_neurons);
     }
-    let mut batch = writer.batch()?;
+    let mut batch = store.batch()?;
     let mut model_ranking = NeuronRanking::from_unsorted(model_ranking);
     model_ranking.neurons.truncate(MODEL_RANKING_LEN);
     batch.put_model(model_id, &ModelRecord::Ranking(model_ranking))?;
     batch.put_model(model_id, &ModelRecord::Vocabulary(vocabulary_of(tokenizer, model_config.d_vocab)))?;
     n_records += batch.n_records();
     batch.commit()?;
-    writer.finish()?;
     Ok(WriteSummary { n_neurons, n_records })
 }
 
@@ -243,6 +253,7 @@ fn encode_neuron(
     layer: u32,
     index: u32,
     config: &WriteConfig,
+    encode_options: &EncodeOptions,
 ) -> Result<(Vec<EncodedNeuron>, NeuronSummary, f32), RecordError> {
     let state = &recording.state;
     let neuron = state.accumulator.neuron(layer, index).ok_or_else(|| RecordError::State {
@@ -252,7 +263,7 @@ fn encode_neuron(
     let (examples, stats) = neuron_records(neuron, &state.contexts)?;
     let token_means = state.accumulator.token_means(layer, index, config.min_token_count, config.activating_tokens);
     let encode = |record: &NeuronRecord| {
-        EncodedNeuron::new(record, &config.encode).map_err(|source| RecordError::State {
+        EncodedNeuron::new(record, encode_options).map_err(|source| RecordError::State {
             path: Default::default(),
             message: format!("neuron {layer}/{index}: {source}"),
         })
@@ -290,20 +301,6 @@ pub(crate) fn vocabulary_of(tokenizer: &Tokenizer, d_vocab: usize) -> Vocabulary
             )
             .collect(),
     }
-}
-
-/// The contexts some neuron selected: all that a shard or a finished recording needs to keep.
-pub(crate) fn selected_contexts(recording: &Recording) -> HashSet<u64> {
-    let mut keep = HashSet::new();
-    for chunk in &recording.state.accumulator.chunks {
-        for neuron in &chunk.neurons {
-            let selections = [&neuron.top, &neuron.bottom, &neuron.random].into_iter().chain(&neuron.bands.bands);
-            for selection in selections {
-                keep.extend(selection.slots().iter().map(|s| s.context));
-            }
-        }
-    }
-    keep
 }
 
 #[cfg(test)]

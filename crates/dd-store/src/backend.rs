@@ -1,4 +1,9 @@
-//! The narrow read interface the server uses, and the catalog of models cached when a store opens.
+//! The backend-neutral interfaces of a store: [`StoreRead`], the narrow read interface the server
+//! uses, with the catalog of models cached when a store opens; [`StoreWrite`] and [`StoreBatch`],
+//! the write interface every producer (recorder, `synth`, importers) writes through.
+//!
+//! Both are blob-level at their core: the codec is the same whatever the backend, so a backend
+//! implements raw blob reads and writes, and the provided methods encode and decode.
 
 use std::collections::HashMap;
 
@@ -7,7 +12,9 @@ use dd_data::{
 };
 
 use crate::StoreError;
-use crate::codec::{decode_layer, decode_model, decode_neuron};
+use crate::codec::{
+    EncodeOptions, EncodedNeuron, decode_layer, decode_model, decode_neuron, encode_layer, encode_model,
+};
 
 /// Database id of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,5 +172,139 @@ pub trait StoreRead: Send + Sync {
             what: format!("{} {}", model.metadata.name, kind.name()),
             source: source_error,
         })
+    }
+}
+
+/// Write access to a store: the one interface producers write through, so that a backend is added
+/// in one place. Blocking, like [`StoreRead`].
+///
+/// There is one writer per store at a time. Model-level changes ([`add_model`](Self::add_model),
+/// [`delete_model`](Self::delete_model)) are each one transaction; records go in [`StoreBatch`]es.
+/// A writer that is dropped without [`finish`](Self::finish) leaves every committed batch in the
+/// store (a killed producer loses only its open batch) but the store may not be ready to serve as
+/// it would be after `finish`.
+///
+/// The trait is dyn-compatible, so producers take `&mut dyn StoreWrite`; generic code works too
+/// (`W: StoreWrite + ?Sized`), and `finish` takes the writer boxed so a `Box<dyn StoreWrite>` can
+/// be finished.
+///
+/// ```no_run
+/// use dd_data::{ModelMetadata, ModelRecord, Vocabulary};
+/// use dd_store::{EncodeOptions, StoreError, StoreLocation, StoreWrite};
+///
+/// /// A producer names no backend: it writes through whatever store it is given.
+/// fn write_vocabulary(store: &mut dyn StoreWrite, metadata: &ModelMetadata) -> Result<(), StoreError> {
+///     let (model, _mlp_source) = store.add_model(metadata)?;
+///     let mut batch = store.batch()?;
+///     let tokens = vec!["<|endoftext|>".to_owned(), " the".to_owned()];
+///     batch.put_model(model, &ModelRecord::Vocabulary(Vocabulary { tokens }))?;
+///     batch.commit()
+/// }
+///
+/// fn write_to_file(metadata: &ModelMetadata) -> Result<(), StoreError> {
+///     let mut store = StoreLocation::SqliteFile("data.db".into()).open_writer(EncodeOptions::STANDARD)?;
+///     write_vocabulary(&mut *store, metadata)?;
+///     store.finish()
+/// }
+/// ```
+pub trait StoreWrite: Send {
+    /// Where the store is, for messages: a file path, or an address without credentials.
+    fn location(&self) -> &str;
+
+    /// How this store encodes records; producers encoding neurons on other threads
+    /// ([`EncodedNeuron::new`]) use these.
+    fn encode_options(&self) -> EncodeOptions;
+
+    /// The catalog as the store holds it now (which models exist, their ids and sources).
+    fn catalog(&self) -> Result<Catalog, StoreError>;
+
+    /// Adds a model and its `mlp` source; fails with [`StoreError::ModelExists`] if the name is taken.
+    fn add_model(&mut self, metadata: &ModelMetadata) -> Result<(ModelId, SourceId), StoreError>;
+
+    /// Adds another source (hook point) to a model.
+    fn add_source(&mut self, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError>;
+
+    /// Deletes a model and all its data; returns whether it existed.
+    fn delete_model(&mut self, name: &str) -> Result<bool, StoreError>;
+
+    /// Starts a transaction for many records.
+    fn batch(&mut self) -> Result<Box<dyn StoreBatch + '_>, StoreError>;
+
+    /// Ends writing and leaves the store complete and ready to serve (what that takes is the
+    /// backend's business: the SQLite file leaves WAL mode, for instance).
+    fn finish(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Records written in one transaction: committed together, or, when dropped without
+/// [`commit`](Self::commit), not at all.
+///
+/// A backend implements the blob-level methods; the record-level ones (`put_neuron`, `put_layer`,
+/// `put_model`) encode with [`encode_options`](Self::encode_options) and call them.
+pub trait StoreBatch {
+    /// How records of this batch are encoded (the writer's [`StoreWrite::encode_options`]).
+    fn encode_options(&self) -> EncodeOptions;
+
+    /// Writes (or replaces) one neuron-level record encoded elsewhere.
+    fn put_encoded_neuron(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        index: u32,
+        encoded: &EncodedNeuron,
+    ) -> Result<(), StoreError>;
+
+    /// Writes (or replaces) the encoded blob of one layer-level record.
+    fn put_layer_blob(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        kind: LayerDataKind,
+        blob: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Writes (or replaces) the encoded blob of one model-level record.
+    fn put_model_blob(&mut self, model: ModelId, kind: ModelDataKind, blob: &[u8]) -> Result<(), StoreError>;
+
+    /// Keeps `data` under `name` beside a model, replacing what was there: a producer's own state
+    /// (the recorder's mergeable shard state), opaque to the store and of any size.
+    fn put_model_state(&mut self, model: ModelId, name: &str, data: &[u8]) -> Result<(), StoreError>;
+
+    /// Records written in this batch so far.
+    fn n_records(&self) -> u64;
+
+    /// Commits every write of the batch at once.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Encodes and writes (or replaces) one neuron-level record.
+    fn put_neuron(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        index: u32,
+        record: &NeuronRecord,
+    ) -> Result<(), StoreError> {
+        let encoded = EncodedNeuron::new(record, &self.encode_options()).map_err(|source_error| StoreError::Codec {
+            what: format!("neuron {layer}/{index} {}", record.kind().name()),
+            source: source_error,
+        })?;
+        self.put_encoded_neuron(source, layer, index, &encoded)
+    }
+
+    /// Encodes and writes (or replaces) one layer-level record.
+    fn put_layer(&mut self, source: SourceId, layer: u32, record: &LayerRecord) -> Result<(), StoreError> {
+        let blob = encode_layer(record, &self.encode_options()).map_err(|source_error| StoreError::Codec {
+            what: format!("layer {layer} {}", record.kind().name()),
+            source: source_error,
+        })?;
+        self.put_layer_blob(source, layer, record.kind(), &blob)
+    }
+
+    /// Encodes and writes (or replaces) one model-level record.
+    fn put_model(&mut self, model: ModelId, record: &ModelRecord) -> Result<(), StoreError> {
+        let blob = encode_model(record, &self.encode_options()).map_err(|source_error| StoreError::Codec {
+            what: format!("model {}", record.kind().name()),
+            source: source_error,
+        })?;
+        self.put_model_blob(model, record.kind(), &blob)
     }
 }

@@ -1,19 +1,24 @@
-//! DeepDecipher's store: the versioned blob codec and the SQLite backend.
+//! DeepDecipher's store: the versioned blob codec, the backend-neutral read and write interfaces,
+//! and the SQLite backend.
 //!
 //! # Layout
 //! - [`codec`]: the binary encoding of every record kind (`docs/format.md`).
-//! - [`backend`]: the narrow [`StoreRead`] interface the server uses and the
-//!   [`Catalog`] cached at open, so another backend (PostgreSQL) can slot in.
+//! - [`backend`]: the narrow [`StoreRead`] interface the server uses and the [`Catalog`] cached at
+//!   open; [`StoreWrite`] and [`StoreBatch`], the interface every producer writes through. Another
+//!   backend (PostgreSQL) implements these.
 //! - [`sqlite`]: schema and migrations, the read pool, the batched writer and `check`.
+//! - `location`: [`StoreLocation`], where a store lives; the one place a backend is chosen.
 //!
 //! **Invariant:** this is the only crate that links `rusqlite` or knows the schema.
 
 pub mod backend;
 pub mod codec;
 mod error;
+mod location;
 pub mod sqlite;
 
-pub use backend::{Catalog, KindUsage, ModelEntry, ModelId, SourceEntry, SourceId, StoreRead};
+pub use backend::{Catalog, KindUsage, ModelEntry, ModelId, SourceEntry, SourceId, StoreBatch, StoreRead, StoreWrite};
 pub use codec::{CodecError, EncodeOptions, EncodedNeuron};
 pub use error::StoreError;
+pub use location::StoreLocation;
 pub use sqlite::{CheckReport, ReadConfig, SqliteStore, StoreWriter, WriteBatch, check};

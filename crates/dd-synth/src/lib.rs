@@ -22,7 +22,7 @@ use dd_data::{
     LayerRecord, LayerSummary, ModelMetadata, ModelRecord, NeuronIndex, NeuronRanking, NeuronSummary, Provenance,
     RankedNeuron, TokenIndex, TokenIndexEntry,
 };
-use dd_store::{EncodeOptions, EncodedNeuron, StoreError, StoreWriter};
+use dd_store::{EncodeOptions, EncodedNeuron, StoreError, StoreLocation, StoreWrite};
 
 /// Neurons written per transaction.
 const NEURONS_PER_BATCH: u64 = 512;
@@ -116,23 +116,33 @@ pub fn metadata(config: &SynthConfig) -> ModelMetadata {
     }
 }
 
-/// Writes a synthetic model into the database at `path`; `progress(done, total)` counts neurons.
+/// Writes a synthetic model into the SQLite database at `path` and finishes it;
+/// `progress(done, total)` counts neurons.
 pub fn synthesize(
     path: &Path,
     config: &SynthConfig,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<SynthSummary, SynthError> {
-    if config.n_layers == 0 || config.d_mlp == 0 {
-        return Err(SynthError::BadShape("layers and neurons must be at least 1"));
-    }
-    if config.n_tokens == 0 || config.vocab_size < 2 {
-        return Err(SynthError::BadShape("tokens must be at least 1 and the vocabulary at least 2"));
-    }
-    let mut writer = StoreWriter::open(path, EncodeOptions::STANDARD)?;
+    validate(config)?;
+    let mut store = StoreLocation::SqliteFile(path.to_owned()).open_writer(EncodeOptions::STANDARD)?;
+    let summary = synthesize_into(&mut *store, config, progress)?;
+    store.finish()?;
+    Ok(summary)
+}
+
+/// Writes a synthetic model through any store's writer, encoded with its options; the caller
+/// finishes the store. `progress(done, total)` counts neurons.
+pub fn synthesize_into(
+    store: &mut dyn StoreWrite,
+    config: &SynthConfig,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<SynthSummary, SynthError> {
+    validate(config)?;
     if config.replace {
-        writer.delete_model(&config.model_name)?;
+        store.delete_model(&config.model_name)?;
     }
-    let (model, source) = writer.add_model(&metadata(config))?;
+    let (model, source) = store.add_model(&metadata(config))?;
+    let encode = store.encode_options();
     let vocabulary = vocab::vocabulary(config.vocab_size, config.seed);
     let sampler = vocab::ZipfSampler::new(config.vocab_size);
     let n_layers = config.n_layers;
@@ -158,7 +168,7 @@ pub fn synthesize(
                     let encoded = generated
                         .records
                         .iter()
-                        .map(|r| EncodedNeuron::new(r, &EncodeOptions::STANDARD))
+                        .map(|r| EncodedNeuron::new(r, &encode))
                         .collect::<Result<Vec<_>, _>>()
                         .map(|encoded| (layer, index, encoded, generated))
                         .map_err(|source| SynthError::Codec { layer, index, source });
@@ -169,7 +179,7 @@ pub fn synthesize(
             });
         }
         drop(sender);
-        let mut batch = writer.batch()?;
+        let mut batch = store.batch()?;
         let mut done = 0u64;
         for message in receiver {
             let (layer, index, encoded, generated) = message?;
@@ -190,7 +200,7 @@ pub fn synthesize(
             done += 1;
             if done % NEURONS_PER_BATCH == 0 {
                 batch.commit()?;
-                batch = writer.batch()?;
+                batch = store.batch()?;
                 progress(done, n_neurons);
             }
         }
@@ -199,7 +209,7 @@ pub fn synthesize(
         Ok(())
     })?;
 
-    let mut batch = writer.batch()?;
+    let mut batch = store.batch()?;
     let mut model_ranking = Vec::new();
     for (layer, layer_summaries) in summaries.into_iter().enumerate() {
         let layer = layer as u32;
@@ -233,8 +243,18 @@ pub fn synthesize(
     batch.put_model(model, &ModelRecord::TokenIndex(TokenIndex { entries }))?;
     batch.put_model(model, &ModelRecord::Vocabulary(vocabulary))?;
     batch.commit()?;
-    writer.finish()?;
     Ok(SynthSummary { n_neurons, n_records })
+}
+
+/// Refuses shapes the generator cannot fill, before anything is written.
+fn validate(config: &SynthConfig) -> Result<(), SynthError> {
+    if config.n_layers == 0 || config.d_mlp == 0 {
+        return Err(SynthError::BadShape("layers and neurons must be at least 1"));
+    }
+    if config.n_tokens == 0 || config.vocab_size < 2 {
+        return Err(SynthError::BadShape("tokens must be at least 1 and the vocabulary at least 2"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

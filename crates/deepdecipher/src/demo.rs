@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::{DemoArgs, RecordingArgs, ServeArgs};
+use dd_record::{RecordingJob, RecordingOutput};
+
+use crate::cli::{DemoArgs, ServeArgs};
 
 /// The demo model's name in the database.
 const MODEL_NAME: &str = "SmolLM2-135M-Instruct";
@@ -100,19 +102,13 @@ with tempfile.TemporaryDirectory() as work:
     Ok(target)
 }
 
-/// Whether `database` holds a finished demo: the model, and no checkpoint left by a run that was
-/// interrupted before it finished writing.
-fn holds_finished_demo(database: &Path) -> bool {
-    !crate::recording::checkpoint_path(database).exists() && crate::recording::holds_model(database, MODEL_NAME)
-}
-
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let cache = cache_dir(args.cache.clone())?;
     let model_file = match &args.model_file {
         Some(path) => path.clone(),
         None => fetch_smollm2(&cache)?,
     };
-    if holds_finished_demo(&args.database) {
+    if RecordingOutput::sqlite_file(&args.database).holds_finished_recording(MODEL_NAME) {
         eprintln!(
             "{} already holds {MODEL_NAME}; serving it (delete the file to record again)",
             args.database.display()
@@ -124,29 +120,18 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             None => fetch_shakespeare(&cache)?,
         };
         let opened = crate::recording::open_model(&model_file.to_string_lossy())?;
-        let recording_args = RecordingArgs {
-            name: Some(MODEL_NAME.to_owned()),
-            text_field: "text".to_owned(),
-            context: 128,
-            tokens: Some(args.tokens),
-            batch: 8,
-            top: 20,
-            bottom: None,
-            bands: 10,
-            per_band: 2,
-            random: 5,
-            token_table_mb: 512,
-            shard: None,
-            checkpoint_minutes: 5.0,
-            no_weights: args.no_weights,
+        let standard = RecordingJob::standard(&corpus, &args.database);
+        let job = RecordingJob {
+            model_name: Some(MODEL_NAME.to_owned()),
+            token_budget: Some(args.tokens),
+            data_source: match &args.corpus {
+                Some(path) => path.display().to_string(),
+                None => "Shakespeare's plays (Project Gutenberg, from the shakespeare 0.6 package)".to_owned(),
+            },
+            weight_facts: if args.no_weights { None } else { standard.weight_facts },
+            ..standard
         };
-        let source = match &args.corpus {
-            Some(path) => path.display().to_string(),
-            None => "Shakespeare's plays (Project Gutenberg, from the shakespeare 0.6 package)".to_owned(),
-        };
-        let Some(report) =
-            crate::recording::record_dataset(&opened, &corpus, &args.database, &recording_args, &source)?
-        else {
+        let Some(report) = crate::recording::run_job(&opened, &job)? else {
             return Ok(ExitCode::from(130));
         };
         let bytes = std::fs::metadata(&args.database).map(|m| m.len()).unwrap_or(0);

@@ -1,16 +1,17 @@
-//! `record` and `merge`: progress bars, Ctrl-C handling and reporting around `dd-record`.
+//! `record` and `merge`: arguments into `dd-record` jobs, progress bars drawn from the library's
+//! events, Ctrl-C handling and the messages. The recording policy is `dd-record`'s
+//! (`record_to_database`, `RecordingJob::standard`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dd_record::dataset::{DatasetConfig, Shard};
-use dd_record::{
-    AccumulatorConfig, OpenedModel, RecordConfig, RecordEvent, RecordOutcome, Recording, SelectionSizes, WriteConfig,
-};
+use dd_record::{DatabaseWrite, JobEvent, JobOutcome, OpenedModel, RecordEvent, RecordingJob};
+use dd_store::StoreLocation;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{MergeArgs, RecordArgs, RecordingArgs};
@@ -76,27 +77,6 @@ pub(crate) fn stop_on_signal() -> StopSignal {
     signal
 }
 
-/// Minutes to a duration between one second and about thirty years; NaN means one second
-/// (`Duration::from_secs_f64` panics on infinity and NaN).
-fn checkpoint_interval(minutes: f64) -> Duration {
-    let seconds = minutes * 60.0;
-    Duration::from_secs_f64(if seconds.is_nan() { 1.0 } else { seconds.clamp(1.0, 1e9) })
-}
-
-/// Whether the database at `path` exists and holds a model named `name`.
-pub(crate) fn holds_model(path: &Path, name: &str) -> bool {
-    path.exists()
-        && dd_store::SqliteStore::open(path, &dd_store::ReadConfig::serving())
-            .is_ok_and(|store| dd_store::StoreRead::catalog(&store).model(name).is_some())
-}
-
-/// Where `record` keeps the checkpoint of a run writing `output`.
-pub(crate) fn checkpoint_path(output: &Path) -> PathBuf {
-    let mut name = output.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
-    name.push(".checkpoint");
-    output.with_file_name(name)
-}
-
 pub(crate) fn open_model(reference: &str) -> anyhow::Result<OpenedModel> {
     let spinner = ProgressBar::new_spinner().with_message(format!("loading {reference}"));
     spinner.enable_steady_tick(Duration::from_millis(200));
@@ -107,153 +87,145 @@ pub(crate) fn open_model(reference: &str) -> anyhow::Result<OpenedModel> {
     Ok(opened)
 }
 
-/// Records `dataset` through `model` into `output`; `Ok(None)` when interrupted.
-pub(crate) fn record_dataset(
-    opened: &OpenedModel,
-    dataset: &Path,
-    output: &Path,
-    args: &RecordingArgs,
-    data_source: &str,
-) -> anyhow::Result<Option<RecordReport>> {
-    let config = opened.transformer.config();
-    let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
-    let bottom = args.bottom.unwrap_or(if config.activation == dd_model::Activation::Relu { 0 } else { 10 });
-    let (index, count) = args.shard.unwrap_or((0, 1));
-    let record_config = RecordConfig {
-        model_name: name.clone(),
+/// The library job for `record`'s (and the demo's) arguments: every flag as given, the rest as
+/// [`RecordingJob::standard`] has it.
+pub(crate) fn recording_job(args: &RecordingArgs, dataset: &Path, output: &Path) -> RecordingJob {
+    let standard = RecordingJob::standard(dataset, output);
+    RecordingJob {
         dataset: DatasetConfig { path: dataset.to_owned(), format: None, text_field: args.text_field.clone() },
-        context_length: args.context.min(config.n_ctx),
+        model_name: args.name.clone(),
+        context_length: args.context,
         token_budget: args.tokens,
-        shard: Shard { index, count },
         batch_size: args.batch,
-        accumulator: AccumulatorConfig {
-            sizes: SelectionSizes {
-                top: args.top,
-                bottom,
-                bands: args.bands,
-                per_band: args.per_band,
-                random: args.random,
-            },
-            histogram_bins: dd_data::HISTOGRAM_BINS as u32,
-        },
+        top: args.top,
+        bottom: args.bottom,
+        bands: args.bands,
+        per_band: args.per_band,
+        random: args.random,
         token_table_bytes: args.token_table_mb.saturating_mul(1 << 20),
-        checkpoint_path: checkpoint_path(output),
-        // `from_secs_f64` panics on infinity; NaN falls to the floor.
-        checkpoint_interval: checkpoint_interval(args.checkpoint_minutes),
-    };
-    if holds_model(output, &name) && !record_config.checkpoint_path.exists() {
-        anyhow::bail!("{} already holds a model named {name:?}; pass --name or use another --output", output.display());
+        shard: args.shard.map(|(index, count)| Shard { index, count }),
+        checkpoint_interval: dd_record::checkpoint_interval_from_minutes(args.checkpoint_minutes),
+        weight_facts: if args.no_weights { None } else { standard.weight_facts },
+        ..standard
     }
-    let stop = stop_on_signal();
-    let bar = ProgressBar::new(0);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} {bar:40} {human_pos}/{human_len} tokens ({per_sec}, ETA {eta}) {prefix}")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message("recording");
-    let started = Instant::now();
-    let progress = |event: RecordEvent| match event {
-        RecordEvent::Counting { tokens } => {
-            bar.set_message("counting tokens");
-            bar.set_position(tokens);
-        }
-        RecordEvent::Recording { tokens, total } => {
-            bar.set_message("recording");
-            if let Some(total) = total {
-                bar.set_length(total);
-            }
-            bar.set_position(tokens);
-        }
-        RecordEvent::Checkpointed { tokens } => bar.set_prefix(format!("checkpoint at {tokens} tokens")),
-    };
-    let outcome = dd_record::record(&opened.transformer, &opened.tokenizer, &record_config, stop.flag(), &progress)?;
-    bar.finish_and_clear();
-    let recording = match outcome {
-        RecordOutcome::Interrupted { tokens: 0 } => {
-            eprintln!("stopped before recording anything; nothing was saved");
-            return Ok(None);
-        }
-        RecordOutcome::Interrupted { tokens } => {
-            eprintln!(
-                "stopped after {tokens} tokens; the checkpoint is {}. Run the same command again to continue.",
-                record_config.checkpoint_path.display()
-            );
-            return Ok(None);
-        }
-        RecordOutcome::Finished(recording) => recording,
-    };
-    stop.recording_done();
-    // The checkpoint matched these settings, and it is removed only once the database is complete:
-    // a model already there is what an interrupted write left, and is written again.
-    if holds_model(output, &name) {
-        let mut writer = dd_store::StoreWriter::open(output, dd_store::EncodeOptions::STANDARD)?;
-        writer.delete_model(&name)?;
-        writer.finish()?;
-        eprintln!("{} holds an unfinished write of {name}; writing it again", output.display());
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let tokens = recording.tokens_recorded();
-    eprintln!(
-        "recorded {tokens} tokens ({} contexts) in {seconds:.1} s: {:.0} tokens/s",
-        recording.contexts_recorded(),
-        tokens as f64 / seconds
-    );
-    if args.shard.is_some() {
-        // A shard is a database of its slice (servable as it is) with its mergeable state inside;
-        // the weight-based facts are left to `merge`, which computes them once.
-        write_database(opened, &recording, output, &name, data_source, false)?;
-        recording.save_to_database(output, &name)?;
-        eprintln!("wrote shard {index}/{count} to {}; combine the shards with `deepdecipher merge`", output.display());
-    } else {
-        write_database(opened, &recording, output, &name, data_source, !args.no_weights)?;
-    }
-    std::fs::remove_file(&record_config.checkpoint_path).ok();
-    Ok(Some(RecordReport { tokens, seconds }))
 }
 
-fn write_database(
-    opened: &OpenedModel,
-    recording: &Recording,
-    output: &Path,
-    name: &str,
-    data_source: &str,
-    weights: bool,
-) -> anyhow::Result<()> {
-    let write_config = WriteConfig {
-        model_name: name.to_owned(),
-        training_dataset: "unknown".to_owned(),
-        data_source: data_source.to_owned(),
-        activating_tokens: 20,
-        min_token_count: 3,
-        encode: dd_store::EncodeOptions::STANDARD,
-    };
-    let bar = crate::progress_bar("writing", "neurons");
-    let summary = dd_record::write_recording(
-        recording,
-        opened.transformer.config(),
-        &opened.tokenizer,
-        output,
-        &write_config,
-        &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
-    )?;
-    bar.finish_and_clear();
-    if weights {
-        let started = Instant::now();
-        let bar = ProgressBar::new(0);
-        if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {percent}% (ETA {eta})") {
-            bar.set_style(style);
+/// Runs `job` with progress bars and Ctrl-C handling; `Ok(None)` when interrupted.
+pub(crate) fn run_job(opened: &OpenedModel, job: &RecordingJob) -> anyhow::Result<Option<RecordReport>> {
+    let stop = stop_on_signal();
+    let display = JobDisplay::new(&job.output.store, job.model_name(opened), Some(&stop));
+    let outcome = dd_record::record_to_database(opened, job, &|event| display.show(event), stop.flag());
+    display.clear_recording_bar();
+    match outcome? {
+        JobOutcome::Interrupted { tokens: 0 } => {
+            eprintln!("stopped before recording anything; nothing was saved");
+            Ok(None)
         }
-        let n_records = dd_record::write_weight_facts(
-            &opened.transformer,
-            output,
-            name,
-            10,
-            dd_store::EncodeOptions::STANDARD,
-            &|progress| {
+        JobOutcome::Interrupted { tokens } => {
+            eprintln!(
+                "stopped after {tokens} tokens; the checkpoint is {}. Run the same command again to continue.",
+                job.output.checkpoint_path.display()
+            );
+            Ok(None)
+        }
+        JobOutcome::Finished { tokens, .. } => {
+            if let Some(Shard { index, count }) = job.shard {
+                eprintln!(
+                    "wrote shard {index}/{count} to {}; combine the shards with `deepdecipher merge`",
+                    job.output.store
+                );
+            }
+            let seconds = display.recording_seconds.get().copied().unwrap_or_default();
+            Ok(Some(RecordReport { tokens, seconds }))
+        }
+    }
+}
+
+/// The bars and messages of a job, drawn from its events. A bar appears with its phase's first
+/// event and is cleared when the phase ends.
+struct JobDisplay<'a> {
+    store: &'a StoreLocation,
+    model_name: &'a str,
+    /// The signal to switch to aborting once recording is over (none for `merge`).
+    stop: Option<&'a StopSignal>,
+    started: OnceLock<Instant>,
+    recording_seconds: OnceLock<f64>,
+    recording: OnceLock<ProgressBar>,
+    writing: OnceLock<ProgressBar>,
+    weights: OnceLock<ProgressBar>,
+}
+
+impl<'a> JobDisplay<'a> {
+    fn new(store: &'a StoreLocation, model_name: &'a str, stop: Option<&'a StopSignal>) -> Self {
+        Self {
+            store,
+            model_name,
+            stop,
+            started: OnceLock::new(),
+            recording_seconds: OnceLock::new(),
+            recording: OnceLock::new(),
+            writing: OnceLock::new(),
+            weights: OnceLock::new(),
+        }
+    }
+
+    fn show(&self, event: JobEvent) {
+        match event {
+            JobEvent::Started => {
+                self.recording_bar().set_message("recording");
+                let _ = self.started.set(Instant::now());
+            }
+            JobEvent::Record(RecordEvent::Counting { tokens }) => {
+                let bar = self.recording_bar();
+                bar.set_message("counting tokens");
+                bar.set_position(tokens);
+            }
+            JobEvent::Record(RecordEvent::Recording { tokens, total }) => {
+                let bar = self.recording_bar();
+                bar.set_message("recording");
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(tokens);
+            }
+            JobEvent::Record(RecordEvent::Checkpointed { tokens }) => {
+                self.recording_bar().set_prefix(format!("checkpoint at {tokens} tokens"));
+            }
+            JobEvent::RecordingFinished => {
+                self.clear_recording_bar();
+                if let Some(stop) = self.stop {
+                    stop.recording_done();
+                }
+            }
+            JobEvent::WriteStarting { tokens, contexts, deleted_unfinished_write } => {
+                if deleted_unfinished_write {
+                    eprintln!("{} holds an unfinished write of {}; writing it again", self.store, self.model_name);
+                }
+                let seconds = self.started.get().map_or(0.0, |started| started.elapsed().as_secs_f64());
+                let _ = self.recording_seconds.set(seconds);
+                eprintln!(
+                    "recorded {tokens} tokens ({contexts} contexts) in {seconds:.1} s: {:.0} tokens/s",
+                    tokens as f64 / seconds
+                );
+            }
+            JobEvent::WritingNeurons { done, total } => {
+                let bar = self.writing.get_or_init(|| crate::progress_bar("writing", "neurons"));
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+            JobEvent::NeuronsWritten => {
+                if let Some(bar) = self.writing.get() {
+                    bar.finish_and_clear();
+                }
+            }
+            JobEvent::WeightFacts(progress) => {
+                let bar = self.weights.get_or_init(|| {
+                    let bar = ProgressBar::new(0);
+                    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:40} {percent}% (ETA {eta})") {
+                        bar.set_style(style);
+                    }
+                    bar
+                });
                 let what = match progress.fact {
                     dd_model::WeightFact::LogitAttribution => "logit attribution",
                     dd_model::WeightFact::InputTokens => "input tokens",
@@ -262,29 +234,59 @@ fn write_database(
                 bar.set_message(what);
                 bar.set_length(progress.total);
                 bar.set_position(progress.done);
-            },
-        )?;
-        bar.finish_and_clear();
-        eprintln!(
-            "wrote {n_records} weight-based records (logit attribution, input tokens, connections) in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+            }
+            JobEvent::WeightFactsWritten { n_records, elapsed } => {
+                if let Some(bar) = self.weights.get() {
+                    bar.finish_and_clear();
+                }
+                eprintln!(
+                    "wrote {n_records} weight-based records (logit attribution, input tokens, connections) in {:.1} s",
+                    elapsed.as_secs_f64()
+                );
+            }
+            JobEvent::DatabaseWritten(summary) => {
+                eprintln!(
+                    "wrote {} neurons ({} records) of {} to {}; file is {}",
+                    summary.n_neurons,
+                    summary.n_records,
+                    self.model_name,
+                    self.store,
+                    crate::human_bytes(store_bytes(self.store))
+                );
+            }
+        }
     }
-    let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
-    eprintln!(
-        "wrote {} neurons ({} records) of {name} to {}; file is {}",
-        summary.n_neurons,
-        summary.n_records,
-        output.display(),
-        crate::human_bytes(bytes)
-    );
-    Ok(())
+
+    fn recording_bar(&self) -> &ProgressBar {
+        self.recording.get_or_init(|| {
+            let bar = ProgressBar::new(0);
+            let template = "{msg} {bar:40} {human_pos}/{human_len} tokens ({per_sec}, ETA {eta}) {prefix}";
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar
+        })
+    }
+
+    fn clear_recording_bar(&self) {
+        if let Some(bar) = self.recording.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The size of a database file, for messages (0 for a store that is not one file).
+fn store_bytes(store: &StoreLocation) -> u64 {
+    match store {
+        StoreLocation::SqliteFile(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 pub(crate) fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let opened = open_model(&args.model)?;
-    let data_source = args.dataset.display().to_string();
-    match record_dataset(&opened, &args.dataset, &args.output, &args.recording, &data_source)? {
+    let job = recording_job(&args.recording, &args.dataset, &args.output);
+    match run_job(&opened, &job)? {
         Some(_) => Ok(ExitCode::SUCCESS),
         None => Ok(ExitCode::from(130)),
     }
@@ -297,6 +299,28 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     merged.check_model(&opened.transformer)?;
     let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
     let data_source = format!("{} shards merged", paths.len());
-    write_database(&opened, &merged, &args.output, &name, &data_source, !args.no_weights)?;
+    let standard = DatabaseWrite::standard(StoreLocation::SqliteFile(args.output.clone()), &name, &data_source);
+    let database =
+        DatabaseWrite { weight_facts: if args.no_weights { None } else { standard.weight_facts }, ..standard };
+    let display = JobDisplay::new(&database.store, &name, None);
+    dd_record::write_to_database(&opened, &merged, &database, &|event| display.show(event))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// `record` without options runs the library's standard job: the flags' defaults and
+    /// `RecordingJob::standard` cannot drift apart.
+    #[test]
+    fn record_defaults_are_the_standard_job() {
+        let cli = Cli::try_parse_from(["deepdecipher", "record", "model.gguf", "corpus"]).expect("parses");
+        let Command::Record(args) = cli.command else { panic!("not record: {:?}", cli.command) };
+        let standard = RecordingJob::standard(Path::new("corpus"), Path::new("data.db"));
+        assert_eq!(recording_job(&args.recording, &args.dataset, &args.output), standard);
+    }
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use dd_model::{ModelError, Tokenizer};
 use rayon::prelude::*;
 
-use super::{DatasetError, DatasetProgress, Document, Documents};
+use super::documents::{Document, Documents};
+use super::error::DatasetError;
+use super::progress::DatasetProgress;
 
 /// The context length when the caller has no reason to choose another: long enough to read a
 /// neuron's example as text, short enough that a run sees many contexts.

@@ -5,8 +5,24 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use super::error::{DatasetError, io_error};
 use super::parquet_file::ParquetReader;
-use super::{DatasetError, DatasetFormat, DatasetProgress};
+use super::progress::DatasetProgress;
+
+/// How a dataset file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatasetFormat {
+    /// The whole file is one document, in UTF-8.
+    Text,
+    /// One JSON object per line; the text is one of its string fields.
+    Jsonl,
+    /// JSONL compressed with gzip.
+    JsonlGzip,
+    /// JSONL compressed with zstd.
+    JsonlZstd,
+    /// Apache Parquet; the text is one of its string columns.
+    Parquet,
+}
 
 /// One file of a dataset and how to read it.
 #[derive(Debug)]
@@ -49,6 +65,25 @@ pub(super) fn list_data_files(
         })
         .collect();
     Ok((data_files, total_bytes))
+}
+
+impl DatasetFormat {
+    /// The format a file's name implies: `.jsonl`, `.jsonl.gz`, `.jsonl.zst` and `.parquet`
+    /// (in any case), and text for any other name.
+    pub fn from_path(path: &Path) -> DatasetFormat {
+        let name = path.file_name().map(|name| name.to_string_lossy().to_lowercase()).unwrap_or_default();
+        if name.ends_with(".jsonl") {
+            DatasetFormat::Jsonl
+        } else if name.ends_with(".jsonl.gz") {
+            DatasetFormat::JsonlGzip
+        } else if name.ends_with(".jsonl.zst") {
+            DatasetFormat::JsonlZstd
+        } else if name.ends_with(".parquet") {
+            DatasetFormat::Parquet
+        } else {
+            DatasetFormat::Text
+        }
+    }
 }
 
 impl FileQueue {
@@ -217,6 +252,23 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-pub(super) fn io_error(path: &Path, source: std::io::Error) -> DatasetError {
-    DatasetError::Io { path: path.to_path_buf(), source }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_follow_file_names() {
+        let cases = [
+            ("a/b.jsonl", DatasetFormat::Jsonl),
+            ("b.JSONL.GZ", DatasetFormat::JsonlGzip),
+            ("c.jsonl.zst", DatasetFormat::JsonlZstd),
+            ("d.parquet", DatasetFormat::Parquet),
+            ("e.txt", DatasetFormat::Text),
+            ("f.json", DatasetFormat::Text),
+            ("README", DatasetFormat::Text),
+        ];
+        for (path, format) in cases {
+            assert_eq!(DatasetFormat::from_path(Path::new(path)), format, "{path}");
+        }
+    }
 }

@@ -14,8 +14,8 @@ use parquet::data_type::{ByteArray, ByteArrayType};
 use parquet::errors::ParquetError;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use super::files::io_error;
-use super::{DatasetError, DatasetProgress};
+use super::error::{DatasetError, io_error};
+use super::progress::DatasetProgress;
 
 /// Rows decoded per call: enough to amortise the call, few enough that a batch of long documents
 /// stays a few megabytes.

@@ -10,8 +10,11 @@ use candle_core::{Device, Tensor};
 use dd_data::{ExampleGroupKind, NeuronDataKind, NeuronExamples, NeuronRecord, NeuronStats};
 use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
 use dd_record::dataset::{self, Context, ContextConfig, DatasetConfig, DatasetFormat, Shard};
-use dd_record::{AccumulatorConfig, RecordConfig, RecordError, RecordOutcome, SelectionSizes, WriteConfig};
-use dd_store::{EncodeOptions, ReadConfig, SqliteStore, StoreRead};
+use dd_record::{
+    AccumulatorConfig, JobEvent, JobOutcome, RecordConfig, RecordError, RecordOutcome, RecordingJob, SelectionSizes,
+    WriteConfig,
+};
+use dd_store::{EncodeOptions, ReadConfig, SqliteStore, StoreLocation, StoreRead};
 
 use crate::fixture;
 
@@ -100,9 +103,11 @@ fn write_config() -> WriteConfig {
         data_source: "test text".to_owned(),
         activating_tokens: 10,
         min_token_count: 2,
-        encode: EncodeOptions { activation_bits: 16, zstd_level: 3 },
     }
 }
+
+/// The encoding of the test databases: 16-bit activations, so comparisons lose little.
+const ENCODE: EncodeOptions = EncodeOptions { activation_bits: 16, zstd_level: 3 };
 
 fn record_to(setup: &Setup, config: &RecordConfig, db: &str) -> PathBuf {
     let outcome = dd_record::record(&setup.model, &setup.tokenizer, config, &AtomicBool::new(false), &|_| {})
@@ -113,8 +118,11 @@ fn record_to(setup: &Setup, config: &RecordConfig, db: &str) -> PathBuf {
 
 fn write_db(setup: &Setup, recording: &dd_record::Recording, db: &str) -> PathBuf {
     let path = setup.dir.path().join(db);
-    dd_record::write_recording(recording, setup.model.config(), &setup.tokenizer, &path, &write_config(), &|_, _| {})
+    let mut store = StoreLocation::SqliteFile(path.clone()).open_writer(ENCODE).expect("open writer");
+    let (config, tokenizer) = (setup.model.config(), &setup.tokenizer);
+    dd_record::write_recording(recording, config, tokenizer, &mut *store, &write_config(), &|_, _| {})
         .expect("write succeeds");
+    store.finish().expect("finish");
     path
 }
 
@@ -375,7 +383,9 @@ fn merged_shards_equal_one_run() {
         let RecordOutcome::Finished(recording) = outcome else { panic!("not interrupted") };
         // Each shard is a database of its own, servable, with its mergeable state inside.
         let path = write_db(&setup, &recording, &format!("shard{index}.db"));
-        recording.save_to_database(&path, "tiny").expect("save shard state");
+        let mut store = StoreLocation::SqliteFile(path.clone()).open_writer(ENCODE).expect("open writer");
+        recording.save_to_database(&mut *store, "tiny").expect("save shard state");
+        store.finish().expect("finish");
         assert_eq!(read_all(&path).len(), whole.len(), "a shard database holds every neuron");
         shard_files.push(path);
     }
@@ -463,4 +473,81 @@ fn bad_datasets_and_settings_are_clear_errors() {
     let mut other = first.clone();
     other.context_length = 16;
     assert!(matches!(record(&other), Err(RecordError::SettingsMismatch { .. })));
+}
+
+/// `record_to_database` runs the whole sequence with the library's choices: events in order, the
+/// context cut to the model's, bottom examples for a GELU model, the checkpoint removed once the
+/// database is complete, a second run refused, a run whose write was interrupted writing the model
+/// again, and a shard keeping its mergeable state instead of the weight-based facts.
+#[test]
+fn record_to_database_runs_the_whole_sequence() {
+    let Setup { dir, model, tokenizer, dataset } = setup("gpt2");
+    let opened = dd_record::OpenedModel { transformer: model, tokenizer, default_name: "tiny".to_owned() };
+    let job_for = |db: &str| RecordingJob {
+        dataset: dataset.clone(),
+        context_length: 100_000,
+        token_budget: Some(2000),
+        batch_size: 3,
+        token_table_bytes: 1 << 20,
+        weight_facts: Some(3),
+        ..RecordingJob::standard(&dataset.path, &dir.path().join(db))
+    };
+    let run = |job: &RecordingJob, stop: bool| {
+        let events = std::sync::Mutex::new(Vec::new());
+        let push = |event: JobEvent| events.lock().expect("events").push(event);
+        let outcome = dd_record::record_to_database(&opened, job, &push, &AtomicBool::new(stop));
+        (outcome, events.into_inner().expect("events"))
+    };
+    let milestones = |events: &[JobEvent]| -> Vec<&'static str> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                JobEvent::Started => Some("started"),
+                JobEvent::RecordingFinished => Some("recorded"),
+                JobEvent::WriteStarting { deleted_unfinished_write: false, .. } => Some("write"),
+                JobEvent::WriteStarting { deleted_unfinished_write: true, .. } => Some("rewrite"),
+                JobEvent::NeuronsWritten => Some("neurons"),
+                JobEvent::WeightFactsWritten { .. } => Some("weights"),
+                JobEvent::DatabaseWritten(_) => Some("database"),
+                _ => None,
+            })
+            .collect()
+    };
+
+    let job = job_for("job.db");
+    let config = job.record_config(&opened);
+    assert_eq!(config.context_length, opened.transformer.config().n_ctx);
+    assert_eq!(config.accumulator.sizes.bottom, dd_record::standard_bottom_examples(dd_model::Activation::GeluTanh));
+    let (outcome, events) = run(&job, false);
+    let JobOutcome::Finished { tokens, written, .. } = outcome.expect("records") else { panic!("not interrupted") };
+    assert!(tokens > 0 && written.n_neurons == opened.transformer.config().n_neurons());
+    assert_eq!(milestones(&events), ["started", "recorded", "write", "neurons", "weights", "database"]);
+    assert!(!job.output.checkpoint_path.exists() && job.output.holds_finished_recording("tiny"));
+    let path = dir.path().join("job.db");
+    assert!(read_kind(&path, NeuronDataKind::Logits).len() as u64 == written.n_neurons);
+    assert!(
+        read_all(&path).iter().all(|(examples, _)| examples.groups.iter().any(|g| g.kind == ExampleGroupKind::Bottom))
+    );
+
+    let (refused, _) = run(&job, false);
+    assert!(matches!(refused, Err(RecordError::AlreadyRecorded { .. })), "{refused:?}");
+
+    // Interrupted after its first batch, then given a database holding the model, as if killed
+    // while writing: the next run resumes, deletes the unfinished model and writes it again.
+    let rewritten = job_for("rewritten.db");
+    let (outcome, _) = run(&rewritten, true);
+    assert!(matches!(outcome, Ok(JobOutcome::Interrupted { tokens }) if tokens > 0), "{outcome:?}");
+    std::fs::copy(&path, dir.path().join("rewritten.db")).expect("copy");
+    let (outcome, events) = run(&rewritten, false);
+    assert!(matches!(outcome, Ok(JobOutcome::Finished { .. })), "{outcome:?}");
+    assert_eq!(milestones(&events), ["started", "recorded", "rewrite", "neurons", "weights", "database"]);
+    assert_eq!(read_all(&dir.path().join("rewritten.db")), read_all(&path));
+
+    let shard = RecordingJob { shard: Some(Shard { index: 0, count: 1 }), ..job_for("shard.db") };
+    let (outcome, events) = run(&shard, false);
+    assert!(matches!(outcome, Ok(JobOutcome::Finished { .. })), "{outcome:?}");
+    assert_eq!(milestones(&events), ["started", "recorded", "write", "neurons", "database"]);
+    let store = SqliteStore::open(&dir.path().join("shard.db"), &ReadConfig::serving()).expect("open");
+    assert!(!store.catalog().models()[0].sources[0].has_neuron_kind(NeuronDataKind::Logits));
+    dd_record::merge_shards(&[dir.path().join("shard.db").as_path()]).expect("the shard state is kept");
 }

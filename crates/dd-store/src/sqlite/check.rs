@@ -5,7 +5,8 @@ use std::path::Path;
 use dd_data::{LayerDataKind, ModelDataKind, NeuronDataKind};
 use rusqlite::Connection;
 
-use super::{ReadConfig, open_reader, schema};
+use super::pool::{ReadConfig, open_reader};
+use super::schema;
 use crate::StoreError;
 use crate::codec::{decode_layer, decode_model, decode_neuron};
 use crate::error::SqliteContext;

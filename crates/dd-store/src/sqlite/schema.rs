@@ -5,6 +5,8 @@
 //! appended: a released one is never edited.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
@@ -149,11 +151,18 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
         tx.pragma_update(None, "user_version", index as u32 + 1).at(path)?;
         if index == 0 {
-            tx.execute("INSERT INTO meta (key, value) VALUES ('content_id', ?1)", [super::new_content_id()])
-                .at(path)?;
+            tx.execute("INSERT INTO meta (key, value) VALUES ('content_id', ?1)", [new_content_id()]).at(path)?;
         }
         tx.commit().at(path)?;
         tracing::info!(path = %path.display(), version = index + 1, "migrated database schema");
     }
     Ok(())
+}
+
+/// A fresh id for the store's content, changed on every committed write.
+pub(crate) fn new_content_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{:x}-{counter:x}", nanos, std::process::id())
 }

@@ -4,8 +4,10 @@ use dd_data::*;
 // Explicit, because both globs name a `Connection`: this file's is SQLite's.
 use rusqlite::Connection;
 
+use super::pool::immutable_uri;
 use super::*;
-use crate::codec::EncodeOptions;
+use crate::codec::{EncodeOptions, EncodedNeuron};
+use crate::{StoreLocation, StoreWrite};
 
 fn metadata(name: &str) -> ModelMetadata {
     ModelMetadata {
@@ -273,4 +275,51 @@ fn version_1_databases_gain_the_state_table() {
     let entry = store.catalog().model("m1").expect("model");
     assert_eq!(store.neuron_record(&entry.sources[0], 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(3)));
     assert_eq!(store.model_state(entry.id, "recorder").expect("read"), Some(b"state".to_vec()));
+}
+
+/// Producers write through `dyn StoreWrite`, opened by location: records encoded by the provided
+/// methods with the writer's options, producer state, deletion, and a `finish` that leaves the file
+/// out of WAL mode.
+#[test]
+fn the_write_interface_writes_what_the_reader_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let location = StoreLocation::SqliteFile(path.clone());
+    assert!(location.existing_catalog().expect("nothing there yet").is_none());
+    assert!(!path.exists(), "looking does not create a store");
+    let options = EncodeOptions { activation_bits: 16, zstd_level: 3 };
+    let mut store: Box<dyn StoreWrite> = location.open_writer(options).expect("open writer");
+    assert_eq!(store.location(), path.display().to_string());
+    assert_eq!(store.encode_options(), options);
+    let (model, source) = store.add_model(&metadata("m1")).expect("add model");
+    assert!(matches!(store.add_model(&metadata("m1")), Err(StoreError::ModelExists { .. })));
+    let mut batch = store.batch().expect("batch");
+    assert_eq!(batch.encode_options(), options);
+    batch.put_neuron(source, 1, 3, &similar(7)).expect("put neuron");
+    let encoded = EncodedNeuron::new(&similar(2), &options).expect("encode");
+    batch.put_encoded_neuron(source, 0, 0, &encoded).expect("put encoded neuron");
+    batch.put_layer(source, 0, &LayerRecord::Ranking(NeuronRanking::default())).expect("put layer");
+    batch.put_model(model, &ModelRecord::Vocabulary(Vocabulary { tokens: vec!["a".into()] })).expect("put model");
+    batch.put_model_state(model, "producer", b"state").expect("put state");
+    assert!(matches!(batch.put_neuron(source, 2, 0, &similar(1)), Err(StoreError::OutOfRange { .. })));
+    assert_eq!(batch.n_records(), 4);
+    batch.commit().expect("commit");
+    store.add_model(&metadata("m2")).expect("add another");
+    assert!(store.delete_model("m2").expect("delete"));
+    let catalog = store.catalog().expect("catalog");
+    assert!(catalog.model("m1").is_some() && catalog.model("m2").is_none());
+    store.finish().expect("finish");
+
+    let journal_mode: String =
+        Connection::open(&path).expect("open").query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("mode");
+    assert_eq!(journal_mode, "delete");
+    let catalog = location.existing_catalog().expect("read").expect("a store now");
+    assert_eq!(catalog.models().len(), 1);
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let entry = store.catalog().model("m1").expect("model in catalog");
+    let mlp = entry.source(MLP_SOURCE).expect("mlp source");
+    assert_eq!(store.neuron_record(mlp, 1, 3, NeuronDataKind::Similar).expect("read"), Some(similar(7)));
+    assert_eq!(store.neuron_record(mlp, 0, 0, NeuronDataKind::Similar).expect("read"), Some(similar(2)));
+    assert!(store.layer_record(mlp, 0, LayerDataKind::Ranking).expect("read").is_some());
+    assert_eq!(store.model_state(entry.id, "producer").expect("read"), Some(b"state".to_vec()));
 }

@@ -1,34 +1,41 @@
-//! The single writer: creates and migrates databases and writes records in batched transactions.
+//! The single writer of a SQLite file, the SQLite implementation of [`StoreWrite`] and
+//! [`StoreBatch`]: creates and migrates databases and writes records in batched transactions.
 //!
 //! Every write goes through a transaction, so a killed process leaves the
 //! database as of its last commit: WAL mode makes commits atomic and never
-//! corrupts the file.
+//! corrupts the file. [`StoreWriter::finish`] leaves WAL mode, which is what lets a finished
+//! database be served `immutable`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use dd_data::{LayerRecord, ModelMetadata, ModelRecord, NeuronRecord, SourceInfo, validate_name};
+use dd_data::{
+    LayerDataKind, LayerRecord, ModelDataKind, ModelMetadata, ModelRecord, NeuronRecord, SourceInfo, validate_name,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{new_content_id, read_catalog, schema};
+use super::catalog::read_catalog;
+use super::schema::{self, new_content_id};
 use crate::StoreError;
-use crate::backend::{Catalog, ModelId, SourceId};
-use crate::codec::{EncodeOptions, EncodedNeuron, encode_layer, encode_model};
+use crate::backend::{Catalog, ModelId, SourceId, StoreBatch, StoreWrite};
+use crate::codec::{EncodeOptions, EncodedNeuron};
 use crate::error::SqliteContext;
 
 /// SQLite page size of new databases (see [`StoreWriter::open`]).
 pub const PAGE_SIZE: u32 = 1024;
 
-/// The one writer of a database.
+/// The one writer of a SQLite database; producers use it as a [`StoreWrite`].
 pub struct StoreWriter {
     path: PathBuf,
+    /// The path as text, for [`StoreWrite::location`].
+    location: String,
     conn: Connection,
     options: EncodeOptions,
     /// Shapes of the sources written so far, to range-check indices without a query per record.
     source_shapes: HashMap<SourceId, (u64, u64)>,
 }
 
-/// Writes made in one transaction; dropped without [`WriteBatch::commit`], they are rolled back.
+/// Writes made in one SQLite transaction; dropped without [`WriteBatch::commit`], they are rolled back.
 pub struct WriteBatch<'a> {
     path: &'a Path,
     tx: Transaction<'a>,
@@ -52,7 +59,8 @@ impl StoreWriter {
         conn.pragma_update(None, "synchronous", "NORMAL").at(path)?;
         conn.pragma_update(None, "foreign_keys", true).at(path)?;
         schema::migrate(&mut conn, path)?;
-        let mut writer = Self { path: path.to_owned(), conn, options, source_shapes: HashMap::new() };
+        let location = path.display().to_string();
+        let mut writer = Self { path: path.to_owned(), location, conn, options, source_shapes: HashMap::new() };
         writer.reload_shapes()?;
         Ok(writer)
     }
@@ -171,7 +179,7 @@ impl StoreWriter {
 }
 
 impl WriteBatch<'_> {
-    /// Writes (or replaces) one neuron-level record.
+    /// Encodes and writes (or replaces) one neuron-level record.
     pub fn put_neuron(
         &mut self,
         source: SourceId,
@@ -179,11 +187,17 @@ impl WriteBatch<'_> {
         index: u32,
         record: &NeuronRecord,
     ) -> Result<(), StoreError> {
-        let encoded = EncodedNeuron::new(record, &self.options).map_err(|source_error| StoreError::Codec {
-            what: format!("neuron {layer}/{index} {}", record.kind().name()),
-            source: source_error,
-        })?;
-        self.put_encoded_neuron(source, layer, index, &encoded)
+        StoreBatch::put_neuron(self, source, layer, index, record)
+    }
+
+    /// Encodes and writes (or replaces) one layer-level record.
+    pub fn put_layer(&mut self, source: SourceId, layer: u32, record: &LayerRecord) -> Result<(), StoreError> {
+        StoreBatch::put_layer(self, source, layer, record)
+    }
+
+    /// Encodes and writes (or replaces) one model-level record.
+    pub fn put_model(&mut self, model: ModelId, record: &ModelRecord) -> Result<(), StoreError> {
+        StoreBatch::put_model(self, model, record)
     }
 
     /// Writes (or replaces) one neuron-level record encoded elsewhere.
@@ -216,30 +230,28 @@ impl WriteBatch<'_> {
         Ok(())
     }
 
-    /// Writes (or replaces) one layer-level record.
-    pub fn put_layer(&mut self, source: SourceId, layer: u32, record: &LayerRecord) -> Result<(), StoreError> {
+    /// Writes (or replaces) the encoded blob of one layer-level record.
+    pub fn put_layer_blob(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        kind: LayerDataKind,
+        blob: &[u8],
+    ) -> Result<(), StoreError> {
         self.check_unit(source, layer, None)?;
-        let blob = encode_layer(record, &self.options).map_err(|source_error| StoreError::Codec {
-            what: format!("layer {layer} {}", record.kind().name()),
-            source: source_error,
-        })?;
         self.tx
             .prepare_cached("INSERT OR REPLACE INTO layer_data (source_id, layer, kind, data) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut s| s.execute(params![source.0, layer, record.kind().code(), blob]))
+            .and_then(|mut s| s.execute(params![source.0, layer, kind.code(), blob]))
             .at(self.path)?;
         self.n_records += 1;
         Ok(())
     }
 
-    /// Writes (or replaces) one model-level record.
-    pub fn put_model(&mut self, model: ModelId, record: &ModelRecord) -> Result<(), StoreError> {
-        let blob = encode_model(record, &self.options).map_err(|source_error| StoreError::Codec {
-            what: format!("model {}", record.kind().name()),
-            source: source_error,
-        })?;
+    /// Writes (or replaces) the encoded blob of one model-level record.
+    pub fn put_model_blob(&mut self, model: ModelId, kind: ModelDataKind, blob: &[u8]) -> Result<(), StoreError> {
         self.tx
             .prepare_cached("INSERT OR REPLACE INTO model_data (model_id, kind, data) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![model.0, record.kind().code(), blob]))
+            .and_then(|mut s| s.execute(params![model.0, kind.code(), blob]))
             .at(self.path)?;
         self.n_records += 1;
         Ok(())
@@ -298,6 +310,82 @@ impl WriteBatch<'_> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl StoreWrite for StoreWriter {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn encode_options(&self) -> EncodeOptions {
+        self.options
+    }
+
+    fn catalog(&self) -> Result<Catalog, StoreError> {
+        StoreWriter::catalog(self)
+    }
+
+    fn add_model(&mut self, metadata: &ModelMetadata) -> Result<(ModelId, SourceId), StoreError> {
+        StoreWriter::add_model(self, metadata)
+    }
+
+    fn add_source(&mut self, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError> {
+        StoreWriter::add_source(self, model, info)
+    }
+
+    fn delete_model(&mut self, name: &str) -> Result<bool, StoreError> {
+        StoreWriter::delete_model(self, name)
+    }
+
+    fn batch(&mut self) -> Result<Box<dyn StoreBatch + '_>, StoreError> {
+        Ok(Box::new(StoreWriter::batch(self)?))
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), StoreError> {
+        StoreWriter::finish(*self)
+    }
+}
+
+impl StoreBatch for WriteBatch<'_> {
+    fn encode_options(&self) -> EncodeOptions {
+        self.options
+    }
+
+    fn put_encoded_neuron(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        index: u32,
+        encoded: &EncodedNeuron,
+    ) -> Result<(), StoreError> {
+        WriteBatch::put_encoded_neuron(self, source, layer, index, encoded)
+    }
+
+    fn put_layer_blob(
+        &mut self,
+        source: SourceId,
+        layer: u32,
+        kind: LayerDataKind,
+        blob: &[u8],
+    ) -> Result<(), StoreError> {
+        WriteBatch::put_layer_blob(self, source, layer, kind, blob)
+    }
+
+    fn put_model_blob(&mut self, model: ModelId, kind: ModelDataKind, blob: &[u8]) -> Result<(), StoreError> {
+        WriteBatch::put_model_blob(self, model, kind, blob)
+    }
+
+    fn put_model_state(&mut self, model: ModelId, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        WriteBatch::put_model_state(self, model, name, data)
+    }
+
+    fn n_records(&self) -> u64 {
+        WriteBatch::n_records(self)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        WriteBatch::commit(*self)
     }
 }
 
