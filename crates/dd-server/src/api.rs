@@ -4,24 +4,22 @@
 //! list; the blocking store work then runs on the blocking pool, bounded by
 //! the read semaphore.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dd_data::ModelDataKind;
 use dd_store::SourceEntry;
-use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::render::JsonOut;
-use crate::search::SearchIndex;
+use crate::json::JsonOut;
+use crate::live::{LiveFindings, LiveResult, LiveTarget};
+use crate::model_context::ModelContext;
+use crate::params::{ApiPath, clip, parse_index, query_params};
 use crate::services::{Service, Target};
-use crate::state::{AppState, ModelContext};
+use crate::state::AppState;
 use crate::{openapi, wire};
 
 /// The JSON routes.
@@ -36,20 +34,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/{model}/{service}/{layer}/{neuron}", get(neuron_page))
         .route("/-/health", get(health))
         .route("/-/version", get(version))
-}
-
-/// `Path`, with rejections (bad percent-encoding) answered in our error shape.
-pub(crate) struct ApiPath<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(ApiPath(value)),
-            Err(rejection) => Err(ApiError::bad_parameter(rejection.body_text())),
-        }
-    }
 }
 
 fn json_response(body: impl Into<axum::body::Body>) -> Response {
@@ -132,10 +116,7 @@ async fn respond(
             format!("no model named {:?}; GET /api lists them", clip(model_name)),
         ));
     };
-    let params: HashMap<String, String> = match Query::try_from_uri(uri) {
-        Ok(Query(params)) => params,
-        Err(rejection) => return Err(ApiError::bad_parameter(rejection.body_text())),
-    };
+    let params = query_params(uri)?;
     let source_name = params.get("source").map(String::as_str);
     let Some(source) = model.source(source_name).cloned() else {
         return Err(ApiError::not_found(
@@ -192,7 +173,7 @@ async fn respond(
                 },
                 Service::Activations => {
                     if !state.live.contains_key(model_name) {
-                        return Err(crate::web::live::no_live_model(model_name));
+                        return Err(crate::live::no_live_model(model_name));
                     }
                     only_mlp(service, &source)?;
                     match params.get("text") {
@@ -227,11 +208,12 @@ async fn respond(
     // A text runs under the model's own bound rather than a read permit: its only store reads are the
     // layer summaries at model level, a few small blobs per run, already bounded by the run permit.
     if let Request::Activations(text) = &request {
-        let view = match target {
-            Target::Neuron(layer, neuron) => crate::web::View::Neuron(layer, neuron),
-            _ => crate::web::View::Model,
+        let live_target = match target {
+            Target::Neuron(layer, neuron) => LiveTarget::Neuron(layer, neuron),
+            _ => LiveTarget::Model,
         };
-        let result = crate::web::live::run_for_page(&state, &model, view, text).await?;
+        let live = state.live_model(&model.entry.metadata.name)?;
+        let result = crate::live::run_text(live, state.store.clone(), &model, live_target, text).await?;
         let mut response = json_response(activations_body(&model, &result));
         // Visitors' texts stay out of shared caches.
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -277,7 +259,7 @@ fn build_body(
         }
         Request::All => {
             out.raw("{");
-            let services = model.services(source);
+            let services = Service::with_data(&model.entry, source);
             let services = services.iter().filter(|s| {
                 !matches!(s, Service::Neuron2GraphSearch | Service::TokenSearch) && s.levels().contains(&target.level())
             });
@@ -303,7 +285,7 @@ fn build_body(
             return Err(ApiError::internal_message("an activations request reached the store reader"));
         }
         Request::TokenSearch { token, limit } => {
-            let index = crate::search::activating_index(store, model, source)?;
+            let index = model.activating_index(store, source)?;
             let hits = index.lookup(&token);
             let page = wire::TokenSearchPage {
                 token: crate::search::normalise(&token),
@@ -322,7 +304,7 @@ fn build_body(
             return Ok(envelope(model, &serde_json::to_string(&page).unwrap_or_default()));
         }
         Request::Search(query) => {
-            let index = search_index(store, model)?;
+            let index = model.search_index(store)?;
             let neurons: Vec<wire::NeuronIndexObject> = index
                 .search(&query)?
                 .into_iter()
@@ -346,8 +328,7 @@ fn only_mlp(service: Service, source: &SourceEntry) -> Result<(), ApiError> {
 }
 
 /// The `activations` page of a run, in the API's envelope.
-fn activations_body(model: &ModelContext, result: &crate::web::live::LiveResult) -> Vec<u8> {
-    use crate::web::live::LiveFindings;
+fn activations_body(model: &ModelContext, result: &LiveResult) -> Vec<u8> {
     let tokens_cut = result.n_cut as u64;
     let data = match &result.findings {
         LiveFindings::Neuron(trace) => serde_json::to_string(&wire::TextActivationsPage {
@@ -399,23 +380,6 @@ fn envelope(model: &ModelContext, data: &str) -> Vec<u8> {
     out.buf
 }
 
-/// The model's search index, built on first use.
-pub(crate) fn search_index(
-    store: &dyn dd_store::StoreRead,
-    model: &ModelContext,
-) -> Result<Arc<SearchIndex>, ApiError> {
-    let mut cached = model.search.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(index) = cached.as_ref() {
-        return Ok(index.clone());
-    }
-    let index = match store.model_record(&model.entry, ModelDataKind::TokenIndex)? {
-        Some(dd_data::ModelRecord::TokenIndex(index)) => Arc::new(SearchIndex::new(index)),
-        _ => return Err(ApiError::internal_message("loading the token index: it is missing")),
-    };
-    *cached = Some(index.clone());
-    Ok(index)
-}
-
 fn describe(model: &str, target: Target) -> String {
     match target {
         Target::Model => format!("model {model:?}"),
@@ -424,43 +388,8 @@ fn describe(model: &str, target: Target) -> String {
     }
 }
 
-/// Parses a layer or neuron index: not a non-negative integer is a 400, past the end a 404.
-pub(crate) fn parse_index(what: &'static str, text: &str, len: u64) -> Result<u32, ApiError> {
-    let valid = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
-    let value = if valid { text.parse::<u64>().ok() } else { None };
-    let Some(value) = value else {
-        return Err(ApiError::bad_parameter(format!("{what} must be a non-negative integer, got {:?}", clip(text))));
-    };
-    if value >= len {
-        return Err(ApiError::not_found("out_of_range", format!("{what} {value} out of range: there are {len}")));
-    }
-    u32::try_from(value).map_err(|_| ApiError::not_found("out_of_range", format!("{what} {value} out of range")))
-}
-
-/// Echoes at most 64 characters of client input in messages.
-pub(crate) fn clip(text: &str) -> String {
-    text.chars().take(64).collect()
-}
-
 /// The body of a response, for the middleware's sake.
 pub(crate) fn not_found_response() -> Response {
     ApiError::not_found("not_found", "no such route; GET /api lists the models and /doc documents the API")
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn indices_are_validated() {
-        assert_eq!(parse_index("layer", "3", 12).expect("ok"), 3);
-        assert_eq!(parse_index("layer", "0", 1).expect("ok"), 0);
-        for bad in ["", "-1", "+1", "1.0", "abc", "1e3", " 1", "99999999999999999999999"] {
-            assert_eq!(parse_index("layer", bad, 12).expect_err(bad).status(), 400, "{bad:?}");
-        }
-        for missing in ["12", "4294967296", "18446744073709551615"] {
-            assert_eq!(parse_index("layer", missing, 12).expect_err(missing).status(), 404, "{missing:?}");
-        }
-    }
 }

@@ -2,27 +2,42 @@
 //! document, the doc page and the website.
 //!
 //! # Layout
-//! - [`wire`]: JSON wire types, the only place response shapes are defined.
-//! - `services`: what each service serves at each level, and how pages are built.
-//! - `api`: routes, parameter validation and the blocking-pool hand-off.
-//! - `render`: hand-written JSON for example texts, the hot path.
-//! - `search`: the in-memory token index.
-//! - `middleware`: access log, method/size limits, timeout, ETag and caching.
-//! - `compress`: `Accept-Encoding` negotiation and one-shot zstd, brotli and gzip.
-//! - [`openapi`]: the OpenAPI document and `/doc`.
-//! - `web`: the website (HTML pages, plots, assets) and "try your own text".
+//! Modules form layers, listed bottom-up; each uses only modules of the layers below it (and, inside
+//! a layer, those listed before it).
+//! 1. Shared leaves: `error` ([`ApiError`]), [`wire`] (JSON wire types, the only place response
+//!    shapes are defined), `json` (`JsonOut`, the hand-written JSON buffer, and its 16-byte slots),
+//!    `html` (escaping and short numbers), `params` (path and query parsing, indices), and
+//!    `token_strings` (a model's tokens escaped once for JSON and HTML).
+//! 2. What the server derives per model: `search` (the token indices), `render` (hand-written JSON
+//!    for example texts, the hot path), `model_context` (a served model with its metadata JSON, token
+//!    strings and search indices, built on first use and kept), `services` (what each service
+//!    serves at each level, and how pages are built).
+//! 3. `live` (running a served model on a visitor's text) and [`openapi`] (the OpenAPI document and
+//!    `/doc`, from the service table).
+//! 4. `state`: [`AppState`], everything a request shares.
+//! 5. The handlers, side by side and unaware of each other: `api` (routes, parameter validation,
+//!    the blocking-pool hand-off) and `web` (the website's pages).
+//! 6. The application: `compress` (`Accept-Encoding` and one-shot zstd, brotli and gzip),
+//!    `middleware` (access log, limits, timeout, ETag and caching; it answers refusals as JSON or as
+//!    pages, so it sits above both handlers) and this file.
 //!
 //! **Invariant:** this is the only crate that knows HTTP or JSON; store types are converted by hand.
 
 mod api;
 mod compress;
 mod error;
+mod html;
+mod json;
+mod live;
 mod middleware;
+mod model_context;
 pub mod openapi;
+mod params;
 mod render;
 mod search;
 mod services;
 mod state;
+mod token_strings;
 mod web;
 pub mod wire;
 
@@ -44,17 +59,17 @@ pub mod bench {
     use dd_store::codec::QuantizedExamples;
 
     /// Token tables built once, for benchmarks that time only the rendering.
-    pub struct Tokens(crate::state::TokenStrings);
+    pub struct Tokens(crate::token_strings::TokenStrings);
 
     impl Tokens {
         /// Builds the tables.
         pub fn new(vocabulary: &Vocabulary) -> Self {
-            Tokens(crate::state::TokenStrings::new(vocabulary.clone()))
+            Tokens(crate::token_strings::TokenStrings::new(vocabulary.clone()))
         }
 
         /// Renders a neuron's `neuroscope` page from its stored examples.
         pub fn neuroscope_page(&self, stored: &QuantizedExamples) -> Vec<u8> {
-            let mut out = crate::render::JsonOut::with_capacity(64 * 1024);
+            let mut out = crate::json::JsonOut::with_capacity(64 * 1024);
             if let Some(top) = stored.top() {
                 crate::render::neuroscope_page(&mut out, 0, 0, stored, top, &self.0);
             }
@@ -63,9 +78,9 @@ pub mod bench {
     }
 }
 
+pub use live::{LiveLimits, LiveModel, LiveModelError};
 pub use services::{Level, Service};
 pub use state::{AppState, ServerConfig};
-pub use web::live::{LiveLimits, LiveModel, LiveModelError};
 
 /// The whole application as a `tower` service: routes, middleware and trailing-slash normalisation.
 pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Router> {

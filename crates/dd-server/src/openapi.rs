@@ -211,7 +211,7 @@ pub(crate) fn document_json() -> String {
 fn type_name(schema: &Value) -> String {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let name = reference.rsplit('/').next().unwrap_or(reference);
-        return format!("<a href=\"#schema-{0}\">{0}</a>", crate::web::html::escaped(name));
+        return format!("<a href=\"#schema-{0}\">{0}</a>", crate::html::escaped(name));
     }
     if let Some(items) = schema.get("items") {
         return format!("array of {}", type_name(items));
@@ -223,7 +223,7 @@ fn type_name(schema: &Value) -> String {
         return options.iter().map(type_name).collect::<Vec<_>>().join(" or ");
     }
     match schema.get("type") {
-        Some(Value::String(name)) => crate::web::html::escaped(name),
+        Some(Value::String(name)) => crate::html::escaped(name),
         Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" or "),
         _ => "any".into(),
     }
@@ -246,9 +246,9 @@ fn build_doc_html() -> String {
         html,
         "<h1>{}</h1><p>{}</p><p>Version {}. Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a>. \
          Errors are <code>{{\"error\": {{\"code\", \"status\", \"message\"}}}}</code>.</p><h2>Routes</h2>",
-        crate::web::html::escaped(info["title"].as_str().unwrap_or_default()),
-        crate::web::html::escaped(info["description"].as_str().unwrap_or_default()),
-        crate::web::html::escaped(info["version"].as_str().unwrap_or_default()),
+        crate::html::escaped(info["title"].as_str().unwrap_or_default()),
+        crate::html::escaped(info["description"].as_str().unwrap_or_default()),
+        crate::html::escaped(info["version"].as_str().unwrap_or_default()),
     );
     if let Some(paths) = document["paths"].as_object() {
         for (path, item) in paths {
@@ -256,8 +256,8 @@ fn build_doc_html() -> String {
             let _ = write!(
                 html,
                 "<h3><code>GET {}</code></h3><p>{}</p>",
-                crate::web::html::escaped(path),
-                crate::web::html::escaped(get["summary"].as_str().unwrap_or_default())
+                crate::html::escaped(path),
+                crate::html::escaped(get["summary"].as_str().unwrap_or_default())
             );
             if let Some(parameters) = get["parameters"].as_array().filter(|p| !p.is_empty()) {
                 html.push_str("<table><tr><th>parameter</th><th>in</th><th>type</th><th>description</th></tr>");
@@ -265,11 +265,11 @@ fn build_doc_html() -> String {
                     let _ = write!(
                         html,
                         "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        crate::web::html::escaped(parameter["name"].as_str().unwrap_or_default()),
+                        crate::html::escaped(parameter["name"].as_str().unwrap_or_default()),
                         if parameter["required"].as_bool() == Some(true) { "" } else { " (optional)" },
-                        crate::web::html::escaped(parameter["in"].as_str().unwrap_or_default()),
+                        crate::html::escaped(parameter["in"].as_str().unwrap_or_default()),
                         type_name(&parameter["schema"]),
-                        crate::web::html::escaped(parameter["description"].as_str().unwrap_or_default()),
+                        crate::html::escaped(parameter["description"].as_str().unwrap_or_default()),
                     );
                 }
                 html.push_str("</table>");
@@ -288,8 +288,8 @@ fn build_doc_html() -> String {
             let _ = write!(
                 html,
                 "<h3 id=\"schema-{0}\">{0}</h3><p>{1}</p>",
-                crate::web::html::escaped(name),
-                crate::web::html::escaped(schema["description"].as_str().unwrap_or_default())
+                crate::html::escaped(name),
+                crate::html::escaped(schema["description"].as_str().unwrap_or_default())
             );
             let Some(properties) = schema["properties"].as_object() else { continue };
             html.push_str("<table><tr><th>field</th><th>type</th><th>description</th></tr>");
@@ -297,9 +297,9 @@ fn build_doc_html() -> String {
                 let _ = write!(
                     html,
                     "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                    crate::web::html::escaped(field),
+                    crate::html::escaped(field),
                     type_name(property),
-                    crate::web::html::escaped(property["description"].as_str().unwrap_or_default()),
+                    crate::html::escaped(property["description"].as_str().unwrap_or_default()),
                 );
             }
             html.push_str("</table>");

@@ -1,5 +1,6 @@
 //! Token search: `neuron2graph-search` over the stored Neuron2Graph token index, and the website's
-//! search over every neuron's highest-mean tokens; both are in-memory indices built once per model.
+//! search over every neuron's highest-mean tokens; both are in-memory indices built once per model
+//! (`ModelContext` keeps them).
 //!
 //! Query syntax, as in the original: comma-separated terms `type:token` with
 //! type `activating`, `important` or `any`; a term without a type means `any`.
@@ -13,7 +14,7 @@ use dd_data::{NeuronDataKind, NeuronIndex, NeuronRecord, TokenIndex};
 use dd_store::{SourceEntry, StoreError, StoreRead};
 
 use crate::error::ApiError;
-use crate::state::TokenStrings;
+use crate::token_strings::TokenStrings;
 
 /// Longest accepted query, in terms.
 const MAX_TERMS: usize = 16;
@@ -32,6 +33,7 @@ enum TermKind {
 }
 
 impl SearchIndex {
+    /// Keeps the stored Neuron2Graph token index in a hash map.
     pub(crate) fn new(index: TokenIndex) -> Self {
         let tokens = index.entries.into_iter().map(|e| (e.token, (e.activating, e.important))).collect();
         Self { tokens }
@@ -118,42 +120,6 @@ impl ActivatingTokenIndex {
     pub(crate) fn lookup(&self, token: &str) -> &[TokenHit] {
         self.tokens.get(&normalise(token)).map_or(&[], Vec::as_slice)
     }
-}
-
-/// How long a search waits for the index being built before it answers 503.
-const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// The model's activating-token index (of its `mlp` source), built once and kept.
-pub(crate) fn activating_index(
-    store: &dyn StoreRead,
-    model: &crate::state::ModelContext,
-    source: &SourceEntry,
-) -> Result<std::sync::Arc<ActivatingTokenIndex>, ApiError> {
-    // Held while building, so a search that arrives meanwhile waits for that build instead of
-    // starting its own; but only for a while, since it holds a read permit as it waits.
-    let started = std::time::Instant::now();
-    let mut cached = loop {
-        match model.activating_search.try_lock() {
-            Ok(cached) => break cached,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) if started.elapsed() < INDEX_WAIT => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(ApiError::with_status(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "index_building",
-                    "the search index is being built; try again in a few seconds",
-                ));
-            }
-        }
-    };
-    if let Some(index) = cached.as_ref() {
-        return Ok(index.clone());
-    }
-    let index = std::sync::Arc::new(ActivatingTokenIndex::build(store, source, &model.tokens)?);
-    *cached = Some(index.clone());
-    Ok(index)
 }
 
 /// A token as searched: display spaces (`·`) as spaces, trimmed, lower-cased.

@@ -8,8 +8,10 @@ use dd_store::codec::decode_examples_quantized;
 use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
 
 use crate::error::ApiError;
-use crate::render::{self, JsonOut};
-use crate::state::{ModelContext, TokenStrings};
+use crate::json::JsonOut;
+use crate::model_context::ModelContext;
+use crate::render;
+use crate::token_strings::TokenStrings;
 use crate::wire;
 
 /// A named view of the stored data.
@@ -231,6 +233,11 @@ impl Service {
             Service::TokenSearch => Some(NeuronDataKind::ActivatingTokens.name()),
             Service::Activations => Some("live_model"),
         }
+    }
+
+    /// Services with data for the model's `source`.
+    pub(crate) fn with_data(model: &ModelEntry, source: &SourceEntry) -> Vec<Service> {
+        Service::ALL.iter().copied().filter(|s| s.available(model, source)).collect()
     }
 
     /// Whether the model's source has the data this service needs.

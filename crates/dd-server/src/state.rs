@@ -1,4 +1,5 @@
-//! What the server computes once at start-up: per-model metadata JSON, escaped token strings, and limits.
+//! The state every request shares, computed once at start-up: the served models (`ModelContext`),
+//! `GET /api`'s body, the ETag, the limits, and the models run on visitors' texts.
 //!
 //! A served database is immutable, so everything derived from the catalog is
 //! built here once instead of on every request (the original ran 26-50 SQL
@@ -10,12 +11,14 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use dd_data::{MLP_SOURCE, ModelDataKind, ModelRecord, Vocabulary};
-use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
+use dd_store::{ModelEntry, StoreError, StoreRead};
 use tokio::sync::Semaphore;
 
-use crate::render::{JsonOut, Slot};
-use crate::search::{ActivatingTokenIndex, SearchIndex};
+use crate::error::ApiError;
+use crate::live::{LiveModel, LiveModelError, no_live_model};
+use crate::model_context::ModelContext;
 use crate::services::Service;
+use crate::token_strings::TokenStrings;
 use crate::wire;
 
 /// Limits and knobs of the HTTP server.
@@ -46,104 +49,6 @@ impl ServerConfig {
     }
 }
 
-/// Token display strings of a model, plain and pre-escaped as JSON.
-///
-/// A page looks up 2,560 random tokens, so a lookup must cost one cache line:
-/// most tokens fit a 16-byte [`Slot`] holding `,"token"` ready to append.
-/// Longer ones sit in one shared buffer; their slot holds their index.
-pub(crate) struct TokenStrings {
-    plain: Vec<String>,
-    /// Each token as it reads in running text, HTML-escaped (see `web::running_text_html`).
-    html: Vec<Box<str>>,
-    slots: Vec<Slot>,
-    long_text: String,
-    /// `long_text[long_offsets[k]..long_offsets[k + 1]]` is the `k`th long token, escaped.
-    long_offsets: Vec<u32>,
-}
-
-impl TokenStrings {
-    pub(crate) fn new(vocabulary: Vocabulary) -> Self {
-        let mut slots = Vec::with_capacity(vocabulary.tokens.len());
-        let mut long_text = String::new();
-        let mut long_offsets = vec![0u32];
-        for token in &vocabulary.tokens {
-            let escaped = serde_json::to_string(token).unwrap_or_else(|_| "\"\"".into());
-            let slot = Slot::item(escaped.as_bytes()).unwrap_or_else(|| {
-                let slot = Slot::long((long_offsets.len() - 1) as u32);
-                long_text.push_str(&escaped);
-                long_offsets.push(u32::try_from(long_text.len()).unwrap_or(u32::MAX));
-                slot
-            });
-            slots.push(slot);
-        }
-        let html =
-            vocabulary.tokens.iter().map(|token| crate::web::running_text_html(token).into_boxed_str()).collect();
-        Self { plain: vocabulary.tokens, html, slots, long_text, long_offsets }
-    }
-
-    /// The number of tokens in the vocabulary.
-    pub(crate) fn len(&self) -> usize {
-        self.plain.len()
-    }
-
-    /// The token as it reads in running text, HTML-escaped; unknown ids show as `<?>`.
-    pub(crate) fn html_text(&self, token: u32) -> &str {
-        self.html.get(token as usize).map_or("&lt;?&gt;", |text| text)
-    }
-
-    /// The display string of a token; unknown ids show as `<id>`.
-    pub(crate) fn display(&self, token: u32) -> String {
-        match self.plain.get(token as usize) {
-            Some(text) => text.clone(),
-            None => format!("<{token}>"),
-        }
-    }
-
-    /// The token's slot; unknown ids get a long slot that points past the table.
-    ///
-    /// Returned by reference: copying an `Option<Slot>` by value compiled to overlapping partial
-    /// stores and loads that stalled store forwarding on every token.
-    pub(crate) fn slot(&self, token: u32) -> &Slot {
-        static UNKNOWN: Slot = Slot::long(u32::MAX);
-        self.slots.get(token as usize).unwrap_or(&UNKNOWN)
-    }
-
-    /// Appends `,` and a token whose slot is long.
-    pub(crate) fn write_long(&self, token: u32, slot: &Slot, out: &mut JsonOut) {
-        let long_index = slot.long_index() as usize;
-        out.raw(",");
-        match (self.long_offsets.get(long_index), self.long_offsets.get(long_index + 1)) {
-            (Some(&start), Some(&end)) => out.raw(&self.long_text[start as usize..end as usize]),
-            _ => out.string(&format!("<{token}>")),
-        }
-    }
-}
-
-/// A served model with everything derived from it at start-up.
-pub(crate) struct ModelContext {
-    pub(crate) entry: ModelEntry,
-    /// `wire::MetadataObject` as JSON.
-    pub(crate) metadata_json: String,
-    pub(crate) tokens: TokenStrings,
-    /// Built on the first search, then kept: decoding it per request was the original's slowest path.
-    /// A failed build is not kept, so a passing error does not disable search until restart.
-    pub(crate) search: Mutex<Option<Arc<SearchIndex>>>,
-    /// The website's token search, built on first use like `search`.
-    pub(crate) activating_search: Mutex<Option<Arc<ActivatingTokenIndex>>>,
-}
-
-impl ModelContext {
-    /// The `mlp` source, or the one named by `?source=`.
-    pub(crate) fn source(&self, name: Option<&str>) -> Option<&SourceEntry> {
-        self.entry.source(name.unwrap_or(MLP_SOURCE))
-    }
-
-    /// Services with data for this model's source.
-    pub(crate) fn services(&self, source: &SourceEntry) -> Vec<Service> {
-        Service::ALL.iter().copied().filter(|s| s.available(&self.entry, source)).collect()
-    }
-}
-
 /// Shared state of every request.
 pub struct AppState {
     pub(crate) store: Arc<dyn StoreRead>,
@@ -154,7 +59,7 @@ pub struct AppState {
     pub(crate) reads: Arc<Semaphore>,
     pub(crate) config: ServerConfig,
     /// Models the server runs on visitors' texts, by name (see [`AppState::with_live_model`]).
-    pub(crate) live: HashMap<String, Arc<crate::web::live::LiveModel>>,
+    pub(crate) live: HashMap<String, Arc<LiveModel>>,
 }
 
 impl AppState {
@@ -215,7 +120,7 @@ impl AppState {
         let spawned = std::thread::Builder::new().name("search-index".into()).spawn(move || {
             for model in state.models.values() {
                 let Some(source) = model.source(None) else { continue };
-                if let Err(error) = crate::search::activating_index(state.store.as_ref(), model, source) {
+                if let Err(error) = model.activating_index(state.store.as_ref(), source) {
                     tracing::warn!(model = %model.entry.metadata.name, error = %error.message(), "building the search index");
                 }
             }
@@ -225,8 +130,28 @@ impl AppState {
         }
     }
 
+    /// The served model named `name`.
     pub(crate) fn model(&self, name: &str) -> Option<&Arc<ModelContext>> {
         self.models.get(name)
+    }
+
+    /// Lets visitors run `live` on the pages of the served model `model_name`.
+    pub fn with_live_model(mut self, model_name: &str, live: LiveModel) -> Result<Self, LiveModelError> {
+        let Some(model) = self.model(model_name) else { return Err(LiveModelError::UnknownModel(model_name.into())) };
+        let live = live.fitted_to(model_name, model)?;
+        // Pages cached before a restart with or without the model must not be served after it.
+        let etag = format!("{}-live\"", self.etag.to_str().unwrap_or("W/\"0").trim_end_matches('"'));
+        if let Ok(etag) = HeaderValue::from_str(&etag) {
+            self.etag = etag;
+        }
+        self.live.insert(model_name.to_owned(), Arc::new(live));
+        self.describe_models();
+        Ok(self)
+    }
+
+    /// The model run on visitors' texts for the served model `name`; 404 when the server does not run it.
+    pub(crate) fn live_model(&self, name: &str) -> Result<Arc<LiveModel>, ApiError> {
+        self.live.get(name).cloned().ok_or_else(|| no_live_model(name))
     }
 }
 

@@ -19,7 +19,7 @@ use std::fmt::Write;
 
 use dd_data::NeuronGraph;
 
-use super::html::{coordinate, escape, number};
+use crate::html::{coordinate, escape, number};
 
 /// Most nodes drawn: beyond this a column is taller than any screen and the layout stops being readable.
 const MAX_NODES: usize = 200;

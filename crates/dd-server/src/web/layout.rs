@@ -1,7 +1,7 @@
 //! The frame every page shares: head, breadcrumbs, theme switch, JSON twin link, footer and assets.
 
 use super::assets;
-use super::html::escape;
+use crate::html::escape;
 
 /// A page before framing: what [`frame`] needs besides the body.
 pub(crate) struct Page {

@@ -8,43 +8,38 @@
 //! the API, and errors are HTML pages with the API's status codes.
 //!
 //! # Layout
-//! - `html`: escaping and short numbers; `layout`: the frame every page shares; `assets`: CSS and JS.
+//! Bottom-up; each module uses only those above it in this list (and the crate's lower layers):
+//! - `assets`: CSS and JS; `layout`: the frame every page shares.
+//! - `view`: what the others share: the [`View`] a URL names, `PageContext`, `PageError`, HTML responses.
 //! - `tokens`: the activation colour scale and coloured example texts.
 //! - `plot`, `graph_svg`: SVG made on the server (histograms, distributions, Neuron2Graph graphs).
-//! - `pages`: one function per page type; `live`: running the model on a visitor's text.
+//! - `pages`: one file per page type, over `pages/parts.rs` (links, pagers, the text form).
+//! - this file: routes, URL parsing, and the visitor's text run (`crate::live`) before the page.
 
 mod assets;
 mod graph_svg;
-pub(crate) mod html;
 mod layout;
-pub(crate) mod live;
 mod pages;
 mod plot;
 mod tokens;
+mod view;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dd_store::SourceEntry;
 
-use crate::api::{ApiPath, clip};
 use crate::error::ApiError;
+use crate::params::{ApiPath, clip, parse_index, query_params};
 use crate::services::Service;
-use crate::state::{AppState, ModelContext};
+use crate::state::AppState;
+use view::{MAX_TEXT_BYTES, PageContext, PageError, View, html_response};
 
-pub(crate) use tokens::running_text_html;
-
-/// Longest text a visitor may submit, in bytes once decoded; the token limit applies after tokenizing.
-pub(crate) const MAX_TEXT_BYTES: usize = 8 * 1024;
-
-/// Largest form body accepted on `/viz/`: the text percent-encoded (three bytes per byte) and the field name.
-pub(crate) const MAX_FORM_BYTES: u64 = 3 * MAX_TEXT_BYTES as u64 + 64;
+pub(crate) use view::MAX_FORM_BYTES;
 
 /// The website's routes.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -58,94 +53,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/viz/{model}/{service}/{layer}/{neuron}", get(page).post(page))
 }
 
-/// What a `/viz` URL shows, after validation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum View {
-    /// `/viz/{model}`.
-    Model,
-    /// `/viz/{model}/{layer}`.
-    Layer(u32),
-    /// `/viz/{model}/{layer}/{neuron}`.
-    Neuron(u32, u32),
-    /// `/viz/{model}/search`.
-    Search,
-    /// `/viz/{model}/random`: a redirect.
-    Random,
-}
-
-/// What one page render needs from the shared state.
-pub(crate) struct PageContext<'a> {
-    pub(crate) state: &'a AppState,
-    pub(crate) model: &'a ModelContext,
-    pub(crate) source: &'a SourceEntry,
-    /// The query string's parameters.
-    pub(crate) params: HashMap<String, String>,
-}
-
-impl PageContext<'_> {
-    /// The model's name as it appears in URLs.
-    pub(crate) fn model_name(&self) -> &str {
-        &self.model.entry.metadata.name
-    }
-
-    /// `/viz/{model}` followed by `rest`.
-    pub(crate) fn href(&self, rest: &str) -> String {
-        format!("/viz/{}{rest}", self.model_name())
-    }
-}
-
-/// An error answered as an HTML page with the API error's status.
-pub(crate) struct PageError(ApiError);
-
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
-        PageError(error)
-    }
-}
-
-impl From<dd_store::StoreError> for PageError {
-    fn from(error: dd_store::StoreError) -> Self {
-        PageError(error.into())
-    }
-}
-
-impl From<tokio::task::JoinError> for PageError {
-    fn from(error: tokio::task::JoinError) -> Self {
-        PageError(error.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let status = self.0.status();
-        let mut body = String::from("<div class=error-box><h1>");
-        body.push_str(itoa::Buffer::new().format(status.as_u16()));
-        body.push(' ');
-        html::escape(&mut body, status.canonical_reason().unwrap_or("Error"));
-        body.push_str("</h1><p>");
-        html::escape(&mut body, self.0.message());
-        body.push_str("</p><p><a href=\"/\">All models</a></p></div>");
-        let page = layout::Page::new(format!("{}", status.as_u16()), body);
-        let mut response = html_response(layout::frame(&page));
-        *response.status_mut() = status;
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        response
-    }
-}
-
-/// A 200 with an HTML body.
-fn html_response(body: String) -> Response {
-    let mut response = Response::new(body.into());
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response
-}
-
 async fn home(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
     Ok(html_response(layout::frame(&pages::home(&state))))
 }
 
 async fn asset(ApiPath(file): ApiPath<String>) -> Response {
-    let Some(asset) = assets::find(&file) else { return PageError(not_found_page()).into_response() };
+    let Some(asset) = assets::find(&file) else { return PageError::from(not_found_page()).into_response() };
     let mut response = Response::new(asset.body.into());
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     response
@@ -217,11 +130,10 @@ fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View
     };
     match rest {
         [] => Ok(View::Model),
-        [layer] => Ok(View::Layer(crate::api::parse_index("layer", layer, n_layers)?)),
-        [layer, neuron] => Ok(View::Neuron(
-            crate::api::parse_index("layer", layer, n_layers)?,
-            crate::api::parse_index("neuron", neuron, n_neurons)?,
-        )),
+        [layer] => Ok(View::Layer(parse_index("layer", layer, n_layers)?)),
+        [layer, neuron] => {
+            Ok(View::Neuron(parse_index("layer", layer, n_layers)?, parse_index("neuron", neuron, n_neurons)?))
+        }
         _ => Err(not_found_page().into()),
     }
 }
@@ -236,10 +148,7 @@ async fn render(
     text: Option<String>,
 ) -> Result<Response, PageError> {
     let Some(model) = state.model(model_name).cloned() else { return Err(unknown_model(model_name).into()) };
-    let params: HashMap<String, String> = match Query::try_from_uri(uri) {
-        Ok(Query(params)) => params,
-        Err(rejection) => return Err(ApiError::bad_parameter(rejection.body_text()).into()),
-    };
+    let params = query_params(uri)?;
     if view == View::Search {
         if let Some(target) = pages::jump_target(&model, &params) {
             return Ok(redirect(&target?)?);
@@ -251,15 +160,18 @@ async fn render(
     // Malformed parameters are refused before a model run is spent on the text.
     pages::page_number(&params)?;
     // The visitor's text runs first, under its own bound, so a busy model never holds a read permit.
-    let live_result = match (&text, view) {
-        (Some(text), View::Model | View::Neuron(..)) => Some(live::run_for_page(&state, &model, view, text).await?),
-        (Some(_), _) => return Err(ApiError::bad_parameter("only model and neuron pages take a text").into()),
+    let live_result = match (&text, view.live_target()) {
+        (Some(text), Some(target)) => {
+            let live = state.live_model(&model.entry.metadata.name)?;
+            Some(crate::live::run_text(live, state.store.clone(), &model, target, text).await?)
+        }
+        (Some(_), None) => return Err(ApiError::bad_parameter("only model and neuron pages take a text").into()),
         (None, _) => None,
     };
     let permit = state.reads.clone().acquire_owned().await.map_err(|e| ApiError::internal(&e))?;
     let task_state = state.clone();
     let page = tokio::task::spawn_blocking(move || {
-        let Some(source) = model.source(None) else { return Err(PageError(not_found_page())) };
+        let Some(source) = model.source(None) else { return Err(PageError::from(not_found_page())) };
         let context = PageContext { state: &task_state, model: &model, source, params };
         let page = pages::render(&context, view, live_result.as_ref());
         drop(permit);
@@ -287,12 +199,12 @@ fn unknown_model(name: &str) -> ApiError {
 
 /// The HTML 404 for routes no handler matched.
 pub(crate) fn not_found_page_response() -> Response {
-    PageError(not_found_page()).into_response()
+    PageError::from(not_found_page()).into_response()
 }
 
 /// `error` as an HTML page, for the guard's refusals on `/viz/`.
 pub(crate) fn error_page_response(error: ApiError) -> Response {
-    PageError(error).into_response()
+    PageError::from(error).into_response()
 }
 
 /// The 404 for a path that names no page.

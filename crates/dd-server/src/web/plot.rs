@@ -39,14 +39,14 @@ pub(crate) fn histogram_svg(out: &mut String, histogram: &dd_data::Histogram, la
     }
     if lower == upper {
         let mut text = String::from("All ");
-        super::html::count(&mut text, total);
+        crate::html::count(&mut text, total);
         text.push_str(" activations equal ");
         draw::value(&mut text, lower, 4);
         return draw::empty(out, &text);
     }
 
     let mut aria = String::from("Histogram of ");
-    super::html::count(&mut aria, total);
+    crate::html::count(&mut aria, total);
     aria.push_str(" activations from ");
     draw::value(&mut aria, lower, 3);
     aria.push_str(" to ");
@@ -68,7 +68,7 @@ pub(crate) fn histogram_svg(out: &mut String, histogram: &dd_data::Histogram, la
                     title.push_str(" to ");
                     draw::value(title, to, 3);
                     title.push_str(": ");
-                    super::html::count(title, count);
+                    crate::html::count(title, count);
                     title.push_str(" activations");
                 });
             }
@@ -91,7 +91,7 @@ pub(crate) fn distribution_svg(out: &mut String, values: &[f32], config: &Distri
     for (count, what) in [(binned.non_positive, " ≤ 0"), (binned.non_finite, " not finite")] {
         if count > 0 {
             left_out.push_str(if left_out.is_empty() { "" } else { ", " });
-            super::html::count(&mut left_out, count);
+            crate::html::count(&mut left_out, count);
             left_out.push_str(what);
         }
     }
@@ -107,7 +107,7 @@ pub(crate) fn distribution_svg(out: &mut String, values: &[f32], config: &Distri
     // Edges in the plotted space (log10 of the value on a log axis), labels in the value's own units.
     let unlog = |t: f64| if config.log_x { 10f64.powf(t) } else { t };
     let mut aria = format!("Distribution of {} over ", config.label);
-    super::html::count(&mut aria, shown);
+    crate::html::count(&mut aria, shown);
     aria.push_str(" neurons, from ");
     draw::value(&mut aria, unlog(binned.lower), 3);
     aria.push_str(" to ");
@@ -132,7 +132,7 @@ pub(crate) fn distribution_svg(out: &mut String, values: &[f32], config: &Distri
             title.push_str(" to ");
             draw::value(title, unlog(to), 3);
             title.push_str(": ");
-            super::html::count(title, count);
+            crate::html::count(title, count);
             title.push_str(if count == 1 { " neuron" } else { " neurons" });
         });
     }
@@ -214,7 +214,7 @@ impl Binned {
 mod draw {
     use std::fmt::Write;
 
-    use super::super::html::{coordinate, escape, number};
+    use crate::html::{coordinate, escape, number};
 
     /// Left edge of the plot area; room for short count labels.
     pub(super) const LEFT: f64 = 40.0;

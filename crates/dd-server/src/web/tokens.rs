@@ -7,8 +7,8 @@
 
 use dd_data::{Example, ExampleGroup, ExampleGroupKind};
 
-use super::html::{escape, number};
-use crate::state::TokenStrings;
+use crate::html::number;
+use crate::token_strings::TokenStrings;
 
 /// Steps of colour on each side of zero.
 const STEPS: f32 = 8.0;
@@ -176,17 +176,6 @@ pub(crate) fn group_title(out: &mut String, kind: ExampleGroupKind) {
     }
 }
 
-/// A token's display string made readable inside running text: `·` back to a space, `↵` followed by a line break.
-pub(crate) fn running_text_html(display: &str) -> String {
-    let mut out = String::with_capacity(display.len());
-    let spaced = display.replace('·', " ");
-    escape(&mut out, &spaced);
-    if out.contains('↵') {
-        out = out.replace('↵', "↵\n");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,12 +210,5 @@ mod tests {
         assert_eq!(ColourScale::for_groups(&with_bos).class(3000.0), Some("p8"), "the sink clamps");
         let mixed = [group(vec![example(vec![1, 5], vec![3000.0, 2.0]), example(vec![2, 6], vec![1.0, -1.0])])];
         assert_eq!(ColourScale::for_groups(&mixed).bound(), Some(3000.0));
-    }
-
-    #[test]
-    fn running_text_shows_spaces_and_breaks_lines() {
-        assert_eq!(running_text_html("·the"), " the");
-        assert_eq!(running_text_html("↵"), "↵\n");
-        assert_eq!(running_text_html("<b>"), "&lt;b&gt;");
     }
 }

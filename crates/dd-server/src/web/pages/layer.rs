@@ -2,12 +2,12 @@
 
 use dd_data::{LayerDataKind, LayerRecord, NeuronIndex, NeuronSummary};
 
-use super::super::html::escape;
 use super::super::layout::Page;
 use super::super::plot::{DistributionConfig, distribution_svg};
-use super::super::{PageContext, PageError};
-use super::{PAGE_SIZE, neuron_link, number_cell, page_number, page_start, pager};
+use super::super::view::{PageContext, PageError};
+use super::parts::{PAGE_SIZE, neuron_link, number_cell, page_number, page_start, pager};
 use crate::error::ApiError;
+use crate::html::escape;
 
 /// How the table is ordered (`?sort=`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +36,7 @@ pub(super) fn page(context: &PageContext<'_>, layer: u32) -> Result<Page, PageEr
             None => {
                 return Err(ApiError::bad_parameter(format!(
                     "sort must be one of interest, max, density, index; got {:?}",
-                    crate::api::clip(value)
+                    crate::params::clip(value)
                 ))
                 .into());
             }

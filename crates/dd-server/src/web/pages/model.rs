@@ -2,12 +2,11 @@
 
 use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord};
 
-use super::super::html::count;
-use super::super::html::{escape, number};
 use super::super::layout::Page;
-use super::super::live::{LiveFindings, LiveResult};
-use super::super::{PageContext, PageError};
-use super::{PAGE_SIZE, live_text_form, neuron_link, number_cell, page_number, page_start, pager};
+use super::super::view::{PageContext, PageError};
+use super::parts::{PAGE_SIZE, live_text_form, neuron_link, number_cell, page_number, page_start, pager};
+use crate::html::{count, escape, number};
+use crate::live::{LiveFindings, LiveResult};
 
 /// Renders the model page.
 pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Result<Page, PageError> {

@@ -5,15 +5,14 @@ use dd_data::{
 };
 
 use super::super::graph_svg::graph_svg;
-use super::super::html::count;
-use super::super::html::{escape, number};
 use super::super::layout::Page;
-use super::super::live::{LiveFindings, LiveResult};
 use super::super::plot::histogram_svg;
 use super::super::tokens::{ColourScale, example_group, example_text, group_title, legend};
-use super::super::{PageContext, PageError};
-use super::{live_text_form, neuron_link, percent_encode};
+use super::super::view::{PageContext, PageError};
+use super::parts::{live_text_form, neuron_link, percent_encode};
 use crate::error::ApiError;
+use crate::html::{count, escape, number};
+use crate::live::{LiveFindings, LiveResult};
 
 /// Tokens before the max token shown by default; the page's control changes it.
 const DEFAULT_WINDOW: u32 = 32;

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 
 use dd_data::NeuronIndex;
 
-use super::super::html::count;
-use super::super::html::{escape, number};
 use super::super::layout::Page;
-use super::super::{PageContext, PageError};
-use super::{PAGE_SIZE, neuron_link, page_number, page_start, pager, percent_encode};
+use super::super::view::{PageContext, PageError};
+use super::parts::{PAGE_SIZE, neuron_link, page_number, page_start, pager, percent_encode};
 use crate::error::ApiError;
+use crate::html::{count, escape, number};
+use crate::model_context::ModelContext;
 use crate::search::TokenHit;
-use crate::state::ModelContext;
 
 /// Where a search that names a neuron goes: `?layer=&neuron=` (out of range: 404), or `?q=3/17`
 /// (also `3:17`; out of range, it is searched as a token). `None` for token searches.
@@ -36,8 +35,8 @@ pub(crate) fn jump_target(model: &ModelContext, params: &HashMap<String, String>
         }
         _ => return None,
     };
-    let checked = crate::api::parse_index("layer", &layer, source.info.n_layers).and_then(|layer| {
-        crate::api::parse_index("neuron", &neuron, source.info.units_per_layer).map(|neuron| (layer, neuron))
+    let checked = crate::params::parse_index("layer", &layer, source.info.n_layers).and_then(|layer| {
+        crate::params::parse_index("neuron", &neuron, source.info.units_per_layer).map(|neuron| (layer, neuron))
     });
     Some(checked.map(|(layer, neuron)| format!("/viz/{}/{layer}/{neuron}", model.entry.metadata.name)))
 }
@@ -123,7 +122,7 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
 
 /// Hits from the activating-token index first (by mean), then Neuron2Graph-only neurons by position.
 fn search(context: &PageContext<'_>, query: &str, json_href: &mut Option<String>) -> Result<Vec<Row>, ApiError> {
-    let index = crate::search::activating_index(context.state.store.as_ref(), context.model, context.source)?;
+    let index = context.model.activating_index(context.state.store.as_ref(), context.source)?;
     if context.source.has_neuron_kind(dd_data::NeuronDataKind::ActivatingTokens) {
         *json_href = Some(format!("/api/{}/token-search?query={}", context.model_name(), percent_encode(query)));
     }
@@ -138,7 +137,7 @@ fn search(context: &PageContext<'_>, query: &str, json_href: &mut Option<String>
                 percent_encode(&graph_query)
             ));
         }
-        let graph_index = crate::api::search_index(context.state.store.as_ref(), context.model)?;
+        let graph_index = context.model.search_index(context.state.store.as_ref())?;
         let graph_hits = graph_index.search(&graph_query)?;
         let mut in_rows = std::collections::HashSet::with_capacity(rows.len());
         for row in &mut rows {

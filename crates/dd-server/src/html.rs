@@ -1,4 +1,4 @@
-//! Writing HTML by hand: escaping, numbers, and the buffer every page is built in.
+//! Writing HTML by hand: escaping and short numbers, for the website, the token strings and `/doc`.
 //!
 //! Pages are plain strings rather than a template engine's output: the neuron page's coloured
 //! tokens are the hot path (thousands of spans) and its weight is budgeted, so every byte is chosen

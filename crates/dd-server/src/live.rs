@@ -8,15 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use candle_core::Tensor;
 use dd_data::{LayerDataKind, LayerRecord};
 use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
+use dd_store::StoreRead;
 use tokio::sync::Semaphore;
 
-use super::View;
 use crate::error::ApiError;
-use crate::state::{AppState, ModelContext};
+use crate::model_context::ModelContext;
 
 /// Neurons listed per token on the model page.
 pub(crate) const NEURONS_PER_TOKEN: usize = 5;
@@ -76,14 +76,12 @@ impl LiveModel {
     pub(crate) fn limits(&self) -> &LiveLimits {
         &self.limits
     }
-}
 
-impl AppState {
-    /// Lets visitors run `live` on the pages of the served model `model_name`.
-    pub fn with_live_model(mut self, model_name: &str, live: LiveModel) -> Result<Self, LiveModelError> {
-        let Some(model) = self.model(model_name) else { return Err(LiveModelError::UnknownModel(model_name.into())) };
+    /// This model, checked against the shape `model` was recorded with, with texts capped at its
+    /// context; for `AppState::with_live_model`.
+    pub(crate) fn fitted_to(mut self, model_name: &str, model: &ModelContext) -> Result<Self, LiveModelError> {
         let metadata = &model.entry.metadata;
-        let config = live.transformer.config().clone();
+        let config = self.transformer.config().clone();
         if metadata.n_layers != config.n_layers as u64 || metadata.d_mlp != config.d_mlp as u64 {
             return Err(LiveModelError::ShapeMismatch {
                 name: model_name.into(),
@@ -92,7 +90,7 @@ impl AppState {
             });
         }
         let vocabulary_len = model.tokens.len();
-        let tokenizer_len = live.tokenizer.vocab_size();
+        let tokenizer_len = self.tokenizer.vocab_size();
         if vocabulary_len > 0 && vocabulary_len != tokenizer_len {
             return Err(LiveModelError::ShapeMismatch {
                 name: model_name.into(),
@@ -101,17 +99,18 @@ impl AppState {
             });
         }
         // A text longer than the model's context would fail in the forward pass.
-        let mut live = live;
-        live.limits.max_tokens = live.limits.max_tokens.clamp(1, config.n_ctx.max(1));
-        // Pages cached before a restart with or without the model must not be served after it.
-        let etag = format!("{}-live\"", self.etag.to_str().unwrap_or("W/\"0").trim_end_matches('"'));
-        if let Ok(etag) = HeaderValue::from_str(&etag) {
-            self.etag = etag;
-        }
-        self.live.insert(model_name.to_owned(), Arc::new(live));
-        self.describe_models();
+        self.limits.max_tokens = self.limits.max_tokens.clamp(1, config.n_ctx.max(1));
         Ok(self)
     }
+}
+
+/// What a run reads for: a neuron page's neuron, or the model page's strongest neurons per token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum LiveTarget {
+    /// Every layer, for the model page.
+    Model,
+    /// One neuron, `(layer, neuron)`, for its page.
+    Neuron(u32, u32),
 }
 
 /// One neuron's activations on a text.
@@ -166,15 +165,14 @@ pub(crate) fn no_live_model(name: &str) -> ApiError {
     )
 }
 
-/// Runs `text` for a model or neuron page; 404 when the server does not hold the model, 503 when busy.
-pub(crate) async fn run_for_page(
-    state: &Arc<AppState>,
+/// Runs `text` on `live`, the model of `model`, for `target`; 503 when busy.
+pub(crate) async fn run_text(
+    live: Arc<LiveModel>,
+    store: Arc<dyn StoreRead>,
     model: &Arc<ModelContext>,
-    view: View,
+    target: LiveTarget,
     text: &str,
 ) -> Result<LiveResult, ApiError> {
-    let name = &model.entry.metadata.name;
-    let Some(live) = state.live.get(name).cloned() else { return Err(no_live_model(name)) };
     let permit = match tokio::time::timeout(live.limits.queue_wait, live.runs.clone().acquire_owned()).await {
         Ok(Ok(permit)) => permit,
         Ok(Err(error)) => return Err(ApiError::internal(&error)),
@@ -187,22 +185,21 @@ pub(crate) async fn run_for_page(
         }
     };
     let text = text.to_owned();
-    let task_state = state.clone();
     let task_model = model.clone();
     tokio::task::spawn_blocking(move || {
-        let result = run(&live, &task_state, &task_model, view, text);
+        let result = run(&live, store.as_ref(), &task_model, target, text);
         drop(permit);
         result
     })
     .await?
 }
 
-/// Tokenizes and runs `text`, then reads what `view` shows. Blocking.
+/// Tokenizes and runs `text`, then reads what `target` shows. Blocking.
 fn run(
     live: &LiveModel,
-    state: &AppState,
+    store: &dyn StoreRead,
     model: &ModelContext,
-    view: View,
+    target: LiveTarget,
     text: String,
 ) -> Result<LiveResult, ApiError> {
     let mut tokens: Vec<u32> = live.tokenizer.bos_token_id().into_iter().collect();
@@ -211,9 +208,9 @@ fn run(
     let n_cut = tokens.len().saturating_sub(live.limits.max_tokens);
     tokens.truncate(live.limits.max_tokens);
     let config = live.transformer.config();
-    let layers: Vec<usize> = match view {
-        View::Neuron(layer, _) => vec![layer as usize],
-        _ => (0..config.n_layers).collect(),
+    let layers: Vec<usize> = match target {
+        LiveTarget::Neuron(layer, _) => vec![layer as usize],
+        LiveTarget::Model => (0..config.n_layers).collect(),
     };
     let input = Tensor::new(tokens.as_slice(), live.transformer.device())
         .and_then(|t| t.unsqueeze(0))
@@ -227,17 +224,17 @@ fn run(
         };
         values.flatten_all().and_then(|v| v.to_vec1::<f32>()).map_err(|error| ApiError::internal(&error))
     };
-    let findings = match view {
-        View::Neuron(layer, neuron) => {
+    let findings = match target {
+        LiveTarget::Neuron(layer, neuron) => {
             let values = layer_values(layer as usize)?;
             let activations = values.chunks_exact(d_mlp).filter_map(|row| row.get(neuron as usize).copied()).collect();
             LiveFindings::Neuron(NeuronTrace { activations })
         }
-        _ => {
+        LiveTarget::Model => {
             let mut per_token: Vec<Vec<Firing>> = vec![Vec::new(); tokens.len()];
             for &layer in &layers {
                 let values = layer_values(layer)?;
-                let recorded_max = recorded_maxima(state, model, layer as u32)?;
+                let recorded_max = recorded_maxima(store, model, layer as u32)?;
                 for (position, row) in values.chunks_exact(d_mlp).enumerate() {
                     let Some(firings) = per_token.get_mut(position) else { continue };
                     for (neuron, &activation) in row.iter().enumerate() {
@@ -258,9 +255,9 @@ fn run(
 }
 
 /// Each neuron's recorded maximum in `layer`, from the layer summary, when stored.
-fn recorded_maxima(state: &AppState, model: &ModelContext, layer: u32) -> Result<Option<Vec<f32>>, ApiError> {
+fn recorded_maxima(store: &dyn StoreRead, model: &ModelContext, layer: u32) -> Result<Option<Vec<f32>>, ApiError> {
     let Some(source) = model.source(None) else { return Ok(None) };
-    match state.store.layer_record(source, layer, LayerDataKind::Summary)? {
+    match store.layer_record(source, layer, LayerDataKind::Summary)? {
         Some(LayerRecord::Summary(summary)) => Ok(Some(summary.neurons.iter().map(|n| n.max_activation).collect())),
         _ => Ok(None),
     }
@@ -340,7 +337,7 @@ mod tests {
         let live = LiveModel::new(transformer, Arc::new(tokenizer), limits);
         let runs = live.runs.clone();
         let store = dd_store::SqliteStore::open(&path, &dd_store::ReadConfig::serving()).expect("open");
-        let state = AppState::load(Arc::new(store), crate::ServerConfig::standard())
+        let state = crate::AppState::load(Arc::new(store), crate::ServerConfig::standard())
             .expect("state")
             .with_live_model("m", live)
             .expect("shapes match");
