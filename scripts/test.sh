@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The README's test command: everything the tests need on a fresh Debian machine, then the tests.
+#
+#   1. Chromium and ChromeDriver (Debian's `chromium` and `chromium-driver`), installed with apt-get
+#      when either is missing from the PATH, through sudo only when not root: the website's tests
+#      drive headless Chromium.
+#   2. The large test assets (scripts/fetch-test-assets.sh: SmolLM2's GGUF, GPT-2's BPE files,
+#      Shakespeare), fetched once into $DD_TEST_ASSETS.
+#   3. `cargo test --workspace`.
+#   4. The API contract (scripts/api-contract.sh): schemathesis against the served OpenAPI document.
+#
+# `.ci/run` calls exactly this script after its format, lint and dependency checks. Arguments are
+# passed to `cargo test` (e.g. `scripts/test.sh -p dd-store`); with arguments, the API contract
+# run is skipped unless DD_API_CONTRACT=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== browser (headless Chromium for the website's tests)"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: ${missing[*]} not found and apt-get is not available; install Chromium and ChromeDriver" >&2
+    exit 1
+  fi
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+  fi
+  echo "installing ${missing[*]} with ${SUDO:+sudo }apt-get (Debian packages chromium chromium-driver)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver
+fi
+chromium --version 2>/dev/null | grep -v '^\[' || true
+
+echo "== test assets (SmolLM2 GGUF, GPT-2 BPE files, Shakespeare; cached outside the clone)"
+scripts/fetch-test-assets.sh
+
+echo "== tests"
+# Model tests use the machine's cores through rayon; candle reads this for its thread count too.
+export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-$(nproc)}"
+if [ $# -eq 0 ]; then
+  cargo test --locked --workspace
+else
+  cargo test --locked "$@"
+fi
+
+if [ $# -eq 0 ] || [ "${DD_API_CONTRACT:-0}" = 1 ]; then
+  echo "== API contract (schemathesis against /api/openapi.json)"
+  scripts/api-contract.sh
+fi
