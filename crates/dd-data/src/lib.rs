@@ -39,7 +39,7 @@ pub use graph::{GraphNode, NeuronGraph};
 pub use input_tokens::InputTokens;
 pub use logits::{LogitAttribution, TokenValue};
 pub use model::{MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
-pub use ranking::{NeuronRanking, RankedNeuron, interestingness};
+pub use ranking::{INTERESTINGNESS_FORMULA, NeuronRanking, RankedNeuron, SELECTIVE_TOKENS, interestingness};
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use similar::{SimilarNeuron, SimilarNeurons};
 pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};

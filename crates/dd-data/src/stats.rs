@@ -72,29 +72,21 @@ impl Histogram {
         Ok(())
     }
 
-    /// About how many values are at least `threshold`: whole bins above it, and the share of the bin
-    /// it falls in that lies above it (values spread evenly within a bin).
-    pub fn count_at_least(&self, threshold: f64) -> f64 {
+    /// About the value that `count` values reach: counting down from the top bin, within the bin
+    /// where the count is reached as if its values were spread evenly; the lower edge when the
+    /// histogram holds fewer.
+    pub fn value_exceeded_by(&self, count: f64) -> f64 {
         let (lower, width) = self.bin_layout();
-        let mut total = 0.0;
-        for (i, &count) in self.counts.iter().enumerate() {
-            let start = lower + width * i as f64;
-            let share = ((start + width - threshold) / width).clamp(0.0, 1.0);
-            total += count as f64 * share;
+        let mut above = 0.0;
+        for (i, &in_bin) in self.counts.iter().enumerate().rev() {
+            let in_bin = in_bin as f64;
+            if in_bin > 0.0 && above + in_bin >= count {
+                let top = lower + width * (i + 1) as f64;
+                return top - width * (count - above) / in_bin;
+            }
+            above += in_bin;
         }
-        total
-    }
-
-    /// About how many values are at most `threshold` (see [`Histogram::count_at_least`]).
-    pub fn count_at_most(&self, threshold: f64) -> f64 {
-        let (lower, width) = self.bin_layout();
-        let mut total = 0.0;
-        for (i, &count) in self.counts.iter().enumerate() {
-            let start = lower + width * i as f64;
-            let share = ((threshold - start) / width).clamp(0.0, 1.0);
-            total += count as f64 * share;
-        }
-        total
+        lower
     }
 
     /// The lower edge and the width of the bins, in f64.
@@ -152,14 +144,12 @@ mod tests {
     }
 
     #[test]
-    fn counts_beyond_a_threshold_interpolate_within_a_bin() {
+    fn the_value_a_count_reaches_interpolates_within_a_bin() {
         let h = Histogram { lower: 0.0, upper: 4.0, counts: vec![10, 20, 30, 40] };
-        assert_eq!(h.count_at_least(2.0), 70.0);
-        assert_eq!(h.count_at_least(2.5), 15.0 + 40.0);
-        assert_eq!(h.count_at_least(-1.0), 100.0);
-        assert_eq!(h.count_at_least(5.0), 0.0);
-        assert_eq!(h.count_at_most(1.0), 10.0);
-        assert_eq!(h.count_at_most(1.5), 10.0 + 10.0);
-        assert_eq!(h.count_at_most(4.0), 100.0);
+        assert_eq!(h.value_exceeded_by(40.0), 3.0);
+        assert_eq!(h.value_exceeded_by(20.0), 3.5);
+        assert_eq!(h.value_exceeded_by(55.0), 2.5);
+        assert_eq!(h.value_exceeded_by(100.0), 0.0);
+        assert_eq!(h.value_exceeded_by(1000.0), 0.0);
     }
 }

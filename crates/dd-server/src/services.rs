@@ -141,10 +141,14 @@ impl Service {
         match self {
             Service::Metadata => "Model metadata (the same object at every level).",
             Service::Neuroscope => {
-                "Top-activating texts of a neuron; at layer and model level, neurons ranked by interestingness."
+                "Top-activating texts of a neuron; at layer and model level, neurons ranked by interestingness \
+                 (how selective they are; the formula is under `StatsPage.interestingness`)."
             }
             Service::Examples => "Every recorded example group (top, bottom, quantile bands, random) with token ids.",
-            Service::Stats => "Activation statistics and histogram; at layer level, summary numbers for every neuron.",
+            Service::Stats => {
+                "Activation statistics and histogram over every position but BOS, the BOS position's own \
+                 statistics, and the interestingness score; at layer level, summary numbers for every neuron."
+            }
             Service::Logits => "Direct logit attribution: the output tokens the neuron promotes and suppresses.",
             Service::NeuronExplainer => "The first explanation and its score, in OpenAI neuron-explainer's shape.",
             Service::Explanations => "Every explanation of the neuron with all its scores.",
@@ -363,6 +367,13 @@ impl Service {
                             edges: stats.histogram.edges(),
                             counts: stats.histogram.counts.clone(),
                         },
+                        interestingness: dd_data::interestingness(&stats),
+                        bos: stats.bos.map(|bos| wire::PositionStatsObject {
+                            count: bos.count,
+                            max: bos.max,
+                            min: bos.min,
+                            mean: bos.mean,
+                        }),
                     }),
                     (_, NeuronRecord::Logits(logits)) => json(&wire::LogitsPage {
                         top: token_values(&logits.top, &model.tokens),

@@ -172,10 +172,11 @@ pub struct ExampleObject {
     pub activations: Vec<f32>,
 }
 
-/// `stats` at neuron level.
+/// `stats` at neuron level: every position but the BOS token that starts each context, which
+/// `bos` summarises apart (models park attention-sink values there).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsPage {
-    /// Activations summarised.
+    /// Activations summarised (BOS positions excluded).
     pub count: u64,
     /// Largest activation.
     pub max: f64,
@@ -193,6 +194,25 @@ pub struct StatsPage {
     pub density: f64,
     /// Activation histogram.
     pub histogram: HistogramObject,
+    /// How selective the neuron is: `(a₂₀ − mean) / standard deviation`, where `a₂₀` is its
+    /// 20th-largest activation (read from the histogram); rankings sort by it (new).
+    pub interestingness: f32,
+    /// The activations at the BOS position, or null where the data has none apart (recorded
+    /// before 2026-12, synthetic, or a tokenizer without BOS) (new).
+    pub bos: Option<PositionStatsObject>,
+}
+
+/// A neuron's activations at one position of every context.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionStatsObject {
+    /// Contexts summarised.
+    pub count: u64,
+    /// Largest activation.
+    pub max: f64,
+    /// Smallest activation.
+    pub min: f64,
+    /// Mean activation.
+    pub mean: f64,
 }
 
 /// An equal-width histogram.

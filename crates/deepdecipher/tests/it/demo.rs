@@ -54,7 +54,14 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
     let max = texts[0]["max_activation"].as_f64().expect("max");
     assert!(max.is_finite() && max > 0.0, "{max}");
     let stats = get(addr, &format!("/api/SmolLM2-135M-Instruct/stats/{layer}/{neuron}")).json();
-    assert_eq!(stats["data"]["count"], 1024, "{stats}");
+    // Statistics cover the text; the 8 contexts' BOS positions are summarised apart, and a causal
+    // model computes the same value there in every context.
+    assert_eq!(stats["data"]["count"], 1024 - 8, "{stats}");
+    let bos = &stats["data"]["bos"];
+    assert_eq!(bos["count"], 8, "{stats}");
+    let (bos_min, bos_max) = (bos["min"].as_f64().expect("min"), bos["max"].as_f64().expect("max"));
+    assert!((bos_max - bos_min).abs() <= 1e-3 * bos_max.abs().max(1.0), "{stats}");
+    assert!(stats["data"]["interestingness"].as_f64().expect("interestingness") > 0.0, "{stats}");
     let tokens = get(addr, &format!("/api/SmolLM2-135M-Instruct/activating_tokens/{layer}/{neuron}")).json();
     assert!(!tokens["data"]["tokens"].as_array().expect("tokens").is_empty(), "{tokens}");
 
@@ -65,6 +72,7 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
         neuron: (layer, neuron.min(1534)),
         live: true,
         darkest_at_max: false,
+        bos_apart: true,
     };
     crate::browser::check_site(addr, &check);
     let _ = child.kill();

@@ -129,8 +129,10 @@ pub(super) fn page(context: &PageContext<'_>, layer: u32) -> Result<Page, PageEr
     }
     body.push_str("</div>");
     let max_of_layer = summary.iter().map(|n| n.max_activation.abs()).fold(0.0f32, f32::max);
+    body.push_str("<table id=neurons><thead><tr><th class=num>#</th><th>Neuron</th><th class=num><abbr title=\"");
+    body.push_str(dd_data::INTERESTINGNESS_FORMULA);
     body.push_str(
-        "<table id=neurons><thead><tr><th class=num>#</th><th>Neuron</th><th class=num>Interest</th>\
+        ": how selective the neuron is, BOS excluded\">Interest</abbr></th>\
          <th class=num>Max</th><th></th><th class=num>Min</th><th class=num>Density</th><th class=num>Kurtosis</th></tr></thead><tbody>",
     );
     let start = page_start(page_index, rows.len())?;

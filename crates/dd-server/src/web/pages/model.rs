@@ -101,8 +101,13 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
     match context.state.store.model_record(&context.model.entry, ModelDataKind::Ranking)? {
         Some(ModelRecord::Ranking(ranking)) => {
             body.push_str(
-                "<h2 id=interesting>Most interesting neurons</h2><p class=\"muted small\">Ranked by \
-                 (max − min) · ln(1 + kurtosis) of their activations: a wide range with heavy tails.</p>",
+                "<h2 id=interesting>Most interesting neurons</h2><p class=\"muted small\">Ranked by how \
+                 selective they are, whatever their scale: <code>",
+            );
+            body.push_str(dd_data::INTERESTINGNESS_FORMULA);
+            body.push_str(
+                "</code>, over every token but BOS. A neuron scores high when it is quiet on most tokens \
+                 and far above that on at least as many as its top examples show.</p>",
             );
             body.push_str("<table id=ranking><thead><tr><th class=num>Rank</th><th>Neuron</th><th class=num>Score</th></tr></thead><tbody>");
             let start = page_start(page_index, ranking.neurons.len())?;

@@ -233,7 +233,30 @@ fn statistics(out: &mut String, stats: &NeuronStats) {
     number(out, stats.density * 100.0, 3);
     out.push_str("%</td></tr><tr><th>Tokens</th><td class=num>");
     count(out, stats.count);
-    out.push_str("</td></tr></tbody></table><figure id=histogram><figcaption>Activations</figcaption>");
+    out.push_str("</td></tr><tr id=interest><th><abbr title=\"");
+    out.push_str(dd_data::INTERESTINGNESS_FORMULA);
+    out.push_str(": how selective the neuron is, whatever its scale\">Interest</abbr></th><td class=num>");
+    number(out, f64::from(dd_data::interestingness(stats)), 3);
+    out.push_str("</td></tr>");
+    // The BOS position apart: a causal model computes the same value there in every context.
+    if let Some(bos) = &stats.bos {
+        out.push_str("<tr id=bos><th><abbr title=\"The activation on the BOS token that starts every context, \
+                      left out of the numbers above (many models park large values there)\">At BOS</abbr></th><td class=num>");
+        number(out, bos.mean, 4);
+        if bos.min != bos.max {
+            out.push_str(" <span class=muted>(");
+            number(out, bos.min, 4);
+            out.push_str(" to ");
+            number(out, bos.max, 4);
+            out.push_str(")</span>");
+        }
+        out.push_str("</td></tr>");
+    }
+    out.push_str("</tbody></table><figure id=histogram><figcaption>Activations");
+    if stats.bos.is_some() {
+        out.push_str(" (BOS excluded)");
+    }
+    out.push_str("</figcaption>");
     histogram_svg(out, &stats.histogram, "activation");
     out.push_str("</figure></div></section>");
 }

@@ -29,6 +29,8 @@ pub(crate) struct SiteCheck<'a> {
     pub(crate) live: bool,
     /// Whether the top example's max token must have the darkest colour (true when positive values dominate).
     pub(crate) darkest_at_max: bool,
+    /// Whether the data keeps BOS statistics apart (a real recording; synthetic data has no BOS).
+    pub(crate) bos_apart: bool,
 }
 
 /// The directory screenshots are saved in.
@@ -209,6 +211,9 @@ fn check_neuron_page(browser: &Browser, addr: SocketAddr, check: &SiteCheck<'_>)
     assert_eq!(count(browser, ".legend .scale i"), 16, "legend");
     assert!(count(browser, "#histogram svg path") > 0, "histogram");
     assert!(count(browser, "#stats table tr") >= 6, "statistics");
+    let interest = text(browser, "#interest");
+    assert!(interest.starts_with("Interest"), "the interestingness row: {interest}");
+    assert_eq!(count(browser, "#stats tr#bos"), usize::from(check.bos_apart), "the BOS row");
     // The max token of the first top example carries a positive colour, the darkest when it is the neuron's max.
     let marked_class = script(
         browser,
@@ -317,7 +322,13 @@ fn synthetic_site_in_headless_chromium() {
     ]);
     assert_eq!(code, 0, "synth failed: {stderr}");
     let server = Server::start(&database, &[]);
-    let check =
-        SiteCheck { model: "synth-web", shot_prefix: "synth", neuron: (1, 3), live: false, darkest_at_max: true };
+    let check = SiteCheck {
+        model: "synth-web",
+        shot_prefix: "synth",
+        neuron: (1, 3),
+        live: false,
+        darkest_at_max: true,
+        bos_apart: false,
+    };
     check_site(server.addr, &check);
 }
