@@ -20,8 +20,11 @@ pub struct ModelMetadata {
     pub d_model: u64,
     /// Activation function of the MLP (`gelu`, `solu`, `silu`, ...).
     pub activation_function: String,
-    /// The text the model was trained on.
+    /// The text the stored data was recorded on, named as a person writes it (`Shakespeare's plays`,
+    /// `openwebtext-10k`); its exact path or package is [`Provenance::data_source`].
     pub dataset: String,
+    /// What the model was trained on, when its files say; `None` when unknown.
+    pub training_dataset: Option<String>,
     /// Number of parameters.
     pub n_parameters: u64,
     /// Maximum context length in tokens.
@@ -33,8 +36,14 @@ pub struct ModelMetadata {
 /// Where a model's stored data came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {
-    /// The dataset or importer that produced the data (`synthetic`, `pile-10k`, `neuroscope.io`).
+    /// Exactly where the recorded text came from (a path, a package) or the importer that produced
+    /// the data (`synthetic (seed 42)`, `corpus/pile-10k.jsonl.zst`, `neuroscope.io`).
     pub data_source: String,
+    /// The model files the data was recorded from, as given (a path or a hub id); `None` for
+    /// synthetic or imported data.
+    pub model_source: Option<String>,
+    /// How those files store the weights (`GGUF Q4_1`, `safetensors BF16`); `None` when unknown.
+    pub weights: Option<String>,
     /// Tokens run through the model to produce the data (0 for imported or weight-only data).
     pub tokens_recorded: u64,
     /// Version of the tool that wrote the data.

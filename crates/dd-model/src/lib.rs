@@ -5,7 +5,8 @@
 //! our own forward pass, which returns the MLP neuron activations of the layers asked for and stops
 //! there. The activation of each MLP kind is defined once, in [`model`]. [`circuits`] reads
 //! facts about every neuron from the weights alone (direct logit attribution, input tokens,
-//! neuron-to-neuron connections).
+//! neuron-to-neuron connections). [`describe`] reads what a model's files say about it (the name
+//! its metadata gives, its training data, how its weights are stored) without loading the weights.
 //!
 //! ```no_run
 //! use dd_model::{load_transformer, RunRequest};
@@ -20,6 +21,7 @@
 
 pub mod circuits;
 pub mod config;
+mod describe;
 mod error;
 mod load;
 pub mod model;
@@ -32,6 +34,7 @@ pub use circuits::{
     logit_attribution, neuron_connections, work_estimate,
 };
 pub use config::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions};
+pub use describe::{ModelDescription, describe};
 pub use error::ModelError;
 pub use load::{
     ModelFiles, TokenizerFiles, WeightFormat, load_located, load_tokenizer, load_transformer, locate, read_config,

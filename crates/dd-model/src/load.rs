@@ -663,7 +663,7 @@ fn llama_parts(
 }
 
 /// A GGUF metadata value as an integer, whatever integer type the writer chose.
-fn gguf_integer(value: &gguf_file::Value) -> Option<u64> {
+pub(crate) fn gguf_integer(value: &gguf_file::Value) -> Option<u64> {
     use gguf_file::Value;
     match *value {
         Value::U8(number) => Some(number.into()),

@@ -12,14 +12,15 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use dd_model::Activation;
-use dd_store::{EncodeOptions, StoreLocation};
+use dd_store::{EncodeOptions, StoreError, StoreLocation};
 
 use crate::accumulate::{AccumulatorConfig, SelectionSizes};
 use crate::dataset::{DEFAULT_CONTEXT_LENGTH, DEFAULT_TEXT_FIELD, DatasetConfig, Shard};
 use crate::error::RecordError;
+use crate::naming::DatasetDescription;
 use crate::record::{RecordConfig, RecordEvent, RecordOutcome, record};
 use crate::recording::Recording;
-use crate::source::OpenedModel;
+use crate::source::{ModelOrigin, OpenedModel};
 use crate::weights::{WeightProgress, write_weight_facts};
 use crate::write::{WriteConfig, WriteSummary, write_recording};
 
@@ -33,8 +34,9 @@ pub const WEIGHT_FACTS_PER_LIST: usize = 10;
 pub struct RecordingJob {
     /// The text to record.
     pub dataset: DatasetConfig,
-    /// The recorded dataset as the database's provenance (a path, `Shakespeare's plays (...)`).
-    pub data_source: String,
+    /// The dataset as the database describes it: its name (by default from its path,
+    /// [`DatasetDescription::of_path`]) and its exact source.
+    pub dataset_description: DatasetDescription,
     /// The database and the checkpoint kept until it is complete.
     pub output: RecordingOutput,
     /// The model's name in the database; `None` takes the name derived from the model's path
@@ -174,8 +176,8 @@ pub fn checkpoint_interval_from_minutes(minutes: f64) -> Duration {
 }
 
 impl RecordingJob {
-    /// The standard job (that of `deepdecipher record` without options): `dataset` recorded whole
-    /// into the SQLite file `output` in contexts of 128 tokens, 8 per batch; 20 top examples, the
+    /// The standard job (that of `deepdecipher record` without options): `dataset` recorded whole,
+    /// and named after its path, into the SQLite file `output` in contexts of 128 tokens, 8 per batch; 20 top examples, the
     /// [standard bottom examples](standard_bottom_examples), 10 bands of 2 and 5 random contexts
     /// per neuron; a 512 MB token table; a checkpoint every 5 minutes; the weight-based facts with
     /// [`WEIGHT_FACTS_PER_LIST`] entries per list.
@@ -186,7 +188,7 @@ impl RecordingJob {
                 format: None,
                 text_field: DEFAULT_TEXT_FIELD.to_owned(),
             },
-            data_source: dataset.display().to_string(),
+            dataset_description: DatasetDescription::of_path(dataset),
             output: RecordingOutput::sqlite_file(output),
             model_name: None,
             context_length: DEFAULT_CONTEXT_LENGTH,
@@ -262,10 +264,15 @@ impl RecordingOutput {
 impl DatabaseWrite {
     /// What `deepdecipher merge` writes: [`WriteConfig::standard`], the weight-based facts with
     /// [`WEIGHT_FACTS_PER_LIST`] entries per list, standard encoding.
-    pub fn standard(store: StoreLocation, model_name: &str, data_source: &str) -> Self {
+    pub fn standard(
+        store: StoreLocation,
+        model_name: &str,
+        dataset: &DatasetDescription,
+        origin: &ModelOrigin,
+    ) -> Self {
         Self {
             store,
-            write: WriteConfig::standard(model_name, data_source),
+            write: WriteConfig::standard(model_name, dataset, origin),
             weight_facts: Some(WEIGHT_FACTS_PER_LIST),
             encode: EncodeOptions::STANDARD,
         }
@@ -287,6 +294,11 @@ pub fn record_to_database(
     let name = job.model_name(model);
     let output = &job.output;
     let config = job.record_config(model);
+    // A database of an older schema cannot be looked into, so it would pass the check below and
+    // fail only once recorded: refuse it now.
+    if let Err(error @ StoreError::SchemaTooOld { .. }) = output.store.existing_catalog() {
+        return Err(error.into());
+    }
     if output.holds_model(name) && !output.checkpoint_path.exists() {
         return Err(RecordError::AlreadyRecorded { location: output.store.to_string(), name: name.to_owned() });
     }
@@ -310,7 +322,7 @@ pub fn record_to_database(
     progress(JobEvent::WriteStarting { tokens, contexts, deleted_unfinished_write });
     let database = DatabaseWrite {
         store: output.store.clone(),
-        write: WriteConfig::standard(name, &job.data_source),
+        write: WriteConfig::standard(name, &job.dataset_description, &model.origin),
         // A shard is a database of its slice (servable as it is) with its mergeable state inside;
         // the weight-based facts are left to the merge, which computes them once.
         weight_facts: if job.shard.is_some() { None } else { job.weight_facts },
@@ -390,6 +402,7 @@ mod tests {
         assert_eq!(output.store, StoreLocation::SqliteFile(PathBuf::from("runs/data.db")));
         assert_eq!(output.checkpoint_path, PathBuf::from("runs/data.db.checkpoint"));
         let job = RecordingJob::standard(Path::new("corpus"), Path::new("runs/data.db"));
-        assert_eq!((job.output, job.data_source.as_str()), (output, "corpus"));
+        assert_eq!(job.output, output);
+        assert_eq!(job.dataset_description, DatasetDescription { name: "corpus".into(), source: "corpus".into() });
     }
 }

@@ -6,7 +6,7 @@
 //! # Layout
 //! Modules in layers, each using only those above it:
 //! - [`dataset`] (with its own error), `contexts` (the kept token ids), `accumulate` (the per-neuron
-//!   accumulators).
+//!   accumulators), `naming` (default model and dataset names, [`DatasetDescription`]).
 //! - `error`: [`RecordError`].
 //! - `state`: the whole recorder state as a versioned file (checkpoints, shard state); `source`:
 //!   opening the model to record (`source/fetch`: a hub model's files); `weights`: the weight-based
@@ -24,6 +24,7 @@ pub mod dataset;
 mod error;
 mod job;
 mod merge;
+mod naming;
 mod record;
 mod recording;
 mod source;
@@ -38,8 +39,9 @@ pub use job::{
     checkpoint_interval_from_minutes, record_to_database, standard_bottom_examples, write_to_database,
 };
 pub use merge::merge_shards;
+pub use naming::{DatasetDescription, dataset_name, url_safe_name};
 pub use record::{RecordConfig, RecordEvent, RecordOutcome, record};
 pub use recording::{RecordTiming, Recording};
-pub use source::{HubModel, OpenedModel, fetch_model, open_model, url_safe_name};
+pub use source::{HubModel, ModelOrigin, OpenedModel, fetch_model, open_model};
 pub use weights::{WeightProgress, write_weight_facts};
 pub use write::{MODEL_RANKING_LEN, WriteConfig, WriteSummary, write_recording};

@@ -289,7 +289,7 @@ pub fn record(
     // database with a checkpoint beside it is unfinished.
     state.save(&config.checkpoint_path)?;
     progress(RecordEvent::Checkpointed { tokens: state.tokens_recorded });
-    Ok(RecordOutcome::Finished(Recording { state: Box::new(state), timing }))
+    Ok(RecordOutcome::Finished(Recording { state: Box::new(state), timing, dataset: None }))
 }
 
 /// Runs one batch of contexts (right-padded to the longest) and accumulates every layer.

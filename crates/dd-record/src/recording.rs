@@ -9,6 +9,7 @@ use dd_model::Transformer;
 use dd_store::StoreWrite;
 
 use crate::error::RecordError;
+use crate::naming::DatasetDescription;
 use crate::state::RecorderState;
 
 /// A finished recording of one shard (or a merge of several), ready to be written to a database.
@@ -16,6 +17,9 @@ use crate::state::RecorderState;
 pub struct Recording {
     pub(crate) state: Box<RecorderState>,
     pub(crate) timing: RecordTiming,
+    /// What it was recorded on, as the shard database it was loaded from describes it; `None` for
+    /// a recording made in this process, whose job knows.
+    pub(crate) dataset: Option<DatasetDescription>,
 }
 
 /// Where a run's time went: the recording overhead is `accumulate / forward`.
@@ -61,6 +65,12 @@ impl Recording {
         self.timing
     }
 
+    /// What a recording loaded from shard databases was recorded on, as the (first) shard database
+    /// describes it: what a merge writes. `None` for a recording made in this process.
+    pub fn dataset(&self) -> Option<&DatasetDescription> {
+        self.dataset.as_ref()
+    }
+
     /// Contexts recorded.
     pub fn contexts_recorded(&self) -> u64 {
         self.state.contexts_recorded
@@ -88,7 +98,11 @@ impl Recording {
         for model in catalog.models() {
             if let Some(bytes) = store.model_state(model.id, STATE_NAME)? {
                 let state = RecorderState::from_bytes(&bytes, path)?;
-                return Ok(Self { state: Box::new(state), timing: RecordTiming::default() });
+                let dataset = DatasetDescription {
+                    name: model.metadata.dataset.clone(),
+                    source: model.metadata.provenance.data_source.clone(),
+                };
+                return Ok(Self { state: Box::new(state), timing: RecordTiming::default(), dataset: Some(dataset) });
             }
         }
         Err(RecordError::State {

@@ -14,7 +14,9 @@ use crate::accumulate::NeuronAccumulator;
 use crate::accumulate::selection::SelectedContext;
 use crate::contexts::ContextTokens;
 use crate::error::RecordError;
+use crate::naming::DatasetDescription;
 use crate::recording::Recording;
+use crate::source::ModelOrigin;
 
 /// Neurons in the model-wide ranking.
 pub const MODEL_RANKING_LEN: usize = 1000;
@@ -24,10 +26,10 @@ pub const MODEL_RANKING_LEN: usize = 1000;
 pub struct WriteConfig {
     /// The model's name in the database.
     pub model_name: String,
-    /// What the model was trained on, if known (`unknown` otherwise).
-    pub training_dataset: String,
-    /// The recorded dataset, as provenance (`shakespeare (12 plays)`, a path, ...).
-    pub data_source: String,
+    /// What the data was recorded on: the model's `dataset` and the provenance's `data_source`.
+    pub dataset: DatasetDescription,
+    /// Where the model came from: what it was trained on, and the weights recorded from.
+    pub origin: ModelOrigin,
     /// Tokens listed per neuron in its activating-token table.
     pub activating_tokens: usize,
     /// Occurrences a token needs before its mean activation is listed.
@@ -35,14 +37,14 @@ pub struct WriteConfig {
 }
 
 impl WriteConfig {
-    /// What `deepdecipher record` and `merge` write: the model as `model_name`, trained on an
-    /// unknown dataset, recorded over `data_source`; 20 activating tokens per neuron, each seen
-    /// at least 3 times (a token seen once or twice has a mean that says little).
-    pub fn standard(model_name: &str, data_source: &str) -> Self {
+    /// What `deepdecipher record` and `merge` write: the model as `model_name`, recorded over
+    /// `dataset`, from `origin`; 20 activating tokens per neuron, each seen at least 3 times (a
+    /// token seen once or twice has a mean that says little).
+    pub fn standard(model_name: &str, dataset: &DatasetDescription, origin: &ModelOrigin) -> Self {
         Self {
             model_name: model_name.to_owned(),
-            training_dataset: "unknown".to_owned(),
-            data_source: data_source.to_owned(),
+            dataset: dataset.clone(),
+            origin: origin.clone(),
             activating_tokens: 20,
             min_token_count: 3,
         }
@@ -201,11 +203,14 @@ pub fn write_recording(
         d_mlp: u64::from(acc.d_mlp),
         d_model: model_config.d_model as u64,
         activation_function: model_config.activation.name().to_owned(),
-        dataset: config.training_dataset.clone(),
+        dataset: config.dataset.name.clone(),
+        training_dataset: config.origin.training_dataset.clone(),
         n_parameters: approximate_parameters(model_config),
         context_length: model_config.n_ctx as u64,
         provenance: Provenance {
-            data_source: config.data_source.clone(),
+            data_source: config.dataset.source.clone(),
+            model_source: Some(config.origin.reference.clone()),
+            weights: Some(config.origin.weights.clone()),
             tokens_recorded: state.tokens_recorded,
             tool_version: concat!("deepdecipher ", env!("CARGO_PKG_VERSION")).to_owned(),
             recorded_at: now_rfc3339(),

@@ -561,10 +561,13 @@ mod tests {
                 d_model: 2,
                 activation_function: "gelu".into(),
                 dataset: "hand-written".into(),
+                training_dataset: None,
                 n_parameters: 100,
                 context_length: 8,
                 provenance: Provenance {
                     data_source: "test".into(),
+                    model_source: None,
+                    weights: None,
                     tokens_recorded: 0,
                     tool_version: "0.0.0".into(),
                     recorded_at: "1970-01-01T00:00:00Z".into(),

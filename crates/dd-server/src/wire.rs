@@ -30,8 +30,12 @@ pub struct MetadataObject {
     pub num_total_neurons: u64,
     /// Parameter count.
     pub num_total_parameters: u64,
-    /// Training dataset.
+    /// What the data was recorded on, named as a person writes it (`Shakespeare's plays`,
+    /// `openwebtext-10k`). In the original this named the training set, which Neuroscope's examples
+    /// came from.
     pub dataset: String,
+    /// What the model was trained on; null when unknown.
+    pub training_dataset: Option<String>,
     /// Services with data for this model.
     pub available_services: Vec<String>,
     /// Architecture family.
@@ -49,8 +53,14 @@ pub struct MetadataObject {
 /// Where a model's data came from.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProvenanceObject {
-    /// Dataset or importer that produced the data.
+    /// Exactly where the recorded text came from (a path, a package), or the importer that produced
+    /// the data.
     pub data_source: String,
+    /// The model files the data was recorded from, as given (a path or hub id); null for synthetic
+    /// or imported data.
+    pub model_source: Option<String>,
+    /// How those files store the weights (`GGUF Q4_1`, `safetensors BF16`); null when unknown.
+    pub weights: Option<String>,
     /// Tokens run through the model.
     pub tokens_recorded: u64,
     /// Version of the tool that wrote the data.

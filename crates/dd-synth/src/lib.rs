@@ -99,6 +99,7 @@ pub fn metadata(config: &SynthConfig) -> ModelMetadata {
         d_model,
         activation_function: "gelu".into(),
         dataset: "synthetic Zipf text".into(),
+        training_dataset: None,
         n_parameters: (12 * n_layers)
             .saturating_mul(d_model)
             .saturating_mul(d_model)
@@ -106,6 +107,8 @@ pub fn metadata(config: &SynthConfig) -> ModelMetadata {
         context_length: config.n_tokens.into(),
         provenance: Provenance {
             data_source: format!("synthetic (seed {})", config.seed),
+            model_source: None,
+            weights: None,
             tokens_recorded: n_layers
                 .max(1)
                 .saturating_mul(u64::from(config.d_mlp))

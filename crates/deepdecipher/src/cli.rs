@@ -65,7 +65,8 @@ pub(crate) struct ServeArgs {
     /// The model's weights (a path or a hub id), so that visitors can run their own text on its pages.
     #[arg(long)]
     pub(crate) model: Option<String>,
-    /// Which served model the weights belong to (default: the database's only model).
+    /// Which served model the weights belong to (default: the database's only model, or the one
+    /// named as `record` names these weights).
     #[arg(long, requires = "model")]
     pub(crate) model_name: Option<String>,
     /// Longest visitor text run through the model, in tokens (BOS included).
@@ -125,9 +126,13 @@ pub(crate) struct RecordArgs {
 /// Settings shared by `record` and `demo`.
 #[derive(Debug, Args)]
 pub(crate) struct RecordingArgs {
-    /// The model's name in the database (default: from the model's path).
+    /// The model's name in the database and its URLs (default: from the model's metadata and
+    /// file name, without the weights' encoding: `SmolLM2-135M-Instruct`).
     #[arg(long)]
     pub(crate) name: Option<String>,
+    /// The dataset's name on the model's pages (default: its file or folder name, `openwebtext-10k`).
+    #[arg(long)]
+    pub(crate) dataset_name: Option<String>,
     /// The JSON field or Parquet column holding the text.
     #[arg(long, default_value = "text")]
     pub(crate) text_field: String,
@@ -180,9 +185,13 @@ pub(crate) struct MergeArgs {
     /// The database to write.
     #[arg(short, long, default_value = "data.db")]
     pub(crate) output: PathBuf,
-    /// The model's name in the database (default: from the model's path).
+    /// The model's name in the database and its URLs (default: from the model's metadata and
+    /// file name, as `record` names it).
     #[arg(long)]
     pub(crate) name: Option<String>,
+    /// The dataset's name on the model's pages (default: the shards').
+    #[arg(long)]
+    pub(crate) dataset_name: Option<String>,
     /// Skip the weight-based facts.
     #[arg(long)]
     pub(crate) no_weights: bool,
@@ -202,6 +211,14 @@ pub(crate) struct DemoArgs {
     /// Record this text (file or directory) instead of Shakespeare.
     #[arg(long)]
     pub(crate) corpus: Option<PathBuf>,
+    /// The model's name in the database and its URLs (default: from the model's metadata and
+    /// file name: `SmolLM2-135M-Instruct`).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// The dataset's name on the model's pages (default: `Shakespeare's plays`, or the corpus's
+    /// file or folder name).
+    #[arg(long)]
+    pub(crate) dataset_name: Option<String>,
     /// Tokens to record.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) tokens: u64,

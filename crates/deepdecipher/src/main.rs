@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use dd_record::OpenedModel;
 use dd_server::{AppState, LiveLimits, LiveModel, ServerConfig};
 use dd_store::{ReadConfig, SqliteStore, StoreRead, StoreWriter};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -61,7 +62,7 @@ fn init_logging(default_filter: &str) {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, None),
         Command::Info { database } => info(&database),
         Command::Check { database } => check(&database),
         Command::Synth(args) => synth(args),
@@ -79,7 +80,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// Serves `args.database`; `opened` is the model `args.model` names when the caller has it open
+/// already (`demo`), so it is not loaded twice.
+pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>) -> anyhow::Result<ExitCode> {
     // Two per core keeps both cores busy while one request waits on IO; more only adds context
     // switches (measured: 4 connections on 2 cores served 15% more requests than 16).
     let n_connections = match args.connections {
@@ -94,20 +97,27 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..ServerConfig::standard()
     };
     let mut state = AppState::load(Arc::new(store), server_config)?;
-    if let Some(reference) = &args.model {
+    let opened = match (opened, &args.model) {
+        (Some(opened), _) => Some(opened),
+        (None, Some(reference)) => Some(crate::recording::open_model(reference)?),
+        (None, None) => None,
+    };
+    if let Some(opened) = opened {
         let model_name = match &args.model_name {
             Some(name) => name.clone(),
             None => match state.model_names().as_slice() {
                 [only] => only.clone(),
+                // `record` gave these weights this name unless told otherwise.
+                names if names.contains(&opened.default_name) => opened.default_name.clone(),
                 names => anyhow::bail!(
-                    "{} holds {} models ({}); say which one --model is with --model-name",
+                    "{} holds {} models ({}), none named {}; say which one --model is with --model-name",
                     args.database.display(),
                     names.len(),
-                    names.join(", ")
+                    names.join(", "),
+                    opened.default_name
                 ),
             },
         };
-        let opened = crate::recording::open_model(reference)?;
         let limits = LiveLimits { max_tokens: args.max_live_tokens as usize, ..LiveLimits::standard() };
         let live = LiveModel::new(opened.transformer, opened.tokenizer, limits);
         state = state.with_live_model(&model_name, live)?;
@@ -186,8 +196,17 @@ fn info(database: &Path) -> anyhow::Result<ExitCode> {
         writeln!(out, "  d_model            {}", m.d_model)?;
         writeln!(out, "  parameters         {}", m.n_parameters)?;
         writeln!(out, "  context length     {}", m.context_length)?;
-        writeln!(out, "  dataset            {}", m.dataset)?;
+        writeln!(out, "  recorded on        {}", m.dataset)?;
+        if let Some(training_dataset) = &m.training_dataset {
+            writeln!(out, "  trained on         {training_dataset}")?;
+        }
         writeln!(out, "  data source        {}", m.provenance.data_source)?;
+        if let Some(weights) = &m.provenance.weights {
+            writeln!(out, "  weights            {weights}")?;
+        }
+        if let Some(model_source) = &m.provenance.model_source {
+            writeln!(out, "  weights from       {model_source}")?;
+        }
         writeln!(out, "  tokens recorded    {}", m.provenance.tokens_recorded)?;
         writeln!(
             out,

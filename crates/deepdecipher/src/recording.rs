@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dd_record::dataset::{DatasetConfig, Shard};
-use dd_record::{DatabaseWrite, JobEvent, JobOutcome, OpenedModel, RecordEvent, RecordingJob};
+use dd_record::{DatabaseWrite, DatasetDescription, JobEvent, JobOutcome, OpenedModel, RecordEvent, RecordingJob};
 use dd_store::StoreLocation;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -91,8 +91,13 @@ pub(crate) fn open_model(reference: &str) -> anyhow::Result<OpenedModel> {
 /// [`RecordingJob::standard`] has it.
 pub(crate) fn recording_job(args: &RecordingArgs, dataset: &Path, output: &Path) -> RecordingJob {
     let standard = RecordingJob::standard(dataset, output);
+    let dataset_description = DatasetDescription {
+        name: args.dataset_name.clone().unwrap_or_else(|| standard.dataset_description.name.clone()),
+        ..standard.dataset_description.clone()
+    };
     RecordingJob {
         dataset: DatasetConfig { path: dataset.to_owned(), format: None, text_field: args.text_field.clone() },
+        dataset_description,
         model_name: args.name.clone(),
         context_length: args.context,
         token_budget: args.tokens,
@@ -298,8 +303,13 @@ pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let opened = open_model(&args.model)?;
     merged.check_model(&opened.transformer)?;
     let name = args.name.clone().unwrap_or_else(|| opened.default_name.clone());
-    let data_source = format!("{} shards merged", paths.len());
-    let standard = DatabaseWrite::standard(StoreLocation::SqliteFile(args.output.clone()), &name, &data_source);
+    let shards_dataset = merged.dataset().context("the shards do not say what they were recorded on")?;
+    let dataset = DatasetDescription {
+        name: args.dataset_name.clone().unwrap_or_else(|| shards_dataset.name.clone()),
+        ..shards_dataset.clone()
+    };
+    let store = StoreLocation::SqliteFile(args.output.clone());
+    let standard = DatabaseWrite::standard(store, &name, &dataset, &opened.origin);
     let database =
         DatabaseWrite { weight_facts: if args.no_weights { None } else { standard.weight_facts }, ..standard };
     let display = JobDisplay::new(&database.store, &name, None);

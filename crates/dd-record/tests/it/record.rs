@@ -11,8 +11,8 @@ use dd_data::{ExampleGroupKind, NeuronDataKind, NeuronExamples, NeuronRecord, Ne
 use dd_model::{Hook, RunRequest, Tokenizer, Transformer};
 use dd_record::dataset::{self, Context, ContextConfig, DatasetConfig, DatasetFormat, Shard};
 use dd_record::{
-    AccumulatorConfig, JobEvent, JobOutcome, RecordConfig, RecordError, RecordOutcome, RecordingJob, SelectionSizes,
-    WriteConfig,
+    AccumulatorConfig, DatasetDescription, JobEvent, JobOutcome, ModelOrigin, RecordConfig, RecordError, RecordOutcome,
+    RecordingJob, SelectionSizes, WriteConfig,
 };
 use dd_store::{EncodeOptions, ReadConfig, SqliteStore, StoreLocation, StoreRead};
 
@@ -99,8 +99,12 @@ fn config(setup: &Setup, checkpoint: &str, shard: Shard) -> RecordConfig {
 fn write_config() -> WriteConfig {
     WriteConfig {
         model_name: "tiny".to_owned(),
-        training_dataset: "random init".to_owned(),
-        data_source: "test text".to_owned(),
+        dataset: DatasetDescription { name: "test text".to_owned(), source: "data.jsonl".to_owned() },
+        origin: ModelOrigin {
+            reference: "gpt2".to_owned(),
+            weights: "safetensors F32".to_owned(),
+            training_dataset: Some("random init".to_owned()),
+        },
         activating_tokens: 10,
         min_token_count: 2,
     }
@@ -482,7 +486,9 @@ fn bad_datasets_and_settings_are_clear_errors() {
 #[test]
 fn record_to_database_runs_the_whole_sequence() {
     let Setup { dir, model, tokenizer, dataset } = setup("gpt2");
-    let opened = dd_record::OpenedModel { transformer: model, tokenizer, default_name: "tiny".to_owned() };
+    let origin =
+        ModelOrigin { reference: "gpt2".to_owned(), weights: "safetensors F32".to_owned(), training_dataset: None };
+    let opened = dd_record::OpenedModel { transformer: model, tokenizer, default_name: "tiny".to_owned(), origin };
     let job_for = |db: &str| RecordingJob {
         dataset: dataset.clone(),
         context_length: 100_000,
@@ -525,6 +531,16 @@ fn record_to_database_runs_the_whole_sequence() {
     assert!(!job.output.checkpoint_path.exists() && job.output.holds_finished_recording("tiny"));
     let path = dir.path().join("job.db");
     assert!(read_kind(&path, NeuronDataKind::Logits).len() as u64 == written.n_neurons);
+    // The database names the dataset after its folder (`data.jsonl` says nothing), keeps its path
+    // and the weights recorded from, and says nothing of a training set no file named.
+    let folder = dir.path().file_name().expect("folder").to_string_lossy().into_owned();
+    let store = SqliteStore::open(&path, &ReadConfig::serving()).expect("open");
+    let metadata = &store.catalog().models()[0].metadata;
+    assert_eq!((&metadata.dataset, &metadata.training_dataset), (&folder, &None));
+    assert_eq!(metadata.provenance.data_source, dataset.path.display().to_string());
+    assert_eq!(metadata.provenance.model_source.as_deref(), Some("gpt2"));
+    assert_eq!(metadata.provenance.weights.as_deref(), Some("safetensors F32"));
+    drop(store);
     assert!(
         read_all(&path).iter().all(|(examples, _)| examples.groups.iter().any(|g| g.kind == ExampleGroupKind::Bottom))
     );
@@ -549,5 +565,7 @@ fn record_to_database_runs_the_whole_sequence() {
     assert_eq!(milestones(&events), ["started", "recorded", "write", "neurons", "database"]);
     let store = SqliteStore::open(&dir.path().join("shard.db"), &ReadConfig::serving()).expect("open");
     assert!(!store.catalog().models()[0].sources[0].has_neuron_kind(NeuronDataKind::Logits));
-    dd_record::merge_shards(&[dir.path().join("shard.db").as_path()]).expect("the shard state is kept");
+    let merged = dd_record::merge_shards(&[dir.path().join("shard.db").as_path()]).expect("the shard state is kept");
+    let described = DatasetDescription { name: folder, source: dataset.path.display().to_string() };
+    assert_eq!(merged.dataset(), Some(&described), "a merge writes what the shards were recorded on");
 }

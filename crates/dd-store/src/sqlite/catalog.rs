@@ -19,7 +19,8 @@ pub(crate) fn read_catalog(conn: &Connection, path: &Path) -> Result<Catalog, St
     let mut statement = conn
         .prepare(
             "SELECT id, name, architecture, n_layers, d_mlp, d_model, activation_function, dataset, n_parameters, \
-             context_length, data_source, tokens_recorded, tool_version, recorded_at FROM model ORDER BY id",
+             context_length, data_source, tokens_recorded, tool_version, recorded_at, training_dataset, model_source, \
+             weights FROM model ORDER BY id",
         )
         .at(path)?;
     let models = statement
@@ -34,6 +35,7 @@ pub(crate) fn read_catalog(conn: &Connection, path: &Path) -> Result<Catalog, St
                     d_model: read_u64(row, 5, "d_model")?,
                     activation_function: row.get(6)?,
                     dataset: row.get(7)?,
+                    training_dataset: row.get(14)?,
                     n_parameters: read_u64(row, 8, "n_parameters")?,
                     context_length: read_u64(row, 9, "context_length")?,
                     provenance: Provenance {
@@ -41,6 +43,8 @@ pub(crate) fn read_catalog(conn: &Connection, path: &Path) -> Result<Catalog, St
                         tokens_recorded: read_u64(row, 11, "tokens_recorded")?,
                         tool_version: row.get(12)?,
                         recorded_at: row.get(13)?,
+                        model_source: row.get(15)?,
+                        weights: row.get(16)?,
                     },
                 },
             ))

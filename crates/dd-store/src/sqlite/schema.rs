@@ -88,6 +88,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (model_id, name, part)
     ) STRICT;
     "#,
+    // Version 3. `dataset` names the text the data was recorded on; what the model was trained on
+    // (when known) and the weights it was recorded from get columns of their own. The recorder
+    // wrote `unknown` into `dataset` (it never knew the training set): its recorded text is what
+    // `data_source` holds.
+    r#"
+    ALTER TABLE model ADD COLUMN training_dataset TEXT;
+    ALTER TABLE model ADD COLUMN model_source TEXT;
+    ALTER TABLE model ADD COLUMN weights TEXT;
+    UPDATE model SET dataset = data_source WHERE dataset = 'unknown';
+    "#,
 ];
 
 /// Bits of `neuron_data.id` given to the kind, the unit and the layer; the source id takes the rest.

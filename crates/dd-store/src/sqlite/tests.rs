@@ -18,10 +18,13 @@ fn metadata(name: &str) -> ModelMetadata {
         d_model: 8,
         activation_function: "gelu".into(),
         dataset: "test".into(),
+        training_dataset: Some("the pile".into()),
         n_parameters: 5_000_000_000,
         context_length: 128,
         provenance: Provenance {
             data_source: "unit test".into(),
+            model_source: Some("models/m.gguf".into()),
+            weights: Some("GGUF Q4_1".into()),
             tokens_recorded: 1 << 40,
             tool_version: "0".into(),
             recorded_at: "2026-01-01T00:00:00Z".into(),
@@ -262,7 +265,8 @@ fn version_1_databases_gain_the_state_table() {
     writer.finish().expect("finish");
     // Back to what version 1 wrote.
     let conn = Connection::open(&path).expect("open");
-    conn.execute_batch("DROP TABLE model_state; PRAGMA user_version = 1;").expect("downgrade");
+    conn.execute_batch(&format!("{DOWNGRADE_TO_2} DROP TABLE model_state; PRAGMA user_version = 1;"))
+        .expect("downgrade");
     drop(conn);
 
     let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("migrates");
@@ -275,6 +279,38 @@ fn version_1_databases_gain_the_state_table() {
     let entry = store.catalog().model("m1").expect("model");
     assert_eq!(store.neuron_record(&entry.sources[0], 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(3)));
     assert_eq!(store.model_state(entry.id, "recorder").expect("read"), Some(b"state".to_vec()));
+}
+
+/// Undoes version 3: the columns it added.
+const DOWNGRADE_TO_2: &str = "ALTER TABLE model DROP COLUMN training_dataset; \
+    ALTER TABLE model DROP COLUMN model_source; ALTER TABLE model DROP COLUMN weights; PRAGMA user_version = 2;";
+
+/// Version 3 gives `dataset` the recorded text: the recorder's `unknown` becomes its data source,
+/// any other dataset stays, and the new columns start unknown.
+#[test]
+fn version_2_databases_name_the_recorded_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let recorded = ModelMetadata { dataset: "unknown".into(), ..metadata("recorded") };
+    writer.add_model(&recorded).expect("add model");
+    writer.add_model(&metadata("imported")).expect("add model");
+    writer.finish().expect("finish");
+    let conn = Connection::open(&path).expect("open");
+    conn.execute_batch(DOWNGRADE_TO_2).expect("downgrade");
+    drop(conn);
+    assert!(matches!(SqliteStore::open(&path, &read_config()), Err(StoreError::SchemaTooOld { found: 2, .. })));
+
+    StoreWriter::open(&path, EncodeOptions::STANDARD).expect("migrates").finish().expect("finish");
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let unknown_origin = |metadata: ModelMetadata| ModelMetadata {
+        training_dataset: None,
+        provenance: Provenance { model_source: None, weights: None, ..metadata.provenance },
+        ..metadata
+    };
+    let recorded = ModelMetadata { dataset: "unit test".into(), ..unknown_origin(metadata("recorded")) };
+    assert_eq!(store.catalog().model("recorded").expect("model").metadata, recorded);
+    assert_eq!(store.catalog().model("imported").expect("model").metadata, unknown_origin(metadata("imported")));
 }
 
 /// Producers write through `dyn StoreWrite`, opened by location: records encoded by the provided

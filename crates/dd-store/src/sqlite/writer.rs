@@ -89,8 +89,8 @@ impl StoreWriter {
         }
         tx.execute(
             "INSERT INTO model (name, architecture, n_layers, d_mlp, d_model, activation_function, dataset, \
-             n_parameters, context_length, data_source, tokens_recorded, tool_version, recorded_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             n_parameters, context_length, data_source, tokens_recorded, tool_version, recorded_at, training_dataset, \
+             model_source, weights) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 metadata.name,
                 metadata.architecture,
@@ -105,6 +105,9 @@ impl StoreWriter {
                 to_sql_int(metadata.provenance.tokens_recorded)?,
                 metadata.provenance.tool_version,
                 metadata.provenance.recorded_at,
+                metadata.training_dataset,
+                metadata.provenance.model_source,
+                metadata.provenance.weights,
             ],
         )
         .at(&path)?;

@@ -34,7 +34,10 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
 
     let models = get(addr, "/api").json();
     let model = &models["models"][0];
+    // Named from its metadata and file, not `SmolLM2-135M-Instruct.Q4_1`; the corpus after its folder.
     assert_eq!(model["name"], "SmolLM2-135M-Instruct", "{models}");
+    assert_eq!(model["dataset"], "shakespeare", "{models}");
+    assert_eq!(model["provenance"]["weights"], "GGUF Q4_1", "{models}");
     assert_eq!(model["num_layers"], 30, "{models}");
     assert_eq!(model["provenance"]["tokens_recorded"], 1024, "{models}");
 

@@ -1,13 +1,16 @@
 //! `deepdecipher record` as a user runs it: killed with SIGKILL mid-run and started again, it ends
-//! with the same database as a run never interrupted; bad datasets fail with a message, not a panic.
+//! with the same database as a run never interrupted; bad datasets fail with a message, not a panic;
+//! models and datasets get the names a person would give them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dd_data::{NeuronDataKind, NeuronRecord};
 use dd_store::{ReadConfig, SqliteStore, StoreRead};
+use serde_json::json;
 
-use crate::server::{asset, binary, run};
+use crate::http::get;
+use crate::server::{Server, asset, binary, run};
 
 /// The tiny GGUF fixture: two layers, its own 320-token BPE, so the tests need no download.
 fn model() -> PathBuf {
@@ -149,4 +152,53 @@ fn shard_databases_merge_into_the_unsharded_database() {
         run(&["merge", &path("part0.db"), &path("part0.db"), "--model", &model, "-o", &path("bad.db")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("given twice"), "{stderr}");
+}
+
+/// The real SmolLM2 GGUF, whose converter named a training checkpoint in its metadata
+/// (`smollm2-135M-8k-lc100k-mix1-ep2`), is named as published, without the weights' encoding,
+/// which the provenance keeps; the dataset is named after its folder, unless told otherwise; and
+/// `serve --model` finds the model its weights name among several.
+#[test]
+fn smollm2_is_named_as_published_and_its_dataset_after_its_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = dir.path().join("names.db");
+    let (gguf, corpus) = (asset("SmolLM2-135M-Instruct.Q4_1.gguf"), asset("shakespeare"));
+    let record = |model: &Path, extra: &[&str]| {
+        let mut argv = vec!["record", model.to_str().expect("utf8"), corpus.to_str().expect("utf8")];
+        argv.extend(["-o", database.to_str().expect("utf8"), "--tokens", "256", "--context", "64", "--no-weights"]);
+        argv.extend(extra);
+        let (code, _, stderr) = run(&argv);
+        assert_eq!(code, 0, "{stderr}");
+    };
+    record(&gguf, &[]);
+    // The tiny fixture is quick to record: the flags are what is tested.
+    record(&model(), &["--name", "tiny-renamed", "--dataset-name", "Shakespeare's plays"]);
+
+    let server = Server::start(&database, &["--model", gguf.to_str().expect("utf8")]);
+    let index = get(server.addr, "/api").json();
+    let models = index["models"].as_array().expect("models");
+    let (smollm2, renamed) = (&models[0], &models[1]);
+    assert_eq!(smollm2["name"], "SmolLM2-135M-Instruct", "{index}");
+    assert_eq!(smollm2["dataset"], "shakespeare", "{index}");
+    assert_eq!(smollm2["training_dataset"], json!(null), "the GGUF names no training set: {index}");
+    let provenance = &smollm2["provenance"];
+    assert_eq!(provenance["data_source"], json!(corpus.to_str()), "{index}");
+    assert_eq!(provenance["model_source"], json!(gguf.to_str()), "{index}");
+    assert_eq!(provenance["weights"], "GGUF Q4_1", "{index}");
+    assert_eq!((&renamed["name"], &renamed["dataset"]), (&json!("tiny-renamed"), &json!("Shakespeare's plays")));
+    let has_live_text = |model: &serde_json::Value| {
+        model["available_services"].as_array().expect("services").contains(&json!("activations"))
+    };
+    assert!(has_live_text(smollm2) && !has_live_text(renamed), "--model serves the weights' own name: {index}");
+
+    // The pages say what the data was recorded on, and leave out what is unknown.
+    let home = get(server.addr, "/").text();
+    assert!(home.contains(">Recorded on</th>") && home.contains("<td>shakespeare</td>"), "{home}");
+    let page = get(server.addr, "/viz/SmolLM2-135M-Instruct").text();
+    let recorded_on =
+        "<th title=\"The text the examples and statistics come from\">Recorded on</th><td>shakespeare</td>";
+    for row in [recorded_on, ">Weights</th><td>GGUF Q4_1</td>"] {
+        assert!(page.contains(row), "{row} missing from {page}");
+    }
+    assert!(!page.contains("Trained on") && !page.contains("unknown"), "{page}");
 }

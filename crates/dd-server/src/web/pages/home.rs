@@ -14,7 +14,7 @@ pub(crate) fn page(state: &AppState) -> Page {
         body.push_str("<p>This database holds no models yet. Record one with <code>deepdecipher record</code>.</p>");
     } else {
         body.push_str(
-            "<table id=models><thead><tr><th>Model</th><th>Activation</th><th>Dataset</th><th class=num>Layers</th>\
+            "<table id=models><thead><tr><th>Model</th><th>Activation</th><th title=\"The text the data was recorded on\">Recorded on</th><th class=num>Layers</th>\
              <th class=num>Neurons per layer</th><th class=num>Total neurons</th><th class=num>Parameters</th>\
              <th>Data</th></tr></thead><tbody>",
         );

@@ -22,16 +22,29 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
     navigation(&mut body, context, n_layers, n_neurons);
 
     body.push_str("<div class=grid><section><h2>Model</h2><table id=metadata><tbody>");
-    let rows: [(&str, String); 6] = [
-        ("Architecture", metadata.architecture.clone()),
-        ("Activation", metadata.activation_function.clone()),
-        ("Dataset", metadata.dataset.clone()),
-        ("Data source", metadata.provenance.data_source.clone()),
-        ("Recorded", metadata.provenance.recorded_at.clone()),
-        ("Tool version", metadata.provenance.tool_version.clone()),
+    let provenance = &metadata.provenance;
+    // (label, what it means, value): what the data was recorded on first, then where it came from;
+    // what is unknown is left out rather than shown as "unknown".
+    let rows: [(&str, &str, Option<&str>); 9] = [
+        ("Architecture", "", Some(&metadata.architecture)),
+        ("Activation", "", Some(&metadata.activation_function)),
+        ("Recorded on", "The text the examples and statistics come from", Some(&metadata.dataset)),
+        ("Trained on", "What the model was trained on, as its files say", metadata.training_dataset.as_deref()),
+        ("Data source", "Where the recorded text was read from", Some(&provenance.data_source)),
+        ("Weights", "How the weights recorded from are stored", provenance.weights.as_deref()),
+        ("Weights from", "The model files recorded from", provenance.model_source.as_deref()),
+        ("Recorded at", "", Some(&provenance.recorded_at)),
+        ("Tool version", "", Some(&provenance.tool_version)),
     ];
-    for (label, value) in rows.iter().filter(|(_, value)| !value.is_empty()) {
-        body.push_str("<tr><th>");
+    for (label, meaning, value) in rows {
+        let Some(value) = value.filter(|value| !value.is_empty()) else { continue };
+        body.push_str("<tr><th");
+        if !meaning.is_empty() {
+            body.push_str(" title=\"");
+            body.push_str(meaning);
+            body.push('"');
+        }
+        body.push('>');
         body.push_str(label);
         body.push_str("</th><td>");
         escape(&mut body, value);
