@@ -38,7 +38,7 @@ pub use explanation::{Explanation, Explanations, NamedScore};
 pub use graph::{GraphNode, NeuronGraph};
 pub use input_tokens::InputTokens;
 pub use logits::{LogitAttribution, TokenValue};
-pub use model::{MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
+pub use model::{MAX_NAME_BYTES, MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
 pub use ranking::{INTERESTINGNESS_FORMULA, NeuronRanking, RankedNeuron, SELECTIVE_TOKENS, interestingness};
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use similar::{SimilarNeuron, SimilarNeurons};

@@ -80,10 +80,13 @@ impl ModelMetadata {
     }
 }
 
+/// The longest model or source name, in bytes (names are ASCII).
+pub const MAX_NAME_BYTES: usize = 100;
+
 /// Checks that a model or source name is safe in URLs and file names.
 pub fn validate_name(name: &str) -> Result<(), DataError> {
     let ok = !name.is_empty()
-        && name.len() <= 100
+        && name.len() <= MAX_NAME_BYTES
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         && name != "."
         && name != "..";

@@ -13,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dd_store::SourceEntry;
 
+use crate::contract::{Route, service_parameters};
 use crate::error::ApiError;
 use crate::json::JsonOut;
 use crate::live::{LiveFindings, LiveResult, LiveTarget};
 use crate::model_context::ModelContext;
-use crate::params::{ApiPath, clip, parse_index, query_params};
+use crate::params::{ApiPath, DeclaredQuery, check_name, clip, declared_query, parse_index};
 use crate::services::{Service, Target};
 use crate::state::AppState;
 use crate::{openapi, wire};
@@ -27,7 +28,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api", get(index))
         .route("/api/openapi.json", get(openapi_json))
-        .route("/doc/openapi.json", get(openapi_json))
+        .route("/doc/openapi.json", get(original_openapi_json))
         .route("/doc", get(doc_page))
         .route("/api/{model}/{service}", get(model_page))
         .route("/api/{model}/{service}/{layer}", get(layer_page))
@@ -42,11 +43,18 @@ fn json_response(body: impl Into<axum::body::Body>) -> Response {
     response
 }
 
-async fn index(State(state): State<Arc<AppState>>) -> Response {
-    json_response(state.index_json.clone())
+async fn index(State(state): State<Arc<AppState>>, uri: Uri) -> Result<Response, ApiError> {
+    declared_query(&uri, Route::Index.query_parameters())?;
+    Ok(json_response(state.index_json.clone()))
 }
 
-async fn openapi_json() -> Response {
+async fn openapi_json(uri: Uri) -> Result<Response, ApiError> {
+    declared_query(&uri, Route::OpenApi.query_parameters())?;
+    Ok(json_response(openapi::document_json()))
+}
+
+/// The document at the original's path, which the document does not list: it ignores its query.
+async fn original_openapi_json() -> Response {
     json_response(openapi::document_json())
 }
 
@@ -56,17 +64,19 @@ async fn doc_page() -> Response {
     response
 }
 
-async fn health() -> Response {
-    json_response("{\"ok\":true}")
+async fn health(uri: Uri) -> Result<Response, ApiError> {
+    declared_query(&uri, Route::Health.query_parameters())?;
+    Ok(json_response("{\"ok\":true}"))
 }
 
-async fn version() -> Response {
+async fn version(uri: Uri) -> Result<Response, ApiError> {
+    declared_query(&uri, Route::Version.query_parameters())?;
     let body = wire::VersionResponse {
         version: env!("CARGO_PKG_VERSION").into(),
         schema_version: dd_store::sqlite::SCHEMA_VERSION,
         format_version: dd_store::codec::FORMAT_VERSION,
     };
-    json_response(serde_json::to_string(&body).unwrap_or_default())
+    Ok(json_response(serde_json::to_string(&body).unwrap_or_default()))
 }
 
 async fn model_page(
@@ -110,18 +120,11 @@ async fn respond(
     neuron: Option<&str>,
     uri: &Uri,
 ) -> Result<Response, ApiError> {
+    check_name("model", model_name)?;
     let Some(model) = state.model(model_name).cloned() else {
         return Err(ApiError::not_found(
             "unknown_model",
             format!("no model named {:?}; GET /api lists them", clip(model_name)),
-        ));
-    };
-    let params = query_params(uri)?;
-    let source_name = params.get("source").map(String::as_str);
-    let Some(source) = model.source(source_name).cloned() else {
-        return Err(ApiError::not_found(
-            "unknown_source",
-            format!("model {model_name:?} has no source {:?}", clip(source_name.unwrap_or_default())),
         ));
     };
     // Names are checked before indices, so `/api/m/bogus/x` is an unknown service, not a bad index.
@@ -137,6 +140,14 @@ async fn respond(
                 ));
             }
         },
+    };
+    let query = declared_query(uri, service_parameters(service))?;
+    let source_name = query.text("source");
+    let Some(source) = model.source(source_name).cloned() else {
+        return Err(ApiError::not_found(
+            "unknown_source",
+            format!("model {model_name:?} has no source {:?}", clip(source_name.unwrap_or_default())),
+        ));
     };
     let target = match (layer, neuron) {
         (None, _) => Target::Model,
@@ -163,42 +174,19 @@ async fn respond(
                 )));
             }
             match service {
-                Service::Neuron2GraphSearch => match params.get("query") {
-                    Some(query) => Request::Search(query.clone()),
-                    None => {
-                        return Err(ApiError::bad_parameter(
-                            "neuron2graph-search needs `?query=`, like `?query=any:the`",
-                        ));
-                    }
-                },
+                Service::Neuron2GraphSearch => Request::Search(required_text(&query, "query")?.to_owned()),
                 Service::Activations => {
                     if !state.live.contains_key(model_name) {
                         return Err(crate::live::no_live_model(model_name));
                     }
                     only_mlp(service, &source)?;
-                    match params.get("text") {
-                        Some(text) if !text.trim().is_empty() => Request::Activations(text.clone()),
-                        _ => return Err(ApiError::bad_parameter("activations needs a non-empty `?text=`")),
-                    }
+                    Request::Activations(required_text(&query, "text")?.to_owned())
                 }
                 Service::TokenSearch => {
                     only_mlp(service, &source)?;
-                    let Some(token) = params.get("query") else {
-                        return Err(ApiError::bad_parameter("token-search needs `?query=`, like `?query=Paris`"));
-                    };
-                    let limit = match params.get("limit") {
-                        None => 100,
-                        Some(text) => match text.parse::<usize>() {
-                            Ok(limit) if (1..=1000).contains(&limit) => limit,
-                            _ => {
-                                return Err(ApiError::bad_parameter(format!(
-                                    "limit must be an integer from 1 to 1000, got {:?}",
-                                    clip(text)
-                                )));
-                            }
-                        },
-                    };
-                    Request::TokenSearch { token: token.clone(), limit }
+                    let token = required_text(&query, "query")?.to_owned();
+                    let limit = query.integer("limit").map_or(usize::MAX, |limit| limit as usize);
+                    Request::TokenSearch { token, limit }
                 }
                 service => Request::One(service),
             }
@@ -314,6 +302,11 @@ fn build_body(
         }
     }
     Ok(out.buf)
+}
+
+/// A required parameter's text; `declared_query` has checked that it is there.
+fn required_text<'a>(query: &'a DeclaredQuery, name: &str) -> Result<&'a str, ApiError> {
+    query.text(name).ok_or_else(|| ApiError::internal_message(format!("the required parameter `{name}` is missing")))
 }
 
 /// Refuses `service` for a source other than `mlp`: its index and the model run cover MLP neurons only.

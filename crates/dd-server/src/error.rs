@@ -45,6 +45,12 @@ impl ApiError {
         }
     }
 
+    /// The machine-readable code (`bad_parameter`, `unknown_model`, ...).
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The message shown to the client.
     pub(crate) fn message(&self) -> &str {
         &self.message

@@ -11,7 +11,9 @@
 //! 2. What the server derives per model: `search` (the token indices), `render` (hand-written JSON
 //!    for example texts, the hot path), `model_context` (a served model with its metadata JSON, token
 //!    strings and search indices, built on first use and kept), `services` (what each service
-//!    serves at each level, and how pages are built).
+//!    serves at each level, and how pages are built), `contract` (each JSON route's query
+//!    parameters with their bounds and the statuses it answers, which `api` enforces and
+//!    `openapi` declares).
 //! 3. `live` (running a served model on a visitor's text) and [`openapi`] (the OpenAPI document and
 //!    `/doc`, from the service table).
 //! 4. `state`: [`AppState`], everything a request shares.
@@ -25,6 +27,7 @@
 
 mod api;
 mod compress;
+mod contract;
 mod error;
 mod html;
 mod json;
@@ -37,6 +40,8 @@ mod render;
 mod search;
 mod services;
 mod state;
+#[cfg(test)]
+mod testing;
 mod token_strings;
 mod web;
 pub mod wire;

@@ -77,6 +77,12 @@ impl LiveModel {
         &self.limits
     }
 
+    /// The run permits, for tests that make the model busy.
+    #[cfg(test)]
+    pub(crate) fn runs(&self) -> Arc<Semaphore> {
+        self.runs.clone()
+    }
+
     /// This model, checked against the shape `model` was recorded with, with texts capped at its
     /// context; for `AppState::with_live_model`.
     pub(crate) fn fitted_to(mut self, model_name: &str, model: &ModelContext) -> Result<Self, LiveModelError> {
@@ -207,6 +213,14 @@ fn run(
     tokens.extend(live.tokenizer.encode(&text).map_err(|error| ApiError::internal(&error))?);
     let n_cut = tokens.len().saturating_sub(live.limits.max_tokens);
     tokens.truncate(live.limits.max_tokens);
+    if tokens.is_empty() {
+        // A tokenizer without BOS may read a text as no tokens at all: nothing to run, nothing found.
+        let findings = match target {
+            LiveTarget::Neuron(..) => LiveFindings::Neuron(NeuronTrace { activations: Vec::new() }),
+            LiveTarget::Model => LiveFindings::Model(Vec::new()),
+        };
+        return Ok(LiveResult { text, tokens, starts_with_bos, n_cut, findings });
+    }
     let config = live.transformer.config();
     let layers: Vec<usize> = match target {
         LiveTarget::Neuron(layer, _) => vec![layer as usize],
@@ -303,54 +317,11 @@ mod tests {
     fn a_busy_model_answers_503() {
         use axum::body::Body;
         use axum::http::Request;
-        use tower::ServiceExt;
 
-        let tokenizer_path =
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../dd-model/tests/fixtures/tokenizers/tiny-tokenizer.json");
-        let tokenizer = Tokenizer::from_tokenizer_json(std::path::Path::new(tokenizer_path)).expect("tokenizer");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("live.db");
-        let synth = dd_synth::SynthConfig {
-            model_name: "m".into(),
-            n_layers: 2,
-            d_mlp: 16,
-            n_examples: 2,
-            n_bottom_examples: 0,
-            n_tokens: 8,
-            vocab_size: tokenizer.vocab_size() as u32,
-            seed: 3,
-            replace: false,
-            n_threads: 1,
-        };
-        dd_synth::synthesize(&path, &synth, &mut |_, _| {}).expect("synth");
-        let mut config = dd_model::ModelConfig::benchmark_shape("gpt2-small").expect("shape");
-        config.n_layers = 2;
-        config.d_model = 16;
-        config.d_mlp = 16;
-        config.n_heads = 2;
-        config.n_kv_heads = 2;
-        config.d_head = 8;
-        config.d_vocab = tokenizer.vocab_size();
-        config.n_ctx = 64;
-        let transformer = Transformer::random(config, &candle_core::Device::Cpu).expect("model");
         let limits = LiveLimits { max_tokens: 8, max_concurrent_runs: 1, queue_wait: Duration::from_millis(100) };
-        let live = LiveModel::new(transformer, Arc::new(tokenizer), limits);
-        let runs = live.runs.clone();
-        let store = dd_store::SqliteStore::open(&path, &dd_store::ReadConfig::serving()).expect("open");
-        let state = crate::AppState::load(Arc::new(store), crate::ServerConfig::standard())
-            .expect("state")
-            .with_live_model("m", live)
-            .expect("shapes match");
-        let app = crate::app(Arc::new(state));
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let send = |request: Request<Body>| {
-            let response = runtime.block_on(app.clone().oneshot(request)).expect("response");
-            let status = response.status();
-            let body = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).expect("body");
-            (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
-        };
+        let app = crate::testing::LiveApp::new(limits);
         let post = || {
-            send(
+            app.send(
                 Request::post("/viz/m/1/2")
                     .header("content-type", "application/x-www-form-urlencoded")
                     .header("content-length", "10")
@@ -358,8 +329,8 @@ mod tests {
                     .expect("request"),
             )
         };
-        let api = || send(Request::get("/api/m/activations/1/2?text=hello").body(Body::empty()).expect("request"));
-        let permit = runs.try_acquire_owned().expect("the permit is free");
+        let api = || app.get("/api/m/activations/1/2?text=hello");
+        let permit = app.runs.clone().try_acquire_owned().expect("the permit is free");
         let (status, body) = post();
         assert_eq!(status, 503, "{body}");
         assert!(body.contains("busy"), "{body}");

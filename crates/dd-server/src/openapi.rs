@@ -1,13 +1,16 @@
 //! The OpenAPI 3.1 document (`/api/openapi.json`) and the doc page rendered from it (`/doc`).
 //!
-//! Schemas come from the wire types' `ToSchema` derives; paths are generated
-//! from the service table, so neither can drift from what the server does.
+//! Schemas come from the wire types' `ToSchema` derives; paths are generated from the service table,
+//! and parameters and statuses from `contract`, which the handlers enforce, so none can drift from
+//! what the server does.
 
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
+use crate::contract::Route;
+use crate::params::{MAX_INDEX, MAX_NAME_CHARS, ParameterValue, QueryParameter};
 use crate::services::{Level, Service};
 use crate::wire;
 
@@ -71,127 +74,141 @@ fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn path_parameter(name: &str, description: &str, integer: bool) -> Value {
-    let schema = if integer { json!({ "type": "integer", "minimum": 0 }) } else { json!({ "type": "string" }) };
+fn path_parameter(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
 }
 
-fn error_responses() -> Value {
-    let error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": schema_ref("ErrorResponse") } } });
+fn query_parameter(parameter: &QueryParameter) -> Value {
+    let schema = match parameter.value {
+        ParameterValue::Text { min_chars, max_chars, pattern, default } => {
+            let mut schema = json!({ "type": "string", "maxLength": max_chars });
+            if min_chars > 0 {
+                schema["minLength"] = json!(min_chars);
+            }
+            if let Some(pattern) = pattern {
+                schema["pattern"] = json!(pattern);
+            }
+            if let Some(default) = default {
+                schema["default"] = json!(default);
+            }
+            schema
+        }
+        ParameterValue::Integer { minimum, maximum, default } => {
+            let mut schema = json!({ "type": "integer", "minimum": minimum, "maximum": maximum });
+            if let Some(default) = default {
+                schema["default"] = json!(default);
+            }
+            schema
+        }
+    };
+    // An integer's example is a number in JSON, as its values are.
+    let example = match (parameter.value, parameter.example.parse::<u64>()) {
+        (ParameterValue::Integer { .. }, Ok(number)) => json!(number),
+        _ => json!(parameter.example),
+    };
     json!({
-        "400": error("A parameter is malformed (a non-numeric index, a bad query)."),
-        "404": error("Unknown model, source, service, layer or neuron, or no data for it."),
+        "name": parameter.name,
+        "in": "query",
+        "required": parameter.required,
+        "description": parameter.description,
+        "schema": schema,
+        "example": example,
     })
 }
 
-fn operation(summary: &str, parameters: Vec<Value>, schema: Value) -> Value {
-    let mut responses = error_responses();
-    responses["200"] = json!({ "description": "OK", "content": { "application/json": { "schema": schema } } });
-    json!({ "get": { "summary": summary, "parameters": parameters, "responses": responses } })
-}
-
-fn level_parameters(level: Level) -> Vec<Value> {
-    let mut parameters = vec![path_parameter("model", "Model name, from `GET /api`.", false)];
-    if level != Level::Model {
-        parameters.push(path_parameter("layer", "Layer index.", true));
+/// The path and query parameters of a route.
+fn parameters(route: Route) -> Vec<Value> {
+    let mut parameters = Vec::new();
+    if let Some(level) = route.level() {
+        let name = json!({ "type": "string", "maxLength": MAX_NAME_CHARS });
+        parameters.push(path_parameter("model", "Model name, from `GET /api`.", name));
+        let index = json!({ "type": "integer", "minimum": 0, "maximum": MAX_INDEX });
+        if level != Level::Model {
+            parameters.push(path_parameter("layer", "Layer index.", index.clone()));
+        }
+        if level == Level::Neuron {
+            parameters.push(path_parameter("neuron", "Neuron index within the layer.", index));
+        }
     }
-    if level == Level::Neuron {
-        parameters.push(path_parameter("neuron", "Neuron index within the layer.", true));
-    }
-    parameters.push(json!({
-        "name": "source", "in": "query", "required": false,
-        "description": "Hook point whose units are addressed; default `mlp`.",
-        "schema": { "type": "string", "default": "mlp" }
-    }));
+    parameters.extend(route.query_parameters().iter().map(query_parameter));
     parameters
 }
 
-fn level_suffix(level: Level) -> &'static str {
-    match level {
-        Level::Model => "",
-        Level::Layer => "/{layer}",
-        Level::Neuron => "/{layer}/{neuron}",
+/// The page a route answers with 200.
+fn page_schema(route: Route) -> (&'static str, Value) {
+    let envelope = |data: Value| {
+        json!({
+            "type": "object",
+            "required": ["data", "metadata"],
+            "properties": { "data": data, "metadata": schema_ref("MetadataObject") }
+        })
+    };
+    match route {
+        Route::Index => ("Every model with its metadata.", schema_ref("ModelsResponse")),
+        Route::OpenApi => ("This OpenAPI document.", json!({ "type": "object" })),
+        Route::Health => (
+            "Liveness check.",
+            json!({ "type": "object", "properties": { "ok": { "type": "boolean" } }, "required": ["ok"] }),
+        ),
+        Route::Version => ("Versions of the server, schema and format.", schema_ref("VersionResponse")),
+        Route::Service(Service::Neuron2GraphSearch, _) => (
+            Service::Neuron2GraphSearch.summary(),
+            envelope(json!({ "type": "array", "items": schema_ref("NeuronIndexObject") })),
+        ),
+        Route::Service(service, level) => (service.summary(), envelope(schema_ref(service.schema(level)))),
+        Route::All(_) => {
+            let entry = json!({
+                "oneOf": [
+                    { "type": "object", "required": ["data"], "properties": { "data": {} } },
+                    {
+                        "type": "object",
+                        "required": ["missing_data_types"],
+                        "properties": { "missing_data_types": { "type": "array", "items": { "type": "string" } } }
+                    }
+                ]
+            });
+            (
+                "Every available service's page for this level in one response, keyed by service name.",
+                json!({ "type": "object", "additionalProperties": entry }),
+            )
+        }
     }
 }
+
+fn operation(route: Route) -> Value {
+    let (summary, schema) = page_schema(route);
+    let mut responses = serde_json::Map::new();
+    responses
+        .insert("200".into(), json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }));
+    for (status, description) in route.other_statuses() {
+        let response = match status {
+            304 => json!({ "description": description }),
+            _ => json!({
+                "description": description,
+                "content": { "application/json": { "schema": schema_ref("ErrorResponse") } }
+            }),
+        };
+        responses.insert(status.to_string(), response);
+    }
+    json!({ "get": { "summary": summary, "parameters": parameters(route), "responses": responses } })
+}
+
+/// What holds for every route, for the document's description.
+const CONVENTIONS: &str = "Every route takes only the query parameters listed for it: an unknown one is a 400 \
+    `unknown_parameter` naming the ones it takes, and one given twice is a 400 `bad_parameter`. Lengths are in \
+    characters (Unicode code points); no request this document allows is refused as too long. A request the \
+    document allows is answered 200, or 404 when something it names does not exist or has no data, or 503 when the \
+    server is busy; one it forbids is answered 400 (or 404 for a name that does not exist). Methods other than GET \
+    and HEAD (and CORS preflights) are answered 405 with `Allow`. Errors are \
+    `{\"error\": {\"code\", \"status\", \"message\"}}`.";
 
 fn build_document() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     document["openapi"] = json!("3.1.0");
     document["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
-    let mut paths = serde_json::Map::new();
-    paths.insert("/api".into(), operation("Every model with its metadata.", vec![], schema_ref("ModelsResponse")));
-    paths.insert("/api/openapi.json".into(), operation("This OpenAPI document.", vec![], json!({ "type": "object" })));
-    paths.insert(
-        "/-/health".into(),
-        operation(
-            "Liveness check.",
-            vec![],
-            json!({ "type": "object", "properties": { "ok": { "type": "boolean" } }, "required": ["ok"] }),
-        ),
-    );
-    paths.insert(
-        "/-/version".into(),
-        operation("Versions of the server, schema and format.", vec![], schema_ref("VersionResponse")),
-    );
-    for &service in Service::ALL {
-        for &level in service.levels() {
-            let data = if service == Service::Neuron2GraphSearch {
-                json!({ "type": "array", "items": schema_ref("NeuronIndexObject") })
-            } else {
-                schema_ref(service.schema(level))
-            };
-            let envelope = json!({
-                "type": "object",
-                "required": ["data", "metadata"],
-                "properties": { "data": data, "metadata": schema_ref("MetadataObject") }
-            });
-            let mut parameters = level_parameters(level);
-            if service == Service::Neuron2GraphSearch {
-                parameters.push(json!({
-                    "name": "query", "in": "query", "required": true,
-                    "description": "Comma-separated terms `activating:TOKEN`, `important:TOKEN` or `any:TOKEN`; terms intersect.",
-                    "schema": { "type": "string" }
-                }));
-            }
-            if service == Service::Activations {
-                parameters.push(json!({
-                    "name": "text", "in": "query", "required": true,
-                    "description": "The text to run, percent-encoded; the whole request target may be at most 2,048 bytes (post longer texts to the website's form). It is cut to the server's token limit.",
-                    "schema": { "type": "string" }
-                }));
-            }
-            if service == Service::TokenSearch {
-                parameters.push(json!({
-                    "name": "query", "in": "query", "required": true,
-                    "description": "One token, matched trimmed and lower-cased (`Paris`, ` paris` and `paris` are the same).",
-                    "schema": { "type": "string" }
-                }));
-                parameters.push(json!({
-                    "name": "limit", "in": "query", "required": false,
-                    "description": "Neurons returned, at most 1000 (default 100).",
-                    "schema": { "type": "integer", "minimum": 1, "maximum": 1000 }
-                }));
-            }
-            let path = format!("/api/{{model}}/{}{}", service.name(), level_suffix(level));
-            paths.insert(path, operation(service.summary(), parameters, envelope));
-        }
-    }
-    for level in [Level::Model, Level::Layer, Level::Neuron] {
-        let entry = json!({
-            "oneOf": [
-                { "type": "object", "required": ["data"], "properties": { "data": {} } },
-                {
-                    "type": "object",
-                    "required": ["missing_data_types"],
-                    "properties": { "missing_data_types": { "type": "array", "items": { "type": "string" } } }
-                }
-            ]
-        });
-        let schema = json!({ "type": "object", "additionalProperties": entry });
-        let path = format!("/api/{{model}}/all{}", level_suffix(level));
-        let summary = "Every available service's page for this level in one response, keyed by service name.";
-        paths.insert(path, operation(summary, level_parameters(level), schema));
-    }
+    let description = document["info"]["description"].as_str().unwrap_or_default().to_owned();
+    document["info"]["description"] = json!(format!("{description}\n\n{CONVENTIONS}"));
+    let paths: serde_json::Map<String, Value> = Route::all().into_iter().map(|r| (r.path(), operation(r))).collect();
     document["paths"] = Value::Object(paths);
     document
 }
@@ -226,6 +243,17 @@ fn type_name(schema: &Value) -> String {
         Some(Value::String(name)) => crate::html::escaped(name),
         Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" or "),
         _ => "any".into(),
+    }
+}
+
+/// A parameter's bounds as words: `, 0 to 4294967295`, `, at most 1000 characters`.
+fn bounds(schema: &Value) -> String {
+    let number = |key: &str| schema.get(key).and_then(Value::as_u64);
+    match (number("minimum"), number("maximum"), number("minLength"), number("maxLength")) {
+        (Some(minimum), Some(maximum), _, _) => format!(", {minimum} to {maximum}"),
+        (_, _, Some(min_length), Some(max_length)) => format!(", {min_length} to {max_length} characters"),
+        (_, _, None, Some(max_length)) => format!(", at most {max_length} characters"),
+        _ => String::new(),
     }
 }
 
@@ -268,7 +296,7 @@ fn build_doc_html() -> String {
                         crate::html::escaped(parameter["name"].as_str().unwrap_or_default()),
                         if parameter["required"].as_bool() == Some(true) { "" } else { " (optional)" },
                         crate::html::escaped(parameter["in"].as_str().unwrap_or_default()),
-                        type_name(&parameter["schema"]),
+                        type_name(&parameter["schema"]) + &bounds(&parameter["schema"]),
                         crate::html::escaped(parameter["description"].as_str().unwrap_or_default()),
                     );
                 }
@@ -280,6 +308,18 @@ fn build_doc_html() -> String {
                 None => type_name(schema),
             };
             let _ = write!(html, "<p>Returns {returns}.</p>");
+            if let Some(responses) = get["responses"].as_object() {
+                html.push_str("<ul>");
+                for (status, response) in responses.iter().filter(|(status, _)| *status != "200") {
+                    let _ = write!(
+                        html,
+                        "<li><b>{}</b>: {}</li>",
+                        crate::html::escaped(status),
+                        crate::html::escaped(response["description"].as_str().unwrap_or_default())
+                    );
+                }
+                html.push_str("</ul>");
+            }
         }
     }
     html.push_str("<h2>Schemas</h2>");
@@ -313,4 +353,158 @@ fn build_doc_html() -> String {
 pub(crate) fn doc_html() -> String {
     static HTML: OnceLock<String> = OnceLock::new();
     HTML.get_or_init(build_doc_html).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+    use serde_json::Value;
+
+    /// Each route with its statuses and its parameters' schemas: the contract at a glance, so that
+    /// a change to it shows in review.
+    #[test]
+    fn routes_declare_their_parameters_and_statuses() {
+        let document = super::document();
+        let mut lines = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            let get = &item["get"];
+            let statuses: Vec<&str> =
+                get["responses"].as_object().expect("responses").keys().map(String::as_str).collect();
+            lines.push(format!("GET {path}: {}", statuses.join(" ")));
+            for parameter in get["parameters"].as_array().expect("parameters") {
+                lines.push(format!(
+                    "    {}{} in {}: {}",
+                    parameter["name"].as_str().unwrap_or_default(),
+                    if parameter["required"] == true { "" } else { "?" },
+                    parameter["in"].as_str().unwrap_or_default(),
+                    parameter["schema"]
+                ));
+            }
+        }
+        expect![[r#"
+            GET /-/health: 200 400 413 414 503
+            GET /-/version: 200 400 413 414 503
+            GET /api: 200 304 400 413 414 503
+            GET /api/openapi.json: 200 304 400 413 414 503
+            GET /api/{model}/activating_tokens/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/activations: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                text in query: {"maxLength":1000,"minLength":1,"type":"string"}
+            GET /api/{model}/activations/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                text in query: {"maxLength":1000,"minLength":1,"type":"string"}
+            GET /api/{model}/all: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/all/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/all/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/connections/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/examples/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/explanations/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/input_tokens/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/logits/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/metadata: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/metadata/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/metadata/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/neuron2graph-search: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                query in query: {"maxLength":1000,"minLength":1,"pattern":"^,*(?:(?:activating|important|any):[^,]*|[^,:]+)(?:,+(?:(?:activating|important|any):[^,]*|[^,:]+)){0,15},*$","type":"string"}
+            GET /api/{model}/neuron2graph/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/neuron_explainer/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/neuroscope: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/neuroscope/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/neuroscope/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/similar/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/stats/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/stats/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/token-search: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                query in query: {"maxLength":256,"type":"string"}
+                limit? in query: {"default":100,"maximum":1000,"minimum":1,"type":"integer"}"#]].assert_eq(&lines.join("\n"));
+        // Every error answer carries the error body; 304 carries none.
+        for item in document["paths"].as_object().expect("paths").values() {
+            for (status, response) in item["get"]["responses"].as_object().expect("responses") {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                match status.as_str() {
+                    "200" => {}
+                    "304" => assert_eq!(response.get("content"), None),
+                    _ => assert_eq!(schema, &Value::from("#/components/schemas/ErrorResponse"), "{status}"),
+                }
+            }
+        }
+    }
 }

@@ -17,7 +17,14 @@ use crate::error::ApiError;
 use crate::token_strings::TokenStrings;
 
 /// Longest accepted query, in terms.
-const MAX_TERMS: usize = 16;
+pub(crate) const MAX_TERMS: usize = 16;
+
+/// The queries [`SearchIndex::search`] accepts, as an anchored ECMA-262 regex for the OpenAPI
+/// document: 1 to [`MAX_TERMS`] terms between commas (empty pieces are skipped), each a token
+/// without `:` or `activating:`, `important:` or `any:` before any token. Tests check it against
+/// `parse`.
+pub(crate) const QUERY_PATTERN: &str = "^,*(?:(?:activating|important|any):[^,]*|[^,:]+)\
+                                        (?:,+(?:(?:activating|important|any):[^,]*|[^,:]+)){0,15},*$";
 
 /// Token to neurons, in memory.
 pub(crate) struct SearchIndex {
@@ -179,6 +186,56 @@ mod tests {
         assert_eq!(index.search("any:the,any:dog").expect("ok"), vec![n(0, 1), n(1, 2)]);
         assert!(index.search("any:cat").expect("ok").is_empty());
         assert_eq!(index.search("any: The").expect("ok"), index.search("any:the").expect("ok"));
+    }
+
+    /// The document's pattern accepts exactly the queries `parse` accepts.
+    #[test]
+    fn the_documented_pattern_is_the_grammar() {
+        let pattern = regex::Regex::new(QUERY_PATTERN).expect("the pattern compiles");
+        assert!(QUERY_PATTERN.contains(&format!("{{0,{}}}", MAX_TERMS - 1)), "the pattern counts MAX_TERMS terms");
+        let mut queries: Vec<String> = [
+            "",
+            ",",
+            ",,",
+            "the",
+            "any:the",
+            "activating:",
+            "important:a:b",
+            "any:,",
+            ",any:x,,",
+            "a b",
+            " ",
+            "a:b",
+            ":",
+            ":the",
+            "bogus:the",
+            "ANY:the",
+            "any",
+            "activating",
+            "any:the,dog",
+            "any:the,:x",
+            "x,y:z",
+            "\n",
+            "any:\n",
+            "a\nb",
+            "anyx:the",
+            "any :the",
+            "the,",
+            "any:語",
+            "語:x",
+            "語",
+        ]
+        .iter()
+        .map(|q| q.to_string())
+        .collect();
+        for n_terms in [15, 16, 17, 40] {
+            queries.push(vec!["t"; n_terms].join(","));
+            queries.push(vec!["any:t"; n_terms].join(",,"));
+            queries.push(format!(",{},", vec!["a:"; n_terms].join(",")));
+        }
+        for query in &queries {
+            assert_eq!(pattern.is_match(query), parse(query).is_ok(), "{query:?}");
+        }
     }
 
     #[test]

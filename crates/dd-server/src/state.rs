@@ -41,7 +41,8 @@ impl ServerConfig {
     pub fn standard() -> Self {
         Self {
             request_timeout: Duration::from_secs(10),
-            max_uri_len: 2048,
+            // Room for the longest request the OpenAPI document allows (`contract`).
+            max_uri_len: crate::contract::MAX_URI_BYTES,
             max_body_bytes: 16 * 1024,
             max_concurrent_reads: 8,
             cache_max_age_secs: 3600,

@@ -314,7 +314,7 @@ fn search_finds_neurons_by_token() {
 #[test]
 fn bad_requests_get_the_right_status_and_shape() {
     let addr = shared();
-    let long = format!("/api/{MODEL}/neuroscope/0/{}", "9".repeat(3000));
+    let long = format!("/api/{MODEL}/neuroscope/0/{}", "9".repeat(20_000));
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("GET", "/api/nope/neuroscope/0/0".into(), 404, "unknown_model"),
         ("GET", format!("/api/{MODEL}/nope/0/0"), 404, "unknown_service"),
@@ -322,7 +322,17 @@ fn bad_requests_get_the_right_status_and_shape() {
         ("GET", format!("/api/{MODEL}/neuroscope/0/0?source=sae"), 404, "unknown_source"),
         ("GET", format!("/api/{MODEL}/neuroscope/2/0"), 404, "out_of_range"),
         ("GET", format!("/api/{MODEL}/neuroscope/0/32"), 404, "out_of_range"),
-        ("GET", format!("/api/{MODEL}/neuroscope/0/4294967296"), 404, "out_of_range"),
+        ("GET", format!("/api/{MODEL}/neuroscope/0/4294967295"), 404, "out_of_range"),
+        ("GET", format!("/api/{MODEL}/neuroscope/0/4294967296"), 400, "bad_parameter"),
+        ("GET", format!("/api/{}/metadata", "m".repeat(101)), 400, "bad_parameter"),
+        ("GET", format!("/api/{MODEL}/neuroscope/0/0?sort=up"), 400, "unknown_parameter"),
+        ("GET", format!("/api/{MODEL}/neuroscope/0/0?source=mlp&source=mlp"), 400, "bad_parameter"),
+        ("GET", format!("/api/{MODEL}/token-search?query=the&limit=1001"), 400, "bad_parameter"),
+        ("GET", format!("/api/{MODEL}/neuron2graph-search?query="), 400, "bad_parameter"),
+        ("GET", "/api?x=1".into(), 400, "unknown_parameter"),
+        ("GET", "/api/openapi.json?x=1".into(), 400, "unknown_parameter"),
+        ("GET", "/-/health?x=1".into(), 400, "unknown_parameter"),
+        ("GET", "/-/version?x=1".into(), 400, "unknown_parameter"),
         ("GET", format!("/api/{MODEL}/neuroscope/0/99999999999999999999999"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/neuroscope/0/abc"), 400, "bad_parameter"),
         ("GET", format!("/api/{MODEL}/neuroscope/-1/0"), 400, "bad_parameter"),
@@ -352,6 +362,35 @@ fn bad_requests_get_the_right_status_and_shape() {
     }
     let big_body = vec![b'x'; 20_000];
     assert_error(&request(addr, "GET", "/api", &[], &big_body), 413, "payload_too_large");
+}
+
+/// Over real HTTP: the longest query the document allows (1000 characters that percent-encode to
+/// 12 bytes each) is answered, one character more is a 400, and only a target past the server's
+/// limit is a 414. The routes outside the document (`/doc`, its original path, the website) keep
+/// ignoring parameters they do not know.
+#[test]
+fn the_document_bounds_hold_over_http() {
+    let addr = shared();
+    let document = openapi();
+    let query = &document["paths"]["/api/{model}/neuron2graph-search"]["get"]["parameters"][2];
+    assert_eq!(query["name"], "query");
+    let max_chars = query["schema"]["maxLength"].as_u64().expect("maxLength") as usize;
+    let widest = "%F0%9F%98%80";
+    let longest = format!("/api/{MODEL}/neuron2graph-search?source=mlp&query={}", widest.repeat(max_chars));
+    assert!(longest.len() > 12_000, "{}", longest.len());
+    let response = get(addr, &longest);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["data"], serde_json::json!([]));
+    let past = format!("{longest}{widest}");
+    assert_error(&get(addr, &past), 400, "bad_parameter");
+    let unknown = get(addr, &format!("/api/{MODEL}/token-search?query=the&lmit=5"));
+    assert_error(&unknown, 400, "unknown_parameter");
+    assert!(unknown.text().contains("this route takes `source`, `query`, `limit`"), "{}", unknown.text());
+    assert_error(&get(addr, &format!("/api/{MODEL}/metadata?x={}", "a".repeat(20_000))), 414, "uri_too_long");
+    for target in ["/doc/openapi.json?x=1", "/doc?x=1", "/viz?x=1"] {
+        assert_eq!(get(addr, &format!("{target}&x=2")).status, 200, "{target}");
+    }
+    assert_eq!(get(addr, &format!("/viz/{MODEL}/1/2?x=1&x=2")).status, 200);
 }
 
 #[test]

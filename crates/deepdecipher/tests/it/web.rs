@@ -168,6 +168,12 @@ fn serve_with_the_model_colours_visitors_text() {
             .any(|s| s == "activations")
     );
     assert_eq!(get(addr, &format!("/api/{name}/activations/1/3")).status, 400, "no text");
+    assert_eq!(get(addr, &format!("/api/{name}/activations/1/3?text=")).status, 400, "an empty text");
+    // Any text of 1 to 1000 characters runs, spaces alone included; longer ones go to the form.
+    for (text, status) in [("%20%20".to_owned(), 200), ("%C3%A9".repeat(1000), 200), ("%C3%A9".repeat(1001), 400)] {
+        let response = get(addr, &format!("/api/{name}/activations?text={text}"));
+        assert_eq!(response.status, status, "{} characters: {}", text.len() / 6, response.text());
+    }
 
     // A long text is cut to the limit, and the page says so.
     let long = post_text(addr, &format!("/viz/{name}/0/0"), &"word ".repeat(200));
