@@ -42,4 +42,12 @@ pub enum DataError {
         /// Number of bins found.
         n_bins: usize,
     },
+    /// Values that contradict each other.
+    #[error("{what}: {why}")]
+    Invalid {
+        /// Which value.
+        what: &'static str,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }

@@ -35,7 +35,7 @@ pub use connections::{Connection, NeuronConnections};
 pub use error::DataError;
 pub use examples::{Example, ExampleGroup, ExampleGroupKind, NeuronExamples};
 pub use explanation::{Explanation, Explanations, NamedScore};
-pub use graph::{GraphNode, NeuronGraph};
+pub use graph::{FiringCounts, GraphNode, GraphScores, NeuronGraph};
 pub use input_tokens::InputTokens;
 pub use logits::{LogitAttribution, TokenValue};
 pub use model::{MAX_NAME_BYTES, MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};

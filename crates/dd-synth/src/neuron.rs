@@ -123,15 +123,25 @@ pub(crate) fn generate(
     let mut nodes: Vec<GraphNode> = model
         .triggers
         .iter()
-        .map(|&t| GraphNode { token: normalise(&display(t)), required: vec![], importance: 1.0 })
+        .map(|&t| GraphNode {
+            token: normalise(&display(t)),
+            token_id: Some(t),
+            required: vec![],
+            importance: 1.0,
+            activation: None,
+            is_end: true,
+        })
         .collect();
     let n_activating = nodes.len() as u32;
     nodes.extend(context_tokens.iter().enumerate().map(|(i, &t)| GraphNode {
         token: normalise(&display(t)),
+        token_id: Some(t),
         required: vec![i as u32 % n_activating],
         importance: (0.3 + 0.5 * rng.unit()) as f32,
+        activation: None,
+        is_end: true,
     }));
-    let graph = NeuronGraph { subgraph_indices: vec![0, 0, n_activating], nodes };
+    let graph = NeuronGraph { subgraph_indices: vec![0, 0, n_activating], nodes, scores: None };
     let n_layers = u64::from(config.n_layers);
     let mut similar: Vec<SimilarNeuron> = (0..4)
         .map(|_| SimilarNeuron {

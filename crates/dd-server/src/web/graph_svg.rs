@@ -499,7 +499,14 @@ mod tests {
 
     /// A node requiring `required`.
     fn node(token: &str, required: &[u32], importance: f32) -> GraphNode {
-        GraphNode { token: token.into(), required: required.to_vec(), importance }
+        GraphNode {
+            token: token.into(),
+            token_id: None,
+            required: required.to_vec(),
+            importance,
+            activation: None,
+            is_end: false,
+        }
     }
 
     /// The SVG of `graph`, with links to `/search?q=`.
@@ -542,6 +549,7 @@ mod tests {
     /// DeepDecipher's shape: an empty root depth, three activating tokens, then two context depths.
     fn sample() -> NeuronGraph {
         NeuronGraph {
+            scores: None,
             subgraph_indices: vec![0, 0, 3, 6],
             nodes: vec![
                 node(" Paris", &[3], 1.0),
@@ -587,6 +595,7 @@ mod tests {
     #[test]
     fn escapes_tokens_and_links() {
         let graph = NeuronGraph {
+            scores: None,
             subgraph_indices: vec![0],
             nodes: vec![node("<script>alert(\"x\")</script>&'", &[], 1.0), node("a\"b", &[0], 0.5)],
         };
@@ -600,7 +609,11 @@ mod tests {
     #[test]
     fn long_and_blank_tokens_get_readable_labels() {
         let long = "x".repeat(100);
-        let graph = NeuronGraph { subgraph_indices: vec![0], nodes: vec![node(&long, &[], 1.0), node("  ", &[], 1.0)] };
+        let graph = NeuronGraph {
+            subgraph_indices: vec![0],
+            nodes: vec![node(&long, &[], 1.0), node("  ", &[], 1.0)],
+            scores: None,
+        };
         let out = svg(&graph);
         assert!(out.contains(&format!(">{}…</text>", "x".repeat(LABEL_CHARS))));
         assert!(out.contains(&format!("<title>{long} — ")));
@@ -614,6 +627,7 @@ mod tests {
     fn barycenter_removes_crossings() {
         // Each context node hangs off the activating node in the mirrored position: input order crosses 3 times.
         let graph = NeuronGraph {
+            scores: None,
             subgraph_indices: vec![0, 3],
             nodes: vec![
                 node("a0", &[5], 1.0),
@@ -641,6 +655,7 @@ mod tests {
     #[test]
     fn damaged_graphs_never_panic() {
         let graph = NeuronGraph {
+            scores: None,
             subgraph_indices: vec![2, 1, 99, u32::MAX, 0],
             nodes: vec![
                 node("self", &[0, 0, u32::MAX, 1000], f32::NAN),
@@ -655,7 +670,11 @@ mod tests {
         // Edges 3→1, 2→1, 1→2, 0→3 and 1→3: the self and out-of-range references are dropped.
         assert_eq!(out.matches("<path").count(), 5);
         // No subgraph covering a node at all: every node lands in the "no depth" column, unfilled.
-        let orphans = NeuronGraph { subgraph_indices: vec![], nodes: vec![node("x", &[0], 1.0), node("y", &[0], 1.0)] };
+        let orphans = NeuronGraph {
+            subgraph_indices: vec![],
+            nodes: vec![node("x", &[0], 1.0), node("y", &[0], 1.0)],
+            scores: None,
+        };
         let out = svg(&orphans);
         assert_well_formed(&out);
         assert_eq!(out.matches("n2g-other").count(), 2);
@@ -664,8 +683,11 @@ mod tests {
 
     #[test]
     fn nodes_before_the_first_depth_go_left() {
-        let graph =
-            NeuronGraph { subgraph_indices: vec![1], nodes: vec![node("orphan", &[], 1.0), node("act", &[0], 1.0)] };
+        let graph = NeuronGraph {
+            subgraph_indices: vec![1],
+            nodes: vec![node("orphan", &[], 1.0), node("act", &[0], 1.0)],
+            scores: None,
+        };
         let layout = layout(&graph);
         let kinds: Vec<(Kind, f64)> = layout.nodes.iter().map(|p| (p.kind, p.x)).collect();
         assert_eq!(kinds.len(), 2);
@@ -677,7 +699,8 @@ mod tests {
     fn huge_graphs_are_capped() {
         let nodes =
             (0..1000u32).map(|i| node(&format!("t{i}"), &[(i + 1) % 1000, (i + 7) % 1000, (i * 13) % 1000], 0.5));
-        let graph = NeuronGraph { subgraph_indices: (0..1000).step_by(100).collect(), nodes: nodes.collect() };
+        let graph =
+            NeuronGraph { subgraph_indices: (0..1000).step_by(100).collect(), nodes: nodes.collect(), scores: None };
         let out = svg(&graph);
         assert_well_formed(&out);
         assert_eq!(out.matches("<rect").count(), MAX_NODES);
@@ -697,7 +720,7 @@ mod tests {
             node.required.clone_from(&context);
         }
         nodes.extend((0..100).map(|i| node(&format!("c{i}"), &[], 0.5)));
-        let out = svg(&NeuronGraph { subgraph_indices: vec![0, 100], nodes });
+        let out = svg(&NeuronGraph { subgraph_indices: vec![0, 100], nodes, scores: None });
         assert_eq!(out.matches("<path").count(), MAX_EDGES);
         assert!(out.contains(">0 nodes and 9000 edges not shown</text>"));
     }

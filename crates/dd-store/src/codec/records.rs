@@ -1,10 +1,11 @@
 //! Payload encodings of every record kind except examples (see `examples.rs`).
 
 use dd_data::{
-    ActivatingTokens, Connection, Explanation, Explanations, GraphNode, Histogram, InputTokens, LayerDataKind,
-    LayerRecord, LayerSummary, LogitAttribution, ModelDataKind, ModelRecord, NamedScore, NeuronConnections,
-    NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, PositionStats,
-    RankedNeuron, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenMean, TokenValue, Vocabulary,
+    ActivatingTokens, Connection, Explanation, Explanations, FiringCounts, GraphNode, GraphScores, Histogram,
+    InputTokens, LayerDataKind, LayerRecord, LayerSummary, LogitAttribution, ModelDataKind, ModelRecord, NamedScore,
+    NeuronConnections, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats,
+    NeuronSummary, PositionStats, RankedNeuron, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenMean,
+    TokenValue, Vocabulary,
 };
 
 use super::wire::{WireReader, WireWriter};
@@ -68,6 +69,30 @@ pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> 
                 out.len(node.required.len());
                 node.required.iter().for_each(|&r| out.varint(r.into()));
                 out.f32(node.importance);
+                let flags = u8::from(node.token_id.is_some())
+                    | u8::from(node.activation.is_some()) << 1
+                    | u8::from(node.is_end) << 2;
+                out.u8(flags);
+                if let Some(id) = node.token_id {
+                    out.varint(id.into());
+                }
+                if let Some(activation) = node.activation {
+                    out.f32(activation);
+                }
+            }
+            match &graph.scores {
+                Some(scores) => {
+                    out.u8(1);
+                    out.f32(scores.threshold);
+                    out.f32(scores.scale);
+                    for counts in [&scores.held_out_top, &scores.random] {
+                        out.varint(counts.texts.into());
+                        for value in [counts.tokens, counts.firing, counts.predicted, counts.true_positives] {
+                            out.varint(value);
+                        }
+                    }
+                }
+                None => out.u8(0),
             }
         }
         NeuronRecord::Similar(similar) => {
@@ -167,13 +192,48 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
             let subgraph_indices = (0..n_subgraphs).map(|_| input.u32()).collect::<Result<_, _>>()?;
             let n_nodes = input.count(6)?;
             let mut nodes = Vec::with_capacity(n_nodes);
+            // Version 3 added each node's token id, activation and end flag, and the scores.
+            let built = input.version() >= 3;
             for _ in 0..n_nodes {
                 let token = input.string()?;
                 let n_required = input.count(1)?;
                 let required = (0..n_required).map(|_| input.u32()).collect::<Result<_, _>>()?;
-                nodes.push(GraphNode { token, required, importance: input.f32()? });
+                let importance = input.f32()?;
+                let mut node =
+                    GraphNode { token, token_id: None, required, importance, activation: None, is_end: false };
+                if built {
+                    let flags = input.u8()?;
+                    if flags > 0b111 {
+                        return Err(CodecError::Invalid("bad graph node flags"));
+                    }
+                    node.is_end = flags & 0b100 != 0;
+                    if flags & 0b001 != 0 {
+                        node.token_id = Some(input.u32()?);
+                    }
+                    if flags & 0b010 != 0 {
+                        node.activation = Some(input.f32()?);
+                    }
+                }
+                nodes.push(node);
             }
-            let graph = NeuronGraph { subgraph_indices, nodes };
+            let scores = match (built, built.then(|| input.u8()).transpose()?) {
+                (true, Some(1)) => {
+                    let threshold = input.f32()?;
+                    let scale = input.f32()?;
+                    let mut counts = [FiringCounts::default(); 2];
+                    for slot in &mut counts {
+                        slot.texts = input.u32()?;
+                        slot.tokens = input.varint()?;
+                        slot.firing = input.varint()?;
+                        slot.predicted = input.varint()?;
+                        slot.true_positives = input.varint()?;
+                    }
+                    Some(GraphScores { threshold, scale, held_out_top: counts[0], random: counts[1] })
+                }
+                (true, Some(0)) | (false, _) => None,
+                _ => return Err(CodecError::Invalid("bad graph scores flag")),
+            };
+            let graph = NeuronGraph { subgraph_indices, nodes, scores };
             graph.validate().map_err(|_| CodecError::Invalid("graph references a missing node"))?;
             NeuronRecord::Graph(graph)
         }

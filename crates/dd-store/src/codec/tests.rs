@@ -91,9 +91,41 @@ fn sample_records() -> Vec<NeuronRecord> {
         NeuronRecord::Graph(NeuronGraph {
             subgraph_indices: vec![0, 0, 2],
             nodes: vec![
-                GraphNode { token: "the".into(), required: vec![], importance: 1.0 },
-                GraphNode { token: " cat".into(), required: vec![0], importance: 0.5 },
+                GraphNode {
+                    token: "the".into(),
+                    token_id: Some(1_000_000),
+                    required: vec![],
+                    importance: 1.0,
+                    activation: Some(1.25),
+                    is_end: true,
+                },
+                GraphNode {
+                    token: " cat".into(),
+                    token_id: None,
+                    required: vec![0],
+                    importance: 0.5,
+                    activation: None,
+                    is_end: false,
+                },
             ],
+            scores: Some(GraphScores {
+                threshold: 0.5,
+                scale: 3.25,
+                held_out_top: FiringCounts { texts: 10, tokens: 1270, firing: 14, predicted: 12, true_positives: 11 },
+                random: FiringCounts { texts: 5, tokens: 635, firing: 0, predicted: 1, true_positives: 0 },
+            }),
+        }),
+        NeuronRecord::Graph(NeuronGraph {
+            subgraph_indices: vec![0, 1],
+            nodes: vec![GraphNode {
+                token: "x".into(),
+                token_id: Some(0),
+                required: vec![],
+                importance: 0.0,
+                activation: Some(0.0),
+                is_end: false,
+            }],
+            scores: None,
         }),
         NeuronRecord::Similar(SimilarNeurons {
             neurons: vec![SimilarNeuron { layer: 11, index: 3071, similarity: 0.9 }],
@@ -434,6 +466,36 @@ fn version_1_stats_still_decode() {
     assert!(decode_neuron(NeuronDataKind::Stats, &blob).is_err());
     blob[0] = 0;
     assert!(matches!(decode_neuron(NeuronDataKind::Stats, &blob), Err(CodecError::UnsupportedVersion { found: 0 })));
+}
+
+/// A `graph` blob of format version 2 (tokens, edges and importances only), as imported graphs were
+/// stored before version 3, still decodes: without ids, activations, end flags or scores.
+#[test]
+fn version_2_graphs_still_decode() {
+    let mut payload = wire::WireWriter::default();
+    payload.len(2);
+    payload.varint(0);
+    payload.varint(1);
+    payload.len(2);
+    payload.str("the");
+    payload.len(0);
+    payload.f32(1.0);
+    payload.str(" cat");
+    payload.len(1);
+    payload.varint(0);
+    payload.f32(0.5);
+    let mut blob = vec![2, b'N', NeuronDataKind::Graph.code(), 0];
+    blob.extend_from_slice(&payload.buf);
+    let NeuronRecord::Graph(graph) = decode_neuron(NeuronDataKind::Graph, &blob).expect("version 2 decodes") else {
+        panic!("graphs decode as graphs");
+    };
+    assert_eq!(graph.nodes.len(), 2);
+    assert_eq!((graph.nodes[1].token.as_str(), &graph.nodes[1].required[..]), (" cat", &[0][..]));
+    assert!(graph.nodes.iter().all(|n| n.token_id.is_none() && n.activation.is_none() && !n.is_end));
+    assert_eq!(graph.scores, None);
+    // The same bytes under version 3 lack the node flags: truncated, not misread.
+    blob[0] = 3;
+    assert!(decode_neuron(NeuronDataKind::Graph, &blob).is_err());
 }
 
 #[test]
