@@ -12,7 +12,8 @@
 //! 2. The model: [`probe`] (batched activations of one layer), [`substitutes`] (augmentation
 //!    without a masked language model), [`fixture`] (a model built to fire on a known pattern).
 //! 3. [`build`]: one neuron's graph from its examples (prune, importance, augment, fit, score).
-//! 4. [`job`]: choosing neurons, building in parallel, resuming, writing through the store.
+//! 4. [`job`]: choosing neurons, building in parallel, resuming, writing through the store; then
+//!    [`exchange`]: the original's output folders imported and exported.
 
 pub mod build;
 pub mod dot;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod fixture;
 pub mod index;
 pub mod job;
+pub mod exchange;
 pub mod lines;
 pub mod probe;
 pub mod similar;

@@ -25,6 +25,18 @@ impl StoreLocation {
         }
     }
 
+    /// Opens the store for reading while a producer may be writing it (a producer reads what an
+    /// earlier step wrote, such as the examples graphs are built from): never `immutable`, a few
+    /// connections, no memory map. The catalog is the one at open.
+    pub fn open_reader(&self) -> Result<Box<dyn StoreRead>, StoreError> {
+        match self {
+            StoreLocation::SqliteFile(path) => {
+                let config = ReadConfig { n_connections: 4, cache_kib: 16 * 1024, mmap_bytes: 0, immutable: false };
+                Ok(Box::new(SqliteStore::open(path, &config)?))
+            }
+        }
+    }
+
     /// The catalog of the store as it is now, or `None` when there is no store there yet; never
     /// creates one (a producer can check for a model before it has anything to write).
     pub fn existing_catalog(&self) -> Result<Option<Catalog>, StoreError> {

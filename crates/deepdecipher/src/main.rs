@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod n2g;
 mod recording;
 
 use std::net::SocketAddr;
@@ -69,6 +70,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Record(args) => recording::record(args),
         Command::Merge(args) => recording::merge(args),
         Command::Demo(args) => demo::demo(args),
+        Command::N2g(args) => n2g::build(args),
+        Command::N2gImport(args) => n2g::import(args),
+        Command::N2gExport(args) => n2g::export(args),
         Command::Migrate { database } => {
             if !database.exists() {
                 anyhow::bail!("{} does not exist", database.display());
