@@ -44,6 +44,6 @@ pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use similar::{SimilarNeuron, SimilarNeurons};
 pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};
 pub use summary::{LayerSummary, NeuronSummary};
-pub use token_index::{TokenIndex, TokenIndexEntry};
+pub use token_index::{TokenIndex, TokenIndexEntry, normalise_token};
 pub use unit::{LayerDataKind, ModelDataKind, NeuronDataKind, NeuronIndex, UnitRef};
 pub use vocab::Vocabulary;
