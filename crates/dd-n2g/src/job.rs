@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dd_data::{
-    Example, ExampleGroupKind, LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronIndex,
+    Example, ExampleGroupKind, LayerDataKind, LayerRecord, ModelRecord, NeuronDataKind, NeuronIndex,
     NeuronRecord, NeuronStats,
 };
 use dd_store::{EncodedNeuron, ModelEntry, SourceEntry, StoreLocation, StoreRead};
