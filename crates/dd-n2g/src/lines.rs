@@ -12,7 +12,7 @@
 //! - Missing matrix entries (a ragged or short matrix, or fewer activations than tokens) read as 0:
 //!   not important and not firing.
 
-use crate::trie::{Element, Key, Line};
+use crate::trie::{Element, Key, Line, fires};
 
 /// One prompt the neuron was run on, with its occlusion importances.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +56,7 @@ impl Default for LineConfig {
 pub fn important_positions(sample: &Sample<'_>, config: &LineConfig, skip: &dyn Fn(u32) -> bool) -> Vec<Vec<usize>> {
     (0..sample.tokens.len())
         .map(|i| {
-            if !(sample.activation(i) > config.activation_threshold) {
+            if !fires(sample.activation(i), config.activation_threshold) {
                 return Vec::new();
             }
             (0..=i)
@@ -80,8 +80,7 @@ pub fn lines(
     let mut lines = Vec::new();
     for (i, &token) in sample.tokens.iter().enumerate() {
         let activation = sample.activation(i);
-        // Written as a negation so that a NaN activation does not fire.
-        if !(activation > config.activation_threshold) || skip(token) {
+        if !fires(activation, config.activation_threshold) || skip(token) {
             continue;
         }
         let kept: &[usize] = inherited.and_then(|sets| sets.get(i).or(sets.last())).map_or(&[], Vec::as_slice);

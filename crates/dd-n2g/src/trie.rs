@@ -249,8 +249,7 @@ impl Patterns {
                 None => break,
             }
             let node = &trie.nodes[at];
-            // Written as a negation so that a NaN activation is not an activator.
-            if depth == 0 && !(node.activation > self.activation_threshold) {
+            if depth == 0 && !fires(node.activation, self.activation_threshold) {
                 break;
             }
             if let Some(end) = node.end {
@@ -308,6 +307,12 @@ impl Patterns {
         }
         NeuronGraph { subgraph_indices, nodes, scores: None }
     }
+}
+
+/// Whether a normalised activation passes the firing threshold (strictly, as the original); a NaN
+/// never fires.
+pub fn fires(activation: f32, threshold: f32) -> bool {
+    activation > threshold
 }
 
 /// A node of the drawn graph: every trie node at one depth with one token.
@@ -625,7 +630,7 @@ mod tests {
                     let next = node.get(RKey::Key(Key::Token(t))).or_else(|| node.get(RKey::Key(Key::Ignore)));
                     let Some(next) = next else { break };
                     node = next;
-                    if i == 0 && !(node.activation > threshold) {
+                    if i == 0 && node.activation.partial_cmp(&threshold) != Some(std::cmp::Ordering::Greater) {
                         break;
                     }
                     if let Some(end) = node.get(RKey::End) {
