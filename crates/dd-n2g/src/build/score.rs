@@ -5,7 +5,7 @@
 use dd_data::{Example, FiringCounts};
 
 use super::prune::content_start;
-use crate::trie::Patterns;
+use crate::trie::{Patterns, fires};
 
 /// Counts of firing, predicted and agreeing tokens over `examples`, BOS positions excluded. The
 /// truth is the recorded activation over `scale` (the recording's value, quantized with an error
@@ -23,12 +23,11 @@ pub(crate) fn firing_counts(
         let start = content_start(&example.tokens, bos);
         counts.texts += 1;
         for (&actual, &guess) in example.activations.iter().zip(&predicted).skip(start) {
-            let fires = actual / scale >= threshold;
-            let predicts = guess >= threshold;
+            let (fired, predicted_firing) = (fires(actual / scale, threshold), fires(guess, threshold));
             counts.tokens += 1;
-            counts.firing += u64::from(fires);
-            counts.predicted += u64::from(predicts);
-            counts.true_positives += u64::from(fires && predicts);
+            counts.firing += u64::from(fired);
+            counts.predicted += u64::from(predicted_firing);
+            counts.true_positives += u64::from(fired && predicted_firing);
         }
     }
     counts
