@@ -301,7 +301,7 @@ fn weights() -> Result<HashMap<String, Tensor>, N2gError> {
 
     let mut mlp_input = Matrix::zeros(D_MODEL, D_MLP);
     let mut mlp_bias = vec![0.0; D_MLP];
-    let mut random = SplitMix64::new(0x6e32_67);
+    let mut random = SplitMix64::new(0x006e_3267);
     for neuron in (0..D_MLP).filter(|&neuron| neuron != NEURON) {
         for dimension in 0..D_MODEL {
             mlp_input.set(dimension, neuron, 0.3 * random.next_signed());

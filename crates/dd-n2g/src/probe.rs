@@ -498,10 +498,11 @@ mod tests {
         let good = vec![vec![1u32, 2, 3]];
         let too_long = vec![vec![1u32; config.n_ctx + 1]];
         let outside = vec![vec![1u32, config.d_vocab as u32]];
-        let cases: [(usize, Vec<u32>, &[Vec<u32>]); 5] = [
+        let empty = vec![Vec::new()];
+        let cases = [
             (config.n_layers, vec![0], &good),
             (0, vec![config.d_mlp as u32], &good),
-            (0, vec![0], &[vec![]]),
+            (0, vec![0], &empty),
             (0, vec![0], &too_long),
             (0, vec![0], &outside),
         ];
