@@ -74,6 +74,7 @@ pub fn import_original(
             bad.layer, bad.index
         )));
     }
+    drop(reader);
     let mut batch = writer.batch()?;
     for (neuron, graph) in &graphs {
         batch.put_neuron(source.id, neuron.layer, neuron.index, &NeuronRecord::Graph(graph.clone()))?;
@@ -83,7 +84,7 @@ pub fn import_original(
     match neuron_store {
         // The original's own index is kept as published; similarity follows from it.
         Some(index) => {
-            let similar = similar_neurons(&index, &SimilarityConfig::default());
+            let similar = similar_neurons(&index, &SimilarityConfig::STANDARD);
             let mut batch = writer.batch()?;
             batch.put_model(entry.id, &ModelRecord::TokenIndex(index))?;
             for (neuron, neighbours) in similar {
@@ -92,7 +93,7 @@ pub fn import_original(
             batch.commit()?;
         }
         None => {
-            write_index(location, writer.as_mut(), &entry, &source, &SimilarityConfig::default(), events)?;
+            write_index(location, writer.as_mut(), &entry, &source, &SimilarityConfig::STANDARD, events)?;
         }
     }
     writer.finish()?;

@@ -135,7 +135,7 @@ pub fn build_graphs(
     let reader = location.open_reader()?;
     let (entry, source) = find_model(reader.as_ref(), &job.model_name)?;
     let (n_layers, n_neurons) = model.source.shape();
-    if (n_layers, n_neurons) != (source.info.n_layers, source.info.units_per_layer) {
+    if (n_layers as u64, n_neurons as u64) != (source.info.n_layers, source.info.units_per_layer) {
         return Err(N2gError::Invalid(format!(
             "the model has {n_layers} layers of {n_neurons} neurons but {:?} in the database has {} of {}",
             job.model_name, source.info.n_layers, source.info.units_per_layer
@@ -215,6 +215,8 @@ pub fn build_graphs(
     summary.skipped = skipped.into_inner().map_err(|_| poisoned())?;
     summary.mean_f1 = (mean(&f1_top), mean(&f1_random));
 
+    // Readers would keep SQLite from leaving WAL mode when the writer finishes.
+    drop(reader);
     let started = Instant::now();
     summary.indexed = write_index(location, writer.as_mut(), &entry, &source, &job.similarity, events)?;
     summary.index_time = started.elapsed();
@@ -387,7 +389,7 @@ pub fn standard_config(tokenizer: &dd_model::Tokenizer) -> BuildConfig {
 
 impl N2gJob {
     /// The standard run for a model: the original's settings ([`standard_config`]), graphs committed
-    /// eight at a time, similar neurons by [`SimilarityConfig::default`].
+    /// eight at a time, similar neurons by [`SimilarityConfig::STANDARD`].
     pub fn standard(model_name: &str, tokenizer: &dd_model::Tokenizer, choice: NeuronChoice) -> Self {
         Self {
             model_name: model_name.to_owned(),
@@ -395,7 +397,7 @@ impl N2gJob {
             config: standard_config(tokenizer),
             bos: tokenizer.bos_token_id(),
             commit_every: 8,
-            similarity: SimilarityConfig::default(),
+            similarity: SimilarityConfig::STANDARD,
         }
     }
 }

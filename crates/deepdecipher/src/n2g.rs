@@ -9,7 +9,7 @@ use anyhow::Context;
 use dd_n2g::build::TokenTexts;
 use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, N2gSummary, NeuronChoice, build_graphs, model_name_in};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
-use dd_n2g::substitutes::{EmbeddingNeighbours, NextTokenPredictions, NoSubstitutes, Substitutes};
+use dd_n2g::substitutes::{EmbeddingNeighbours, NextTokenPredictions, NoSubstitutes, ShapeRule, Substitutes};
 use dd_store::StoreLocation;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -37,8 +37,8 @@ pub(crate) fn build(args: N2gArgs) -> anyhow::Result<ExitCode> {
     let texts = TokenTexts::from_tokenizer(&tokenizer);
     let probe = ModelProbe::new(Arc::clone(&transformer), ProbeConfig::default());
     let substitutes: Box<dyn Substitutes> = match args.substitutes {
-        SubstituteSource::Embedding => Box::new(EmbeddingNeighbours::new(&transformer, &tokenizer)?),
-        SubstituteSource::NextToken => Box::new(NextTokenPredictions::new(Arc::clone(&transformer), &tokenizer)),
+        SubstituteSource::Embedding => Box::new(EmbeddingNeighbours::new(&transformer, &tokenizer, ShapeRule::default())?),
+        SubstituteSource::NextToken => Box::new(NextTokenPredictions::new(Arc::clone(&transformer), &tokenizer, ShapeRule::default())),
         SubstituteSource::None => Box::new(NoSubstitutes),
     };
     let model = N2gModel { source: &probe, substitutes: substitutes.as_ref(), texts: &texts };

@@ -110,13 +110,13 @@ pub fn build_neuron(
         if original.importance.is_empty() {
             continue;
         }
-        let sample = sample(original);
-        let inherited = important_positions(&sample, &config.lines, &skip);
-        for line in lines(&sample, None, &config.lines, &skip) {
+        let original_sample = sample(original);
+        let inherited = important_positions(&original_sample, &config.lines, &skip);
+        for line in lines(&original_sample, None, &config.lines, &skip) {
             builder.insert(&line);
             work.lines += 1;
         }
-        for variant in kept.iter().zip(&kept_origin).filter(|(_, &origin)| origin == index).map(|(v, _)| v) {
+        for variant in kept.iter().zip(&kept_origin).filter(|(_, origin)| **origin == index).map(|(v, _)| v) {
             for line in lines(&sample(variant), Some(&inherited), &config.lines, &skip) {
                 builder.insert(&line);
                 work.lines += 1;
