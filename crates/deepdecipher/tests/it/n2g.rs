@@ -10,7 +10,7 @@ use dd_store::{ReadConfig, SqliteStore, StoreRead};
 
 use crate::server::{asset, binary, run};
 
-/// The tiny GGUF fixture: two layers of 128 neurons, its own 320-token BPE.
+/// The tiny GGUF fixture: two layers, its own 320-token BPE.
 fn model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dd-model/tests/fixtures/llama-gguf/model.gguf")
 }
@@ -65,7 +65,8 @@ fn count_graphs(database: &Path) -> usize {
         .count()
 }
 
-const N2G_ARGS: [&str; 4] = ["--commit-every", "1", "--augment", "2"];
+/// The twelve most interesting neurons, one graph per commit: enough batches to be killed between.
+const N2G_ARGS: [&str; 6] = ["--top-interesting", "12", "--commit-every", "1", "--augment", "2"];
 
 #[test]
 fn a_run_killed_and_restarted_builds_the_same_graphs() {
@@ -91,7 +92,7 @@ fn a_run_killed_and_restarted_builds_the_same_graphs() {
     assert!(stderr.contains("mean F1"), "{stderr}");
     let (whole_blobs, whole_index) = graph_blobs(&whole);
     let n_graphs = whole_blobs.iter().step_by(2).filter(|b| b.is_some()).count();
-    assert!(n_graphs > 10, "only {n_graphs} graphs built");
+    assert_eq!(n_graphs, 12, "one graph per chosen neuron");
     assert!(whole_index.is_some(), "the token index is written");
 
     let killed = dir.path().join("killed.db");
@@ -141,7 +142,7 @@ fn bad_choices_fail_with_a_message() {
     let model = model.to_str().expect("utf-8");
     for (args, message) in [
         (vec!["--layers", "7"], "layer 7 does not exist"),
-        (vec!["--neurons", "128"], "neuron 128 does not exist"),
+        (vec!["--neurons", "100000"], "neuron 100000 does not exist"),
         (vec!["--name", "nope"], "no model \"nope\""),
         (vec!["--mask-token", "99999"], "is not a token id"),
     ] {
