@@ -21,7 +21,8 @@
 //!    the blocking-pool hand-off) and `web` (the website's pages).
 //! 6. The application: `compress` (`Accept-Encoding` and one-shot zstd, brotli and gzip),
 //!    `middleware` (access log, limits, timeout, ETag and caching; it answers refusals as JSON or as
-//!    pages, so it sits above both handlers) and this file.
+//!    pages, so it sits above both handlers), `reload` ([`ReloadableApp`], the application whose
+//!    state a [`ReloadHandle`] replaces while it serves a database that grows) and this file.
 //!
 //! **Invariant:** this is the only crate that knows HTTP or JSON; store types are converted by hand.
 
@@ -36,6 +37,7 @@ mod middleware;
 mod model_context;
 pub mod openapi;
 mod params;
+mod reload;
 mod render;
 mod search;
 mod services;
@@ -46,11 +48,13 @@ mod token_strings;
 mod web;
 pub mod wire;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::response::Response;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
@@ -84,6 +88,7 @@ pub mod bench {
 }
 
 pub use live::{LiveLimits, LiveModel, LiveModelError};
+pub use reload::{ReloadHandle, ReloadableApp};
 pub use services::{Level, Service};
 pub use state::{AppState, ServerConfig};
 
@@ -105,12 +110,25 @@ pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Ro
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
-/// Serves the application on `listener` until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve(
+/// The application over a database that a writer adds to while it is served: the same routes as
+/// [`app`], and a handle that swaps in a state built from the store's catalog read again, or with a
+/// notice for visitors. The store must be opened to see writes
+/// (`dd_store::ReadConfig::serving_while_written`).
+pub fn reloadable_app(state: Arc<AppState>) -> (ReloadableApp, ReloadHandle) {
+    ReloadableApp::new(state, app)
+}
+
+/// Serves `app` (what [`app`] or [`reloadable_app`] returns) on `listener` until `shutdown`
+/// completes, then finishes in-flight requests.
+pub async fn serve<A>(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    app: A,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let service = axum::ServiceExt::<Request>::into_make_service(app(state));
+) -> std::io::Result<()>
+where
+    A: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    A::Future: Send,
+{
+    let service = axum::ServiceExt::<Request>::into_make_service(app);
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

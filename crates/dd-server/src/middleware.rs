@@ -4,9 +4,10 @@
 //! - `guard`: method, URI length and body limits, the request timeout (the API is GET only; the
 //!   website's model and neuron pages also take a visitor's text by POST, with a larger body limit,
 //!   and refusals under `/viz/` are HTML pages), hashed assets cached for a year, and
-//!   conditional requests: a served database never changes, so one ETag (the
-//!   database's content id) covers every URL; a match turns a successful answer
-//!   into a 304 without a body.
+//!   conditional requests: a served state never changes (a database that grows while served is
+//!   shown through a new state, `reload.rs`), so one ETag per state (the database's content id
+//!   and the notice) covers every URL; a match turns a successful answer into a 304 without a
+//!   body.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,7 +54,9 @@ pub(crate) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     let is_form = *method == Method::POST && is_page;
     let is_asset = path.starts_with("/static/");
     // Refusals on the website are pages; everywhere else they keep the API's JSON shape.
-    let refuse = |error: ApiError| if is_page { crate::web::error_page_response(error) } else { error.into_response() };
+    let refuse = |error: ApiError| {
+        if is_page { crate::web::error_page_response(error, state.notice()) } else { error.into_response() }
+    };
     if !matches!(*method, Method::GET | Method::HEAD) && !is_form {
         let mut response = refuse(ApiError::with_status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -140,11 +143,11 @@ fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
     list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
-pub(crate) async fn fallback(uri: axum::http::Uri) -> Response {
+pub(crate) async fn fallback(State(state): State<Arc<AppState>>, uri: axum::http::Uri) -> Response {
     // Browsers get a page; API clients keep the JSON error shape.
     let path = uri.path();
     if path == "/viz" || path.starts_with("/viz/") || path.starts_with("/static/") {
-        return crate::web::not_found_page_response();
+        return crate::web::not_found_page_response(state.notice());
     }
     crate::api::not_found_response()
 }

@@ -1,9 +1,10 @@
-//! The state every request shares, computed once at start-up: the served models (`ModelContext`),
-//! `GET /api`'s body, the ETag, the limits, and the models run on visitors' texts.
+//! The state every request shares: the served models (`ModelContext`), `GET /api`'s body, the ETag,
+//! the limits, the models run on visitors' texts, and the notice pages show.
 //!
-//! A served database is immutable, so everything derived from the catalog is
-//! built here once instead of on every request (the original ran 26-50 SQL
-//! queries per request to rediscover it).
+//! Everything derived from the catalog is built here once per state instead of on every request
+//! (the original ran 26-50 SQL queries per request to rediscover it). A state never changes once
+//! served: when the database grows while it is served, `reloaded` and `with_notice` build a new
+//! state and the application swaps it in (`reload.rs`), so a request sees one state throughout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -61,11 +62,57 @@ pub struct AppState {
     pub(crate) config: ServerConfig,
     /// Models the server runs on visitors' texts, by name (see [`AppState::with_live_model`]).
     pub(crate) live: HashMap<String, Arc<LiveModel>>,
+    /// What the server is still adding to the database, in plain text: shown on every page and in
+    /// `GET /api` (see `ReloadHandle::set_notice`).
+    pub(crate) notice: Option<Arc<str>>,
 }
 
 impl AppState {
     /// Reads the catalog and vocabularies. Blocking: call before serving or from `spawn_blocking`.
     pub fn load(store: Arc<dyn StoreRead>, config: ServerConfig) -> Result<Self, StoreError> {
+        let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
+        Self::build(store, config, reads, HashMap::new(), None)
+    }
+
+    /// This state over the store's catalog read again (new models, sources and kinds), with new
+    /// model contexts (their search indices are built again on first use) and the same limits,
+    /// read permits, live models and notice; `None` when nothing was written since, so the built
+    /// search indices are kept. Blocking, like [`load`](Self::load).
+    pub(crate) fn reloaded(&self) -> Result<Option<Self>, StoreError> {
+        let store = self.store.refreshed()?;
+        // Every commit changes the content id, so an equal one means equal content.
+        if store.catalog().content_id() == self.store.catalog().content_id() {
+            return Ok(None);
+        }
+        let live = self.live.clone();
+        Self::build(store, self.config.clone(), self.reads.clone(), live, self.notice.clone()).map(Some)
+    }
+
+    /// This state with `notice` in place of its notice; everything else is shared.
+    pub(crate) fn with_notice(&self, notice: Option<&str>) -> Self {
+        let mut state = Self {
+            store: self.store.clone(),
+            models: self.models.clone(),
+            index_json: String::new(),
+            etag: self.etag.clone(),
+            // Shared across states: they read through the same connections.
+            reads: self.reads.clone(),
+            config: self.config.clone(),
+            live: self.live.clone(),
+            notice: notice.map(Arc::from),
+        };
+        state.etag = state.current_etag();
+        state.index_json = state.index_body();
+        state
+    }
+
+    fn build(
+        store: Arc<dyn StoreRead>,
+        config: ServerConfig,
+        reads: Arc<Semaphore>,
+        mut live: HashMap<String, Arc<LiveModel>>,
+        notice: Option<Arc<str>>,
+    ) -> Result<Self, StoreError> {
         let mut models = HashMap::new();
         for entry in store.catalog().models() {
             let vocabulary = match store.model_record(entry, ModelDataKind::Vocabulary)? {
@@ -81,29 +128,60 @@ impl AppState {
             };
             models.insert(entry.metadata.name.clone(), Arc::new(context));
         }
-        let etag = format!("W/\"{}-{}\"", store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
-        let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""));
-        let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
-        let mut state = Self { store, models, index_json: String::new(), etag, reads, config, live: HashMap::new() };
+        live.retain(|name, _| models.contains_key(name));
+        let etag = HeaderValue::from_static("W/\"0\"");
+        let mut state = Self { store, models, index_json: String::new(), etag, reads, config, live, notice };
+        state.etag = state.current_etag();
         state.describe_models();
         Ok(state)
+    }
+
+    /// One weak ETag for every URL, derived from all a response depends on: the content id (which
+    /// every write changes), the version, whether visitors' texts run (pages cached before a restart
+    /// with or without the model must not be served after it), and the notice.
+    fn current_etag(&self) -> HeaderValue {
+        let mut etag = format!("W/\"{}-{}", self.store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
+        if !self.live.is_empty() {
+            etag.push_str("-live");
+        }
+        if let Some(notice) = &self.notice {
+            etag.push_str(&format!("-n{:016x}", fnv1a(notice.as_bytes())));
+        }
+        etag.push('"');
+        HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
     }
 
     /// Builds each model's metadata JSON and `GET /api`'s body; again when a live model is added,
     /// since `available_services` then lists `activations`.
     pub(crate) fn describe_models(&mut self) {
-        let mut metadata_objects = Vec::new();
         for entry in self.store.catalog().models() {
             let metadata = metadata_object(entry, self.live.contains_key(&entry.metadata.name));
             let metadata_json = serde_json::to_string(&metadata).unwrap_or_default();
-            metadata_objects.push(metadata);
             // Only this struct holds the contexts while it is being built, so `get_mut` succeeds.
             match self.models.get_mut(&entry.metadata.name).and_then(Arc::get_mut) {
                 Some(context) => context.metadata_json = metadata_json,
                 None => tracing::error!(model = %entry.metadata.name, "cannot update the model's metadata"),
             }
         }
-        self.index_json = serde_json::to_string(&wire::ModelsResponse { models: metadata_objects }).unwrap_or_default();
+        self.index_json = self.index_body();
+    }
+
+    /// `GET /api`'s body.
+    fn index_body(&self) -> String {
+        let models = self
+            .store
+            .catalog()
+            .models()
+            .iter()
+            .map(|entry| metadata_object(entry, self.live.contains_key(&entry.metadata.name)))
+            .collect();
+        let notice = self.notice.as_deref().map(str::to_owned);
+        serde_json::to_string(&wire::ModelsResponse { models, notice }).unwrap_or_default()
+    }
+
+    /// The notice pages show, if any.
+    pub(crate) fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     /// The served models' names, sorted.
@@ -140,12 +218,8 @@ impl AppState {
     pub fn with_live_model(mut self, model_name: &str, live: LiveModel) -> Result<Self, LiveModelError> {
         let Some(model) = self.model(model_name) else { return Err(LiveModelError::UnknownModel(model_name.into())) };
         let live = live.fitted_to(model_name, model)?;
-        // Pages cached before a restart with or without the model must not be served after it.
-        let etag = format!("{}-live\"", self.etag.to_str().unwrap_or("W/\"0").trim_end_matches('"'));
-        if let Ok(etag) = HeaderValue::from_str(&etag) {
-            self.etag = etag;
-        }
         self.live.insert(model_name.to_owned(), Arc::new(live));
+        self.etag = self.current_etag();
         self.describe_models();
         Ok(self)
     }
@@ -154,6 +228,11 @@ impl AppState {
     pub(crate) fn live_model(&self, name: &str) -> Result<Arc<LiveModel>, ApiError> {
         self.live.get(name).cloned().ok_or_else(|| no_live_model(name))
     }
+}
+
+/// 64-bit FNV-1a: a hash that stays the same across builds and platforms, for the ETag.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The metadata object of a model; `live` when the server runs it on visitors' text.

@@ -13,6 +13,9 @@ use utoipa::ToSchema;
 pub struct ModelsResponse {
     /// The models, in the order they were added.
     pub models: Vec<MetadataObject>,
+    /// What the server is still adding to the database, in plain text ("Neuron2Graph graphs are
+    /// being built for the 20 most interesting neurons: 7 of 20 done"); null when nothing is.
+    pub notice: Option<String>,
 }
 
 /// A model's metadata (the original's `MetadataObject`, plus architecture, sizes, provenance and sources).

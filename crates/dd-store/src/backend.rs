@@ -6,6 +6,7 @@
 //! implements raw blob reads and writes, and the provided methods encode and decode.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dd_data::{
     LayerDataKind, LayerRecord, ModelDataKind, ModelMetadata, ModelRecord, NeuronDataKind, NeuronRecord, SourceInfo,
@@ -117,6 +118,12 @@ pub struct KindUsage {
 pub trait StoreRead: Send + Sync {
     /// The models, cached when the store was opened.
     fn catalog(&self) -> &Catalog;
+
+    /// The same store with its catalog read again, sharing this one's connections: models, sources
+    /// and kinds written since it opened become visible (records of kinds already listed are seen by
+    /// every new read anyway). Fails for a store opened on the promise that nothing writes to it
+    /// (SQLite's `immutable`, [`ReadConfig::immutable`](crate::ReadConfig::immutable)).
+    fn refreshed(&self) -> Result<Arc<dyn StoreRead>, StoreError>;
 
     /// The raw blob of one neuron-level record.
     fn neuron_blob(

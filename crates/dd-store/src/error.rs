@@ -83,6 +83,12 @@ pub enum StoreError {
     /// Metadata breaks an invariant.
     #[error(transparent)]
     InvalidData(#[from] dd_data::DataError),
+    /// The store was opened as unchanging, so it cannot be read again to see new writes.
+    #[error("{path} was opened immutable, so it cannot see what was written since; open it with `immutable: false`")]
+    OpenedImmutable {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A stored number does not fit its type.
     #[error("{what} holds {value}, which is out of range")]
     BadValue {

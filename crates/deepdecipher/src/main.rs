@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use dd_record::OpenedModel;
-use dd_server::{AppState, LiveLimits, LiveModel, ServerConfig};
+use dd_server::{AppState, LiveLimits, LiveModel, ReloadHandle, ServerConfig};
 use dd_store::{ReadConfig, SqliteStore, StoreRead, StoreWriter};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -63,7 +63,7 @@ fn init_logging(default_filter: &str) {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve(args, None),
+        Command::Serve(args) => serve(args, None, Served::Unchanging),
         Command::Info { database } => info(&database),
         Command::Check { database } => check(&database),
         Command::Synth(args) => synth(args),
@@ -84,16 +84,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What happens to a database while it is served.
+pub(crate) enum Served {
+    /// Nothing writes to it: a finished database is opened `immutable`, and one state serves the
+    /// whole run (`serve`).
+    Unchanging,
+    /// The function writes to it while it is served (`demo`): the database is never opened
+    /// `immutable`, and the function runs on its own thread once the server listens, with the
+    /// handle that shows visitors its progress (`set_notice`) and what it wrote (`reload`).
+    Growing(Box<dyn FnOnce(ReloadHandle) -> anyhow::Result<()> + Send>),
+}
+
 /// Serves `args.database`; `opened` is the model `args.model` names when the caller has it open
 /// already (`demo`), so it is not loaded twice.
-pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>) -> anyhow::Result<ExitCode> {
+pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>, served: Served) -> anyhow::Result<ExitCode> {
     // Two per core keeps both cores busy while one request waits on IO; more only adds context
     // switches (measured: 4 connections on 2 cores served 15% more requests than 16).
     let n_connections = match args.connections {
         Some(n) => usize::from(n),
         None => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let read_config = ReadConfig { n_connections, ..ReadConfig::serving() };
+    let read_config = match served {
+        Served::Unchanging => ReadConfig { n_connections, ..ReadConfig::serving() },
+        Served::Growing(_) => ReadConfig { n_connections, ..ReadConfig::serving_while_written() },
+    };
     let store = SqliteStore::open(&args.database, &read_config)?;
     let server_config = ServerConfig {
         request_timeout: Duration::from_millis(args.timeout_ms),
@@ -139,10 +153,36 @@ pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>) -> anyhow::Res
         println!("listening on http://{addr}");
         eprintln!("website: http://{addr}/   API: http://{addr}/api   API docs: http://{addr}/doc");
         tracing::info!(%addr, database = %args.database.display(), "serving");
-        dd_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
+        match served {
+            Served::Unchanging => dd_server::serve(listener, dd_server::app(state), shutdown_signal()).await,
+            Served::Growing(add) => {
+                let (app, handle) = dd_server::reloadable_app(state);
+                add_while_serving(add, handle)?;
+                dd_server::serve(listener, app, shutdown_signal()).await
+            }
+        }
+        .context("serving")?;
         tracing::info!("shut down cleanly");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Starts `add` on its own thread: it blocks (SQLite writes, model runs), and the server answers
+/// meanwhile. Its failure is logged; the server keeps serving what was written.
+fn add_while_serving(
+    add: Box<dyn FnOnce(ReloadHandle) -> anyhow::Result<()> + Send>,
+    handle: ReloadHandle,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("add-while-serving".into())
+        .spawn(move || {
+            if let Err(error) = add(handle.clone()) {
+                tracing::error!(error = %error_message(&error), "adding to the served database");
+                handle.set_notice(None);
+            }
+        })
+        .context("starting the thread that adds to the served database")?;
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

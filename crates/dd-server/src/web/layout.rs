@@ -1,4 +1,5 @@
-//! The frame every page shares: head, breadcrumbs, theme switch, JSON twin link, footer and assets.
+//! The frame every page shares: head, breadcrumbs, theme switch, JSON twin link, the server's
+//! notice, footer and assets.
 
 use super::assets;
 use crate::html::escape;
@@ -26,8 +27,9 @@ impl Page {
     }
 }
 
-/// The whole HTML document of `page`.
-pub(crate) fn frame(page: &Page) -> String {
+/// The whole HTML document of `page`, with the server's `notice` (plain text: what is still being
+/// added to the database) under the header.
+pub(crate) fn frame(page: &Page, notice: Option<&str>) -> String {
     let mut out = String::with_capacity(page.body.len() + 2048);
     out.push_str("<!doctype html>\n<html lang=en><head><meta charset=utf-8>");
     out.push_str("<meta name=viewport content=\"width=device-width,initial-scale=1\">");
@@ -74,7 +76,14 @@ pub(crate) fn frame(page: &Page) -> String {
         escape(&mut out, href);
         out.push_str("\">JSON</a>");
     }
-    out.push_str("<a class=button href=\"/doc\">API</a><button id=theme type=button title=\"Switch light and dark\">◐ Theme</button></header>\n<main>");
+    out.push_str("<a class=button href=\"/doc\">API</a><button id=theme type=button title=\"Switch light and dark\">◐ Theme</button></header>\n");
+    if let Some(notice) = notice {
+        // A live region, so screen readers announce it without moving focus.
+        out.push_str("<div class=server-notice role=status><p>");
+        escape(&mut out, notice);
+        out.push_str("</p></div>");
+    }
+    out.push_str("<main>");
     out.push_str(&page.body);
     out.push_str("</main><footer>DeepDecipher ");
     out.push_str(env!("CARGO_PKG_VERSION"));
@@ -83,4 +92,20 @@ pub(crate) fn frame(page: &Page) -> String {
          <span class=kbd>/</span> search · <a href=\"/api\">JSON API</a></footer><div id=tip hidden role=tooltip></div></body></html>\n",
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The notice sits between the header and the content, escaped; without one nothing is added.
+    #[test]
+    fn the_notice_is_framed_escaped() {
+        let page = Page::new("t", "<p>body</p>".to_owned());
+        let framed = frame(&page, Some("3 of 20 <done> & counting"));
+        assert!(framed.contains(
+            "</header>\n<div class=server-notice role=status><p>3 of 20 &lt;done&gt; &amp; counting</p></div><main>"
+        ));
+        assert!(!frame(&page, None).contains("server-notice"));
+    }
 }

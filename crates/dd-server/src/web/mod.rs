@@ -53,8 +53,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/viz/{model}/{service}/{layer}/{neuron}", get(page).post(page))
 }
 
-async fn home(State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
-    Ok(html_response(layout::frame(&pages::home(&state))))
+async fn home(State(state): State<Arc<AppState>>) -> Response {
+    html_response(layout::frame(&pages::home(&state), state.notice()))
 }
 
 async fn asset(ApiPath(file): ApiPath<String>) -> Response {
@@ -72,12 +72,18 @@ async fn page(
     method: Method,
     uri: Uri,
     body: Bytes,
-) -> Result<Response, PageError> {
-    let Some((model, rest)) = segments.split_first() else { return Err(not_found_page().into()) };
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let view = view_of(&state, model, &rest)?;
-    let text = if method == Method::POST { Some(submitted_text(&body)?) } else { None };
-    render(state, model, view, &uri, text).await
+) -> Response {
+    let answer = async {
+        let Some((model, rest)) = segments.split_first() else { return Err(not_found_page().into()) };
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let view = view_of(&state, model, &rest)?;
+        let text = if method == Method::POST { Some(submitted_text(&body)?) } else { None };
+        render(state.clone(), model, view, &uri, text).await
+    };
+    match answer.await {
+        Ok(response) => response,
+        Err(error) => error.page_response(state.notice()),
+    }
 }
 
 /// The `text` field of a submitted form.
@@ -178,7 +184,7 @@ async fn render(
         page
     })
     .await??;
-    Ok(html_response(layout::frame(&page)))
+    Ok(html_response(layout::frame(&page, state.notice())))
 }
 
 /// A 303 to `href`, never cached: random picks and jumps differ per request.
@@ -197,14 +203,14 @@ fn unknown_model(name: &str) -> ApiError {
     ApiError::not_found("unknown_model", format!("no model named {:?}; the home page lists them", clip(name)))
 }
 
-/// The HTML 404 for routes no handler matched.
-pub(crate) fn not_found_page_response() -> Response {
-    PageError::from(not_found_page()).into_response()
+/// The HTML 404 for routes no handler matched, with the server's notice.
+pub(crate) fn not_found_page_response(notice: Option<&str>) -> Response {
+    PageError::from(not_found_page()).page_response(notice)
 }
 
-/// `error` as an HTML page, for the guard's refusals on `/viz/`.
-pub(crate) fn error_page_response(error: ApiError) -> Response {
-    PageError::from(error).into_response()
+/// `error` as an HTML page with the server's notice, for the guard's refusals on `/viz/`.
+pub(crate) fn error_page_response(error: ApiError, notice: Option<&str>) -> Response {
+    PageError::from(error).page_response(notice)
 }
 
 /// The 404 for a path that names no page.

@@ -91,8 +91,9 @@ impl From<tokio::task::JoinError> for PageError {
     }
 }
 
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
+impl PageError {
+    /// The error page, with the server's notice (see `layout::frame`).
+    pub(crate) fn page_response(self, notice: Option<&str>) -> Response {
         let status = self.0.status();
         let mut body = String::from("<div class=error-box><h1>");
         body.push_str(itoa::Buffer::new().format(status.as_u16()));
@@ -102,10 +103,17 @@ impl IntoResponse for PageError {
         escape(&mut body, self.0.message());
         body.push_str("</p><p><a href=\"/\">All models</a></p></div>");
         let page = layout::Page::new(format!("{}", status.as_u16()), body);
-        let mut response = html_response(layout::frame(&page));
+        let mut response = html_response(layout::frame(&page, notice));
         *response.status_mut() = status;
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         response
+    }
+}
+
+impl IntoResponse for PageError {
+    /// The error page without a notice, where no state is at hand (an asset that does not exist).
+    fn into_response(self) -> Response {
+        self.page_response(None)
     }
 }
 

@@ -15,6 +15,7 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dd_data::{LayerDataKind, ModelDataKind, NeuronDataKind};
 use rusqlite::{Connection, OptionalExtension};
@@ -33,8 +34,11 @@ use crate::error::SqliteContext;
 /// A store opened read-only, with its catalog cached.
 pub struct SqliteStore {
     path: PathBuf,
-    pool: pool::ReadPool,
+    /// Shared with the stores [`StoreRead::refreshed`] makes, which differ only in their catalog.
+    pool: Arc<pool::ReadPool>,
     catalog: Catalog,
+    /// Whether the connections were opened `immutable`: they would not see later writes.
+    immutable: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -58,13 +62,14 @@ impl SqliteStore {
         // An immutable open ignores the WAL, so it is only safe for a finished database: a WAL file
         // may still hold committed data (a killed writer) or a writer may be at work.
         let journal_mode: String = first.query_row("PRAGMA journal_mode", [], |row| row.get(0)).at(path)?;
-        let immutable = config.immutable && !journal_mode.eq_ignore_ascii_case("wal");
+        let immutable =
+            config.immutable && !journal_mode.eq_ignore_ascii_case("wal") && pool::immutable_uri(path).is_some();
         let connections = (0..config.n_connections.max(1))
             .map(|_| open_reader(path, config, immutable))
             .collect::<Result<Vec<_>, _>>()?;
         drop(first);
         tracing::debug!(path = %path.display(), n_models = catalog.models().len(), "opened store");
-        Ok(Self { path: path.to_owned(), pool: pool::ReadPool::new(connections), catalog })
+        Ok(Self { path: path.to_owned(), pool: Arc::new(pool::ReadPool::new(connections)), catalog, immutable })
     }
 
     /// The database file.
@@ -109,6 +114,15 @@ impl SqliteStore {
 impl StoreRead for SqliteStore {
     fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    fn refreshed(&self) -> Result<Arc<dyn StoreRead>, StoreError> {
+        if self.immutable {
+            return Err(StoreError::OpenedImmutable { path: self.path.clone() });
+        }
+        // A new query on a pooled connection sees every commit so far, in WAL mode or not.
+        let catalog = self.pool.with(|conn| read_catalog(conn, &self.path))?;
+        Ok(Arc::new(Self { path: self.path.clone(), pool: self.pool.clone(), catalog, immutable: false }))
     }
 
     fn neuron_blob(

@@ -24,7 +24,8 @@ pub struct ReadConfig {
     /// Bytes of the file to memory-map (0 to read through syscalls).
     pub mmap_bytes: u64,
     /// Treat a finished database (not in WAL mode) as unchanging while open: SQLite then takes no
-    /// file lock per query. Do not write to a database opened this way.
+    /// file lock per query. Do not write to a database opened this way: its readers would not see
+    /// the writes and could read torn pages.
     pub immutable: bool,
 }
 
@@ -32,6 +33,12 @@ impl ReadConfig {
     /// Sizes that suit serving on a small machine.
     pub fn serving() -> Self {
         Self { n_connections: 8, cache_kib: 16 * 1024, mmap_bytes: 1 << 30, immutable: true }
+    }
+
+    /// [`serving`](Self::serving), but never `immutable`: for a database that a writer adds to
+    /// while it is served (the readers then see each commit, and `refreshed` its new kinds).
+    pub fn serving_while_written() -> Self {
+        Self { immutable: false, ..Self::serving() }
     }
 }
 

@@ -359,3 +359,73 @@ fn the_write_interface_writes_what_the_reader_reads() {
     assert!(store.layer_record(mlp, 0, LayerDataKind::Ranking).expect("read").is_some());
     assert_eq!(store.model_state(entry.id, "producer").expect("read"), Some(b"state".to_vec()));
 }
+
+fn explanation(text: &str) -> NeuronRecord {
+    NeuronRecord::Explanations(Explanations {
+        explanations: vec![Explanation { text: text.into(), origin: "test".into(), author: None, scores: Vec::new() }],
+    })
+}
+
+fn journal_mode(path: &std::path::Path) -> String {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("mode")
+}
+
+/// A server reads a finished database while a writer adds a new kind to it: the writer switches the
+/// file to WAL under the open readers, new reads see each commit, a refreshed catalog lists the new
+/// kind, `finish` succeeds with the readers still open (staying in WAL mode), and the next `finish`
+/// without readers leaves WAL mode.
+#[test]
+fn a_served_database_can_be_written_and_finished_under_its_readers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("served.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (_, source) = writer.add_model(&metadata("m1")).expect("add model");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(source, 0, 1, &similar(4)).expect("put");
+    batch.commit().expect("commit");
+    writer.finish().expect("finish");
+    assert_eq!(journal_mode(&path), "delete");
+
+    let reader = SqliteStore::open(&path, &ReadConfig { immutable: false, ..read_config() }).expect("open reader");
+    let mlp = reader.catalog().model("m1").expect("model").sources[0].clone();
+    assert_eq!(reader.neuron_record(&mlp, 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(4)));
+
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("a writer opens under readers");
+    assert_eq!(journal_mode(&path), "wal");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(source, 1, 2, &explanation("commas")).expect("put new kind");
+    batch.put_neuron(source, 1, 3, &similar(5)).expect("put known kind");
+    batch.commit().expect("commit");
+
+    // Records of a kind the catalog lists are seen by the next query; a new kind needs a new catalog.
+    assert_eq!(reader.neuron_record(&mlp, 1, 3, NeuronDataKind::Similar).expect("read"), Some(similar(5)));
+    assert!(!reader.catalog().model("m1").expect("model").sources[0].has_neuron_kind(NeuronDataKind::Explanations));
+    let refreshed = reader.refreshed().expect("refresh");
+    let refreshed_mlp = refreshed.catalog().model("m1").expect("model").sources[0].clone();
+    assert!(refreshed_mlp.has_neuron_kind(NeuronDataKind::Explanations));
+    assert_ne!(refreshed.catalog().content_id(), reader.catalog().content_id(), "commits change the content id");
+    assert_eq!(
+        refreshed.neuron_record(&refreshed_mlp, 1, 2, NeuronDataKind::Explanations).expect("read"),
+        Some(explanation("commas"))
+    );
+
+    writer.finish().expect("finish succeeds while readers are open");
+    assert_eq!(journal_mode(&path), "wal", "SQLite cannot leave WAL mode under open readers");
+    assert_eq!(reader.neuron_record(&mlp, 0, 1, NeuronDataKind::Similar).expect("read"), Some(similar(4)));
+    assert_eq!(
+        refreshed.neuron_record(&refreshed_mlp, 1, 2, NeuronDataKind::Explanations).expect("read after finish"),
+        Some(explanation("commas"))
+    );
+    drop((reader, refreshed));
+
+    // A database left in WAL mode opens (normally, though `immutable` was asked for) and reads.
+    let reopened = SqliteStore::open(&path, &read_config()).expect("open a WAL-mode database");
+    assert!(reopened.catalog().model("m1").expect("model").sources[0].has_neuron_kind(NeuronDataKind::Explanations));
+    assert!(reopened.refreshed().is_ok(), "a WAL-mode database is never opened immutable");
+    drop(reopened);
+    StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer").finish().expect("finish");
+    assert_eq!(journal_mode(&path), "delete", "without readers, finish leaves WAL mode");
+    let immutable = SqliteStore::open(&path, &read_config()).expect("open immutable");
+    assert!(matches!(immutable.refreshed(), Err(StoreError::OpenedImmutable { .. })));
+}

@@ -4,7 +4,8 @@
 //! Every write goes through a transaction, so a killed process leaves the
 //! database as of its last commit: WAL mode makes commits atomic and never
 //! corrupts the file. [`StoreWriter::finish`] leaves WAL mode, which is what lets a finished
-//! database be served `immutable`.
+//! database be served `immutable`, unless a server is reading the file as it is written: then the
+//! file stays in WAL mode until a later `finish`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -164,9 +165,31 @@ impl StoreWriter {
 
     /// Ends writing: checkpoints and leaves WAL mode, so the database is one self-contained file
     /// that opens read-only even where no `-shm` file can be created (a read-only mount).
+    ///
+    /// While other connections have the file open (a server reading it as it is written), SQLite
+    /// refuses to leave WAL mode; the database then stays in WAL mode, which is as valid (readers
+    /// open it normally, never `immutable`), and the next `finish` without readers leaves it.
     pub fn finish(self) -> Result<(), StoreError> {
         self.checkpoint()?;
-        self.conn.pragma_update(None, "journal_mode", "DELETE").at(&self.path)
+        // Every connection in WAL mode holds a shared lock on the file for as long as it stays open,
+        // not only while it reads, so SQLite refuses at once (SQLITE_BUSY, without waiting out the
+        // busy timeout) while a server has the file open.
+        match self.conn.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => Ok(()),
+            Ok(mode) => {
+                tracing::info!(path = %self.path.display(), %mode, "the database stays in this journal mode");
+                Ok(())
+            }
+            Err(error) if is_busy(&error) => {
+                tracing::info!(
+                    path = %self.path.display(),
+                    "the database stays in WAL mode: other connections (a server reading it?) have it open; \
+                     it is complete, and the next `finish` without readers leaves WAL mode"
+                );
+                Ok(())
+            }
+            Err(error) => Err(error).at(&self.path),
+        }
     }
 
     fn reload_shapes(&mut self) -> Result<(), StoreError> {
@@ -422,6 +445,11 @@ fn touch(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
         .and_then(|mut s| s.execute([new_content_id()]))
         .at(path)?;
     Ok(())
+}
+
+/// Whether SQLite refused because another connection holds a lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn to_sql_int(value: u64) -> Result<i64, StoreError> {
