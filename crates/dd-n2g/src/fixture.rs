@@ -404,6 +404,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let pattern = write_pattern_model(dir.path()).expect("written");
         let (model, tokenizer) = load(dir.path());
+        // What dd-record's `open_model` reads besides the model and tokenizer.
+        let description = dd_model::describe(&dd_model::locate(dir.path()).expect("locate")).expect("describe");
+        assert_eq!(description.weights, "safetensors F32");
         assert_eq!(model.config().d_vocab, pattern.vocab.len());
         assert_eq!(tokenizer.vocab_size(), pattern.vocab.len());
         assert_eq!(tokenizer.bos_token_id(), Some(pattern.bos));
