@@ -295,6 +295,9 @@ pub(crate) struct DemoArgs {
     /// Skip the weight-based facts (logit attribution, connections, input tokens).
     #[arg(long)]
     pub(crate) no_weights: bool,
+    /// Neuron2Graph graphs to build for the most interesting neurons, after serving starts (0: none).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) graphs: usize,
 }
 
 fn parse_shard(text: &str) -> Result<(u64, u64), String> {

