@@ -52,8 +52,7 @@
 //! the bound. On the benchmark's gpt2-small-sized store (36,864 neurons, 1.4 M entries, Zipf
 //! tokens; `benches/similar.rs`) plain counting would take Σ posting² = 5.7·10⁹ steps; this takes
 //! about 3.5 s at the standard threshold 0.4 (29 s at 0.2) on 2 busy cores, against the original's
-//! 676 s. A
-//! prefix leaves out roughly the most common `t`-fraction of a neuron's tokens, so the
+//! 676 s. A prefix leaves out roughly the most common `t`-fraction of a neuron's tokens, so the
 //! higher the threshold, the less work; at `t ≤ 0` every token is in every prefix and the cost is
 //! that of plain counting. Neurons whose tokens are all common still pay for it, rightly: such
 //! neurons can be genuinely similar to thousands of others.
