@@ -229,7 +229,9 @@ mod tests {
         let inverse = neuron_tokens(&index);
         let expected: Vec<(NeuronIndex, GraphTokens)> = merged
             .into_iter()
-            .map(|(n, (a, i))| (n, GraphTokens { activating: a.into_iter().collect(), important: i.into_iter().collect() }))
+            .map(|(n, (a, i))| {
+                (n, GraphTokens { activating: a.into_iter().collect(), important: i.into_iter().collect() })
+            })
             .collect();
         assert_eq!(inverse, expected);
         assert_eq!(token_index(inverse), index);

@@ -209,7 +209,7 @@ fn prefixes_skip_common_tokens() {
     let store = RankedStore::new(&index);
     let work = |threshold: f64| -> usize {
         let prefixes = PrefixIndex::new(&store, threshold);
-        (0..store.type_of_rank.len() as u32).map(|rank| prefixes.neurons_of(rank).len().pow(2)).sum()
+        (0..store.type_of_rank.len() as u32).map(|rank| prefixes.entries_of(rank).len().pow(2)).sum()
     };
     let full: usize = index.entries.iter().map(|e| e.activating.len().pow(2) + e.important.len().pow(2)).sum();
     assert_eq!(work(0.0), full);
