@@ -65,9 +65,9 @@ pub fn import_original(
         entry.sources.first().cloned().ok_or_else(|| N2gError::Invalid(format!("{model_name:?} has no neurons")))?;
     let (n_layers, n_neurons) = (source.info.n_layers as u32, source.info.units_per_layer as u32);
     let outside = |n: &NeuronIndex| n.layer >= n_layers || n.index >= n_neurons;
-    let neurons_in_store = neuron_store.iter().flat_map(|index| {
-        index.entries.iter().flat_map(|entry| entry.activating.iter().chain(&entry.important))
-    });
+    let neurons_in_store = neuron_store
+        .iter()
+        .flat_map(|index| index.entries.iter().flat_map(|entry| entry.activating.iter().chain(&entry.important)));
     if let Some(bad) = graphs.iter().map(|(n, _)| n).chain(neurons_in_store).find(|n| outside(n)) {
         return Err(N2gError::Invalid(format!(
             "neuron {}/{} is outside {model_name:?} ({n_layers} layers of {n_neurons} neurons)",
@@ -107,15 +107,16 @@ pub fn export_original(reader: &dyn StoreRead, model_name: &str, dir: &Path) -> 
         .catalog()
         .model(model_name)
         .ok_or_else(|| N2gError::Invalid(format!("no model {model_name:?} in the database")))?;
-    let source =
-        entry.sources.first().ok_or_else(|| N2gError::Invalid(format!("{model_name:?} has no neurons")))?;
+    let source = entry.sources.first().ok_or_else(|| N2gError::Invalid(format!("{model_name:?} has no neurons")))?;
     if !source.has_neuron_kind(NeuronDataKind::Graph) {
         return Err(N2gError::Invalid(format!("{model_name:?} has no graphs: build them with `deepdecipher n2g`")));
     }
     let mut graphs = Vec::new();
     for layer in 0..source.info.n_layers as u32 {
         for index in 0..source.info.units_per_layer as u32 {
-            if let Some(NeuronRecord::Graph(graph)) = reader.neuron_record(source, layer, index, NeuronDataKind::Graph)? {
+            if let Some(NeuronRecord::Graph(graph)) =
+                reader.neuron_record(source, layer, index, NeuronDataKind::Graph)?
+            {
                 graphs.push((NeuronIndex { layer, index }, graph));
             }
         }

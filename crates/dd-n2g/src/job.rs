@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dd_data::{
-    Example, ExampleGroupKind, LayerDataKind, LayerRecord, ModelRecord, NeuronDataKind, NeuronIndex,
-    NeuronRecord, NeuronStats,
+    Example, ExampleGroupKind, LayerDataKind, LayerRecord, ModelRecord, NeuronDataKind, NeuronIndex, NeuronRecord,
+    NeuronStats,
 };
 use dd_store::{EncodedNeuron, ModelEntry, SourceEntry, StoreLocation, StoreRead};
 use rayon::prelude::*;
@@ -176,18 +176,29 @@ pub fn build_graphs(
                         return Ok(None);
                     }
                 };
-                let built = match build_neuron(&input, job.bos, model.source, model.substitutes, model.texts, &job.config)
-                {
-                    Ok(built) => built,
-                    Err(N2gError::Invalid(reason)) => {
-                        events(N2gEvent::Skipped { neuron, reason: reason.clone() });
-                        skipped.lock().map_err(|_| poisoned())?.push((neuron, reason));
-                        return Ok(None);
-                    }
-                    Err(error) => return Err(error),
-                };
+                let built =
+                    match build_neuron(&input, job.bos, model.source, model.substitutes, model.texts, &job.config) {
+                        Ok(built) => built,
+                        Err(N2gError::Invalid(reason)) => {
+                            events(N2gEvent::Skipped { neuron, reason: reason.clone() });
+                            skipped.lock().map_err(|_| poisoned())?.push((neuron, reason));
+                            return Ok(None);
+                        }
+                        Err(error) => return Err(error),
+                    };
                 let encoded = EncodedNeuron::new(&NeuronRecord::Graph(built.graph.clone()), &options)
                     .map_err(|e| N2gError::Invalid(format!("graph of {}/{}: {e}", neuron.layer, neuron.index)))?;
+                if let Some(scores) = &built.graph.scores {
+                    tracing::debug!(
+                        layer = neuron.layer,
+                        neuron = neuron.index,
+                        nodes = built.graph.nodes.len(),
+                        ?built.work,
+                        ?scores.held_out_top,
+                        ?scores.random,
+                        "built a graph"
+                    );
+                }
                 events(N2gEvent::Built {
                     neuron,
                     held_out_f1: built.graph.scores.as_ref().and_then(|s| s.held_out_top.f1()),
@@ -380,9 +391,9 @@ pub fn special_tokens(tokenizer: &dd_model::Tokenizer) -> Vec<u32> {
 /// id 1 is `"`, a real token whose meaning would leak into every importance.
 pub fn standard_config(tokenizer: &dd_model::Tokenizer) -> BuildConfig {
     const NEUTRAL: [&[u8]; 6] = [b"<|padding|>", b"<pad>", b"[PAD]", b"<|pad|>", b"<unk>", b"[UNK]"];
-    let by_name = NEUTRAL.iter().find_map(|name| {
-        (0..tokenizer.vocab_size() as u32).find(|&id| tokenizer.token_bytes(id) == Some(*name))
-    });
+    let by_name = NEUTRAL
+        .iter()
+        .find_map(|name| (0..tokenizer.vocab_size() as u32).find(|&id| tokenizer.token_bytes(id) == Some(*name)));
     let mask = by_name.or(tokenizer.bos_token_id()).unwrap_or(0);
     BuildConfig::standard(mask, special_tokens(tokenizer))
 }
@@ -404,7 +415,11 @@ impl N2gJob {
 
 /// The model a command means: the name given, else the database's only model, else the name the
 /// model's files give it (`fallback`, what `record` would have called it).
-pub fn model_name_in(location: &StoreLocation, given: Option<&str>, fallback: Option<&str>) -> Result<String, N2gError> {
+pub fn model_name_in(
+    location: &StoreLocation,
+    given: Option<&str>,
+    fallback: Option<&str>,
+) -> Result<String, N2gError> {
     if let Some(name) = given {
         return Ok(name.to_owned());
     }

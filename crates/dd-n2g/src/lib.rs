@@ -18,10 +18,10 @@
 pub mod build;
 pub mod dot;
 pub mod error;
+pub mod exchange;
 pub mod fixture;
 pub mod index;
 pub mod job;
-pub mod exchange;
 pub mod lines;
 pub mod probe;
 pub mod similar;

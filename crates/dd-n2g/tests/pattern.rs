@@ -48,7 +48,8 @@ fn the_pattern_neurons_graph_is_the_pattern_and_predicts_it_perfectly() {
     let job = N2gJob::standard(&name, &opened.tokenizer, choice);
     let transformer = Arc::new(opened.transformer);
     let probe = ModelProbe::new(Arc::clone(&transformer), ProbeConfig::default());
-    let substitutes = EmbeddingNeighbours::new(&transformer, &opened.tokenizer, Default::default()).expect("neighbours");
+    let substitutes =
+        EmbeddingNeighbours::new(&transformer, &opened.tokenizer, Default::default()).expect("neighbours");
     let texts = TokenTexts::from_tokenizer(&opened.tokenizer);
     let model = N2gModel { source: &probe, substitutes: &substitutes, texts: &texts };
     let summary = build_graphs(&location, &model, &job, &AtomicBool::new(false), &|_| {}).expect("built");

@@ -80,6 +80,10 @@ pub(crate) struct N2gArgs {
     /// Replacements tried per important token (0: no augmentation).
     #[arg(long, default_value_t = 5)]
     pub(crate) augment: usize,
+    /// Measure each augmented prompt's importances again, as the original did (slower; by default
+    /// a variant keeps its original prompt's).
+    #[arg(long)]
+    pub(crate) remeasure_variants: bool,
     /// The token id written over a token to measure its importance (default: the tokenizer's padding or unknown token, else its BOS).
     #[arg(long)]
     pub(crate) mask_token: Option<u32>,

@@ -12,11 +12,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
 use dd_n2g::build::TokenTexts;
 use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, NeuronChoice, build_graphs};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
 use dd_n2g::substitutes::{EmbeddingNeighbours, ShapeRule};
+use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
 use dd_server::ReloadHandle;
 use dd_store::StoreLocation;
 
@@ -159,7 +159,12 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.no_serve {
-        let graphs = GraphPlan { database: &args.database, model_file: &model_file, model_name: &model_name, count: args.graphs };
+        let graphs = GraphPlan {
+            database: &args.database,
+            model_file: &model_file,
+            model_name: &model_name,
+            count: args.graphs,
+        };
         add_graphs(&graphs, None)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -23,6 +23,7 @@ pub(crate) fn build(args: N2gArgs) -> anyhow::Result<ExitCode> {
     let choice = NeuronChoice { layers: args.layers, neurons: args.neurons, top_interesting: args.top_interesting };
     let mut job = N2gJob::standard(&name, &opened.tokenizer, choice);
     job.config.augment.substitutes = args.augment;
+    job.config.augment.remeasure_variants = args.remeasure_variants;
     job.commit_every = args.commit_every as usize;
     if let Some(mask) = args.mask_token {
         anyhow::ensure!(
@@ -37,8 +38,12 @@ pub(crate) fn build(args: N2gArgs) -> anyhow::Result<ExitCode> {
     let texts = TokenTexts::from_tokenizer(&tokenizer);
     let probe = ModelProbe::new(Arc::clone(&transformer), ProbeConfig::default());
     let substitutes: Box<dyn Substitutes> = match args.substitutes {
-        SubstituteSource::Embedding => Box::new(EmbeddingNeighbours::new(&transformer, &tokenizer, ShapeRule::default())?),
-        SubstituteSource::NextToken => Box::new(NextTokenPredictions::new(Arc::clone(&transformer), &tokenizer, ShapeRule::default())),
+        SubstituteSource::Embedding => {
+            Box::new(EmbeddingNeighbours::new(&transformer, &tokenizer, ShapeRule::default())?)
+        }
+        SubstituteSource::NextToken => {
+            Box::new(NextTokenPredictions::new(Arc::clone(&transformer), &tokenizer, ShapeRule::default()))
+        }
         SubstituteSource::None => Box::new(NoSubstitutes),
     };
     let model = N2gModel { source: &probe, substitutes: substitutes.as_ref(), texts: &texts };

@@ -48,11 +48,17 @@ pub struct AugmentConfig {
     pub substitutes: usize,
     /// Tokens at least this important for the activating token are replaced (the original's 0.8).
     pub importance_threshold: f32,
+    /// Whether a variant that still fires gets its own occlusion pass, as in the original, or
+    /// keeps its original prompt's importances. A variant differs from its original in one token
+    /// that was important already, and its patterns inherit the original's important positions
+    /// anyway; measuring it again costs a pass of (length)² tokens per variant, most of a graph's
+    /// cost (`docs/neuron2graph.md` has the numbers), for patterns that barely differ.
+    pub remeasure_variants: bool,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        Self { substitutes: 5, importance_threshold: 0.8 }
+        Self { substitutes: 5, importance_threshold: 0.8, remeasure_variants: false }
     }
 }
 

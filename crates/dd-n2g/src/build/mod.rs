@@ -24,7 +24,7 @@ use crate::N2gError;
 use crate::lines::{Sample, important_positions, lines};
 use crate::probe::ActivationSource;
 use crate::substitutes::Substitutes;
-use crate::trie::{PatternBuilder, Patterns};
+use crate::trie::{PatternBuilder, Patterns, fires};
 use importance::{MeasuredPrompt, Prompt};
 
 /// A built graph: the fitted patterns (which predict the neuron on any text), the stored form with
@@ -95,17 +95,28 @@ pub fn build_neuron(
         .filter(|(run, _)| run.activates(threshold))
         .map(|(run, (origin, _))| (run, *origin))
         .unzip();
-    importance::measure_importance(&mut kept, layer, neuron, source, config)?;
+    match config.augment.remeasure_variants {
+        true => importance::measure_importance(&mut kept, layer, neuron, source, config)?,
+        // Same length as its original (one token replaced), so the matrix fits. Its importances
+        // were measured only where the original fired, so only there may the variant make patterns:
+        // elsewhere every context token would read as unimportant, and the pattern would be the
+        // activating token alone.
+        false => kept.iter_mut().zip(&kept_origin).for_each(|(variant, &origin)| {
+            let original = &measured[origin];
+            variant.importance = original.importance.clone();
+            for (activation, &was) in variant.activation.iter_mut().zip(&original.activation) {
+                if !fires(was, threshold) {
+                    *activation = activation.min(threshold);
+                }
+            }
+        }),
+    }
 
     // Patterns in the original's order: each example's pruned prompt, then its variants.
     let skip = |token: u32| config.skips(token);
     let mut builder = PatternBuilder::new(threshold);
-    let mut work = BuildWork {
-        pruned_prompts: pruned.len(),
-        augmented_tried: tried.len(),
-        augmented_kept: kept.len(),
-        lines: 0,
-    };
+    let mut work =
+        BuildWork { pruned_prompts: pruned.len(), augmented_tried: tried.len(), augmented_kept: kept.len(), lines: 0 };
     for (index, original) in measured.iter().enumerate() {
         if original.importance.is_empty() {
             continue;

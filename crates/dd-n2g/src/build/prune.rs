@@ -103,12 +103,8 @@ pub(crate) fn with_bos(bos: Option<u32>, tokens: &[u32]) -> Vec<u32> {
 
 /// Position and value of the largest value at or after `from` (the first on ties).
 pub(crate) fn argmax(values: &[f32], from: usize) -> Option<(usize, f32)> {
-    values
-        .iter()
-        .enumerate()
-        .skip(from)
-        .fold(None, |best: Option<(usize, f32)>, (i, &v)| match best {
-            Some((_, b)) if b >= v => best,
-            _ => Some((i, v)),
-        })
+    values.iter().enumerate().skip(from).fold(None, |best: Option<(usize, f32)>, (i, &v)| match best {
+        Some((_, b)) if b >= v => best,
+        _ => Some((i, v)),
+    })
 }

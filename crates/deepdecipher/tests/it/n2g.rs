@@ -157,6 +157,7 @@ fn bad_choices_fail_with_a_message() {
     let (code, _, stderr) = run(&["n2g", missing.to_str().expect("utf-8"), "--model", model]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
-    let (code, _, stderr) = run(&["n2g-import", database, "--dir", dir.path().join("nothing").to_str().expect("utf-8")]);
+    let (code, _, stderr) =
+        run(&["n2g-import", database, "--dir", dir.path().join("nothing").to_str().expect("utf-8")]);
     assert_eq!(code, 2, "{stderr}");
 }
