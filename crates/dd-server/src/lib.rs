@@ -8,7 +8,9 @@
 //!    shapes are defined), `json` (`JsonOut`, the hand-written JSON buffer, and its 16-byte slots),
 //!    `html` (escaping and short numbers), `params` (path and query parsing, indices), and
 //!    `token_strings` (a model's tokens escaped once for JSON and HTML).
-//! 2. What the server derives per model: `search` (the token indices), `render` (hand-written JSON
+//! 2. What the server derives per model: `search` (the Neuron2Graph token index), `token_query`
+//!    (`token-search`'s query language), `token_search` (the ranked token search over activating
+//!    tokens and graphs), `graph_page` (the `neuron2graph` page), `render` (hand-written JSON
 //!    for example texts, the hot path), `model_context` (a served model with its metadata JSON, token
 //!    strings and search indices, built on first use and kept), `services` (what each service
 //!    serves at each level, and how pages are built), `contract` (each JSON route's query
@@ -29,6 +31,7 @@ mod api;
 mod compress;
 mod contract;
 mod error;
+mod graph_page;
 mod html;
 mod json;
 mod live;
@@ -42,6 +45,8 @@ mod services;
 mod state;
 #[cfg(test)]
 mod testing;
+mod token_query;
+mod token_search;
 mod token_strings;
 mod web;
 pub mod wire;

@@ -1,7 +1,8 @@
 //! The neuron page: everything recorded about one neuron, with coloured examples, plots and links.
 
 use dd_data::{
-    Example, ExampleGroup, ExampleGroupKind, NeuronDataKind, NeuronIndex, NeuronRecord, NeuronStats, TokenValue,
+    Example, ExampleGroup, ExampleGroupKind, GraphScores, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRecord,
+    NeuronStats, SimilarNeurons, TokenValue,
 };
 
 use super::super::graph_svg::graph_svg;
@@ -157,15 +158,20 @@ pub(super) fn page(
         body.push_str("</section>");
     }
 
-    if let Some(NeuronRecord::Graph(graph)) = record(NeuronDataKind::Graph)? {
-        body.push_str("<section id=graph><h2>Neuron2Graph</h2><p class=\"muted small\">Token patterns that make the neuron \
-             fire: activating tokens on the right, the context before them to the left. Click a token to search for it.</p><div class=graph>");
-        let search_base = context.href("/search?q=");
-        graph_svg(&mut body, &graph, &|token: &str| format!("{search_base}{}", percent_encode(token)));
-        body.push_str("</div></section>");
-    }
+    let similar = match record(NeuronDataKind::Similar)? {
+        Some(NeuronRecord::Similar(similar)) => Some(similar),
+        _ => None,
+    };
+    let graph_shown = match record(NeuronDataKind::Graph)? {
+        Some(NeuronRecord::Graph(graph)) => {
+            graph_section(&mut body, context, &graph, similar.as_ref());
+            true
+        }
+        _ => false,
+    };
 
-    neighbour_links(&mut body, context, &record)?;
+    // Beside the graph when there is one; otherwise with the other related neurons.
+    neighbour_links(&mut body, context, if graph_shown { None } else { similar.as_ref() }, &record)?;
 
     let mut page = Page::new(format!("Neuron {layer}/{neuron} of {name}"), body);
     page.crumbs = vec![
@@ -320,23 +326,86 @@ fn token_list(out: &mut String, context: &PageContext<'_>, id: &str, title: &str
     out.push_str("</ul></div>");
 }
 
-/// Similar neurons and weight-connected neurons, as links.
+/// The Neuron2Graph graph with its scores and, beside it, the similar neurons.
+fn graph_section(out: &mut String, context: &PageContext<'_>, graph: &NeuronGraph, similar: Option<&SimilarNeurons>) {
+    out.push_str(
+        "<section id=graph><h2>Neuron2Graph</h2><p class=\"muted small\">Token patterns that make the neuron \
+         fire: activating tokens on the right, the context before them to the left; a thick outline marks where a \
+         pattern may end. Click a token to search for it.</p>",
+    );
+    if let Some(scores) = &graph.scores {
+        graph_scores(out, scores);
+    }
+    out.push_str("<div class=grid><div class=graph>");
+    let search_base = context.href("/search?q=");
+    graph_svg(out, graph, &|token: &str| format!("{search_base}{}", percent_encode(token)));
+    out.push_str("</div>");
+    if let Some(similar) = similar {
+        similar_list(out, context, similar);
+    }
+    out.push_str("</div></section>");
+}
+
+/// "F1 0.83 on 10 held-out top examples (P 0.90, R 0.77); on 5 random examples: …", explained.
+fn graph_scores(out: &mut String, scores: &GraphScores) {
+    out.push_str("<p id=graph-scores>");
+    for (i, (counts, what)) in
+        [(&scores.held_out_top, "held-out top"), (&scores.random, "random")].into_iter().enumerate()
+    {
+        out.push_str(if i == 0 { "" } else { "; " });
+        let score = |out: &mut String, value: Option<f64>| match value {
+            Some(value) => number(out, value, 2),
+            None => out.push('—'),
+        };
+        out.push_str("<strong>F1 ");
+        score(out, counts.f1());
+        out.push_str("</strong> on ");
+        out.push_str(itoa::Buffer::new().format(counts.texts));
+        out.push(' ');
+        out.push_str(what);
+        out.push_str(if counts.texts == 1 { " example" } else { " examples" });
+        out.push_str(" (P ");
+        score(out, counts.precision());
+        out.push_str(", R ");
+        score(out, counts.recall());
+        out.push(')');
+    }
+    out.push_str(
+        "</p><p class=\"muted small\">How well the graph predicts the neuron on texts it was not built from, \
+                  token by token: it fires when its activation reaches ",
+    );
+    number(out, f64::from(scores.threshold) * 100.0, 3);
+    out.push_str("% of its maximum (");
+    number(out, f64::from(scores.scale), 3);
+    out.push_str(
+        "); P is the share of tokens the graph predicts that fire, R the share of firing tokens it predicts, \
+                  F1 their harmonic mean (— where nothing fired or was predicted).</p>",
+    );
+}
+
+/// Links to similar neurons with their similarity.
+fn similar_list(out: &mut String, context: &PageContext<'_>, similar: &SimilarNeurons) {
+    out.push_str("<div id=similar><h3>Similar neurons</h3><ul class=tokens>");
+    for neighbour in &similar.neurons {
+        out.push_str("<li>");
+        neuron_link(out, context, NeuronIndex { layer: neighbour.layer, index: neighbour.index });
+        out.push_str("<span>similarity ");
+        number(out, f64::from(neighbour.similarity), 3);
+        out.push_str("</span></li>");
+    }
+    out.push_str("</ul></div>");
+}
+
+/// Similar neurons (unless shown beside the graph) and weight-connected neurons, as links.
 fn neighbour_links(
     out: &mut String,
     context: &PageContext<'_>,
+    similar: Option<&SimilarNeurons>,
     record: &dyn Fn(NeuronDataKind) -> Result<Option<NeuronRecord>, ApiError>,
 ) -> Result<(), ApiError> {
     let mut section = String::new();
-    if let Some(NeuronRecord::Similar(similar)) = record(NeuronDataKind::Similar)? {
-        section.push_str("<div id=similar><h3>Similar neurons</h3><ul class=tokens>");
-        for neighbour in &similar.neurons {
-            section.push_str("<li>");
-            neuron_link(&mut section, context, NeuronIndex { layer: neighbour.layer, index: neighbour.index });
-            section.push_str("<span>similarity ");
-            number(&mut section, f64::from(neighbour.similarity), 3);
-            section.push_str("</span></li>");
-        }
-        section.push_str("</ul></div>");
+    if let Some(similar) = similar {
+        similar_list(&mut section, context, similar);
     }
     if let Some(NeuronRecord::Connections(connections)) = record(NeuronDataKind::Connections)? {
         for (id, title, list) in [
