@@ -83,7 +83,7 @@ const MATCH: QueryParameter = QueryParameter {
     name: "match",
     required: false,
     description: "`insensitive` (default): tokens are compared trimmed and lower-cased, so `paris` finds `·Paris` and \
-                  `PARIS`; `exact`: the token's display form exactly, a space or `·` for a space (`·Paris`, `\" Paris\"`).",
+                  `PARIS`; `exact`: the token's form exactly, case and spaces included, with a space or `·` for a space (`·Paris`, `\" Paris\"`).",
     example: "exact",
     value: ParameterValue::Choice { values: MatchMode::NAMES, default: "insensitive" },
 };

@@ -36,7 +36,7 @@ impl TermKind {
 pub(crate) enum MatchMode {
     /// Trimmed and lower-cased on both sides: `paris` finds `·Paris`, `PARIS` and `paris`.
     Insensitive,
-    /// The token's display form exactly, `·` or a space for a space: `·Paris` finds only `·Paris`.
+    /// The token's form exactly, `·` read as a space on both sides: `·Paris` finds only `·Paris`.
     Exact,
 }
 

@@ -226,12 +226,13 @@ impl TokenSearchIndex {
             _ => f32::NAN,
         };
         for (form, mean, count, places) in neuron_forms(strings, &neuron) {
-            let id = match self.form_ids.get(form.as_str()) {
+            let exact = exact_form(&form);
+            let id = match self.form_ids.get(exact.as_str()) {
                 Some(&id) => id,
                 None => {
                     let id = self.forms.len() as u32;
-                    self.forms.push(form.clone().into_boxed_str());
-                    self.form_ids.insert(form.into_boxed_str(), id);
+                    self.forms.push(form.into_boxed_str());
+                    self.form_ids.insert(exact.into_boxed_str(), id);
                     self.postings.push(Vec::new());
                     id
                 }
@@ -248,7 +249,7 @@ impl TokenSearchIndex {
 
     fn finish(&mut self) {
         for (id, form) in self.forms.iter().enumerate() {
-            let key = self.keys.entry(normalise(&form.replace('·', " "))).or_default();
+            let key = self.keys.entry(normalise(form)).or_default();
             let bit = if key.forms.len() < 64 { 1u64 << key.forms.len() } else { 0 };
             key.forms.push(id as u32);
             if let Some(list) = self.postings.get_mut(id) {
@@ -413,10 +414,10 @@ impl TokenSearchIndex {
     }
 }
 
-/// The key a query token is looked up by: its display form for exact matching, else normalised.
+/// The key a query token is looked up by: as typed (`·` a space) for exact matching, else normalised.
 pub(crate) fn search_form(token: &str, mode: MatchMode) -> String {
     match mode {
-        MatchMode::Exact => display_form(token),
+        MatchMode::Exact => exact_form(token),
         MatchMode::Insensitive => normalise(token),
     }
 }
@@ -474,10 +475,10 @@ fn places_of(kind: TermKind) -> u8 {
     }
 }
 
-/// A raw token in the vocabulary's display convention (`·` for a space, `↵` for a line break), for
-/// graph nodes without a token id and for exact queries.
-fn display_form(token: &str) -> String {
-    token.replace(' ', "·").replace('\n', "↵")
+/// A form as exact matching compares it: `·` (how most vocabularies display a space) read as a
+/// space, everything else as is.
+fn exact_form(token: &str) -> String {
+    token.replace('·', " ")
 }
 
 /// A neuron's forms with their token mean (NaN when undefined), count and place bits.
@@ -485,7 +486,7 @@ fn neuron_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> Vec<(String, f
     let mut forms: Vec<(String, f32, u64, u8)> = Vec::new();
     for token in neuron.activating.iter().flat_map(|a| &a.tokens) {
         let form = strings.display(token.token);
-        match forms.iter_mut().find(|entry| entry.0 == form) {
+        match forms.iter_mut().find(|entry| same_form(&entry.0, &form)) {
             Some(entry) if entry.1 < token.mean => (entry.1, entry.2) = (token.mean, token.count),
             Some(_) => {}
             None => forms.push((form, token.mean, token.count, IN_ACTIVATING_TOKENS)),
@@ -497,14 +498,14 @@ fn neuron_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> Vec<(String, f
     // DeepDecipher's graphs start with the root's empty cluster, which puts the activating tokens at depth 1.
     let first_depth = usize::from(!depths.contains(&Some(0)));
     for (node, depth) in graph.nodes.iter().zip(depths) {
-        let form = node.token_id.map_or_else(|| display_form(&node.token), |id| strings.display(id));
+        let form = node.token_id.map_or_else(|| node.token.clone(), |id| strings.display(id));
         let activating = depth == Some(first_depth) || node.activation.is_some_and(|a| a >= ACTIVATING_NODE);
         let place = if activating { IN_GRAPH_ACTIVATING } else { IN_GRAPH_CONTEXT };
         let mean = match (node.activation, scale) {
             (Some(activation), Some(scale)) => activation * scale,
             _ => f32::NAN,
         };
-        match forms.iter_mut().find(|entry| entry.0 == form) {
+        match forms.iter_mut().find(|entry| same_form(&entry.0, &form)) {
             Some(entry) => {
                 entry.3 |= place;
                 // A recorded mean over the whole dataset beats one node's observation.
@@ -516,6 +517,11 @@ fn neuron_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> Vec<(String, f
         }
     }
     forms
+}
+
+/// Whether two forms are one for exact matching (`·the` and ` the` are).
+fn same_form(a: &str, b: &str) -> bool {
+    a == b || exact_form(a) == exact_form(b)
 }
 
 /// Each node's depth: the first `subgraph_indices` range that covers it (ranges clipped).

@@ -433,7 +433,7 @@ pub struct TokenMeanObject {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenSearchPage {
     /// The first term's token as looked up (trimmed and lower-cased, `·` read as a space, or with
-    /// `match=exact` its display form); empty when the query has no terms.
+    /// `match=exact` as typed, `·` read as a space); empty when the query has no terms.
     pub token: String,
     /// Neurons found in all; `neurons` holds `?limit=` of them from `?offset=`.
     pub total: u64,

@@ -114,7 +114,8 @@ fn neurons(rng: &mut Rng, n_layers: u32, units: u32, n_tokens: usize) -> Vec<Neu
 fn brute_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> HashMap<String, (f32, u64, u8)> {
     let mut forms: HashMap<String, (f32, u64, u8)> = HashMap::new();
     for token in neuron.activating.iter().flat_map(|a| &a.tokens) {
-        let entry = forms.entry(strings.display(token.token)).or_insert((f32::NEG_INFINITY, 0, IN_ACTIVATING_TOKENS));
+        let form = strings.display(token.token).replace('·', " ");
+        let entry = forms.entry(form).or_insert((f32::NEG_INFINITY, 0, IN_ACTIVATING_TOKENS));
         if token.mean > entry.0 {
             (entry.0, entry.1) = (token.mean, token.count);
         }
@@ -123,10 +124,12 @@ fn brute_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> HashMap<String,
     let empty_root = graph.subgraph_indices.get(1) == Some(&0);
     let first_end = *graph.subgraph_indices.get(if empty_root { 2 } else { 1 }).unwrap_or(&0) as usize;
     for (i, node) in graph.nodes.iter().enumerate() {
+        // Forms are compared as exact matching compares them, `·` read as a space.
         let form = match node.token_id {
             Some(id) => strings.display(id),
-            None => node.token.replace(' ', "·"),
-        };
+            None => node.token.clone(),
+        }
+        .replace('·', " ");
         let activating = i < first_end || node.activation.is_some_and(|a| a >= 0.5);
         let place = if activating { IN_GRAPH_ACTIVATING } else { IN_GRAPH_CONTEXT };
         let mean = match (node.activation, graph.scores) {
@@ -150,7 +153,7 @@ fn brute_search(
     mode: MatchMode,
 ) -> Vec<(NeuronIndex, f32, Vec<Vec<String>>)> {
     let key = |text: &str| match mode {
-        MatchMode::Exact => text.replace(' ', "·"),
+        MatchMode::Exact => text.replace('·', " "),
         MatchMode::Insensitive => text.replace('·', " ").trim().to_lowercase(),
     };
     let mut found = Vec::new();
@@ -230,7 +233,7 @@ fn random_queries_agree_with_brute_force() {
             assert_eq!(found.neuron, *neuron, "{query:?} {mode:?}");
             assert_eq!(rank(found.z), *score, "{query:?} {mode:?} {neuron:?}");
             let mut got: Vec<Vec<String>> =
-                found.matches.iter().map(|m| m.forms.iter().map(|f| f.to_string()).collect()).collect();
+                found.matches.iter().map(|m| m.forms.iter().map(|f| f.replace('·', " ")).collect()).collect();
             got.iter_mut().for_each(|names| names.sort());
             assert_eq!(&got, forms, "{query:?} {mode:?} {neuron:?}");
             let expected_explanation = format!("neuron {}/{}", neuron.layer, neuron.index);
@@ -336,7 +339,7 @@ fn graphs_alone_are_searched_and_an_empty_index_finds_nothing() {
         let results = index.search(query, MatchMode::Insensitive, 0, 10);
         results.found.first().map(|f| (f.z, f.matches[0].places, f.matches[0].forms.clone()))
     };
-    assert_eq!(one("dog"), Some((3.0, IN_GRAPH_ACTIVATING, vec!["·dog"])), "depth 0: activation 1 × scale 4");
+    assert_eq!(one("dog"), Some((3.0, IN_GRAPH_ACTIVATING, vec![" dog"])), "depth 0: activation 1 × scale 4");
     assert_eq!(one("activating:cat").map(|m| m.1), Some(IN_GRAPH_ACTIVATING), "activation ≥ 0.5");
     assert_eq!(one("important:the"), Some((0.0, IN_GRAPH_CONTEXT, vec!["the"])));
     assert_eq!(one("activating:the"), None);

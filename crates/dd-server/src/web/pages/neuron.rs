@@ -478,3 +478,48 @@ fn live_text(out: &mut String, context: &PageContext<'_>, live: &LiveResult, sca
     );
     out.push_str("</section>");
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::LiveLimits;
+    use crate::testing::{LiveApp, MODEL, N_LAYERS, N_NEURONS};
+
+    /// Each synthetic neuron's page shows its graph's scores and end nodes, and links its similar
+    /// neurons with their similarity beside the graph, as its `neuron2graph` page has them.
+    #[test]
+    fn the_graph_comes_with_its_scores_and_similar_neurons() {
+        let app = LiveApp::new(LiveLimits::standard());
+        for (layer, neuron) in [(0, 0), (1, 2), (N_LAYERS - 1, N_NEURONS - 1)] {
+            let (status, json) = app.get(&format!("/api/{MODEL}/neuron2graph/{layer}/{neuron}"));
+            assert_eq!(status, 200, "{json}");
+            let data: Value = serde_json::from_str::<Value>(&json).expect("json")["data"].clone();
+            let (status, html) = app.get(&format!("/viz/{MODEL}/{layer}/{neuron}"));
+            assert_eq!(status, 200);
+            let graph = html.split("<section id=graph>").nth(1).expect("a graph section");
+            let graph = graph.split("</section>").next().expect("its end");
+            let top = &data["scores"]["held_out_top"];
+            let texts = top["texts"].as_u64().expect("texts");
+            assert!(graph.contains(&format!("on {texts} held-out top example")), "{graph}");
+            assert!(graph.contains("<strong>F1 "), "{graph}");
+            let mut f1 = String::new();
+            match top["f1"].as_f64() {
+                Some(value) => crate::html::number(&mut f1, value, 2),
+                None => f1.push('—'),
+            }
+            assert!(graph.contains(&format!("<strong>F1 {f1}</strong>")), "{f1} {graph}");
+            let n_end =
+                data["graph"]["graph"].as_array().expect("nodes").iter().filter(|n| n["is_end"] == true).count();
+            assert_eq!(graph.matches("n2g-end").count(), n_end, "one thick outline per end node");
+            let similar = data["similar"].as_array().expect("similar");
+            assert!(!similar.is_empty());
+            let list = graph.split("<div id=similar>").nth(1).expect("similar neurons beside the graph");
+            for neighbour in similar {
+                let href = format!("href=\"/viz/{MODEL}/{}/{}\"", neighbour["layer"], neighbour["neuron"]);
+                assert!(list.contains(&href), "{href} in {list}");
+            }
+            assert_eq!(html.matches("<div id=similar>").count(), 1, "listed once");
+        }
+    }
+}

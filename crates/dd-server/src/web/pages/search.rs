@@ -174,3 +174,56 @@ fn optional_number(out: &mut String, value: f32) {
         number(out, f64::from(value), 3);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::percent_encode;
+    use crate::LiveLimits;
+    use crate::testing::{LiveApp, MODEL};
+
+    /// The page lists the JSON twin's neurons in its order, with their z, matched forms and
+    /// explanation, and links each neuron; `match=exact` reaches the twin too.
+    #[test]
+    fn the_page_shows_the_ranked_search() {
+        let app = LiveApp::new(LiveLimits::standard());
+        let (_, tokens) = app.get(&format!("/api/{MODEL}/activating_tokens/1/2"));
+        let tokens: Value = serde_json::from_str(&tokens).expect("json");
+        let token = tokens["data"]["tokens"][0]["token"].as_str().expect("token").to_owned();
+        let query = percent_encode(&token.replace('·', " ").trim().to_lowercase());
+        let (status, twin) = app.get(&format!("/api/{MODEL}/token-search?query={query}&limit=100"));
+        assert_eq!(status, 200, "{twin}");
+        let twin: Value = serde_json::from_str::<Value>(&twin).expect("json")["data"].clone();
+        let neurons = twin["neurons"].as_array().expect("neurons");
+        assert!(!neurons.is_empty(), "{twin}");
+        let z: Vec<f64> = neurons.iter().filter_map(|n| n["z"].as_f64()).collect();
+        assert!(z.windows(2).all(|w| w[0] >= w[1]), "most selective first: {z:?}");
+
+        let (status, html) = app.get(&format!("/viz/{MODEL}/search?q={query}"));
+        assert_eq!(status, 200);
+        assert!(html.contains(&format!("/api/{MODEL}/token-search?query={query}&amp;limit=100")), "the JSON twin");
+        let rows: Vec<&str> = html.split("<tbody>").nth(1).expect("a table").split("<tr>").skip(1).collect();
+        assert_eq!(rows.len(), neurons.len());
+        for (row, neuron) in rows.iter().zip(neurons) {
+            assert!(row.contains(&format!("href=\"/viz/{MODEL}/{}/{}\"", neuron["layer"], neuron["neuron"])), "{row}");
+            for form in neuron["matches"][0]["tokens"].as_array().expect("forms") {
+                let mut escaped = String::new();
+                crate::html::escape(&mut escaped, form.as_str().expect("form"));
+                assert!(row.contains(&format!("<span class=tok>{escaped}</span>")), "{row}");
+            }
+            if let Some(explanation) = neuron["explanation"].as_str() {
+                let mut escaped = String::new();
+                crate::html::escape(&mut escaped, explanation);
+                assert!(row.contains(&escaped), "{row}");
+            }
+        }
+
+        let (status, exact) =
+            app.get(&format!("/viz/{MODEL}/search?q={}&match=exact", percent_encode(&format!("\"{token}\""))));
+        assert_eq!(status, 200);
+        assert!(exact.contains("id=exact name=match value=exact checked"), "the box stays ticked");
+        assert!(exact.contains("&amp;match=exact&amp;limit=100"), "the twin is exact too");
+        assert!(exact.contains(&format!("href=\"/viz/{MODEL}/1/2\"")), "{token:?} finds 1/2 exactly");
+    }
+}
