@@ -86,6 +86,53 @@ pub mod bench {
             out.buf
         }
     }
+
+    /// A neuron as the token-search index reads it.
+    pub struct SearchNeuron {
+        /// Its position.
+        pub neuron: dd_data::NeuronIndex,
+        /// Its statistics, for z.
+        pub stats: Option<dd_data::NeuronStats>,
+        /// Its highest-mean tokens.
+        pub activating: Option<dd_data::ActivatingTokens>,
+        /// Its graph.
+        pub graph: Option<dd_data::NeuronGraph>,
+    }
+
+    /// The token-search index, built from neurons by the code the server runs after reading them.
+    pub struct TokenSearch {
+        index: crate::token_search::TokenSearchIndex,
+    }
+
+    impl TokenSearch {
+        /// Builds the index over `neurons`.
+        pub fn build(
+            vocabulary: &Vocabulary,
+            units_per_layer: u32,
+            neurons: impl Iterator<Item = SearchNeuron>,
+        ) -> Self {
+            let strings = crate::token_strings::TokenStrings::new(vocabulary.clone());
+            let neurons = neurons.map(|n| {
+                Ok::<_, std::convert::Infallible>(crate::token_search::NeuronTokens {
+                    neuron: n.neuron,
+                    stats: n.stats,
+                    activating: n.activating,
+                    graph: n.graph,
+                    explanation: None,
+                })
+            });
+            match crate::token_search::TokenSearchIndex::from_neurons(&strings, units_per_layer, neurons) {
+                Ok(index) => TokenSearch { index },
+                Err(never) => match never {},
+            }
+        }
+
+        /// The `token-search` page's JSON for an insensitive query, `limit` neurons from the first.
+        pub fn page_json(&self, query: &str, limit: usize) -> String {
+            let page = self.index.page(query, crate::token_query::MatchMode::Insensitive, 0, limit);
+            serde_json::to_string(&page).unwrap_or_default()
+        }
+    }
 }
 
 pub use live::{LiveLimits, LiveModel, LiveModelError};

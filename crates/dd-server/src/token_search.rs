@@ -71,13 +71,42 @@ struct Hit {
     forms: u64,
 }
 
+/// Entries sorted by z, with their positions by neuron, so that other terms find a neuron's entry by
+/// binary search instead of a hash map over the whole list: two-term queries over common tokens
+/// spent most of their time building those maps.
+#[derive(Debug, Clone, Default)]
+struct HitList {
+    hits: Vec<Hit>,
+    /// (neuron, position in `hits`), sorted.
+    by_neuron: Vec<(u32, u32)>,
+}
+
+/// The list no token has.
+static NO_HITS: HitList = HitList { hits: Vec::new(), by_neuron: Vec::new() };
+
+impl HitList {
+    /// Sorts `hits` by z and indexes them by neuron.
+    fn sorted(mut hits: Vec<Hit>) -> Self {
+        hits.sort_unstable_by(order);
+        let mut by_neuron: Vec<(u32, u32)> = hits.iter().enumerate().map(|(i, hit)| (hit.neuron, i as u32)).collect();
+        by_neuron.sort_unstable();
+        HitList { hits, by_neuron }
+    }
+
+    /// The neuron's entry.
+    fn find(&self, neuron: u32) -> Option<&Hit> {
+        let found = self.by_neuron.binary_search_by_key(&neuron, |&(n, _)| n).ok()?;
+        self.by_neuron.get(found).and_then(|&(_, position)| self.hits.get(position as usize))
+    }
+}
+
 /// The forms that normalise to one token, and their merged entries.
 #[derive(Debug, Default)]
 struct Key {
     /// Form ids, in first-seen order; a form's bit in `Hit::forms` is its position here.
     forms: Vec<u32>,
     /// One entry per neuron (its best form), sorted; empty when there is one form, whose list serves.
-    merged: Vec<Hit>,
+    merged: HitList,
 }
 
 /// Token forms to neurons, ranked.
@@ -86,14 +115,14 @@ pub(crate) struct TokenSearchIndex {
     forms: Vec<Box<str>>,
     form_ids: HashMap<Box<str>, u32>,
     /// Per form id, sorted by z.
-    postings: Vec<Vec<Hit>>,
+    postings: Vec<HitList>,
     keys: HashMap<String, Key>,
     explanations: HashMap<u32, Box<str>>,
 }
 
 /// A term's matched entries, with what their form bits mean.
 struct TermHits<'a> {
-    hits: Cow<'a, [Hit]>,
+    list: Cow<'a, HitList>,
     /// The forms the bits refer to; exact matching has one and ignores the bits.
     forms: Vec<u32>,
     exact: bool,
@@ -233,13 +262,13 @@ impl TokenSearchIndex {
                     let id = self.forms.len() as u32;
                     self.forms.push(form.into_boxed_str());
                     self.form_ids.insert(exact.into_boxed_str(), id);
-                    self.postings.push(Vec::new());
+                    self.postings.push(HitList::default());
                     id
                 }
             };
             let hit = Hit { neuron: flat, z: z(mean), mean, count, places, forms: 0 };
             if let Some(list) = self.postings.get_mut(id as usize) {
-                list.push(hit);
+                list.hits.push(hit);
             }
         }
         if let Some(text) = neuron.explanation {
@@ -253,13 +282,14 @@ impl TokenSearchIndex {
             let bit = if key.forms.len() < 64 { 1u64 << key.forms.len() } else { 0 };
             key.forms.push(id as u32);
             if let Some(list) = self.postings.get_mut(id) {
-                list.iter_mut().for_each(|hit| hit.forms = bit);
-                list.sort_unstable_by(order);
+                let mut hits = std::mem::take(&mut list.hits);
+                hits.iter_mut().for_each(|hit| hit.forms = bit);
+                *list = HitList::sorted(hits);
             }
         }
         for key in self.keys.values_mut().filter(|key| key.forms.len() > 1) {
             let lists = key.forms.iter().filter_map(|&id| self.postings.get(id as usize));
-            key.merged = merge(lists.map(|list| list.iter().copied()), |_| true);
+            key.merged = merge(lists.map(|list| list.hits.iter().copied()), |_| true);
         }
     }
 
@@ -267,12 +297,13 @@ impl TokenSearchIndex {
     pub(crate) fn search(&self, query: &str, mode: MatchMode, offset: usize, limit: usize) -> Results<'_> {
         let terms = parse(query);
         let lookups: Vec<TermHits<'_>> = terms.iter().map(|term| self.term_hits(term, mode)).collect();
-        let Some(smallest) = (0..lookups.len()).min_by_key(|&i| lookups[i].hits.len()) else {
+        let Some(smallest) = (0..lookups.len()).min_by_key(|&i| lookups[i].list.hits.len()) else {
             return Results { terms, total: 0, found: Vec::new() };
         };
         if lookups.len() == 1 {
             let lookup = &lookups[0];
             let found = lookup
+                .list
                 .hits
                 .iter()
                 .skip(offset)
@@ -282,23 +313,18 @@ impl TokenSearchIndex {
                     self.found(hit.neuron, matched.z, vec![matched])
                 })
                 .collect();
-            return Results { total: lookup.hits.len(), terms, found };
+            return Results { total: lookup.list.hits.len(), terms, found };
         }
-        let maps: Vec<HashMap<u32, &Hit>> = lookups
-            .iter()
-            .enumerate()
-            .map(|(i, lookup)| match i == smallest {
-                true => HashMap::new(),
-                false => lookup.hits.iter().map(|hit| (hit.neuron, hit)).collect(),
-            })
-            .collect();
+        let base = &lookups[smallest].list.hits;
         let hits_of = |position: usize| -> Option<Vec<&Hit>> {
-            let first = lookups[smallest].hits.get(position)?;
-            (0..lookups.len())
-                .map(|i| if i == smallest { Some(first) } else { maps[i].get(&first.neuron).copied() })
+            let first = base.get(position)?;
+            lookups
+                .iter()
+                .enumerate()
+                .map(|(i, lookup)| if i == smallest { Some(first) } else { lookup.list.find(first.neuron) })
                 .collect()
         };
-        let mut candidates: Vec<(f32, u32, usize)> = (0..lookups[smallest].hits.len())
+        let mut candidates: Vec<(f32, u32, usize)> = (0..base.len())
             .filter_map(|position| {
                 let hits = hits_of(position)?;
                 let score = hits.iter().map(|hit| rank(hit.z)).fold(f32::INFINITY, f32::min);
@@ -371,28 +397,26 @@ impl TokenSearchIndex {
             MatchMode::Exact => {
                 let form = search_form(&term.token, mode);
                 let Some(&id) = self.form_ids.get(form.as_str()) else {
-                    return TermHits { hits: Cow::Borrowed(&[]), forms: Vec::new(), exact: true };
+                    return TermHits { list: Cow::Borrowed(&NO_HITS), forms: Vec::new(), exact: true };
                 };
-                let list = self.postings.get(id as usize).map_or(&[][..], Vec::as_slice);
-                let hits = match term.kind {
-                    TermKind::Any => Cow::Borrowed(list),
-                    _ => Cow::Owned(list.iter().filter(|hit| keep(hit)).copied().collect()),
+                let all = self.postings.get(id as usize).unwrap_or(&NO_HITS);
+                let list = match term.kind {
+                    TermKind::Any => Cow::Borrowed(all),
+                    _ => Cow::Owned(HitList::sorted(all.hits.iter().filter(|hit| keep(hit)).copied().collect())),
                 };
-                TermHits { hits, forms: vec![id], exact: true }
+                TermHits { list, forms: vec![id], exact: true }
             }
             MatchMode::Insensitive => {
                 let Some(key) = self.keys.get(&search_form(&term.token, mode)) else {
-                    return TermHits { hits: Cow::Borrowed(&[]), forms: Vec::new(), exact: false };
+                    return TermHits { list: Cow::Borrowed(&NO_HITS), forms: Vec::new(), exact: false };
                 };
                 let lists = || key.forms.iter().filter_map(|&id| self.postings.get(id as usize));
-                let hits = match (term.kind, key.forms.as_slice()) {
-                    (TermKind::Any, [single]) => {
-                        Cow::Borrowed(self.postings.get(*single as usize).map_or(&[][..], Vec::as_slice))
-                    }
-                    (TermKind::Any, _) => Cow::Borrowed(key.merged.as_slice()),
-                    _ => Cow::Owned(merge(lists().map(|list| list.iter().copied()), keep)),
+                let list = match (term.kind, key.forms.as_slice()) {
+                    (TermKind::Any, [single]) => Cow::Borrowed(self.postings.get(*single as usize).unwrap_or(&NO_HITS)),
+                    (TermKind::Any, _) => Cow::Borrowed(&key.merged),
+                    _ => Cow::Owned(merge(lists().map(|list| list.hits.iter().copied()), keep)),
                 };
-                TermHits { hits, forms: key.forms.clone(), exact: false }
+                TermHits { list, forms: key.forms.clone(), exact: false }
             }
         }
     }
@@ -446,7 +470,7 @@ fn rank(z: f32) -> f32 {
 
 /// One entry per neuron over several forms' lists (those `keep` accepts): the best form's numbers,
 /// every place and form bit; sorted.
-fn merge(lists: impl Iterator<Item = impl Iterator<Item = Hit>>, keep: impl Fn(&Hit) -> bool) -> Vec<Hit> {
+fn merge(lists: impl Iterator<Item = impl Iterator<Item = Hit>>, keep: impl Fn(&Hit) -> bool) -> HitList {
     let mut merged: HashMap<u32, Hit> = HashMap::new();
     for hit in lists.flatten().filter(|hit| keep(hit)) {
         merged
@@ -461,9 +485,7 @@ fn merge(lists: impl Iterator<Item = impl Iterator<Item = Hit>>, keep: impl Fn(&
             })
             .or_insert(hit);
     }
-    let mut merged: Vec<Hit> = merged.into_values().collect();
-    merged.sort_unstable_by(order);
-    merged
+    HitList::sorted(merged.into_values().collect())
 }
 
 /// The place bits a term kind accepts.
