@@ -324,14 +324,7 @@ impl TokenSearchIndex {
                 .map(|(i, lookup)| if i == smallest { Some(first) } else { lookup.list.find(first.neuron) })
                 .collect()
         };
-        let mut candidates: Vec<(f32, u32, usize)> = (0..base.len())
-            .filter_map(|position| {
-                let hits = hits_of(position)?;
-                let score = hits.iter().map(|hit| rank(hit.z)).fold(f32::INFINITY, f32::min);
-                Some((score, hits[0].neuron, position))
-            })
-            .collect();
-        candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let candidates = intersect(&lookups, smallest, offset.saturating_add(limit));
         let found = candidates
             .iter()
             .skip(offset)
@@ -456,6 +449,55 @@ pub(crate) fn place_names(places: u8) -> impl Iterator<Item = &'static str> {
     .into_iter()
     .filter(move |(bit, _)| places & bit != 0)
     .map(|(_, name)| name)
+}
+
+/// The neurons every term found, as (score, neuron, position in the smallest list), the first
+/// `n_sorted` of them in ranking order.
+///
+/// Walks the smallest list in neuron order. Each other list is searched by bisection when it is
+/// much longer, else walked alongside: two lists of 300,000 common-token neurons meet in one
+/// sequential pass instead of 300,000 scattered searches.
+fn intersect(lookups: &[TermHits<'_>], smallest: usize, n_sorted: usize) -> Vec<(f32, u32, usize)> {
+    let Some(base) = lookups.get(smallest) else { return Vec::new() };
+    let base = &base.list;
+    let bisect: Vec<bool> =
+        lookups.iter().map(|lookup| base.by_neuron.len().saturating_mul(16) < lookup.list.by_neuron.len()).collect();
+    let mut cursors = vec![0usize; lookups.len()];
+    let mut candidates = Vec::new();
+    'neurons: for &(neuron, position) in &base.by_neuron {
+        let Some(first) = base.hits.get(position as usize) else { continue };
+        let mut score = rank(first.z);
+        for (i, lookup) in lookups.iter().enumerate() {
+            if i == smallest {
+                continue;
+            }
+            let hit = match bisect[i] {
+                true => lookup.list.find(neuron),
+                false => {
+                    let by_neuron = &lookup.list.by_neuron;
+                    let cursor = &mut cursors[i];
+                    while by_neuron.get(*cursor).is_some_and(|&(other, _)| other < neuron) {
+                        *cursor += 1;
+                    }
+                    match by_neuron.get(*cursor) {
+                        Some(&(other, at)) if other == neuron => lookup.list.hits.get(at as usize),
+                        _ => None,
+                    }
+                }
+            };
+            let Some(hit) = hit else { continue 'neurons };
+            score = score.min(rank(hit.z));
+        }
+        candidates.push((score, neuron, position as usize));
+    }
+    let by_rank = |a: &(f32, u32, usize), b: &(f32, u32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    // Only the page needs an order: select it, then sort it.
+    if n_sorted < candidates.len() {
+        candidates.select_nth_unstable_by(n_sorted, by_rank);
+    }
+    let n_sorted = n_sorted.min(candidates.len());
+    candidates[..n_sorted].sort_unstable_by(by_rank);
+    candidates
 }
 
 /// Descending z, undefined last, then by neuron.

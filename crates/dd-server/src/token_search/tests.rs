@@ -253,9 +253,9 @@ fn random_queries_agree_with_brute_force() {
 #[test]
 fn selectivity_outranks_magnitude() {
     let strings = TokenStrings::new(vocabulary());
-    let paris = strings.display(1 + 6 * 1 + 1);
-    assert_eq!(paris, "·paris");
+    // Word 1 (`paris`), its second form: the one with a leading space.
     let id = 8;
+    assert_eq!(strings.display(id), "·paris");
     let neuron = |index, mean_on_token, neuron_mean, variance| NeuronTokens {
         neuron: NeuronIndex { layer: 0, index },
         stats: Some(stats(neuron_mean, variance)),
