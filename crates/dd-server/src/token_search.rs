@@ -175,8 +175,8 @@ pub(crate) struct Results<'a> {
 }
 
 impl TokenSearchIndex {
-    /// Reads every neuron's activating tokens, graph, stats and first explanation. Blocking; about
-    /// four blob reads per neuron.
+    /// Reads every neuron's activating tokens, graph, stats and first explanation, a few layers at
+    /// once on threads of their own. Blocking; up to four blob reads per neuron.
     pub(crate) fn build(
         store: &dyn StoreRead,
         source: &SourceEntry,
@@ -188,39 +188,26 @@ impl TokenSearchIndex {
         if !has_tokens && !has_graphs {
             return Self::from_neurons(strings, units_per_layer, std::iter::empty());
         }
-        let read = |layer: u32, index: u32, kind: NeuronDataKind| -> Result<Option<NeuronRecord>, StoreError> {
-            if !has(kind) {
-                return Ok(None);
-            }
-            store.neuron_record(source, layer, index, kind)
-        };
-        let neurons = (0..source.info.n_layers as u32)
-            .flat_map(|layer| (0..units_per_layer).map(move |index| NeuronIndex { layer, index }))
-            .map(|neuron| {
-                let (layer, index) = (neuron.layer, neuron.index);
-                let activating = match read(layer, index, NeuronDataKind::ActivatingTokens)? {
-                    Some(NeuronRecord::ActivatingTokens(tokens)) => Some(tokens),
-                    _ => None,
-                };
-                let graph = match read(layer, index, NeuronDataKind::Graph)? {
-                    Some(NeuronRecord::Graph(graph)) => Some(graph),
-                    _ => None,
-                };
-                if activating.is_none() && graph.is_none() {
-                    return Ok(NeuronTokens { neuron, stats: None, activating, graph, explanation: None });
-                }
-                let stats = match read(layer, index, NeuronDataKind::Stats)? {
-                    Some(NeuronRecord::Stats(stats)) => Some(stats),
-                    _ => None,
-                };
-                let explanation = match read(layer, index, NeuronDataKind::Explanations)? {
-                    Some(NeuronRecord::Explanations(explanations)) => {
-                        explanations.explanations.into_iter().next().map(|e| e.text)
-                    }
-                    _ => None,
-                };
-                Ok(NeuronTokens { neuron, stats, activating, graph, explanation })
+        // Reading and decoding are most of the cost, and the store's pool serves threads: a few
+        // layers are read at once, then added in order, so memory holds only those layers' records.
+        let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4) as u32;
+        let n_layers = source.info.n_layers as u32;
+        let batches = (0..n_layers).step_by(n_threads as usize).map(|first| first..(first + n_threads).min(n_layers));
+        let neurons = batches.flat_map(|layers| {
+            let read: Vec<Result<Vec<NeuronTokens>, StoreError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    layers.map(|layer| scope.spawn(move || read_layer(store, source, layer))).collect();
+                // A reader's panic is a bug: it goes on as it would have without threads.
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .collect()
             });
+            read.into_iter().flat_map(|layer| match layer {
+                Ok(neurons) => neurons.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(error) => vec![Err(error)],
+            })
+        });
         Self::from_neurons(strings, units_per_layer, neurons)
     }
 
@@ -429,6 +416,43 @@ impl TokenSearchIndex {
         let neuron = NeuronIndex { layer: flat / self.units_per_layer, index: flat % self.units_per_layer };
         Found { neuron, z, matches, explanation: self.explanations.get(&flat).map(|text| &**text) }
     }
+}
+
+/// Every neuron of a layer as the index reads it.
+fn read_layer(store: &dyn StoreRead, source: &SourceEntry, layer: u32) -> Result<Vec<NeuronTokens>, StoreError> {
+    let read = |index: u32, kind: NeuronDataKind| -> Result<Option<NeuronRecord>, StoreError> {
+        if !source.has_neuron_kind(kind) {
+            return Ok(None);
+        }
+        store.neuron_record(source, layer, index, kind)
+    };
+    (0..source.info.units_per_layer as u32)
+        .map(|index| {
+            let neuron = NeuronIndex { layer, index };
+            let activating = match read(index, NeuronDataKind::ActivatingTokens)? {
+                Some(NeuronRecord::ActivatingTokens(tokens)) => Some(tokens),
+                _ => None,
+            };
+            let graph = match read(index, NeuronDataKind::Graph)? {
+                Some(NeuronRecord::Graph(graph)) => Some(graph),
+                _ => None,
+            };
+            if activating.is_none() && graph.is_none() {
+                return Ok(NeuronTokens { neuron, stats: None, activating, graph, explanation: None });
+            }
+            let stats = match read(index, NeuronDataKind::Stats)? {
+                Some(NeuronRecord::Stats(stats)) => Some(stats),
+                _ => None,
+            };
+            let explanation = match read(index, NeuronDataKind::Explanations)? {
+                Some(NeuronRecord::Explanations(explanations)) => {
+                    explanations.explanations.into_iter().next().map(|e| e.text)
+                }
+                _ => None,
+            };
+            Ok(NeuronTokens { neuron, stats, activating, graph, explanation })
+        })
+        .collect()
 }
 
 /// The key a query token is looked up by: as typed (`·` a space) for exact matching, else normalised.

@@ -267,6 +267,14 @@ fn check_neuron_page(browser: &Browser, addr: SocketAddr, check: &SiteCheck<'_>)
         let graph = get(addr, &format!("/api/{}/neuron2graph/{layer}/{neuron}", check.model)).json();
         let n_nodes = graph["data"]["graph"]["graph"].as_array().expect("nodes").len();
         assert_eq!(count(browser, "#graph svg rect.n2g-node"), n_nodes.min(200), "{graph}");
+        // End nodes have the thick outline, and scores, where the graph has them, sit above it.
+        let n_end = graph["data"]["graph"]["graph"].as_array().expect("nodes").iter().filter(|n| n["is_end"] == true);
+        if n_nodes <= 200 {
+            assert_eq!(count(browser, "#graph svg rect.n2g-end"), n_end.count(), "{graph}");
+        }
+        if !graph["data"]["scores"].is_null() {
+            assert!(text(browser, "#graph-scores").contains("held-out top"), "the graph's scores are shown");
+        }
         let first_link = browser.find("#graph svg a").expect("node link").attribute("href").expect("href");
         assert!(first_link.is_some_and(|href| href.contains("/search?q=")), "nodes link to the token search");
         script(browser, "document.getElementById('graph').scrollIntoView()");
