@@ -152,6 +152,13 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
     // Search by the neuron's top token.
     let tokens = get(addr, &format!("/api/{model}/activating_tokens/{layer}/{neuron}")).json();
     let token = tokens["data"]["tokens"][0]["token"].as_str().expect("token").replace('·', " ").trim().to_owned();
+    // The index is built on a background thread at start-up, and a search meanwhile is a 503
+    // `index_building` after 3 s: a debug build reads the demo's 46,080 neurons more slowly than that.
+    let started = Instant::now();
+    while get(addr, &format!("/api/{model}/token-search?query=the")).status == 503 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the search index is never built");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     browser.goto(&format!("{base}/viz/{model}")).expect("model page");
     let search = browser.find("#q").expect("search box");
     search.send_keys(&token).expect("type");
