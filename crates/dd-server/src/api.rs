@@ -21,6 +21,7 @@ use crate::model_context::ModelContext;
 use crate::params::{ApiPath, DeclaredQuery, check_name, clip, declared_query, parse_index};
 use crate::services::{Service, Target};
 use crate::state::AppState;
+use crate::token_query::MatchMode;
 use crate::{openapi, wire};
 
 /// The JSON routes.
@@ -108,7 +109,7 @@ enum Request {
     One(Service),
     All,
     Search(String),
-    TokenSearch { token: String, limit: usize },
+    TokenSearch { query: String, mode: MatchMode, offset: usize, limit: usize },
     Activations(String),
 }
 
@@ -184,9 +185,11 @@ async fn respond(
                 }
                 Service::TokenSearch => {
                     only_mlp(service, &source)?;
-                    let token = required_text(&query, "query")?.to_owned();
+                    let text = required_text(&query, "query")?.to_owned();
+                    let mode = MatchMode::from_name(query.text("match").unwrap_or_default());
+                    let offset = query.integer("offset").map_or(0, |offset| offset as usize);
                     let limit = query.integer("limit").map_or(usize::MAX, |limit| limit as usize);
-                    Request::TokenSearch { token, limit }
+                    Request::TokenSearch { query: text, mode, offset, limit }
                 }
                 service => Request::One(service),
             }
@@ -272,23 +275,9 @@ fn build_body(
             // `respond` answers texts before it reads the store; reaching here is our bug.
             return Err(ApiError::internal_message("an activations request reached the store reader"));
         }
-        Request::TokenSearch { token, limit } => {
-            let index = model.activating_index(store, source)?;
-            let hits = index.lookup(&token);
-            let page = wire::TokenSearchPage {
-                token: crate::search::normalise(&token),
-                total: hits.len() as u64,
-                neurons: hits
-                    .iter()
-                    .take(limit)
-                    .map(|hit| wire::TokenSearchHitObject {
-                        layer: hit.neuron.layer,
-                        neuron: hit.neuron.index,
-                        mean: hit.mean,
-                        count: hit.count,
-                    })
-                    .collect(),
-            };
+        Request::TokenSearch { query, mode, offset, limit } => {
+            let index = model.token_index(store, source)?;
+            let page = index.page(&query, mode, offset, limit);
             return Ok(envelope(model, &serde_json::to_string(&page).unwrap_or_default()));
         }
         Request::Search(query) => {

@@ -11,6 +11,7 @@
 use crate::params::{MAX_INDEX, MAX_NAME_CHARS, ParameterValue, QueryParameter};
 use crate::search::{MAX_TERMS, QUERY_PATTERN};
 use crate::services::{Level, Service};
+use crate::token_query::MatchMode;
 
 /// The longest request target (path and query) the standard configuration accepts, in bytes
 /// (`ServerConfig::standard().max_uri_len`). It leaves room for the longest request the document
@@ -24,8 +25,11 @@ pub(crate) const MAX_TEXT_CHARS: usize = 1000;
 /// The longest `neuron2graph-search` query, in characters.
 pub(crate) const MAX_GRAPH_QUERY_CHARS: usize = 1000;
 
-/// The longest `token-search` token, in characters.
-pub(crate) const MAX_TOKEN_CHARS: usize = 256;
+/// The longest `token-search` query, in characters.
+pub(crate) const MAX_TOKEN_QUERY_CHARS: usize = 1000;
+
+/// The largest `token-search` offset: more neurons than any model has.
+pub(crate) const MAX_OFFSET: u64 = 100_000_000;
 
 /// `?source=`, taken by every model route.
 pub(crate) const SOURCE: QueryParameter = QueryParameter {
@@ -62,14 +66,26 @@ const GRAPH_QUERY: QueryParameter = QueryParameter {
     },
 };
 
-/// `token-search`'s `?query=`.
+/// `token-search`'s `?query=`: any text is a query (`token_query.rs`), so it has no pattern.
 const TOKEN_QUERY: QueryParameter = QueryParameter {
     name: "query",
     required: true,
-    description: "One token, matched trimmed and lower-cased (`Paris`, ` paris` and `paris` are the same; `·` reads \
-                  as a space); at most 256 characters.",
+    description: "1 to 1000 characters: comma-separated terms that must all match, each `activating:TOKEN`, \
+                  `important:TOKEN`, `any:TOKEN` or a bare `TOKEN` (`any`); unquoted, a term's words are separate \
+                  terms (`she said` is `she,said`), and a token in double quotes is taken whole (`\" the\"`, \
+                  `\",\"`). `·` reads as a space. Any text is accepted; one without terms finds nothing.",
     example: "Paris",
-    value: ParameterValue::Text { min_chars: 0, max_chars: MAX_TOKEN_CHARS, pattern: None, default: None },
+    value: ParameterValue::Text { min_chars: 1, max_chars: MAX_TOKEN_QUERY_CHARS, pattern: None, default: None },
+};
+
+/// `token-search`'s `?match=`.
+const MATCH: QueryParameter = QueryParameter {
+    name: "match",
+    required: false,
+    description: "`insensitive` (default): tokens are compared trimmed and lower-cased, so `paris` finds `·Paris` and \
+                  `PARIS`; `exact`: the token's form exactly, case and spaces included, with a space or `·` for a space (`·Paris`, `\" Paris\"`).",
+    example: "exact",
+    value: ParameterValue::Choice { values: MatchMode::NAMES, default: "insensitive" },
 };
 
 /// `token-search`'s `?limit=`.
@@ -79,6 +95,16 @@ const LIMIT: QueryParameter = QueryParameter {
     description: "Neurons returned, from 1 to 1000 (default 100).",
     example: "10",
     value: ParameterValue::Integer { minimum: 1, maximum: 1000, default: Some(100) },
+};
+
+/// `token-search`'s `?offset=`.
+const OFFSET: QueryParameter = QueryParameter {
+    name: "offset",
+    required: false,
+    description: "Neurons skipped before the first returned, from 0 to 100,000,000 (default 0); past `total` the page \
+                  is empty.",
+    example: "100",
+    value: ParameterValue::Integer { minimum: 0, maximum: MAX_OFFSET, default: Some(0) },
 };
 
 /// A route of the OpenAPI document.
@@ -195,7 +221,7 @@ impl Route {
                 missing.push("`unsupported_source`: a `source` other than `mlp`".to_owned());
             }
             Some(Service::TokenSearch) => {
-                missing.push("`missing_data`: the model has no activating tokens".to_owned());
+                missing.push("`missing_data`: the model has neither activating tokens nor graphs".to_owned());
                 missing.push("`unsupported_source`: a `source` other than `mlp`".to_owned());
             }
             Some(_) => {
@@ -215,7 +241,7 @@ impl Route {
 pub(crate) fn service_parameters(service: Option<Service>) -> &'static [QueryParameter] {
     match service {
         Some(Service::Neuron2GraphSearch) => &[SOURCE, GRAPH_QUERY],
-        Some(Service::TokenSearch) => &[SOURCE, TOKEN_QUERY, LIMIT],
+        Some(Service::TokenSearch) => &[SOURCE, TOKEN_QUERY, MATCH, LIMIT, OFFSET],
         Some(Service::Activations) => &[SOURCE, TEXT],
         _ => &[SOURCE],
     }
@@ -338,6 +364,13 @@ mod tests {
             cases.push((minimum.to_string(), true));
             cases.push((minimum.checked_sub(1).map_or_else(|| "-1".to_owned(), |n| n.to_string()), false));
         }
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+            cases.extend(values.iter().map(|value| (value.to_string(), true)));
+            for near in [String::new(), values.concat(), values.first().map(|v| v.to_uppercase()).unwrap_or_default()] {
+                cases.push((near.clone(), values.contains(&near.as_str())));
+            }
+        }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
             // The cases above assume the filler characters are in the language; say so if not.
             let pattern = regex::Regex::new(pattern).expect("pattern");
@@ -384,9 +417,14 @@ mod tests {
                     }
                 }
                 let schema = &parameter["schema"];
-                let widest_value = match (schema.get("maxLength"), schema.get("maximum")) {
-                    (Some(max_length), _) => WIDEST.to_string().repeat(max_length.as_u64().expect("length") as usize),
-                    (_, Some(maximum)) => maximum.to_string(),
+                let widest_value = match (schema.get("maxLength"), schema.get("maximum"), schema.get("enum")) {
+                    (Some(max_length), _, _) => {
+                        WIDEST.to_string().repeat(max_length.as_u64().expect("length") as usize)
+                    }
+                    (_, Some(maximum), _) => maximum.to_string(),
+                    (_, _, Some(Value::Array(values))) => {
+                        values.iter().filter_map(Value::as_str).max_by_key(|v| v.len()).expect("a value").to_owned()
+                    }
                     _ => panic!("{template}: {} has no upper bound", parameter["name"]),
                 };
                 widest = with_value(&widest, parameter, widest_value);

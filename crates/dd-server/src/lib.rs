@@ -8,7 +8,9 @@
 //!    shapes are defined), `json` (`JsonOut`, the hand-written JSON buffer, and its 16-byte slots),
 //!    `html` (escaping and short numbers), `params` (path and query parsing, indices), and
 //!    `token_strings` (a model's tokens escaped once for JSON and HTML).
-//! 2. What the server derives per model: `search` (the token indices), `render` (hand-written JSON
+//! 2. What the server derives per model: `search` (the Neuron2Graph token index), `token_query`
+//!    (`token-search`'s query language), `token_search` (the ranked token search over activating
+//!    tokens and graphs), `graph_page` (the `neuron2graph` page), `render` (hand-written JSON
 //!    for example texts, the hot path), `model_context` (a served model with its metadata JSON, token
 //!    strings and search indices, built on first use and kept), `services` (what each service
 //!    serves at each level, and how pages are built), `contract` (each JSON route's query
@@ -30,6 +32,7 @@ mod api;
 mod compress;
 mod contract;
 mod error;
+mod graph_page;
 mod html;
 mod json;
 mod live;
@@ -44,6 +47,8 @@ mod services;
 mod state;
 #[cfg(test)]
 mod testing;
+mod token_query;
+mod token_search;
 mod token_strings;
 mod web;
 pub mod wire;
@@ -83,6 +88,53 @@ pub mod bench {
                 crate::render::neuroscope_page(&mut out, 0, 0, stored, top, &self.0);
             }
             out.buf
+        }
+    }
+
+    /// A neuron as the token-search index reads it.
+    pub struct SearchNeuron {
+        /// Its position.
+        pub neuron: dd_data::NeuronIndex,
+        /// Its statistics, for z.
+        pub stats: Option<dd_data::NeuronStats>,
+        /// Its highest-mean tokens.
+        pub activating: Option<dd_data::ActivatingTokens>,
+        /// Its graph.
+        pub graph: Option<dd_data::NeuronGraph>,
+    }
+
+    /// The token-search index, built from neurons by the code the server runs after reading them.
+    pub struct TokenSearch {
+        index: crate::token_search::TokenSearchIndex,
+    }
+
+    impl TokenSearch {
+        /// Builds the index over `neurons`.
+        pub fn build(
+            vocabulary: &Vocabulary,
+            units_per_layer: u32,
+            neurons: impl Iterator<Item = SearchNeuron>,
+        ) -> Self {
+            let strings = crate::token_strings::TokenStrings::new(vocabulary.clone());
+            let neurons = neurons.map(|n| {
+                Ok::<_, std::convert::Infallible>(crate::token_search::NeuronTokens {
+                    neuron: n.neuron,
+                    stats: n.stats,
+                    activating: n.activating,
+                    graph: n.graph,
+                    explanation: None,
+                })
+            });
+            match crate::token_search::TokenSearchIndex::from_neurons(&strings, units_per_layer, neurons) {
+                Ok(index) => TokenSearch { index },
+                Err(never) => match never {},
+            }
+        }
+
+        /// The `token-search` page's JSON for an insensitive query, `limit` neurons from the first.
+        pub fn page_json(&self, query: &str, limit: usize) -> String {
+            let page = self.index.page(query, crate::token_query::MatchMode::Insensitive, 0, limit);
+            serde_json::to_string(&page).unwrap_or_default()
         }
     }
 }

@@ -7,7 +7,8 @@ use dd_data::{MLP_SOURCE, ModelDataKind, ModelRecord};
 use dd_store::{ModelEntry, SourceEntry, StoreRead};
 
 use crate::error::ApiError;
-use crate::search::{ActivatingTokenIndex, SearchIndex};
+use crate::search::SearchIndex;
+use crate::token_search::TokenSearchIndex;
 use crate::token_strings::TokenStrings;
 
 /// How long a search waits for the index being built before it answers 503.
@@ -24,8 +25,8 @@ pub(crate) struct ModelContext {
     /// Built on the first search, then kept: decoding it per request was the original's slowest path.
     /// A failed build is not kept, so a passing error does not disable search until restart.
     pub(crate) search: Mutex<Option<Arc<SearchIndex>>>,
-    /// The website's token search, built on first use like `search`.
-    pub(crate) activating_search: Mutex<Option<Arc<ActivatingTokenIndex>>>,
+    /// `token-search`'s index (also the website's search), built on first use like `search`.
+    pub(crate) token_search: Mutex<Option<Arc<TokenSearchIndex>>>,
 }
 
 impl ModelContext {
@@ -48,17 +49,17 @@ impl ModelContext {
         Ok(index)
     }
 
-    /// The model's activating-token index (of its `mlp` source), built once and kept.
-    pub(crate) fn activating_index(
+    /// The model's token-search index (of its `mlp` source), built once and kept.
+    pub(crate) fn token_index(
         &self,
         store: &dyn StoreRead,
         source: &SourceEntry,
-    ) -> Result<Arc<ActivatingTokenIndex>, ApiError> {
+    ) -> Result<Arc<TokenSearchIndex>, ApiError> {
         // Held while building, so a search that arrives meanwhile waits for that build instead of
         // starting its own; but only for a while, since it holds a read permit as it waits.
         let started = std::time::Instant::now();
         let mut cached = loop {
-            match self.activating_search.try_lock() {
+            match self.token_search.try_lock() {
                 Ok(cached) => break cached,
                 Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) if started.elapsed() < INDEX_WAIT => {
@@ -76,7 +77,7 @@ impl ModelContext {
         if let Some(index) = cached.as_ref() {
             return Ok(index.clone());
         }
-        let index = Arc::new(ActivatingTokenIndex::build(store, source, &self.tokens)?);
+        let index = Arc::new(TokenSearchIndex::build(store, source, &self.tokens)?);
         *cached = Some(index.clone());
         Ok(index)
     }

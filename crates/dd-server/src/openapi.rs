@@ -50,6 +50,8 @@ use crate::wire;
         wire::GraphObject,
         wire::GraphNodeObject,
         wire::SimilarNeuronObject,
+        wire::GraphScoresObject,
+        wire::FiringCountsObject,
         wire::SimilarPage,
         wire::ActivatingTokensPage,
         wire::TokenMeanObject,
@@ -60,6 +62,8 @@ use crate::wire;
         wire::TokenFiringObject,
         wire::FiringObject,
         wire::TokenSearchHitObject,
+        wire::SearchTermObject,
+        wire::TermMatchObject,
         wire::InputTokensPage,
         wire::ConnectionsPage,
         wire::ConnectionObject,
@@ -92,6 +96,9 @@ fn query_parameter(parameter: &QueryParameter) -> Value {
                 schema["default"] = json!(default);
             }
             schema
+        }
+        ParameterValue::Choice { values, default } => {
+            json!({ "type": "string", "enum": values, "default": default })
         }
         ParameterValue::Integer { minimum, maximum, default } => {
             let mut schema = json!({ "type": "integer", "minimum": minimum, "maximum": maximum });
@@ -493,8 +500,10 @@ mod tests {
             GET /api/{model}/token-search: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 source? in query: {"default":"mlp","maxLength":100,"type":"string"}
-                query in query: {"maxLength":256,"type":"string"}
-                limit? in query: {"default":100,"maximum":1000,"minimum":1,"type":"integer"}"#]].assert_eq(&lines.join("\n"));
+                query in query: {"maxLength":1000,"minLength":1,"type":"string"}
+                match? in query: {"default":"insensitive","enum":["insensitive","exact"],"type":"string"}
+                limit? in query: {"default":100,"maximum":1000,"minimum":1,"type":"integer"}
+                offset? in query: {"default":0,"maximum":100000000,"minimum":0,"type":"integer"}"#]].assert_eq(&lines.join("\n"));
         // Every error answer carries the error body; 304 carries none.
         for item in document["paths"].as_object().expect("paths").values() {
             for (status, response) in item["get"]["responses"].as_object().expect("responses") {

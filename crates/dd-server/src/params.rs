@@ -66,6 +66,8 @@ pub(crate) enum ParameterValue {
     Text { min_chars: usize, max_chars: usize, pattern: Option<&'static str>, default: Option<&'static str> },
     /// A decimal integer in `minimum..=maximum`, in digits only.
     Integer { minimum: u64, maximum: u64, default: Option<u64> },
+    /// One of `values`, exactly; `default` when absent.
+    Choice { values: &'static [&'static str], default: &'static str },
 }
 
 /// A JSON route's query, read by [`declared_query`]: every name declared, none repeated, every
@@ -85,6 +87,7 @@ impl DeclaredQuery {
         }
         match self.declared.iter().find(|p| p.name == name).map(|p| p.value) {
             Some(ParameterValue::Text { default, .. }) => default,
+            Some(ParameterValue::Choice { default, .. }) => Some(default),
             _ => None,
         }
     }
@@ -127,6 +130,17 @@ pub(crate) fn declared_query(uri: &Uri, declared: &'static [QueryParameter]) -> 
                     return Err(ApiError::bad_parameter(format!(
                         "`{}` must be {min_chars} to {max_chars} characters long, got {n_chars}",
                         parameter.name
+                    )));
+                }
+                query.texts.insert(parameter.name, value.clone());
+            }
+            ParameterValue::Choice { values, .. } => {
+                if !values.contains(&value.as_str()) {
+                    return Err(ApiError::bad_parameter(format!(
+                        "`{}` must be one of {}, got {:?}",
+                        parameter.name,
+                        values.join(", "),
+                        clip(value)
                     )));
                 }
                 query.texts.insert(parameter.name, value.clone());
@@ -244,6 +258,13 @@ mod tests {
             example: "5",
             value: ParameterValue::Integer { minimum: 1, maximum: 1000, default: Some(100) },
         },
+        QueryParameter {
+            name: "match",
+            required: false,
+            description: "",
+            example: "exact",
+            value: ParameterValue::Choice { values: &["insensitive", "exact"], default: "insensitive" },
+        },
     ];
 
     fn read(query: &str) -> Result<DeclaredQuery, ApiError> {
@@ -262,6 +283,8 @@ mod tests {
         let query = read("query=a").expect("ok");
         assert_eq!(query.integer("limit"), Some(100), "the declared default");
         assert_eq!(read("limit=1000&query=abcd").expect("at the bounds").integer("limit"), Some(1000));
+        assert_eq!(read("query=a").expect("ok").text("match"), Some("insensitive"), "a choice's default");
+        assert_eq!(read("query=a&match=exact").expect("ok").text("match"), Some("exact"));
         for (bad, says) in [
             ("query=", "1 to 4 characters long, got 0"),
             ("query=abcde", "1 to 4 characters long, got 5"),
@@ -273,6 +296,8 @@ mod tests {
             ("query=a&limit=", "from 1 to 1000"),
             ("limit=5", "needs `?query=`, like `?query=the`"),
             ("query=a&query=b", "`query` is given more than once"),
+            ("query=a&match=Exact", "one of insensitive, exact"),
+            ("query=a&match=", "one of insensitive, exact"),
         ] {
             let (status, message) = refusal(bad);
             assert_eq!(status, 400, "{bad}");

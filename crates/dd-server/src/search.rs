@@ -1,6 +1,5 @@
-//! Token search: `neuron2graph-search` over the stored Neuron2Graph token index, and the website's
-//! search over every neuron's highest-mean tokens; both are in-memory indices built once per model
-//! (`ModelContext` keeps them).
+//! `neuron2graph-search` over the stored Neuron2Graph token index, in memory, built once per model
+//! (`ModelContext` keeps it); the ranked search over activating tokens and graphs is `token_search.rs`.
 //!
 //! Query syntax, as in the original: comma-separated terms `type:token` with
 //! type `activating`, `important` or `any`; a term without a type means `any`.
@@ -10,11 +9,9 @@
 
 use std::collections::HashMap;
 
-use dd_data::{NeuronDataKind, NeuronIndex, NeuronRecord, TokenIndex};
-use dd_store::{SourceEntry, StoreError, StoreRead};
+use dd_data::{NeuronIndex, TokenIndex};
 
 use crate::error::ApiError;
-use crate::token_strings::TokenStrings;
 
 /// Longest accepted query, in terms.
 pub(crate) const MAX_TERMS: usize = 16;
@@ -71,65 +68,8 @@ impl SearchIndex {
     }
 }
 
-/// A neuron whose highest-mean tokens include the token searched for.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct TokenHit {
-    /// The neuron.
-    pub(crate) neuron: NeuronIndex,
-    /// Its mean activation on the token.
-    pub(crate) mean: f32,
-    /// How often the token was seen while recording.
-    pub(crate) count: u64,
-}
-
-/// Token to the neurons that fire on it most, from every neuron's `activating_tokens` record.
-///
-/// Recorded databases have no Neuron2Graph index until graphs are built, yet "which neurons fire on
-/// `Paris`?" is the first question asked of a model; this index answers it from recorded data.
-pub(crate) struct ActivatingTokenIndex {
-    tokens: HashMap<String, Vec<TokenHit>>,
-}
-
-impl ActivatingTokenIndex {
-    /// Reads every neuron's record once. Blocking; about a second per 40,000 neurons.
-    pub(crate) fn build(
-        store: &dyn StoreRead,
-        source: &SourceEntry,
-        strings: &TokenStrings,
-    ) -> Result<Self, StoreError> {
-        let mut tokens: HashMap<String, Vec<TokenHit>> = HashMap::new();
-        if !source.has_neuron_kind(NeuronDataKind::ActivatingTokens) {
-            return Ok(Self { tokens });
-        }
-        for layer in 0..source.info.n_layers as u32 {
-            for index in 0..source.info.units_per_layer as u32 {
-                let Some(NeuronRecord::ActivatingTokens(record)) =
-                    store.neuron_record(source, layer, index, NeuronDataKind::ActivatingTokens)?
-                else {
-                    continue;
-                };
-                for token in record.tokens {
-                    let hit = TokenHit { neuron: NeuronIndex { layer, index }, mean: token.mean, count: token.count };
-                    tokens.entry(normalise(&strings.display(token.token))).or_default().push(hit);
-                }
-            }
-        }
-        for hits in tokens.values_mut() {
-            hits.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.neuron.cmp(&b.neuron)));
-            // `Paris`, ` Paris` and `PARIS` normalise alike: a neuron keeps its best spelling only.
-            let mut seen = std::collections::HashSet::with_capacity(hits.len());
-            hits.retain(|hit| seen.insert(hit.neuron));
-        }
-        Ok(Self { tokens })
-    }
-
-    /// The neurons for `token`, highest mean activation first.
-    pub(crate) fn lookup(&self, token: &str) -> &[TokenHit] {
-        self.tokens.get(&normalise(token)).map_or(&[], Vec::as_slice)
-    }
-}
-
 /// A token as searched: display spaces (`·`) as spaces, trimmed, lower-cased.
+// `dd_data::normalise_token` states this rule for producers too; this becomes a call to it.
 pub(crate) fn normalise(token: &str) -> String {
     token.replace('·', " ").trim().to_lowercase()
 }

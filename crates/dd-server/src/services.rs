@@ -3,11 +3,12 @@
 //! This table drives the router's checks, `available_services`, `/all` and the
 //! OpenAPI document, so a service is described in exactly one place.
 
-use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronGraph, NeuronRecord};
+use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord, NeuronDataKind, NeuronRecord};
 use dd_store::codec::decode_examples_quantized;
 use dd_store::{ModelEntry, SourceEntry, StoreError, StoreRead};
 
 use crate::error::ApiError;
+use crate::graph_page;
 use crate::json::JsonOut;
 use crate::model_context::ModelContext;
 use crate::render;
@@ -43,7 +44,7 @@ pub enum Service {
     Connections,
     /// Token search over the model (`?query=`).
     Neuron2GraphSearch,
-    /// Neurons whose highest-mean tokens include a token (model level, `?query=`).
+    /// Neurons that respond to tokens, ranked by selectivity (model level, `?query=`).
     TokenSearch,
     /// A text run through the model (`?text=`): the neuron's activation per token, or per token the
     /// neurons that fire most. Only when the server holds the model (`serve --model`).
@@ -167,7 +168,8 @@ impl Service {
                 "Neurons whose Neuron2Graph graph contains tokens: `?query=any:the,activating:dog` (terms intersect)."
             }
             Service::TokenSearch => {
-                "Neurons with a token among their highest-mean tokens, highest mean first: `?query=Paris&limit=100`."
+                "Neurons that respond to tokens, in their activating tokens or Neuron2Graph graph, most selective \
+                 first (z of the token mean against the neuron's spread): `?query=paris`, `?query=any:the,important:dog`."
             }
             Service::Activations => {
                 "A text (`?text=`) run through the model: per token, the neuron's activation, or at model level the \
@@ -254,8 +256,10 @@ impl Service {
             Service::NeuronExplainer | Service::Explanations => source.has_neuron_kind(NeuronDataKind::Explanations),
             Service::Neuron2Graph => source.has_neuron_kind(NeuronDataKind::Graph),
             Service::Similar => source.has_neuron_kind(NeuronDataKind::Similar),
-            Service::ActivatingTokens | Service::TokenSearch => {
+            Service::ActivatingTokens => source.has_neuron_kind(NeuronDataKind::ActivatingTokens),
+            Service::TokenSearch => {
                 source.has_neuron_kind(NeuronDataKind::ActivatingTokens)
+                    || source.has_neuron_kind(NeuronDataKind::Graph)
             }
             Service::InputTokens => source.has_neuron_kind(NeuronDataKind::InputTokens),
             Service::Connections => source.has_neuron_kind(NeuronDataKind::Connections),
@@ -404,17 +408,13 @@ impl Service {
                     }),
                     (_, NeuronRecord::Graph(graph)) => {
                         let similar = match store.neuron_record(source, layer, index, NeuronDataKind::Similar)? {
-                            Some(NeuronRecord::Similar(similar)) => similar_objects(&similar),
+                            Some(NeuronRecord::Similar(similar)) => graph_page::similar_objects(&similar),
                             _ => Vec::new(),
                         };
-                        json(&wire::Neuron2GraphPage {
-                            graphviz: graphviz(&graph),
-                            graph: graph_object(graph),
-                            similar,
-                        })
+                        json(&graph_page::page(graph, similar))
                     }
                     (_, NeuronRecord::Similar(similar)) => {
-                        json(&wire::SimilarPage { similar: similar_objects(&similar) })
+                        json(&wire::SimilarPage { similar: graph_page::similar_objects(&similar) })
                     }
                     (_, NeuronRecord::ActivatingTokens(activating)) => json(&wire::ActivatingTokensPage {
                         tokens: activating
@@ -471,53 +471,6 @@ fn connection_objects(connections: &[dd_data::Connection]) -> Vec<wire::Connecti
         .iter()
         .map(|c| wire::ConnectionObject { layer: c.neuron.layer, neuron: c.neuron.index, weight: c.weight })
         .collect()
-}
-
-fn similar_objects(similar: &dd_data::SimilarNeurons) -> Vec<wire::SimilarNeuronObject> {
-    similar
-        .neurons
-        .iter()
-        .map(|s| wire::SimilarNeuronObject { layer: s.layer, neuron: s.index, similarity: s.similarity })
-        .collect()
-}
-
-fn graph_object(graph: NeuronGraph) -> wire::GraphObject {
-    wire::GraphObject {
-        subgraph_indices: graph.subgraph_indices,
-        graph: graph
-            .nodes
-            .into_iter()
-            .map(|n| wire::GraphNodeObject { token: n.token, required: n.required, importance: n.importance })
-            .collect(),
-    }
-}
-
-/// Graphviz DOT of a graph, as the original served it: activating depths red, context depths blue,
-/// fill strength from importance, edges from each node to the nodes it requires.
-pub(crate) fn graphviz(graph: &NeuronGraph) -> String {
-    use std::fmt::Write;
-    let mut dot = String::from("digraph {\n  graph [rankdir=LR splines=spline ranksep=1.5 nodesep=0.2]\n");
-    let n_nodes = graph.nodes.len() as u32;
-    for (depth, &start) in graph.subgraph_indices.iter().enumerate() {
-        let end = graph.subgraph_indices.get(depth + 1).copied().unwrap_or(n_nodes).min(n_nodes);
-        let _ = writeln!(dot, "  subgraph cluster_{depth} {{");
-        for id in start..end {
-            let node = &graph.nodes[id as usize];
-            let shade = (255.0 * (1.0 - node.importance.clamp(0.0, 1.0))).round() as u8;
-            let fill =
-                if depth <= 1 { format!("#ff{shade:02x}{shade:02x}") } else { format!("#{shade:02x}{shade:02x}ff") };
-            let label = node.token.replace('\\', "\\\\").replace('"', "\\\"");
-            let _ = writeln!(dot, "    {id} [label=\"{label}\" fillcolor=\"{fill}\" shape=box style=\"filled,solid\"]");
-        }
-        dot.push_str("  }\n");
-    }
-    for (id, node) in graph.nodes.iter().enumerate() {
-        for required in &node.required {
-            let _ = writeln!(dot, "  {required} -> {id}");
-        }
-    }
-    dot.push_str("}\n");
-    dot
 }
 
 #[cfg(test)]

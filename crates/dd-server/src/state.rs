@@ -124,7 +124,7 @@ impl AppState {
                 metadata_json: String::new(),
                 tokens: TokenStrings::new(vocabulary),
                 search: Mutex::new(None),
-                activating_search: Mutex::new(None),
+                token_search: Mutex::new(None),
             };
             models.insert(entry.metadata.name.clone(), Arc::new(context));
         }
@@ -199,7 +199,7 @@ impl AppState {
         let spawned = std::thread::Builder::new().name("search-index".into()).spawn(move || {
             for model in state.models.values() {
                 let Some(source) = model.source(None) else { continue };
-                if let Err(error) = model.activating_index(state.store.as_ref(), source) {
+                if let Err(error) = model.token_index(state.store.as_ref(), source) {
                     tracing::warn!(model = %model.entry.metadata.name, error = %error.message(), "building the search index");
                 }
             }

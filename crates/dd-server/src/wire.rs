@@ -328,6 +328,42 @@ pub struct Neuron2GraphPage {
     pub graphviz: String,
     /// Similar neurons, most similar first.
     pub similar: Vec<SimilarNeuronObject>,
+    /// How well the graph predicts the neuron; null for graphs without scores (imported) (new).
+    pub scores: Option<GraphScoresObject>,
+}
+
+/// How a graph was scored: its predictions against the neuron's firing, token by token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphScoresObject {
+    /// The firing threshold, in normalised activation.
+    pub threshold: f32,
+    /// The activation normalised activations divide by (the neuron's recorded maximum).
+    pub scale: f32,
+    /// On the neuron's top examples kept out of building the graph.
+    pub held_out_top: FiringCountsObject,
+    /// On random examples of the recording.
+    pub random: FiringCountsObject,
+}
+
+/// The graph's predictions on a set of texts against the neuron's firing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FiringCountsObject {
+    /// Texts evaluated.
+    pub texts: u32,
+    /// Tokens evaluated (BOS excluded).
+    pub tokens: u64,
+    /// Tokens on which the neuron fired (normalised activation at or above the threshold).
+    pub firing: u64,
+    /// Tokens on which the graph predicted firing.
+    pub predicted: u64,
+    /// Tokens on which both fired.
+    pub true_positives: u64,
+    /// `true_positives / predicted`; null when the graph predicted nothing.
+    pub precision: Option<f64>,
+    /// `true_positives / firing`; null when the neuron never fired.
+    pub recall: Option<f64>,
+    /// `2 · true_positives / (firing + predicted)`; null when neither fired.
+    pub f1: Option<f64>,
 }
 
 /// A Neuron2Graph graph in the original's flattened form.
@@ -348,6 +384,13 @@ pub struct GraphNodeObject {
     pub required: Vec<u32>,
     /// Importance in [0, 1].
     pub importance: f32,
+    /// The token's id; null in graphs imported from the original's DOT files (new).
+    pub token_id: Option<u32>,
+    /// The neuron's normalised activation (÷ `scores.scale`) on this token where the builder saw it;
+    /// null in imported graphs (new).
+    pub activation: Option<f32>,
+    /// Whether a pattern may end here (the original's bold outline) (new).
+    pub is_end: bool,
 }
 
 /// A similar neuron.
@@ -388,15 +431,35 @@ pub struct TokenMeanObject {
     pub count: u64,
 }
 
-/// `token-search`: the neurons whose highest-mean tokens include the token, highest mean first.
+/// `token-search`: the neurons that respond to a query's tokens, in their activating tokens or
+/// their Neuron2Graph graph, most selective first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenSearchPage {
-    /// The token as searched (trimmed, lower-cased; `·` read as a space).
+    /// The first term's token as looked up (trimmed and lower-cased, `·` read as a space, or with
+    /// `match=exact` as typed, `·` read as a space); empty when the query has no terms.
     pub token: String,
-    /// Neurons found in all; `neurons` holds the first `?limit=` of them.
+    /// Neurons found in all; `neurons` holds `?limit=` of them from `?offset=`.
     pub total: u64,
-    /// Highest mean activation on the token first.
+    /// Highest score (`z`) first; neurons whose score is undefined last; ties by layer and index.
     pub neurons: Vec<TokenSearchHitObject>,
+    /// The query as sent (new).
+    pub query: String,
+    /// `insensitive` or `exact` (new).
+    #[serde(rename = "match")]
+    pub match_mode: String,
+    /// The terms read from the query, in order; every one must match (new).
+    pub terms: Vec<SearchTermObject>,
+    /// Neurons skipped before `neurons` (new).
+    pub offset: u64,
+}
+
+/// A term of a search query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchTermObject {
+    /// `activating`, `important` or `any`.
+    pub kind: String,
+    /// The token as typed, quotes removed.
+    pub token: String,
 }
 
 /// A neuron found by token search.
@@ -406,10 +469,35 @@ pub struct TokenSearchHitObject {
     pub layer: u32,
     /// Index within the layer.
     pub neuron: u32,
-    /// The neuron's mean activation on the token.
-    pub mean: f32,
-    /// Occurrences of the token in the recorded dataset.
-    pub count: u64,
+    /// The token mean of the term that sets the score: the neuron's recorded mean activation on the
+    /// token, or for a graph-only match the node's normalised activation × the graph's scale; null
+    /// when undefined (a graph without activations or scores).
+    pub mean: Option<f32>,
+    /// Occurrences of that token in the recorded dataset; null when its activating tokens do not list it.
+    pub count: Option<u64>,
+    /// The score: the smallest z over the terms, z = (token mean − neuron mean) / neuron standard
+    /// deviation (BOS excluded); null when undefined (no stats, or no token mean) (new).
+    pub z: Option<f32>,
+    /// How the neuron matched each term, in the order of `terms` (new).
+    pub matches: Vec<TermMatchObject>,
+    /// The neuron's first explanation, null when it has none (new).
+    pub explanation: Option<String>,
+}
+
+/// How a neuron matched one search term.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermMatchObject {
+    /// The token forms matched, as displayed (`·Paris` for a query `paris`).
+    pub tokens: Vec<String>,
+    /// Where: `activating_tokens` (its recorded highest-mean tokens), `graph_activating` (an
+    /// activating node of its graph), `graph_context` (a context node).
+    pub found_in: Vec<String>,
+    /// Token mean of the best matched form; null when undefined.
+    pub mean: Option<f32>,
+    /// Occurrences of that form in the recorded dataset; null when not among the activating tokens.
+    pub count: Option<u64>,
+    /// z of the best matched form; null when undefined.
+    pub z: Option<f32>,
 }
 
 /// `activations` at neuron level: the neuron's activation on each token of the text.

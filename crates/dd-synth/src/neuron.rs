@@ -6,10 +6,10 @@
 //! from a sample drawn from the same process.
 
 use dd_data::{
-    ActivatingTokens, Connection, Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, GraphNode,
-    HISTOGRAM_BINS, Histogram, InputTokens, LogitAttribution, NamedScore, NeuronConnections, NeuronExamples,
-    NeuronGraph, NeuronIndex, NeuronRecord, NeuronStats, NeuronSummary, SimilarNeuron, SimilarNeurons, TokenMean,
-    TokenValue, Vocabulary, interestingness,
+    ActivatingTokens, Connection, Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, FiringCounts,
+    GraphNode, GraphScores, HISTOGRAM_BINS, Histogram, InputTokens, LogitAttribution, NamedScore, NeuronConnections,
+    NeuronExamples, NeuronGraph, NeuronIndex, NeuronRecord, NeuronStats, NeuronSummary, SimilarNeuron, SimilarNeurons,
+    TokenMean, TokenValue, Vocabulary, interestingness,
 };
 
 use crate::SynthConfig;
@@ -28,6 +28,9 @@ const CONNECTIONS_LEN: u64 = 10;
 /// Stream id of the token- and weight-level kinds: their own stream, so adding them left every
 /// other record of a seed as it was.
 const TOKENS_AND_WEIGHTS_STREAM: u64 = 0x7E1C;
+/// The stream of graph node activations and scores, apart so the other records did not change when
+/// graphs gained them.
+const GRAPH_SCORES_STREAM: u64 = 0x6EA5;
 
 /// One generated neuron: its records plus what the layer and model records need.
 pub(crate) struct GeneratedNeuron {
@@ -141,7 +144,8 @@ pub(crate) fn generate(
         activation: None,
         is_end: true,
     }));
-    let graph = NeuronGraph { subgraph_indices: vec![0, 0, n_activating], nodes, scores: None };
+    let mut graph_rng = SynthRng::new(config.seed, &[u64::from(layer), u64::from(index), GRAPH_SCORES_STREAM]);
+    let graph = scored_graph(config, &stats, nodes, n_activating, &mut graph_rng);
     let n_layers = u64::from(config.n_layers);
     let mut similar: Vec<SimilarNeuron> = (0..4)
         .map(|_| SimilarNeuron {
@@ -289,6 +293,33 @@ fn distinct_below(n: u64, k: u64, rng: &mut SynthRng) -> Vec<u64> {
         }
     }
     chosen
+}
+
+/// The graph with node activations (triggers at or above N2G's 0.5, context below it) and scores on
+/// held-out top and random examples whose counts add up.
+fn scored_graph(
+    config: &SynthConfig,
+    stats: &NeuronStats,
+    mut nodes: Vec<GraphNode>,
+    n_activating: u32,
+    rng: &mut SynthRng,
+) -> NeuronGraph {
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let activating = (i as u32) < n_activating;
+        let activation = if activating { 0.6 + 0.4 * rng.unit() } else { 0.05 + 0.35 * rng.unit() };
+        node.activation = Some(activation as f32);
+    }
+    let mut counts = |texts: u32, firing_rate: f64| {
+        let tokens = u64::from(texts) * u64::from(config.n_tokens);
+        let firing = ((tokens as f64) * firing_rate * rng.unit()).round() as u64;
+        let true_positives = ((firing as f64) * (0.4 + 0.6 * rng.unit())).round() as u64;
+        let predicted = (true_positives + ((tokens - firing) as f64 * 0.02 * rng.unit()).round() as u64).min(tokens);
+        FiringCounts { texts, tokens, firing, predicted, true_positives }
+    };
+    let held_out_top = counts(config.n_examples.div_ceil(2), 0.1);
+    let random = counts(config.n_examples.div_ceil(4), 0.01);
+    let scores = GraphScores { threshold: 0.5, scale: stats.max.max(f64::MIN_POSITIVE) as f32, held_out_top, random };
+    NeuronGraph { subgraph_indices: vec![0, 0, n_activating], nodes, scores: Some(scores) }
 }
 
 /// Neuron2Graph's token normalisation: lower-case and stripped.

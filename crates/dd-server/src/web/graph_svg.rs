@@ -8,7 +8,8 @@
 //! - `n2g`: the `<svg>`; the caller wraps it in `.graph`, whose CSS scales it.
 //! - `n2g-node`: every node's `<rect>`, together with one of
 //!   `n2g-act` (activating token, orange family), `n2g-ctx` (context token, blue family) or
-//!   `n2g-other` (a node outside every depth; drawn unfilled).
+//!   `n2g-other` (a node outside every depth; drawn unfilled), and `n2g-end` where a pattern may end
+//!   (the original's bold outline; drawn with a thicker stroke).
 //! - `n2g-edge`: the `<g>` holding every edge path (stroke and `fill: none` inherit).
 //! - `n2g-note`: column headings and the "not shown" / "empty graph" notes.
 //!
@@ -187,8 +188,19 @@ pub(crate) fn graph_svg(out: &mut String, graph: &NeuronGraph, search_href: &dyn
         escape(out, &node.token);
         out.push_str(" — importance ");
         number(out, f64::from(node.importance), 3);
+        if let Some(activation) = node.activation {
+            out.push_str(", activation ");
+            number(out, f64::from(activation), 3);
+        }
+        if node.is_end {
+            out.push_str(", a pattern may end here");
+        }
         out.push_str("</title><rect class=\"n2g-node ");
         out.push_str(placed.kind.class());
+        if node.is_end {
+            // The original's bold outline.
+            out.push_str(" n2g-end\" stroke-width=\"2.5");
+        }
         out.push_str("\" x=\"");
         coordinate(out, placed.x);
         out.push_str("\" y=\"");

@@ -385,7 +385,11 @@ fn the_document_bounds_hold_over_http() {
     assert_error(&get(addr, &past), 400, "bad_parameter");
     let unknown = get(addr, &format!("/api/{MODEL}/token-search?query=the&lmit=5"));
     assert_error(&unknown, 400, "unknown_parameter");
-    assert!(unknown.text().contains("this route takes `source`, `query`, `limit`"), "{}", unknown.text());
+    assert!(
+        unknown.text().contains("this route takes `source`, `query`, `match`, `limit`, `offset`"),
+        "{}",
+        unknown.text()
+    );
     assert_error(&get(addr, &format!("/api/{MODEL}/metadata?x={}", "a".repeat(20_000))), 414, "uri_too_long");
     for target in ["/doc/openapi.json?x=1", "/doc?x=1", "/viz?x=1"] {
         assert_eq!(get(addr, &format!("{target}&x=2")).status, 200, "{target}");

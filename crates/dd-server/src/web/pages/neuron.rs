@@ -1,7 +1,8 @@
 //! The neuron page: everything recorded about one neuron, with coloured examples, plots and links.
 
 use dd_data::{
-    Example, ExampleGroup, ExampleGroupKind, NeuronDataKind, NeuronIndex, NeuronRecord, NeuronStats, TokenValue,
+    Example, ExampleGroup, ExampleGroupKind, GraphScores, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRecord,
+    NeuronStats, SimilarNeurons, TokenValue,
 };
 
 use super::super::graph_svg::graph_svg;
@@ -157,15 +158,20 @@ pub(super) fn page(
         body.push_str("</section>");
     }
 
-    if let Some(NeuronRecord::Graph(graph)) = record(NeuronDataKind::Graph)? {
-        body.push_str("<section id=graph><h2>Neuron2Graph</h2><p class=\"muted small\">Token patterns that make the neuron \
-             fire: activating tokens on the right, the context before them to the left. Click a token to search for it.</p><div class=graph>");
-        let search_base = context.href("/search?q=");
-        graph_svg(&mut body, &graph, &|token: &str| format!("{search_base}{}", percent_encode(token)));
-        body.push_str("</div></section>");
-    }
+    let similar = match record(NeuronDataKind::Similar)? {
+        Some(NeuronRecord::Similar(similar)) => Some(similar),
+        _ => None,
+    };
+    let graph_shown = match record(NeuronDataKind::Graph)? {
+        Some(NeuronRecord::Graph(graph)) => {
+            graph_section(&mut body, context, &graph, similar.as_ref());
+            true
+        }
+        _ => false,
+    };
 
-    neighbour_links(&mut body, context, &record)?;
+    // Beside the graph when there is one; otherwise with the other related neurons.
+    neighbour_links(&mut body, context, if graph_shown { None } else { similar.as_ref() }, &record)?;
 
     let mut page = Page::new(format!("Neuron {layer}/{neuron} of {name}"), body);
     page.crumbs = vec![
@@ -320,23 +326,86 @@ fn token_list(out: &mut String, context: &PageContext<'_>, id: &str, title: &str
     out.push_str("</ul></div>");
 }
 
-/// Similar neurons and weight-connected neurons, as links.
+/// The Neuron2Graph graph with its scores and, beside it, the similar neurons.
+fn graph_section(out: &mut String, context: &PageContext<'_>, graph: &NeuronGraph, similar: Option<&SimilarNeurons>) {
+    out.push_str(
+        "<section id=graph><h2>Neuron2Graph</h2><p class=\"muted small\">Token patterns that make the neuron \
+         fire: activating tokens on the right, the context before them to the left; a thick outline marks where a \
+         pattern may end. Click a token to search for it.</p>",
+    );
+    if let Some(scores) = &graph.scores {
+        graph_scores(out, scores);
+    }
+    out.push_str("<div class=grid><div class=graph>");
+    let search_base = context.href("/search?q=");
+    graph_svg(out, graph, &|token: &str| format!("{search_base}{}", percent_encode(token)));
+    out.push_str("</div>");
+    if let Some(similar) = similar {
+        similar_list(out, context, similar);
+    }
+    out.push_str("</div></section>");
+}
+
+/// "F1 0.83 on 10 held-out top examples (P 0.90, R 0.77); on 5 random examples: …", explained.
+fn graph_scores(out: &mut String, scores: &GraphScores) {
+    out.push_str("<p id=graph-scores>");
+    for (i, (counts, what)) in
+        [(&scores.held_out_top, "held-out top"), (&scores.random, "random")].into_iter().enumerate()
+    {
+        out.push_str(if i == 0 { "" } else { "; " });
+        let score = |out: &mut String, value: Option<f64>| match value {
+            Some(value) => number(out, value, 2),
+            None => out.push('—'),
+        };
+        out.push_str("<strong>F1 ");
+        score(out, counts.f1());
+        out.push_str("</strong> on ");
+        out.push_str(itoa::Buffer::new().format(counts.texts));
+        out.push(' ');
+        out.push_str(what);
+        out.push_str(if counts.texts == 1 { " example" } else { " examples" });
+        out.push_str(" (P ");
+        score(out, counts.precision());
+        out.push_str(", R ");
+        score(out, counts.recall());
+        out.push(')');
+    }
+    out.push_str(
+        "</p><p class=\"muted small\">How well the graph predicts the neuron on texts it was not built from, \
+                  token by token: it fires when its activation reaches ",
+    );
+    number(out, f64::from(scores.threshold) * 100.0, 3);
+    out.push_str("% of its maximum (");
+    number(out, f64::from(scores.scale), 3);
+    out.push_str(
+        "); P is the share of tokens the graph predicts that fire, R the share of firing tokens it predicts, \
+                  F1 their harmonic mean (— where nothing fired or was predicted).</p>",
+    );
+}
+
+/// Links to similar neurons with their similarity.
+fn similar_list(out: &mut String, context: &PageContext<'_>, similar: &SimilarNeurons) {
+    out.push_str("<div id=similar><h3>Similar neurons</h3><ul class=tokens>");
+    for neighbour in &similar.neurons {
+        out.push_str("<li>");
+        neuron_link(out, context, NeuronIndex { layer: neighbour.layer, index: neighbour.index });
+        out.push_str("<span>similarity ");
+        number(out, f64::from(neighbour.similarity), 3);
+        out.push_str("</span></li>");
+    }
+    out.push_str("</ul></div>");
+}
+
+/// Similar neurons (unless shown beside the graph) and weight-connected neurons, as links.
 fn neighbour_links(
     out: &mut String,
     context: &PageContext<'_>,
+    similar: Option<&SimilarNeurons>,
     record: &dyn Fn(NeuronDataKind) -> Result<Option<NeuronRecord>, ApiError>,
 ) -> Result<(), ApiError> {
     let mut section = String::new();
-    if let Some(NeuronRecord::Similar(similar)) = record(NeuronDataKind::Similar)? {
-        section.push_str("<div id=similar><h3>Similar neurons</h3><ul class=tokens>");
-        for neighbour in &similar.neurons {
-            section.push_str("<li>");
-            neuron_link(&mut section, context, NeuronIndex { layer: neighbour.layer, index: neighbour.index });
-            section.push_str("<span>similarity ");
-            number(&mut section, f64::from(neighbour.similarity), 3);
-            section.push_str("</span></li>");
-        }
-        section.push_str("</ul></div>");
+    if let Some(similar) = similar {
+        similar_list(&mut section, context, similar);
     }
     if let Some(NeuronRecord::Connections(connections)) = record(NeuronDataKind::Connections)? {
         for (id, title, list) in [
@@ -408,4 +477,49 @@ fn live_text(out: &mut String, context: &PageContext<'_>, live: &LiveResult, sca
         &context.model.tokens,
     );
     out.push_str("</section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::LiveLimits;
+    use crate::testing::{LiveApp, MODEL, N_LAYERS, N_NEURONS};
+
+    /// Each synthetic neuron's page shows its graph's scores and end nodes, and links its similar
+    /// neurons with their similarity beside the graph, as its `neuron2graph` page has them.
+    #[test]
+    fn the_graph_comes_with_its_scores_and_similar_neurons() {
+        let app = LiveApp::new(LiveLimits::standard());
+        for (layer, neuron) in [(0, 0), (1, 2), (N_LAYERS - 1, N_NEURONS - 1)] {
+            let (status, json) = app.get(&format!("/api/{MODEL}/neuron2graph/{layer}/{neuron}"));
+            assert_eq!(status, 200, "{json}");
+            let data: Value = serde_json::from_str::<Value>(&json).expect("json")["data"].clone();
+            let (status, html) = app.get(&format!("/viz/{MODEL}/{layer}/{neuron}"));
+            assert_eq!(status, 200);
+            let graph = html.split("<section id=graph>").nth(1).expect("a graph section");
+            let graph = graph.split("</section>").next().expect("its end");
+            let top = &data["scores"]["held_out_top"];
+            let texts = top["texts"].as_u64().expect("texts");
+            assert!(graph.contains(&format!("on {texts} held-out top example")), "{graph}");
+            assert!(graph.contains("<strong>F1 "), "{graph}");
+            let mut f1 = String::new();
+            match top["f1"].as_f64() {
+                Some(value) => crate::html::number(&mut f1, value, 2),
+                None => f1.push('—'),
+            }
+            assert!(graph.contains(&format!("<strong>F1 {f1}</strong>")), "{f1} {graph}");
+            let n_end =
+                data["graph"]["graph"].as_array().expect("nodes").iter().filter(|n| n["is_end"] == true).count();
+            assert_eq!(graph.matches("n2g-end").count(), n_end, "one thick outline per end node");
+            let similar = data["similar"].as_array().expect("similar");
+            assert!(!similar.is_empty());
+            let list = graph.split("<div id=similar>").nth(1).expect("similar neurons beside the graph");
+            for neighbour in similar {
+                let href = format!("href=\"/viz/{MODEL}/{}/{}\"", neighbour["layer"], neighbour["neuron"]);
+                assert!(list.contains(&href), "{href} in {list}");
+            }
+            assert_eq!(html.matches("<div id=similar>").count(), 1, "listed once");
+        }
+    }
 }

@@ -1,9 +1,10 @@
-//! The search page: neurons by token, ranked by their mean activation on it and paged, plus the
-//! Neuron2Graph index's matches when the model has one; `3/17` or a layer and neuron jump straight there.
+//! The search page: neurons by token, from their activating tokens and graphs, ranked by how
+//! selective they are (`token_search.rs`) and paged; `3/17` or a layer and neuron jump straight there.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
-use dd_data::NeuronIndex;
+use dd_data::NeuronDataKind;
 
 use super::super::layout::Page;
 use super::super::view::{PageContext, PageError};
@@ -11,7 +12,8 @@ use super::parts::{PAGE_SIZE, neuron_link, page_number, page_start, pager, perce
 use crate::error::ApiError;
 use crate::html::{count, escape, number};
 use crate::model_context::ModelContext;
-use crate::search::TokenHit;
+use crate::token_query::MatchMode;
+use crate::token_search::{Found, place_names};
 
 /// Where a search that names a neuron goes: `?layer=&neuron=` (out of range: 404), or `?q=3/17`
 /// (also `3:17`; out of range, it is searched as a token). `None` for token searches.
@@ -41,26 +43,30 @@ pub(crate) fn jump_target(model: &ModelContext, params: &HashMap<String, String>
     Some(checked.map(|(layer, neuron)| format!("/viz/{}/{layer}/{neuron}", model.entry.metadata.name)))
 }
 
-/// One row of results.
-struct Row {
-    neuron: NeuronIndex,
-    hit: Option<TokenHit>,
-    in_graph: bool,
-}
-
 /// Renders the search page.
 pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
     let name = context.model_name();
     let query = context.params.get("q").map(|q| q.trim().to_owned()).unwrap_or_default();
+    let mode = MatchMode::from_name(context.params.get("match").map_or("", String::as_str));
     let page_index = page_number(&context.params)?;
     let mut body = String::with_capacity(32 * 1024);
     body.push_str("<h1>Search ");
     escape(&mut body, name);
     body.push_str("</h1><form class=toolbar role=search method=get action=\"");
     escape(&mut body, &context.href("/search"));
-    body.push_str("\"><label for=q>Token</label><input id=q name=q type=search required value=\"");
+    body.push_str("\"><label for=q>Tokens</label><input id=q name=q type=search required value=\"");
     escape(&mut body, &query);
-    body.push_str("\"><button type=submit>Search</button></form>");
+    body.push_str("\"><label><input type=checkbox id=exact name=match value=exact");
+    if mode == MatchMode::Exact {
+        body.push_str(" checked");
+    }
+    body.push_str(
+        "> exact forms</label><button type=submit>Search</button></form><p class=\"muted small\">Terms \
+         separated by commas must all match (<code>paris,france</code>; words are terms too); \
+         <code>activating:</code> looks among the tokens a neuron fires on, <code>important:</code> among its \
+         graph's context. Matching ignores case and spaces unless <em>exact forms</em> is ticked, where \
+         <code>·the</code> or <code>\"&#32;the\"</code> is the token with a leading space.</p>",
+    );
 
     let mut json_href = None;
     if query.is_empty() {
@@ -69,48 +75,50 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
              fire on it, or <code>3/17</code> to go to neuron 17 of layer 3.</p>",
         );
     } else {
-        let searchable = context.source.has_neuron_kind(dd_data::NeuronDataKind::ActivatingTokens)
-            || context.model.entry.model_kinds.contains(&dd_data::ModelDataKind::TokenIndex);
+        let searchable = context.source.has_neuron_kind(NeuronDataKind::ActivatingTokens)
+            || context.source.has_neuron_kind(NeuronDataKind::Graph);
         if !searchable {
             body.push_str(
-                "<p class=notice>This model has neither activating tokens nor a Neuron2Graph index, so there \
-                 is nothing to search; record it with <code>deepdecipher record</code> to get them.</p>",
+                "<p class=notice>This model has neither activating tokens nor Neuron2Graph graphs, so there is \
+                 nothing to search; record it with <code>deepdecipher record</code> to get them.</p>",
             );
         }
-        let rows = search(context, &query, &mut json_href)?;
+        let index = context.model.token_index(context.state.store.as_ref(), context.source)?;
+        let offset = (page_index - 1).saturating_mul(PAGE_SIZE);
+        let results = index.search(&query, mode, offset, PAGE_SIZE);
+        if searchable {
+            let mut href = format!("/api/{name}/token-search?query={}", percent_encode(&query));
+            if mode == MatchMode::Exact {
+                href.push_str("&match=exact");
+            }
+            let _ = write!(href, "&limit={PAGE_SIZE}");
+            if offset > 0 {
+                let _ = write!(href, "&offset={offset}");
+            }
+            json_href = Some(href);
+        }
+        let start = page_start(page_index, results.total)?;
         body.push_str("<p id=result-count>");
-        count(&mut body, rows.len() as u64);
-        body.push_str(if rows.len() == 1 { " neuron" } else { " neurons" });
+        count(&mut body, results.total as u64);
+        body.push_str(if results.total == 1 { " neuron" } else { " neurons" });
         body.push_str(" for <span class=tok>");
         escape(&mut body, &query);
-        body.push_str("</span>, ranked by mean activation on the token.</p>");
-        if !rows.is_empty() {
+        body.push_str(
+            "</span>, most selective first: <abbr title=\"(token mean − neuron mean) / neuron standard deviation, \
+             BOS excluded; with several terms, the smallest\">z</abbr> is how far the neuron's mean activation on \
+             the token lies above its usual level, in standard deviations.</p>",
+        );
+        if !results.found.is_empty() {
             body.push_str(
-                "<table id=results><thead><tr><th class=num>#</th><th>Neuron</th><th class=num>Mean activation</th>\
-                 <th class=num>Times seen</th><th></th></tr></thead><tbody>",
+                "<table id=results><thead><tr><th class=num>#</th><th>Neuron</th><th class=num>z</th>\
+                 <th class=num>Token mean</th><th class=num>Times seen</th><th>Matched</th><th>Explanation</th>\
+                 </tr></thead><tbody>",
             );
-            let start = page_start(page_index, rows.len())?;
-            for (position, row) in rows.iter().enumerate().skip(start).take(PAGE_SIZE) {
-                body.push_str("<tr><td class=num>");
-                body.push_str(itoa::Buffer::new().format(position + 1));
-                body.push_str("</td><td>");
-                neuron_link(&mut body, context, row.neuron);
-                body.push_str("</td><td class=num>");
-                if let Some(hit) = row.hit {
-                    number(&mut body, f64::from(hit.mean), 3);
-                    body.push_str("</td><td class=num>");
-                    count(&mut body, hit.count);
-                } else {
-                    body.push_str("</td><td class=num>");
-                }
-                body.push_str("</td><td>");
-                if row.in_graph {
-                    body.push_str("<span class=badge>in its Neuron2Graph</span>");
-                }
-                body.push_str("</td></tr>");
+            for (position, found) in results.found.iter().enumerate() {
+                result_row(&mut body, context, start + position + 1, found);
             }
             body.push_str("</tbody></table>");
-            pager(&mut body, context, &context.href("/search"), page_index, rows.len());
+            pager(&mut body, context, &context.href("/search"), page_index, results.total);
         }
     }
 
@@ -120,32 +128,102 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
     Ok(page)
 }
 
-/// Hits from the activating-token index first (by mean), then Neuron2Graph-only neurons by position.
-fn search(context: &PageContext<'_>, query: &str, json_href: &mut Option<String>) -> Result<Vec<Row>, ApiError> {
-    let index = context.model.activating_index(context.state.store.as_ref(), context.source)?;
-    if context.source.has_neuron_kind(dd_data::NeuronDataKind::ActivatingTokens) {
-        *json_href = Some(format!("/api/{}/token-search?query={}", context.model_name(), percent_encode(query)));
+/// One row of the results table.
+fn result_row(out: &mut String, context: &PageContext<'_>, rank: usize, found: &Found<'_>) {
+    out.push_str("<tr><td class=num>");
+    out.push_str(itoa::Buffer::new().format(rank));
+    out.push_str("</td><td>");
+    neuron_link(out, context, found.neuron);
+    out.push_str("</td><td class=num>");
+    optional_number(out, found.z);
+    out.push_str("</td><td class=num>");
+    let ranking = found.ranking_match();
+    optional_number(out, ranking.map_or(f32::NAN, |m| m.mean));
+    out.push_str("</td><td class=num>");
+    if let Some(seen) = ranking.map(|m| m.count).filter(|&seen| seen > 0) {
+        count(out, seen);
     }
-    let mut rows: Vec<Row> =
-        index.lookup(query).iter().map(|hit| Row { neuron: hit.neuron, hit: Some(*hit), in_graph: false }).collect();
-    if context.model.entry.model_kinds.contains(&dd_data::ModelDataKind::TokenIndex) {
-        let graph_query = format!("any:{}", query.replace(',', " "));
-        if json_href.is_none() {
-            *json_href = Some(format!(
-                "/api/{}/neuron2graph-search?query={}",
-                context.model_name(),
-                percent_encode(&graph_query)
-            ));
+    out.push_str("</td><td class=matched>");
+    for (i, matched) in found.matches.iter().enumerate() {
+        out.push_str(if i == 0 { "" } else { "; " });
+        for form in &matched.forms {
+            out.push_str("<span class=tok>");
+            escape(out, form);
+            out.push_str("</span> ");
         }
-        let graph_index = context.model.search_index(context.state.store.as_ref())?;
-        let graph_hits = graph_index.search(&graph_query)?;
-        let mut in_rows = std::collections::HashSet::with_capacity(rows.len());
-        for row in &mut rows {
-            row.in_graph = graph_hits.binary_search(&row.neuron).is_ok();
-            in_rows.insert(row.neuron);
+        for place in place_names(matched.places) {
+            out.push_str("<span class=badge>");
+            out.push_str(match place {
+                "activating_tokens" => "activating tokens",
+                "graph_activating" => "graph: activating",
+                _ => "graph: context",
+            });
+            out.push_str("</span>");
         }
-        let graph_only = graph_hits.into_iter().filter(|neuron| !in_rows.contains(neuron));
-        rows.extend(graph_only.map(|neuron| Row { neuron, hit: None, in_graph: true }));
     }
-    Ok(rows)
+    out.push_str("</td><td>");
+    if let Some(explanation) = found.explanation {
+        escape(out, explanation);
+    }
+    out.push_str("</td></tr>");
+}
+
+/// A number to three places, or nothing when undefined.
+fn optional_number(out: &mut String, value: f32) {
+    if value.is_finite() {
+        number(out, f64::from(value), 3);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::percent_encode;
+    use crate::LiveLimits;
+    use crate::testing::{LiveApp, MODEL};
+
+    /// The page lists the JSON twin's neurons in its order, with their z, matched forms and
+    /// explanation, and links each neuron; `match=exact` reaches the twin too.
+    #[test]
+    fn the_page_shows_the_ranked_search() {
+        let app = LiveApp::new(LiveLimits::standard());
+        let (_, tokens) = app.get(&format!("/api/{MODEL}/activating_tokens/1/2"));
+        let tokens: Value = serde_json::from_str(&tokens).expect("json");
+        let token = tokens["data"]["tokens"][0]["token"].as_str().expect("token").to_owned();
+        let query = percent_encode(&token.replace('·', " ").trim().to_lowercase());
+        let (status, twin) = app.get(&format!("/api/{MODEL}/token-search?query={query}&limit=100"));
+        assert_eq!(status, 200, "{twin}");
+        let twin: Value = serde_json::from_str::<Value>(&twin).expect("json")["data"].clone();
+        let neurons = twin["neurons"].as_array().expect("neurons");
+        assert!(!neurons.is_empty(), "{twin}");
+        let z: Vec<f64> = neurons.iter().filter_map(|n| n["z"].as_f64()).collect();
+        assert!(z.windows(2).all(|w| w[0] >= w[1]), "most selective first: {z:?}");
+
+        let (status, html) = app.get(&format!("/viz/{MODEL}/search?q={query}"));
+        assert_eq!(status, 200);
+        assert!(html.contains(&format!("/api/{MODEL}/token-search?query={query}&amp;limit=100")), "the JSON twin");
+        let rows: Vec<&str> = html.split("<tbody>").nth(1).expect("a table").split("<tr>").skip(1).collect();
+        assert_eq!(rows.len(), neurons.len());
+        for (row, neuron) in rows.iter().zip(neurons) {
+            assert!(row.contains(&format!("href=\"/viz/{MODEL}/{}/{}\"", neuron["layer"], neuron["neuron"])), "{row}");
+            for form in neuron["matches"][0]["tokens"].as_array().expect("forms") {
+                let mut escaped = String::new();
+                crate::html::escape(&mut escaped, form.as_str().expect("form"));
+                assert!(row.contains(&format!("<span class=tok>{escaped}</span>")), "{row}");
+            }
+            if let Some(explanation) = neuron["explanation"].as_str() {
+                let mut escaped = String::new();
+                crate::html::escape(&mut escaped, explanation);
+                assert!(row.contains(&escaped), "{row}");
+            }
+        }
+
+        let (status, exact) =
+            app.get(&format!("/viz/{MODEL}/search?q={}&match=exact", percent_encode(&format!("\"{token}\""))));
+        assert_eq!(status, 200);
+        assert!(exact.contains("id=exact name=match value=exact checked"), "the box stays ticked");
+        assert!(exact.contains("&amp;match=exact&amp;limit=100"), "the twin is exact too");
+        assert!(exact.contains(&format!("href=\"/viz/{MODEL}/1/2\"")), "{token:?} finds 1/2 exactly");
+    }
 }

@@ -152,6 +152,13 @@ pub(crate) fn check_site(addr: SocketAddr, check: &SiteCheck<'_>) {
     // Search by the neuron's top token.
     let tokens = get(addr, &format!("/api/{model}/activating_tokens/{layer}/{neuron}")).json();
     let token = tokens["data"]["tokens"][0]["token"].as_str().expect("token").replace('·', " ").trim().to_owned();
+    // The index is built on a background thread at start-up, and a search meanwhile is a 503
+    // `index_building` after 3 s: a debug build reads the demo's 46,080 neurons more slowly than that.
+    let started = Instant::now();
+    while get(addr, &format!("/api/{model}/token-search?query=the")).status == 503 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the search index is never built");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     browser.goto(&format!("{base}/viz/{model}")).expect("model page");
     let search = browser.find("#q").expect("search box");
     search.send_keys(&token).expect("type");
@@ -267,6 +274,14 @@ fn check_neuron_page(browser: &Browser, addr: SocketAddr, check: &SiteCheck<'_>)
         let graph = get(addr, &format!("/api/{}/neuron2graph/{layer}/{neuron}", check.model)).json();
         let n_nodes = graph["data"]["graph"]["graph"].as_array().expect("nodes").len();
         assert_eq!(count(browser, "#graph svg rect.n2g-node"), n_nodes.min(200), "{graph}");
+        // End nodes have the thick outline, and scores, where the graph has them, sit above it.
+        let n_end = graph["data"]["graph"]["graph"].as_array().expect("nodes").iter().filter(|n| n["is_end"] == true);
+        if n_nodes <= 200 {
+            assert_eq!(count(browser, "#graph svg rect.n2g-end"), n_end.count(), "{graph}");
+        }
+        if !graph["data"]["scores"].is_null() {
+            assert!(text(browser, "#graph-scores").contains("held-out top"), "the graph's scores are shown");
+        }
         let first_link = browser.find("#graph svg a").expect("node link").attribute("href").expect("href");
         assert!(first_link.is_some_and(|href| href.contains("/search?q=")), "nodes link to the token search");
         script(browser, "document.getElementById('graph').scrollIntoView()");
