@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use dd_data::{NeuronIndex, TokenIndex};
+use dd_data::{NeuronIndex, TokenIndex, normalise_token};
 
 use crate::error::ApiError;
 
@@ -48,7 +48,7 @@ impl SearchIndex {
         let terms = parse(query)?;
         let mut result: Option<Vec<NeuronIndex>> = None;
         for (kind, token) in terms {
-            let (activating, important) = match self.tokens.get(&normalise(token)) {
+            let (activating, important) = match self.tokens.get(&normalise_token(token)) {
                 Some((a, i)) => (a.as_slice(), i.as_slice()),
                 None => (&[][..], &[][..]),
             };
@@ -66,12 +66,6 @@ impl SearchIndex {
         }
         Ok(result.unwrap_or_default())
     }
-}
-
-/// A token as searched: display spaces (`·`) as spaces, trimmed, lower-cased.
-// `dd_data::normalise_token` states this rule for producers too; this becomes a call to it.
-pub(crate) fn normalise(token: &str) -> String {
-    token.replace('·', " ").trim().to_lowercase()
 }
 
 fn parse(query: &str) -> Result<Vec<(TermKind, &str)>, ApiError> {

@@ -22,10 +22,9 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use dd_data::{ActivatingTokens, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRecord, NeuronStats};
+use dd_data::{ActivatingTokens, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRecord, NeuronStats, normalise_token};
 use dd_store::{SourceEntry, StoreError, StoreRead};
 
-use crate::search::normalise;
 use crate::token_query::{MatchMode, Term, TermKind, parse};
 use crate::token_strings::TokenStrings;
 use crate::wire;
@@ -265,7 +264,7 @@ impl TokenSearchIndex {
 
     fn finish(&mut self) {
         for (id, form) in self.forms.iter().enumerate() {
-            let key = self.keys.entry(normalise(form)).or_default();
+            let key = self.keys.entry(normalise_token(form)).or_default();
             let bit = if key.forms.len() < 64 { 1u64 << key.forms.len() } else { 0 };
             key.forms.push(id as u32);
             if let Some(list) = self.postings.get_mut(id) {
@@ -459,7 +458,7 @@ fn read_layer(store: &dyn StoreRead, source: &SourceEntry, layer: u32) -> Result
 pub(crate) fn search_form(token: &str, mode: MatchMode) -> String {
     match mode {
         MatchMode::Exact => exact_form(token),
-        MatchMode::Insensitive => normalise(token),
+        MatchMode::Insensitive => normalise_token(token),
     }
 }
 

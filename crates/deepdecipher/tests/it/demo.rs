@@ -24,7 +24,7 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
             .arg(&gguf)
             .arg("--corpus")
             .arg(&corpus)
-            .args(["--tokens", "1024", "--addr", "127.0.0.1:0", "--no-weights"])
+            .args(["--tokens", "1024", "--addr", "127.0.0.1:0", "--no-weights", "--graphs", "2"])
             .args(extra)
             .env("RUST_LOG", "warn");
         command
@@ -78,6 +78,44 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
         bos_apart: true,
     };
     crate::browser::check_site(addr, &check);
+
+    // Neuron2Graph graphs for the two most interesting neurons, built after serving started: the
+    // notice says so until they are served, then goes.
+    let started = std::time::Instant::now();
+    loop {
+        let models = get(addr, "/api").json();
+        match models["notice"].as_str() {
+            None => break,
+            Some(notice) => assert!(notice.contains("Neuron2Graph graphs are being built"), "{notice}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(900), "graphs still building after 15 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let graph = get(addr, &format!("/api/SmolLM2-135M-Instruct/neuron2graph/{layer}/{neuron}")).json();
+    let data = &graph["data"];
+    let nodes = data["graph"]["graph"].as_array().expect("nodes");
+    assert!(!nodes.is_empty(), "the most interesting neuron's graph has patterns: {graph}");
+    let held_out = &data["scores"]["held_out_top"];
+    assert!(held_out["tokens"].as_u64().expect("tokens") > 0, "{graph}");
+    assert!(data["scores"]["random"]["texts"].as_u64().is_some(), "{graph}");
+    assert!(data["graphviz"].as_str().expect("dot").starts_with("digraph"), "{graph}");
+    // Its activating token finds it by search, from the graph.
+    let first = data["graph"]["subgraph_indices"][1].as_u64().expect("activating cluster") as usize;
+    let token = nodes[first]["token"].as_str().expect("token");
+    let encoded: String = token
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let hits =
+        get(addr, &format!("/api/SmolLM2-135M-Instruct/token-search?query=%22{encoded}%22&match=exact&limit=1000"))
+            .json();
+    let hit = hits["data"]["neurons"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .find(|h| h["layer"].as_u64() == Some(layer) && h["neuron"].as_u64() == Some(neuron))
+        .unwrap_or_else(|| panic!("searching {token:?} finds {layer}/{neuron}: {hits}"));
+    assert!(hit["matches"][0]["found_in"].to_string().contains("graph_activating"), "{hit}");
     let _ = child.kill();
     let _ = child.wait();
 
