@@ -146,6 +146,8 @@ pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>, served: Served
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Before anyone can learn the address: a SIGTERM from then on shuts down gracefully.
+        let shutdown = shutdown_signal();
         let listener =
             tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
         let addr: SocketAddr = listener.local_addr()?;
@@ -154,11 +156,11 @@ pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>, served: Served
         eprintln!("website: http://{addr}/   API: http://{addr}/api   API docs: http://{addr}/doc");
         tracing::info!(%addr, database = %args.database.display(), "serving");
         match served {
-            Served::Unchanging => dd_server::serve(listener, dd_server::app(state), shutdown_signal()).await,
+            Served::Unchanging => dd_server::serve(listener, dd_server::app(state), shutdown).await,
             Served::Growing(add) => {
                 let (app, handle) = dd_server::reloadable_app(state);
                 add_while_serving(add, handle)?;
-                dd_server::serve(listener, app, shutdown_signal()).await
+                dd_server::serve(listener, app, shutdown).await
             }
         }
         .context("serving")?;
@@ -185,33 +187,47 @@ fn add_while_serving(
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let interrupt = async {
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled: the server polls it on a task of its own, and a SIGTERM that came before
+/// that task ran would otherwise kill the process instead of shutting it down (seen under load).
+/// Call it inside the runtime.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|error| tracing::error!(%error, "cannot listen for {name}")).ok()
+        };
+        (install(SignalKind::interrupt(), "SIGINT"), install(SignalKind::terminate(), "SIGTERM"))
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = handlers;
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(signal) => drop(signal.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminate = async {
+                match terminate.as_mut() {
+                    Some(signal) => drop(signal.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = interrupt => {},
+                () = terminate => {},
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 /// Writes to stdout; a closed pipe (`deepdecipher info | head`) ends the output quietly.

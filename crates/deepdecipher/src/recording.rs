@@ -58,7 +58,7 @@ pub(crate) fn stop_on_signal() -> StopSignal {
     let (flag, phase) = (Arc::clone(&signal.stop), Arc::clone(&signal.phase));
     std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        runtime.block_on(crate::shutdown_signal());
+        runtime.block_on(async { crate::shutdown_signal().await });
         match phase.load(Ordering::Relaxed) {
             DETACHED => return,
             WRITING => {
@@ -69,7 +69,7 @@ pub(crate) fn stop_on_signal() -> StopSignal {
         }
         eprintln!("stopping: finishing this batch and writing a checkpoint (interrupt again to abort)");
         flag.store(true, Ordering::Relaxed);
-        runtime.block_on(crate::shutdown_signal());
+        runtime.block_on(async { crate::shutdown_signal().await });
         if phase.load(Ordering::Relaxed) != DETACHED {
             std::process::exit(130);
         }

