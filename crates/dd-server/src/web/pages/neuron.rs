@@ -385,7 +385,12 @@ fn graph_scores(out: &mut String, scores: &GraphScores) {
 
 /// Links to similar neurons with their similarity.
 fn similar_list(out: &mut String, context: &PageContext<'_>, similar: &SimilarNeurons) {
-    out.push_str("<div id=similar><h3>Similar neurons</h3><ul class=tokens>");
+    out.push_str("<div id=similar><h3>Similar neurons</h3>");
+    if similar.neurons.is_empty() {
+        // An empty list would read as a page that failed to load.
+        out.push_str("<p class=\"muted small\">No other graph of this model is similar enough to list.</p>");
+    }
+    out.push_str("<ul class=tokens>");
     for neighbour in &similar.neurons {
         out.push_str("<li>");
         neuron_link(out, context, NeuronIndex { layer: neighbour.layer, index: neighbour.index });
