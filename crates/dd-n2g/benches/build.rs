@@ -109,10 +109,13 @@ fn bench(name: &str, model: Transformer, tokenizer: &Tokenizer, layers: &[usize]
         let after = probe.counters();
         let mean_f1 = f1.iter().sum::<f64>() / f1.len().max(1) as f64;
         println!(
-            "{name} layer {layer:>2}: {seconds:.2} s per neuron over {} neurons; per neuron {:.0} tokens run, {:.0} \
-             from the cache, {:.1} prompts pruned, {:.1}/{:.1} augmentations kept, {:.0} lines; mean held-out F1 {mean_f1:.2}",
+            "{name} layer {layer:>2}: {seconds:.2} s per neuron over {} neurons; per neuron {:.0} tokens run (+{:.0} \
+             padding, {:.1} forward passes), {:.0} from the cache, {:.1} prompts pruned, {:.1}/{:.1} augmentations \
+             kept, {:.0} lines; mean held-out F1 {mean_f1:.2}",
             inputs.len(),
             (after.tokens_run - before.tokens_run) as f64 / inputs.len() as f64,
+            (after.padding_run - before.padding_run) as f64 / inputs.len() as f64,
+            (after.forward_passes - before.forward_passes) as f64 / inputs.len() as f64,
             (after.tokens_cached - before.tokens_cached) as f64 / inputs.len() as f64,
             work.pruned_prompts as f64 / inputs.len() as f64,
             work.augmented_kept as f64 / inputs.len() as f64,
