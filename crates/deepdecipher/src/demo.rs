@@ -203,6 +203,13 @@ fn add_graphs(plan: &GraphPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Re
     if plan.count == 0 {
         return Ok(());
     }
+    if let Some(handle) = handle {
+        // At once: opening the model takes seconds, and the first visitors are already here.
+        handle.set_notice(Some(&format!(
+            "Neuron2Graph graphs are being built for the {} most interesting neurons. Pages show each graph once it is built.",
+            plan.count
+        )));
+    }
     let location = StoreLocation::SqliteFile(plan.database.to_owned());
     let opened = dd_record::open_model(&plan.model_file.to_string_lossy())
         .with_context(|| format!("opening {} for Neuron2Graph", plan.model_file.display()))?;
@@ -231,8 +238,10 @@ fn add_graphs(plan: &GraphPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Re
                 }
             }
             N2gEvent::Committed { built } => {
-                if let Err(error) = handle.reload() {
-                    tracing::warn!("serving the new graphs: {error}");
+                match handle.reload() {
+                    // A reload drops the search index: rebuild it now, not on the next visitor's search.
+                    Ok(()) => handle.warm_search_indexes(),
+                    Err(error) => tracing::warn!("serving the new graphs: {error}"),
                 }
                 handle.set_notice(Some(&notice(built, total.load(Ordering::Relaxed))));
             }

@@ -68,30 +68,21 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
     let tokens = get(addr, &format!("/api/SmolLM2-135M-Instruct/activating_tokens/{layer}/{neuron}")).json();
     assert!(!tokens["data"]["tokens"].as_array().expect("tokens").is_empty(), "{tokens}");
 
-    // The website in headless Chromium, with the model running visitors' text.
-    let check = crate::browser::SiteCheck {
-        model: "SmolLM2-135M-Instruct",
-        shot_prefix: "demo",
-        neuron: (layer, neuron.min(1534)),
-        live: true,
-        darkest_at_max: false,
-        bos_apart: true,
-    };
-    crate::browser::check_site(addr, &check);
-
     // Neuron2Graph graphs for the two most interesting neurons, built after serving started: the
     // notice says so until they are served, then goes.
     let started = std::time::Instant::now();
+    let graph_path = format!("/api/SmolLM2-135M-Instruct/neuron2graph/{layer}/{neuron}");
     loop {
         let models = get(addr, "/api").json();
         match models["notice"].as_str() {
-            None => break,
+            None if get(addr, &graph_path).status == 200 => break,
+            None => {}
             Some(notice) => assert!(notice.contains("Neuron2Graph graphs are being built"), "{notice}"),
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(900), "graphs still building after 15 minutes");
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    let graph = get(addr, &format!("/api/SmolLM2-135M-Instruct/neuron2graph/{layer}/{neuron}")).json();
+    let graph = get(addr, &graph_path).json();
     let data = &graph["data"];
     let nodes = data["graph"]["graph"].as_array().expect("nodes");
     assert!(!nodes.is_empty(), "the most interesting neuron's graph has patterns: {graph}");
@@ -106,9 +97,18 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect();
-    let hits =
-        get(addr, &format!("/api/SmolLM2-135M-Instruct/token-search?query=%22{encoded}%22&match=exact&limit=1000"))
-            .json();
+    let search = format!("/api/SmolLM2-135M-Instruct/token-search?query=%22{encoded}%22&match=exact&limit=1000");
+    // The reload that served the graphs dropped the search index; it is rebuilt in the background,
+    // and a search meanwhile is a 503 `index_building`.
+    let started = std::time::Instant::now();
+    let hits = loop {
+        let response = get(addr, &search);
+        if response.status != 503 {
+            break response.json();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the search index is never rebuilt");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     let hit = hits["data"]["neurons"]
         .as_array()
         .expect("hits")
@@ -116,6 +116,18 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
         .find(|h| h["layer"].as_u64() == Some(layer) && h["neuron"].as_u64() == Some(neuron))
         .unwrap_or_else(|| panic!("searching {token:?} finds {layer}/{neuron}: {hits}"));
     assert!(hit["matches"][0]["found_in"].to_string().contains("graph_activating"), "{hit}");
+
+    // The website in headless Chromium, with the model running visitors' text, once the graphs are
+    // in (a reload drops the search index, and a search while it is rebuilt is a 503).
+    let check = crate::browser::SiteCheck {
+        model: "SmolLM2-135M-Instruct",
+        shot_prefix: "demo",
+        neuron: (layer, neuron.min(1534)),
+        live: true,
+        darkest_at_max: false,
+        bos_apart: true,
+    };
+    crate::browser::check_site(addr, &check);
     let _ = child.kill();
     let _ = child.wait();
 
