@@ -29,8 +29,8 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
             .env("RUST_LOG", "warn");
         command
     };
-    let mut child = demo(&[]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn demo");
-    let addr = listening_addr(child.stdout.take().expect("stdout"));
+    let mut child = KillOnDrop(demo(&[]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn demo"));
+    let addr = listening_addr(child.0.stdout.take().expect("stdout"));
 
     let models = get(addr, "/api").json();
     let model = &models["models"][0];
@@ -128,12 +128,22 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
         bos_apart: true,
     };
     crate::browser::check_site(addr, &check);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // A second run finds the model in the database and only serves.
     let output = demo(&["--no-serve"]).output().expect("second demo");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("already holds SmolLM2-135M-Instruct"), "{stderr}");
+}
+
+/// The demo's server, killed when the test ends, also when an assertion fails: it would otherwise
+/// keep serving (and building graphs) after the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
