@@ -99,6 +99,24 @@ pub struct NeuronGraph {
 }
 
 impl NeuronGraph {
+    /// Each node's cluster (its depth in the original's layout: 0 the empty root cluster, 1 the
+    /// activating tokens, 2.. the context): the first `subgraph_indices` range
+    /// `[start, next start or end)` that covers it, `None` for a node no range covers. Ranges come
+    /// from files and may overlap, run backwards or point past the end; all are clipped, so a
+    /// damaged graph gets some answer rather than a panic.
+    pub fn node_clusters(&self) -> Vec<Option<usize>> {
+        let n_nodes = self.nodes.len();
+        let mut clusters = vec![None; n_nodes];
+        for (cluster, &start) in self.subgraph_indices.iter().enumerate() {
+            let start = (start as usize).min(n_nodes);
+            let end = self.subgraph_indices.get(cluster + 1).map_or(n_nodes, |&end| (end as usize).min(n_nodes));
+            for slot in clusters.get_mut(start..end).unwrap_or_default() {
+                slot.get_or_insert(cluster);
+            }
+        }
+        clusters
+    }
+
     /// Checks that every node reference points at a node and that numbers are finite and consistent.
     pub fn validate(&self) -> Result<(), DataError> {
         let n_nodes = self.nodes.len() as u64;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use dd_n2g::fixture::SplitMix64;
 use dd_n2g::probe::{ActivationSource, ModelProbe, ProbeConfig};
+use dd_n2g::rng::SplitMix64;
 
 /// The forward pass allocates a fresh tensor per op; the binary uses the same allocator.
 #[global_allocator]

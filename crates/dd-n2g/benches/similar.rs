@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dd_data::{NeuronIndex, TokenIndex};
 use dd_n2g::index::{GraphTokens, token_index};
+use dd_n2g::rng::SplitMix64;
 use dd_n2g::similar::{SimilarityConfig, similar_neurons};
 
 const N_LAYERS: u32 = 12;
@@ -18,20 +19,16 @@ const VOCAB: usize = 50_257;
 /// Zipf exponent of token frequencies; about 1 for words in text.
 const ZIPF_EXPONENT: f64 = 1.0;
 
-/// SplitMix64: deterministic, and no `rand` dependency for one benchmark.
-struct Rng(u64);
+/// The fixture's deterministic generator, with the draws this benchmark needs.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
 
     fn range(&mut self, low: u64, high: u64) -> u64 {
@@ -59,7 +56,7 @@ fn gpt2_small_store() -> TokenIndex {
         running += weight / total;
         cdf.push(running);
     }
-    let mut rng = Rng(2023);
+    let mut rng = Rng(SplitMix64::new(2023));
     let mut graphs = Vec::new();
     for layer in 0..N_LAYERS {
         for index in 0..NEURONS_PER_LAYER {

@@ -30,7 +30,7 @@ const SPECIAL_TOKENS: [&str; 3] = ["**ROOT**", "**IGNORE**", "**END**"];
 
 /// A graph's tokens: depth-0 nodes, and context nodes whose activation exceeds `threshold` (the original's "activator"), are activating; every other node is important context. A token both activating and important is listed in both.
 pub fn graph_tokens(graph: &NeuronGraph, threshold: f32) -> GraphTokens {
-    let clusters = node_clusters(graph);
+    let clusters = graph.node_clusters();
     let mut tokens = GraphTokens::default();
     for (node, cluster) in graph.nodes.iter().zip(clusters) {
         if SPECIAL_TOKENS.contains(&node.token.as_str()) {
@@ -49,22 +49,6 @@ pub fn graph_tokens(graph: &NeuronGraph, threshold: f32) -> GraphTokens {
         list.dedup();
     }
     tokens
-}
-
-/// Each node's cluster: the first `subgraph_indices` range `[start, next start or end)` that covers
-/// it, as the server draws them, so that damaged indices (imported files) give some answer rather
-/// than a panic; `None` for a node no range covers.
-pub fn node_clusters(graph: &NeuronGraph) -> Vec<Option<usize>> {
-    let n_nodes = graph.nodes.len();
-    let mut clusters = vec![None; n_nodes];
-    for (cluster, &start) in graph.subgraph_indices.iter().enumerate() {
-        let start = (start as usize).min(n_nodes);
-        let end = graph.subgraph_indices.get(cluster + 1).map_or(n_nodes, |&end| (end as usize).min(n_nodes));
-        for slot in clusters.get_mut(start..end).unwrap_or_default() {
-            slot.get_or_insert(cluster);
-        }
-    }
-    clusters
 }
 
 /// Token → neurons over a model's graphs: the stored `TokenIndex` (entries sorted by token, neuron lists sorted).

@@ -5,7 +5,7 @@
 //! repository's reference material) is the algorithm; `docs/neuron2graph.md` says where we differ.
 //!
 //! # Layers (bottom-up; a module uses only those below it)
-//! 1. Pure data structures: [`error`]; [`trie`] (patterns, wildcards, merging, prediction, the
+//! 1. Pure data structures: [`error`]; [`rng`] (the deterministic generator of fixtures and tests); [`trie`] (patterns, wildcards, merging, prediction, the
 //!    graph view); [`lines`] (importance matrices into patterns); [`index`] and [`similar`] (the
 //!    neuron store: token → neurons, and similar neurons); [`dot`] and [`store_json`] (the
 //!    original's file formats).
@@ -24,6 +24,7 @@ pub mod index;
 pub mod job;
 pub mod lines;
 pub mod probe;
+pub mod rng;
 pub mod similar;
 pub mod store_json;
 pub mod substitutes;

@@ -346,7 +346,8 @@ mod tests {
     use rayon::prelude::*;
 
     use super::*;
-    use crate::fixture::{SplitMix64, write_pattern_model};
+    use crate::fixture::write_pattern_model;
+    use crate::rng::SplitMix64;
 
     /// dd-model's committed fixture `name` (tiny random models written by PyTorch/transformers).
     fn fixture_model(name: &str) -> Arc<Transformer> {

@@ -512,16 +512,12 @@ mod tests {
         assert_eq!(fit(&[]).graph(&|t| t.to_string()).subgraph_indices, vec![0]);
     }
 
-    /// A deterministic generator for the property tests (SplitMix64).
-    struct Rng(u64);
+    /// The fixture's deterministic generator, with the draws the property tests need.
+    struct Rng(crate::rng::SplitMix64);
 
     impl Rng {
         fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
+            self.0.next_u64()
         }
         fn below(&mut self, n: u64) -> u64 {
             self.next() % n
@@ -663,7 +659,7 @@ mod tests {
     /// Predictions equal the reference's on random lines over small alphabets with random wildcards.
     #[test]
     fn predictions_match_the_reference_on_random_lines() {
-        let mut rng = Rng(7);
+        let mut rng = Rng(crate::rng::SplitMix64::new(7));
         let mut compared = 0usize;
         let mut nonzero = 0usize;
         for case in 0..400 {
@@ -693,7 +689,7 @@ mod tests {
     /// The graph view validates and keeps every token and end of the lines, whatever the lines.
     #[test]
     fn random_graphs_validate_and_keep_every_line() {
-        let mut rng = Rng(11);
+        let mut rng = Rng(crate::rng::SplitMix64::new(11));
         for _ in 0..200 {
             let lines: Vec<Line> = (0..1 + rng.below(10)).map(|_| random_line(&mut rng, 4)).collect();
             let graph = fit(&lines).graph(&|t| t.to_string());

@@ -581,7 +581,7 @@ fn neuron_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> Vec<(String, f
     }
     let Some(graph) = &neuron.graph else { return forms };
     let scale = graph.scores.map(|scores| scores.scale);
-    let depths = depths(graph);
+    let depths = graph.node_clusters();
     // DeepDecipher's graphs start with the root's empty cluster, which puts the activating tokens at depth 1.
     let first_depth = usize::from(!depths.contains(&Some(0)));
     for (node, depth) in graph.nodes.iter().zip(depths) {
@@ -609,19 +609,6 @@ fn neuron_forms(strings: &TokenStrings, neuron: &NeuronTokens) -> Vec<(String, f
 /// Whether two forms are one for exact matching (`·the` and ` the` are).
 fn same_form(a: &str, b: &str) -> bool {
     a == b || exact_form(a) == exact_form(b)
-}
-
-/// Each node's depth: the first `subgraph_indices` range that covers it (ranges clipped).
-fn depths(graph: &NeuronGraph) -> Vec<Option<usize>> {
-    let n = graph.nodes.len();
-    let mut depths = vec![None; n];
-    for (depth, &start) in graph.subgraph_indices.iter().enumerate() {
-        let end = graph.subgraph_indices.get(depth + 1).map_or(n, |&end| end as usize).min(n);
-        for slot in depths.get_mut(start as usize..end).into_iter().flatten() {
-            slot.get_or_insert(depth);
-        }
-    }
-    depths
 }
 
 #[cfg(test)]

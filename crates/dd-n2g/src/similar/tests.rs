@@ -4,17 +4,14 @@ use dd_data::{TokenIndexEntry, normalise_token};
 
 use super::*;
 use crate::index::{neuron_tokens, token_index};
+use crate::rng::SplitMix64;
 
-/// A small deterministic generator (SplitMix64), so the tests need no `rand`.
-struct Rng(u64);
+/// The fixture's deterministic generator, with the draws these tests need.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: u64) -> u64 {
@@ -22,7 +19,7 @@ impl Rng {
     }
 
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
 
     /// A token rank from `0..vocab`, heavily skewed to small ranks: `vocab^(u^skew) − 1` is
@@ -43,7 +40,7 @@ fn tokens(rng: &mut Rng, count: u64, vocab: u64, skew: f64) -> Vec<String> {
 /// A random store: some neurons without context or without activating tokens, some copying an
 /// earlier neuron's tokens (exact ties), token frequencies skewed by `skew`.
 fn random_store(seed: u64, n_neurons: u64, vocab: u64, skew: f64) -> TokenIndex {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64::new(seed));
     let mut graphs: Vec<(NeuronIndex, GraphTokens)> = Vec::new();
     for _ in 0..n_neurons {
         let neuron = NeuronIndex { layer: rng.below(6) as u32, index: rng.below(n_neurons * 2) as u32 };

@@ -274,21 +274,6 @@ fn edge_path(out: &mut String, from: &Placed, to: &Placed) {
     out.push_str("\"/>");
 }
 
-/// Each node's depth: the first `subgraph_indices` range that covers it, `None` if none does.
-///
-/// Ranges come from files and may overlap, run backwards or point past the end; all are clipped.
-fn depths(graph: &NeuronGraph) -> Vec<Option<usize>> {
-    let n = graph.nodes.len();
-    let mut depths = vec![None; n];
-    for (depth, &start) in graph.subgraph_indices.iter().enumerate() {
-        let end = graph.subgraph_indices.get(depth + 1).map_or(n, |&end| end as usize).min(n);
-        for slot in depths.get_mut(start as usize..end).into_iter().flatten() {
-            slot.get_or_insert(depth);
-        }
-    }
-    depths
-}
-
 /// The display form of a token: whitespace made visible, truncated to [`LABEL_CHARS`].
 fn label(token: &str) -> String {
     let mut label: String = token
@@ -320,7 +305,7 @@ fn cells(label: &str) -> usize {
 /// Lays the graph out: capped, in columns by depth, ordered by barycenter, with coordinates.
 fn layout(graph: &NeuronGraph) -> Layout {
     let n = graph.nodes.len();
-    let depths = depths(graph);
+    let depths = graph.node_clusters();
     let depth_key = |i: usize| depths.get(i).copied().flatten().unwrap_or(usize::MAX);
     // DeepDecipher's graphs start with the root's empty cluster, which puts the activating tokens at depth 1.
     let depth_0_empty = !depths.contains(&Some(0));
