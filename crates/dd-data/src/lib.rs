@@ -34,7 +34,7 @@ pub use activating_tokens::{ActivatingTokens, TokenMean};
 pub use connections::{Connection, NeuronConnections};
 pub use error::DataError;
 pub use examples::{Example, ExampleGroup, ExampleGroupKind, NeuronExamples};
-pub use explanation::{Explanation, Explanations, NamedScore};
+pub use explanation::{Explanation, ExplanationProvenance, Explanations, NamedScore, SimulatedSequence, TextEmbedding};
 pub use graph::{FiringCounts, GraphNode, GraphScores, NeuronGraph};
 pub use input_tokens::InputTokens;
 pub use logits::{LogitAttribution, TokenValue};

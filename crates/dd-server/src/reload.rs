@@ -169,7 +169,7 @@ mod tests {
     }
 
     fn explanations(text: &str) -> NeuronRecord {
-        let explanation = Explanation { text: text.into(), origin: "test".into(), author: None, scores: Vec::new() };
+        let explanation = Explanation { text: text.into(), origin: "test".into(), ..Explanation::default() };
         NeuronRecord::Explanations(Explanations { explanations: vec![explanation] })
     }
 

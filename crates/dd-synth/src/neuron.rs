@@ -120,6 +120,7 @@ pub(crate) fn generate(
             origin: "synthetic".into(),
             author: Some("dd-synth".into()),
             scores: vec![NamedScore { name: "ev_correlation_score".into(), value: (rng.unit() * 0.8) as f32 }],
+            ..Explanation::default()
         }],
     };
     let context_tokens: Vec<u32> = (0..2).map(|_| sampler.sample(&mut rng)).collect();

@@ -18,8 +18,9 @@ pub use examples::{QuantizedExample, QuantizedExamples, QuantizedGroup, activati
 /// The format version written into every blob; bump it when any payload changes.
 ///
 /// Version 2 added the BOS section to `stats`; version 3 the node details and scores of `graph`;
-/// every other payload reads as in version 1.
-pub const FORMAT_VERSION: u8 = 3;
+/// version 4 the provenance, simulations and embedding of `explanations`; every other payload
+/// reads as in version 1.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The oldest format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u8 = 1;

@@ -1,11 +1,11 @@
 //! Payload encodings of every record kind except examples (see `examples.rs`).
 
 use dd_data::{
-    ActivatingTokens, Connection, Explanation, Explanations, FiringCounts, GraphNode, GraphScores, Histogram,
-    InputTokens, LayerDataKind, LayerRecord, LayerSummary, LogitAttribution, ModelDataKind, ModelRecord, NamedScore,
-    NeuronConnections, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats,
-    NeuronSummary, PositionStats, RankedNeuron, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, TokenMean,
-    TokenValue, Vocabulary,
+    ActivatingTokens, Connection, Explanation, ExplanationProvenance, Explanations, FiringCounts, GraphNode,
+    GraphScores, Histogram, InputTokens, LayerDataKind, LayerRecord, LayerSummary, LogitAttribution, ModelDataKind,
+    ModelRecord, NamedScore, NeuronConnections, NeuronDataKind, NeuronGraph, NeuronIndex, NeuronRanking, NeuronRecord,
+    NeuronStats, NeuronSummary, PositionStats, RankedNeuron, SimilarNeuron, SimilarNeurons, SimulatedSequence,
+    TextEmbedding, TokenIndex, TokenIndexEntry, TokenMean, TokenValue, Vocabulary,
 };
 
 use super::wire::{WireReader, WireWriter};
@@ -58,6 +58,7 @@ pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> 
                     out.str(&score.name);
                     out.f32(score.value);
                 }
+                write_explanation_details(explanation, &mut out);
             }
         }
         NeuronRecord::Graph(graph) => {
@@ -183,7 +184,12 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
                 let scores = (0..n_scores)
                     .map(|_| Ok(NamedScore { name: input.string()?, value: input.f32()? }))
                     .collect::<Result<_, CodecError>>()?;
-                explanations.push(Explanation { text, origin, author, scores });
+                let mut explanation = Explanation { text, origin, author, scores, ..Explanation::default() };
+                // Version 4 added provenance, simulations and the embedding.
+                if input.version() >= 4 {
+                    read_explanation_details(input, &mut explanation)?;
+                }
+                explanations.push(explanation);
             }
             NeuronRecord::Explanations(Explanations { explanations })
         }
@@ -405,4 +411,71 @@ fn write_neuron_list(neurons: &[NeuronIndex], out: &mut WireWriter) {
 fn read_neuron_list(input: &mut WireReader<'_>) -> Result<Vec<NeuronIndex>, CodecError> {
     let n_neurons = input.count(2)?;
     (0..n_neurons).map(|_| Ok(NeuronIndex { layer: input.u32()?, index: input.u32()? })).collect()
+}
+
+/// Flags of an explanation's optional parts (format version 4).
+const HAS_PROVENANCE: u8 = 1;
+const HAS_SIMULATOR: u8 = 1 << 1;
+const HAS_EMBEDDING: u8 = 1 << 2;
+
+fn write_explanation_details(explanation: &Explanation, out: &mut WireWriter) {
+    let provenance = explanation.provenance.as_ref();
+    let flags = if provenance.is_some() { HAS_PROVENANCE } else { 0 }
+        | if provenance.is_some_and(|p| p.simulator.is_some()) { HAS_SIMULATOR } else { 0 }
+        | if explanation.embedding.is_some() { HAS_EMBEDDING } else { 0 };
+    out.u8(flags);
+    if let Some(provenance) = provenance {
+        out.str(&provenance.prompt_version);
+        out.str(&provenance.prompt);
+        out.str(&provenance.created);
+        if let Some(simulator) = &provenance.simulator {
+            out.str(simulator);
+        }
+    }
+    out.len(explanation.simulations.len());
+    for sequence in &explanation.simulations {
+        out.len(sequence.token_ids.len());
+        sequence.token_ids.iter().for_each(|&id| out.varint(id.into()));
+        sequence.true_activations.iter().for_each(|&value| out.f32(value));
+        sequence.simulated_activations.iter().for_each(|&value| out.f32(value));
+    }
+    if let Some(embedding) = &explanation.embedding {
+        out.str(&embedding.model);
+        out.f32(embedding.scale);
+        out.len(embedding.values.len());
+        embedding.values.iter().for_each(|&value| out.u8(value as u8));
+    }
+}
+
+fn read_explanation_details(input: &mut WireReader<'_>, explanation: &mut Explanation) -> Result<(), CodecError> {
+    let flags = input.u8()?;
+    if flags & !(HAS_PROVENANCE | HAS_SIMULATOR | HAS_EMBEDDING) != 0 {
+        return Err(CodecError::Invalid("bad explanation flags"));
+    }
+    if flags & HAS_PROVENANCE != 0 {
+        let prompt_version = input.string()?;
+        let prompt = input.string()?;
+        let created = input.string()?;
+        let simulator = if flags & HAS_SIMULATOR != 0 { Some(input.string()?) } else { None };
+        explanation.provenance = Some(ExplanationProvenance { prompt_version, prompt, simulator, created });
+    } else if flags & HAS_SIMULATOR != 0 {
+        return Err(CodecError::Invalid("simulator without provenance"));
+    }
+    let n_sequences = input.count(1)?;
+    for _ in 0..n_sequences {
+        // Each token costs at least one id byte and eight activation bytes.
+        let n_tokens = input.count(9)?;
+        let token_ids = (0..n_tokens).map(|_| input.u32()).collect::<Result<Vec<_>, _>>()?;
+        let true_activations = (0..n_tokens).map(|_| input.f32()).collect::<Result<Vec<_>, _>>()?;
+        let simulated_activations = (0..n_tokens).map(|_| input.f32()).collect::<Result<Vec<_>, _>>()?;
+        explanation.simulations.push(SimulatedSequence { token_ids, true_activations, simulated_activations });
+    }
+    if flags & HAS_EMBEDDING != 0 {
+        let model = input.string()?;
+        let scale = input.f32()?;
+        let n_values = input.count(1)?;
+        let values = input.bytes(n_values)?.iter().map(|&byte| byte as i8).collect();
+        explanation.embedding = Some(TextEmbedding { model, scale, values });
+    }
+    Ok(())
 }

@@ -84,8 +84,33 @@ fn sample_records() -> Vec<NeuronRecord> {
                     origin: "openai".into(),
                     author: Some("gpt-4".into()),
                     scores: vec![NamedScore { name: "ev_correlation_score".into(), value: 0.43 }],
+                    ..Explanation::default()
                 },
-                Explanation { text: String::new(), origin: "synthetic".into(), author: None, scores: vec![] },
+                Explanation { text: String::new(), origin: "synthetic".into(), ..Explanation::default() },
+                Explanation {
+                    text: "the word \"thou\"".into(),
+                    origin: "generated".into(),
+                    author: Some("SmolLM2-135M-Instruct".into()),
+                    scores: vec![NamedScore { name: "rsquared_score".into(), value: -0.25 }],
+                    provenance: Some(ExplanationProvenance {
+                        prompt_version: "oai-token-activation-pairs/1".into(),
+                        prompt: "system\nWe're studying neurons".into(),
+                        simulator: Some("SmolLM2-135M-Instruct".into()),
+                        created: "2026-12-06T10:40:00Z".into(),
+                    }),
+                    simulations: vec![SimulatedSequence {
+                        token_ids: vec![1, 300, 70_000],
+                        true_activations: vec![0.0, 2.5, -0.1],
+                        simulated_activations: vec![0.1, 1.75, 0.0],
+                    }],
+                    embedding: Some(TextEmbedding::quantize("all-MiniLM-L6-v2", &[0.6, -0.8, 0.0])),
+                },
+                Explanation {
+                    text: "unscored".into(),
+                    origin: "generated".into(),
+                    provenance: Some(ExplanationProvenance { simulator: None, ..ExplanationProvenance::default() }),
+                    ..Explanation::default()
+                },
             ],
         }),
         NeuronRecord::Graph(NeuronGraph {

@@ -362,7 +362,7 @@ fn the_write_interface_writes_what_the_reader_reads() {
 
 fn explanation(text: &str) -> NeuronRecord {
     NeuronRecord::Explanations(Explanations {
-        explanations: vec![Explanation { text: text.into(), origin: "test".into(), author: None, scores: Vec::new() }],
+        explanations: vec![Explanation { text: text.into(), origin: "test".into(), ..Explanation::default() }],
     })
 }
 
