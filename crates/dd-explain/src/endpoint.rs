@@ -1,0 +1,1 @@
+//! An OpenAI-compatible Chat Completions client (see the module doc in lib.rs).
