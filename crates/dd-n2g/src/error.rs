@@ -14,7 +14,7 @@ pub enum N2gError {
     Tensor(#[from] candle_core::Error),
     /// The store failed to read or write.
     #[error("store: {0}")]
-    Store(#[from] dd_store::StoreError),
+    Store(dd_store::StoreError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -37,4 +37,14 @@ pub enum N2gError {
     /// The run was stopped (Ctrl-C); what was built so far is kept.
     #[error("stopped")]
     Stopped,
+}
+
+impl From<dd_store::StoreError> for N2gError {
+    /// A request the store cannot meet is the user's to fix, as this crate's own [`N2gError::Invalid`].
+    fn from(error: dd_store::StoreError) -> Self {
+        match error {
+            dd_store::StoreError::Invalid(message) => Self::Invalid(message),
+            error => Self::Store(error),
+        }
+    }
 }

@@ -11,11 +11,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dd_data::{
-    Example, ExampleGroupKind, LayerDataKind, LayerRecord, ModelRecord, NeuronDataKind, NeuronIndex, NeuronRecord,
-    NeuronStats,
+use dd_data::{Example, ExampleGroupKind, ModelRecord, NeuronDataKind, NeuronIndex, NeuronRecord, NeuronStats};
+use dd_store::{
+    EncodedNeuron, ModelEntry, NeuronChoice, SourceEntry, StoreLocation, StoreRead, choose_neurons, find_model,
 };
-use dd_store::{EncodedNeuron, ModelEntry, SourceEntry, StoreLocation, StoreRead};
 use rayon::prelude::*;
 
 use crate::N2gError;
@@ -24,18 +23,6 @@ use crate::index::{graph_tokens, token_index};
 use crate::probe::ActivationSource;
 use crate::similar::{SimilarityConfig, similar_neurons};
 use crate::substitutes::Substitutes;
-
-/// Which neurons to build graphs for: the layers and neurons given (all when absent), or of those
-/// the most interesting by the recording's ranking.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct NeuronChoice {
-    /// Layers to consider; every layer when `None`.
-    pub layers: Option<Vec<u32>>,
-    /// Neuron indices to consider in each of those layers; every neuron when `None`.
-    pub neurons: Option<Vec<u32>>,
-    /// Only this many, the most interesting first (the layer rankings' scores).
-    pub top_interesting: Option<usize>,
-}
 
 /// A graph-building run.
 #[derive(Clone, Debug)]
@@ -133,7 +120,8 @@ pub fn build_graphs(
 ) -> Result<N2gSummary, N2gError> {
     let mut writer = location.open_writer(dd_store::EncodeOptions::STANDARD)?;
     let reader = location.open_reader()?;
-    let (entry, source) = find_model(reader.as_ref(), &job.model_name)?;
+    let (entry, source) =
+        find_model(reader.as_ref(), &job.model_name, NeuronDataKind::Examples, "to build graphs from")?;
     let (n_layers, n_neurons) = model.source.shape();
     if (n_layers as u64, n_neurons as u64) != (source.info.n_layers, source.info.units_per_layer) {
         return Err(N2gError::Invalid(format!(
@@ -141,7 +129,7 @@ pub fn build_graphs(
             job.model_name, source.info.n_layers, source.info.units_per_layer
         )));
     }
-    let chosen = choose(reader.as_ref(), &source, &job.choice)?;
+    let chosen = choose_neurons(reader.as_ref(), &source, &job.choice)?;
     let mut to_build = Vec::new();
     for &neuron in &chosen {
         if reader.neuron_blob(source.id, neuron.layer, neuron.index, NeuronDataKind::Graph)?.is_none() {
@@ -279,64 +267,6 @@ pub fn write_index(
     Ok(n_graphs)
 }
 
-fn find_model(reader: &dyn StoreRead, name: &str) -> Result<(ModelEntry, SourceEntry), N2gError> {
-    let entry = reader
-        .catalog()
-        .model(name)
-        .ok_or_else(|| {
-            let known: Vec<&str> = reader.catalog().models().iter().map(|m| m.metadata.name.as_str()).collect();
-            N2gError::Invalid(format!("no model {name:?} in the database (it has: {})", known.join(", ")))
-        })?
-        .clone();
-    let source = entry
-        .sources
-        .first()
-        .cloned()
-        .ok_or_else(|| N2gError::Invalid(format!("model {name:?} has no recorded neurons")))?;
-    if !source.has_neuron_kind(NeuronDataKind::Examples) {
-        return Err(N2gError::Invalid(format!(
-            "model {name:?} has no examples to build graphs from: record it first (deepdecipher record)"
-        )));
-    }
-    Ok((entry, source))
-}
-
-/// The neurons a choice names, sorted, after checking every layer and index exists.
-fn choose(reader: &dyn StoreRead, source: &SourceEntry, choice: &NeuronChoice) -> Result<Vec<NeuronIndex>, N2gError> {
-    let (n_layers, n_neurons) = (source.info.n_layers as u32, source.info.units_per_layer as u32);
-    let layers: Vec<u32> = choice.layers.clone().unwrap_or_else(|| (0..n_layers).collect());
-    if let Some(&bad) = layers.iter().find(|&&l| l >= n_layers) {
-        return Err(N2gError::Invalid(format!("layer {bad} does not exist: the model has {n_layers} layers")));
-    }
-    if let Some(&bad) = choice.neurons.iter().flatten().find(|&&n| n >= n_neurons) {
-        return Err(N2gError::Invalid(format!("neuron {bad} does not exist: layers have {n_neurons} neurons")));
-    }
-    let wanted = |index: u32| choice.neurons.as_ref().is_none_or(|list| list.contains(&index));
-    let mut chosen: Vec<NeuronIndex> = match choice.top_interesting {
-        None => layers
-            .iter()
-            .flat_map(|&layer| (0..n_neurons).filter(|&i| wanted(i)).map(move |index| NeuronIndex { layer, index }))
-            .collect(),
-        Some(n) => {
-            let mut ranked = Vec::new();
-            for &layer in &layers {
-                let Some(LayerRecord::Ranking(ranking)) = reader.layer_record(source, layer, LayerDataKind::Ranking)?
-                else {
-                    return Err(N2gError::Invalid(format!(
-                        "layer {layer} has no interestingness ranking to choose neurons by"
-                    )));
-                };
-                ranked.extend(ranking.neurons.into_iter().filter(|r| wanted(r.neuron.index)));
-            }
-            ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.neuron.cmp(&b.neuron)));
-            ranked.into_iter().take(n).map(|r| r.neuron).collect()
-        }
-    };
-    chosen.sort_unstable();
-    chosen.dedup();
-    Ok(chosen)
-}
-
 /// A neuron's examples and scale from the store, or why it cannot have a graph.
 fn neuron_input(
     reader: &dyn StoreRead,
@@ -410,34 +340,5 @@ impl N2gJob {
             commit_every: 8,
             similarity: SimilarityConfig::STANDARD,
         }
-    }
-}
-
-/// The model a command means: the name given, else the database's only model, else the name the
-/// model's files give it (`fallback`, what `record` would have called it).
-pub fn model_name_in(
-    location: &StoreLocation,
-    given: Option<&str>,
-    fallback: Option<&str>,
-) -> Result<String, N2gError> {
-    if let Some(name) = given {
-        return Ok(name.to_owned());
-    }
-    let catalog = location
-        .existing_catalog()?
-        .ok_or_else(|| N2gError::Invalid(format!("{location} does not exist: record a model into it first")))?;
-    match catalog.models() {
-        [only] => Ok(only.metadata.name.clone()),
-        [] => Err(N2gError::Invalid(format!("{location} holds no model: record one into it first"))),
-        models => match fallback.filter(|name| catalog.model(name).is_some()) {
-            Some(name) => Ok(name.to_owned()),
-            None => {
-                let names: Vec<&str> = models.iter().map(|m| m.metadata.name.as_str()).collect();
-                Err(N2gError::Invalid(format!(
-                    "{location} holds several models ({}): say which with --name",
-                    names.join(", ")
-                )))
-            }
-        },
     }
 }

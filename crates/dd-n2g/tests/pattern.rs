@@ -8,9 +8,10 @@ use std::sync::atomic::AtomicBool;
 use dd_data::{NeuronDataKind, NeuronRecord};
 use dd_n2g::build::TokenTexts;
 use dd_n2g::fixture::write_pattern_model;
-use dd_n2g::job::{N2gJob, N2gModel, NeuronChoice, build_graphs};
+use dd_n2g::job::{N2gJob, N2gModel, build_graphs};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
 use dd_n2g::substitutes::EmbeddingNeighbours;
+use dd_store::NeuronChoice;
 use dd_store::StoreLocation;
 
 /// Text over a few letters, so that `a ? b` is common: about one position in 36.
@@ -42,7 +43,7 @@ fn the_pattern_neurons_graph_is_the_pattern_and_predicts_it_perfectly() {
     dd_record::record_to_database(&opened, &recording, &|_| {}, &AtomicBool::new(false)).expect("recorded");
 
     let location = StoreLocation::SqliteFile(database.clone());
-    let name = dd_n2g::job::model_name_in(&location, None, None).expect("one model");
+    let name = dd_store::model_name_in(&location, None, None).expect("one model");
     let choice =
         NeuronChoice { layers: Some(vec![pattern.layer]), neurons: Some(vec![pattern.neuron]), top_interesting: None };
     let job = N2gJob::standard(&name, &opened.tokenizer, choice);

@@ -58,6 +58,10 @@ pub enum StoreError {
         #[source]
         source: CodecError,
     },
+    /// A request that cannot be met (an unknown model, layer or neuron, a missing data kind), in
+    /// words for the user.
+    #[error("{0}")]
+    Invalid(String),
     /// A model with this name is already stored.
     #[error("model {name:?} already exists")]
     ModelExists {

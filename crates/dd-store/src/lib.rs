@@ -8,16 +8,19 @@
 //!   backend (PostgreSQL) implements these.
 //! - [`sqlite`]: schema and migrations, the read pool, the batched writer and `check`.
 //! - `location`: [`StoreLocation`], where a store lives; the one place a backend is chosen.
+//! - `choice`: which model and neurons a producer works on ([`NeuronChoice`], [`choose_neurons`]).
 //!
 //! **Invariant:** this is the only crate that links `rusqlite` or knows the schema.
 
 pub mod backend;
+mod choice;
 pub mod codec;
 mod error;
 mod location;
 pub mod sqlite;
 
 pub use backend::{Catalog, KindUsage, ModelEntry, ModelId, SourceEntry, SourceId, StoreBatch, StoreRead, StoreWrite};
+pub use choice::{NeuronChoice, choose_neurons, find_model, model_name_in};
 pub use codec::{CodecError, EncodeOptions, EncodedNeuron};
 pub use error::StoreError;
 pub use location::StoreLocation;

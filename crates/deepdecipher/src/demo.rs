@@ -13,11 +13,12 @@ use std::time::Instant;
 use anyhow::Context;
 
 use dd_n2g::build::TokenTexts;
-use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, NeuronChoice, build_graphs};
+use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, build_graphs};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
 use dd_n2g::substitutes::{EmbeddingNeighbours, ShapeRule};
 use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
 use dd_server::ReloadHandle;
+use dd_store::NeuronChoice;
 use dd_store::StoreLocation;
 
 use crate::Served;

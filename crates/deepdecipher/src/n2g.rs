@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use dd_n2g::build::TokenTexts;
-use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, N2gSummary, NeuronChoice, build_graphs, model_name_in};
+use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, N2gSummary, build_graphs};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
 use dd_n2g::substitutes::{EmbeddingNeighbours, NextTokenPredictions, NoSubstitutes, ShapeRule, Substitutes};
 use dd_store::StoreLocation;
+use dd_store::{NeuronChoice, model_name_in};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{N2gArgs, N2gExchangeArgs, SubstituteSource};
