@@ -13,6 +13,8 @@
 pub mod chat;
 pub mod endpoint;
 pub mod error;
+pub mod prompt;
+pub mod score;
 
 pub use chat::{ChatMessage, Role};
 pub use error::ExplainError;
