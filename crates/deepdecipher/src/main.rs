@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod explain;
 mod n2g;
 mod recording;
 
@@ -73,6 +74,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::N2g(args) => n2g::build(args),
         Command::N2gImport(args) => n2g::import(args),
         Command::N2gExport(args) => n2g::export(args),
+        Command::Explain(args) => explain::explain(args),
         Command::Migrate { database } => {
             if !database.exists() {
                 anyhow::bail!("{} does not exist", database.display());
@@ -140,6 +142,12 @@ pub(crate) fn serve(args: ServeArgs, opened: Option<OpenedModel>, served: Served
         let live = LiveModel::new(opened.transformer, opened.tokenizer, limits);
         state = state.with_live_model(&model_name, live)?;
         tracing::info!(model = %model_name, "visitors can run their own text");
+    }
+    if let Some(dir) = &args.embedder {
+        let encoder = dd_model::SentenceEncoder::load(dir)
+            .with_context(|| format!("loading the sentence encoder in {}", dir.display()))?;
+        tracing::info!(encoder = encoder.model_name(), "visitors can search explanations by meaning");
+        state = state.with_query_encoder(Arc::new(encoder));
     }
     let state = Arc::new(state);
     state.warm_search_indexes();
