@@ -5,6 +5,7 @@ mod api;
 mod browser;
 mod cli;
 mod demo;
+mod explain;
 mod http;
 mod n2g;
 mod record;
