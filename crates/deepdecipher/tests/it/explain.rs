@@ -238,7 +238,7 @@ fn smollm2_explains_simulates_and_the_search_finds_it() {
     let response = crate::http::get(server.addr, &format!("/api/SmolLM2-135M-Instruct/explanation-search?q={}&limit=2", url_encode(&text)));
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
-    let first = &body["results"][0];
+    let first = &body["explanations"][0];
     assert_eq!(
         (first["layer"].as_u64(), first["neuron"].as_u64()),
         (Some(u64::from(*layer)), Some(u64::from(*index))),
