@@ -7,6 +7,8 @@
 //! facts about every neuron from the weights alone (direct logit attribution, input tokens,
 //! neuron-to-neuron connections). [`describe`] reads what a model's files say about it (the name
 //! its metadata gives, its training data, how its weights are stored) without loading the weights.
+//! [`generate`] continues a prompt over a [`KvCache`] ([`Transformer::extend`]), and
+//! [`ChatTemplate`] writes a conversation the way an instruct model expects it.
 //!
 //! ```no_run
 //! use dd_model::{load_transformer, RunRequest};
@@ -19,16 +21,19 @@
 //! # let _ = layer_0; Ok(()) }
 //! ```
 
+mod chat;
 pub mod circuits;
 pub mod config;
 mod describe;
 mod error;
+mod generate;
 mod load;
 pub mod model;
 mod ops;
 mod tokenizer;
 mod weights;
 
+pub use chat::ChatTemplate;
 pub use circuits::{
     CircuitOptions, NeuronLink, NeuronLinks, TokenEffect, TokenEffects, WeightFact, WorkEstimate, input_tokens,
     logit_attribution, neuron_connections, work_estimate,
@@ -36,9 +41,10 @@ pub use circuits::{
 pub use config::{Activation, Architecture, MlpKind, ModelConfig, Normalization, Positions};
 pub use describe::{ModelDescription, describe};
 pub use error::ModelError;
+pub use generate::{Generated, GenerationConfig, KvCache, Sampling, StopReason, generate, greedy_continuation};
 pub use load::{
     ModelFiles, TokenizerFiles, WeightFormat, load_located, load_tokenizer, load_transformer, locate, read_config,
     shard_names, tokenizer_repository,
 };
-pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer, greedy_continuation};
+pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer};
 pub use tokenizer::{Tokenizer, display_token};

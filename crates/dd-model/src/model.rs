@@ -90,7 +90,7 @@ impl Linear {
     }
 
     /// `x·W` without the bias, for when the bias is fused into the next op.
-    fn forward_without_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn forward_without_bias(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.matmul(&self.weight)
     }
 }
@@ -308,6 +308,11 @@ impl Transformer {
         &self.unembed.weight
     }
 
+    /// The unembedding's bias (TransformerLens `b_U`), if the model has one.
+    pub(crate) fn unembedding_bias(&self) -> Option<&Tensor> {
+        self.unembed.bias.as_ref()
+    }
+
     /// The normalisation before the unembedding.
     pub fn final_norm(&self) -> NormWeights {
         NormWeights { norm: self.final_norm.clone() }
@@ -343,36 +348,70 @@ impl Transformer {
     /// Stops after the MLP of the last requested layer unless logits are requested.
     pub fn run(&self, input_ids: &Tensor, request: &RunRequest) -> Result<RunOutput, ModelError> {
         let (ids, batch, positions) = self.check_input(input_ids, request)?;
-        let wants = |layer: usize, hook: Hook| request.layers.contains(&layer) && request.hooks.contains(&hook);
-        let last_layer = match request.logits {
-            true => Some(self.config.n_layers - 1),
-            false => request.layers.iter().copied().max(),
+        let end = match request.logits {
+            true => PassEnd::FinalNorm,
+            false => match request.layers.iter().copied().max() {
+                Some(layer) => PassEnd::AfterMlp(layer),
+                None => return Ok(RunOutput { layers: Vec::new(), logits: None }),
+            },
         };
-        let mut output = RunOutput { layers: Vec::new(), logits: None };
-        let Some(last_layer) = last_layer else { return Ok(output) };
         if request.hooks.is_empty() && !request.logits {
-            return Ok(output);
+            return Ok(RunOutput { layers: Vec::new(), logits: None });
         }
+        let residual = self.embed(&ids, batch, positions, 0)?;
+        let mut pass = WholeSequence { model: self, request, batch, positions, layers: Vec::new() };
+        let normalized = self.forward_blocks(residual, end, &mut pass)?;
+        let logits = match normalized {
+            Some(normalized) => {
+                Some(self.unembed.forward(&normalized)?.reshape((batch, positions, self.config.d_vocab))?)
+            }
+            None => None,
+        };
+        Ok(RunOutput { layers: pass.layers, logits })
+    }
 
-        let mut residual = self.token_embedding.index_select(&ids, 0)?;
-        if let Some(position_embedding) = &self.position_embedding {
-            let positions_used = position_embedding.narrow(0, 0, positions)?;
-            residual = residual
-                .reshape((batch, positions, self.config.d_model))?
-                .broadcast_add(&positions_used)?
-                .reshape((batch * positions, self.config.d_model))?;
-        }
+    /// The token embeddings of `ids` (flat, u32, `batch` sequences of `positions`), plus the
+    /// learned position embeddings of positions `first_position..` when the model has them.
+    pub(crate) fn embed(
+        &self,
+        ids: &Tensor,
+        batch: usize,
+        positions: usize,
+        first_position: usize,
+    ) -> candle_core::Result<Tensor> {
+        let tokens = self.token_embedding.index_select(ids, 0)?;
+        let Some(position_embedding) = &self.position_embedding else { return Ok(tokens) };
+        let positions_used = position_embedding.narrow(0, first_position, positions)?;
+        tokens
+            .reshape((batch, positions, self.config.d_model))?
+            .broadcast_add(&positions_used)?
+            .reshape((batch * positions, self.config.d_model))
+    }
 
+    /// The residual stream `residual` [rows, d_model] through the blocks up to `end`: the
+    /// arithmetic every pass shares (pending outputs added by the next fused norm, serial or
+    /// parallel residual), with `pass` deciding how attention reaches its keys and what is kept of
+    /// each MLP. Returns the final-normalised rows when `end` is [`PassEnd::FinalNorm`].
+    pub(crate) fn forward_blocks(
+        &self,
+        mut residual: Tensor,
+        end: PassEnd,
+        pass: &mut impl BlockPass,
+    ) -> Result<Option<Tensor>, ModelError> {
+        let last_layer = match end {
+            PassEnd::AfterMlp(layer) => layer,
+            PassEnd::FinalNorm => self.config.n_layers - 1,
+        };
         // Outputs not yet added to the residual stream, with their biases: the fused step that
         // computes the next normalisation adds them.
         let mut pending: Vec<(Tensor, Option<Tensor>)> = Vec::new();
         for (layer, block) in self.blocks.iter().enumerate().take(last_layer + 1) {
-            let ends_run = layer == last_layer && !request.logits;
+            let ends_pass = layer == last_layer && matches!(end, PassEnd::AfterMlp(_));
             let mlp_input = match self.config.parallel_residual {
                 true => {
                     // The MLP reads the block's input, so the last block's attention would only
                     // feed layers nobody asked for.
-                    let norms = match ends_run {
+                    let norms = match ends_pass {
                         true => vec![block.mlp_norm.parameters()],
                         false => vec![block.attention_norm.parameters(), block.mlp_norm.parameters()],
                     };
@@ -381,14 +420,14 @@ impl Transformer {
                     residual = next;
                     pending.clear();
                     if let Some(attention_input) = normalized.pop() {
-                        pending.push(self.attention(&block.attention, &attention_input, batch, positions)?);
+                        pending.push(pass.attend(layer, &block.attention, &attention_input)?);
                     }
                     mlp_input
                 }
                 false => {
                     let (next, normalized) =
                         ops::add_and_normalize(&residual, &pending, &[block.attention_norm.parameters()])?;
-                    let attention_output = self.attention(&block.attention, &normalized[0], batch, positions)?;
+                    let attention_output = pass.attend(layer, &block.attention, &normalized[0])?;
                     let (next, normalized) =
                         ops::add_and_normalize(&next, &[attention_output], &[block.mlp_norm.parameters()])?;
                     residual = next;
@@ -396,25 +435,17 @@ impl Transformer {
                     normalized.into_iter().next().expect("one output per norm")
                 }
             };
-            let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input, wants(layer, Hook::Mid))?;
-            let shape = (batch, positions, self.config.d_mlp);
-            if wants(layer, Hook::Post) {
-                output.layers.push(LayerValues { layer, hook: Hook::Post, values: post.reshape(shape)? });
-            }
-            if let Some(mid) = mid.filter(|_| wants(layer, Hook::Mid)) {
-                output.layers.push(LayerValues { layer, hook: Hook::Mid, values: mid.reshape(shape)? });
-            }
-            if ends_run {
+            let (post, mid) = self.mlp_activations(&block.mlp, &mlp_input, pass.wants_mid(layer))?;
+            pass.mlp_values(layer, &post, mid)?;
+            if ends_pass {
                 // The last W_out would only feed layers nobody asked for.
-                return Ok(output);
+                return Ok(None);
             }
             let (Mlp::Plain { output, .. } | Mlp::Gated { output, .. }) = &block.mlp;
             pending.push((output.forward_without_bias(&post)?, output.bias.clone()));
         }
-        let (_, normalized) = ops::add_and_normalize(&residual, &pending, &[self.final_norm.parameters()])?;
-        let logits = self.unembed.forward(&normalized[0])?;
-        output.logits = Some(logits.reshape((batch, positions, self.config.d_vocab))?);
-        Ok(output)
+        let (_, mut normalized) = ops::add_and_normalize(&residual, &pending, &[self.final_norm.parameters()])?;
+        Ok(normalized.pop())
     }
 
     /// Validates shapes, token ids, layers and hooks before any work is done; returns the ids
@@ -461,28 +492,50 @@ impl Transformer {
         batch: usize,
         positions: usize,
     ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let layout = self.head_layout(batch, positions);
+        let heads = self.split_heads(attention, x, layout, 0)?;
+        let mixed = ops::causal_attention(&heads, layout, self.attention_scale())?
+            .reshape((batch * positions, layout.n_heads * layout.d_head))?;
+        Ok((attention.output.forward_without_bias(&mixed)?, attention.output.bias.clone()))
+    }
+
+    /// How this model's fused Q/K/V projection of `batch` sequences of `positions` splits into heads.
+    pub(crate) fn head_layout(&self, batch: usize, positions: usize) -> ops::HeadLayout {
         let ModelConfig { n_heads, n_kv_heads, d_head, .. } = self.config;
-        let layout = ops::HeadLayout { batch, positions, n_heads, n_kv_heads, d_head };
-        let heads = match self.device.is_cpu() {
-            true => ops::split_heads(
+        ops::HeadLayout { batch, positions, n_heads, n_kv_heads, d_head }
+    }
+
+    /// 1/√d_head, the scale of every attention score.
+    pub(crate) fn attention_scale(&self) -> f64 {
+        1.0 / (self.config.d_head as f64).sqrt()
+    }
+
+    /// Q, K and V of `x` [batch·positions, d_model] with their biases, as head-major
+    /// [batch, H + 2·Hkv, positions, d_head], rotary applied as at positions `first_position..`.
+    pub(crate) fn split_heads(
+        &self,
+        attention: &Attention,
+        x: &Tensor,
+        layout: ops::HeadLayout,
+        first_position: usize,
+    ) -> candle_core::Result<Tensor> {
+        let ops::HeadLayout { batch, positions, n_heads, n_kv_heads, d_head } = layout;
+        if self.device.is_cpu() {
+            return ops::split_heads(
                 &attention.qkv.forward_without_bias(x)?,
                 attention.qkv.bias.as_ref(),
                 layout,
                 self.rotary.as_ref().map(|rotary| &rotary.host),
-            )?,
-            false => {
-                let qkv = attention.qkv.forward(x)?;
-                let heads = qkv.reshape((batch, positions, n_heads + 2 * n_kv_heads, d_head))?.transpose(1, 2)?;
-                let rotated = match &self.rotary {
-                    Some(rotary) => rotary.apply(&heads.narrow(1, 0, n_heads + n_kv_heads)?, positions)?,
-                    None => heads.narrow(1, 0, n_heads + n_kv_heads)?,
-                };
-                Tensor::cat(&[rotated, heads.narrow(1, n_heads + n_kv_heads, n_kv_heads)?], 1)?.contiguous()?
-            }
+                first_position,
+            );
+        }
+        let qkv = attention.qkv.forward(x)?;
+        let heads = qkv.reshape((batch, positions, n_heads + 2 * n_kv_heads, d_head))?.transpose(1, 2)?;
+        let rotated = match &self.rotary {
+            Some(rotary) => rotary.apply(&heads.narrow(1, 0, n_heads + n_kv_heads)?, first_position, positions)?,
+            None => heads.narrow(1, 0, n_heads + n_kv_heads)?,
         };
-        let mixed = ops::causal_attention(&heads, layout, 1.0 / (d_head as f64).sqrt())?
-            .reshape((batch * positions, n_heads * d_head))?;
-        Ok((attention.output.forward_without_bias(&mixed)?, attention.output.bias.clone()))
+        Tensor::cat(&[rotated, heads.narrow(1, n_heads + n_kv_heads, n_kv_heads)?], 1)?.contiguous()
     }
 
     /// The MLP's neuron activations (`hook_post`) and, for SoLU, `hook_mid`.
@@ -508,11 +561,86 @@ impl Transformer {
     }
 }
 
+/// How far a pass through the blocks goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PassEnd {
+    /// Stop after this layer's MLP activations: nothing later is needed.
+    AfterMlp(usize),
+    /// Through every block and the final normalisation.
+    FinalNorm,
+}
+
+/// What distinguishes one pass through the blocks from another, beside the residual arithmetic
+/// [`Transformer::forward_blocks`] states once: how attention reaches its keys (the whole
+/// sequence at once, or a cache of earlier positions) and what is kept of each MLP.
+pub(crate) trait BlockPass {
+    /// The attention output of `layer` for its normalised input `x` [rows, d_model]: the output
+    /// projection's product and, apart, its bias.
+    fn attend(
+        &mut self,
+        layer: usize,
+        attention: &Attention,
+        x: &Tensor,
+    ) -> Result<(Tensor, Option<Tensor>), ModelError>;
+
+    /// Whether the pass wants SoLU's `hook_mid` of `layer` (it costs a separate pass).
+    fn wants_mid(&self, _layer: usize) -> bool {
+        false
+    }
+
+    /// Receives `layer`'s activations [rows, d_mlp] (and `hook_mid` when asked for).
+    fn mlp_values(&mut self, _layer: usize, _post: &Tensor, _mid: Option<Tensor>) -> Result<(), ModelError> {
+        Ok(())
+    }
+}
+
+/// [`Transformer::run`]'s pass: causal attention over whole sequences, the requested hooks kept.
+struct WholeSequence<'a> {
+    model: &'a Transformer,
+    request: &'a RunRequest,
+    batch: usize,
+    positions: usize,
+    layers: Vec<LayerValues>,
+}
+
+impl WholeSequence<'_> {
+    fn wants(&self, layer: usize, hook: Hook) -> bool {
+        self.request.layers.contains(&layer) && self.request.hooks.contains(&hook)
+    }
+}
+
+impl BlockPass for WholeSequence<'_> {
+    fn attend(
+        &mut self,
+        _layer: usize,
+        attention: &Attention,
+        x: &Tensor,
+    ) -> Result<(Tensor, Option<Tensor>), ModelError> {
+        Ok(self.model.attention(attention, x, self.batch, self.positions)?)
+    }
+
+    fn wants_mid(&self, layer: usize) -> bool {
+        self.wants(layer, Hook::Mid)
+    }
+
+    fn mlp_values(&mut self, layer: usize, post: &Tensor, mid: Option<Tensor>) -> Result<(), ModelError> {
+        let shape = (self.batch, self.positions, self.model.config.d_mlp);
+        if self.wants(layer, Hook::Post) {
+            self.layers.push(LayerValues { layer, hook: Hook::Post, values: post.reshape(shape)? });
+        }
+        if let Some(mid) = mid.filter(|_| self.wants(layer, Hook::Mid)) {
+            self.layers.push(LayerValues { layer, hook: Hook::Mid, values: mid.reshape(shape)? });
+        }
+        Ok(())
+    }
+}
+
 impl RotaryTables {
-    /// Rotates the first `dims` channels of `x` [batch, heads, positions, d_head].
-    fn apply(&self, x: &Tensor, positions: usize) -> candle_core::Result<Tensor> {
-        let cos = self.cos.narrow(0, 0, positions)?;
-        let sin = self.sin.narrow(0, 0, positions)?;
+    /// Rotates the first `dims` channels of `x` [batch, heads, positions, d_head], whose first
+    /// position is `first_position`.
+    fn apply(&self, x: &Tensor, first_position: usize, positions: usize) -> candle_core::Result<Tensor> {
+        let cos = self.cos.narrow(0, first_position, positions)?;
+        let sin = self.sin.narrow(0, first_position, positions)?;
         let d_head = x.dim(D::Minus1)?;
         let rotate = |part: &Tensor| match self.interleaved {
             true => candle_nn::rotary_emb::rope_i(&part.contiguous()?, &cos, &sin),
@@ -542,23 +670,6 @@ fn rotary_tables(dims: usize, base: f64, n_ctx: usize) -> (Vec<f32>, Vec<f32>) {
         }
     }
     (cos, sin)
-}
-
-/// Greedy decoding: appends the most likely next token `max_new_tokens` times (no sampling, no
-/// cache; meant for checks and short demos, not for serving generations).
-pub fn greedy_continuation(model: &Transformer, prompt: &[u32], max_new_tokens: usize) -> Result<Vec<u32>, ModelError> {
-    let mut ids = prompt.to_vec();
-    for _ in 0..max_new_tokens {
-        if ids.len() >= model.config.n_ctx {
-            break;
-        }
-        let input = Tensor::from_slice(&ids, (1, ids.len()), &model.device)?;
-        let output = model.run(&input, &RunRequest::logits_only())?;
-        let Some(logits) = output.logits else { break };
-        let last = logits.squeeze(0)?.get(ids.len() - 1)?;
-        ids.push(last.argmax(0)?.to_scalar::<u32>()?);
-    }
-    Ok(ids.split_off(prompt.len()))
 }
 
 impl Transformer {

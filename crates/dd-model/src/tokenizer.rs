@@ -23,6 +23,7 @@ pub struct Tokenizer {
     /// Ids of special tokens (control tokens, `<|endoftext|>`).
     special: Vec<bool>,
     bos_token_id: Option<u32>,
+    eos_token_id: Option<u32>,
     /// Where it came from, for errors.
     source: PathBuf,
 }
@@ -42,7 +43,7 @@ impl Tokenizer {
     pub fn from_tokenizer_json(path: &Path) -> Result<Self, ModelError> {
         let inner = tokenizers::Tokenizer::from_file(path).map_err(|err| tokenizer_error(path, err))?;
         let byte_level = uses_byte_level(inner.get_decoder());
-        Ok(Self::with_tables(inner, byte_level, None, path))
+        Ok(Self::with_tables(inner, byte_level, [None, None], path))
     }
 
     /// Builds GPT-2's byte-level BPE from `encoder.json` (token → id) and `vocab.bpe` (merges).
@@ -63,7 +64,7 @@ impl Tokenizer {
         }
         let specials: Vec<String> = vocab.keys().filter(|token| token.as_str() == "<|endoftext|>").cloned().collect();
         let inner = byte_level_bpe(encoder, vocab, merge_pairs, PreTokenization::Gpt2, &specials)?;
-        Ok(Self::with_tables(inner, true, None, encoder))
+        Ok(Self::with_tables(inner, true, [None, None], encoder))
     }
 
     /// Builds the tokenizer a GGUF file embeds (`tokenizer.ggml.model` = `gpt2`, byte-level BPE).
@@ -137,12 +138,18 @@ impl Tokenizer {
             }
         };
         let inner = byte_level_bpe(path, vocab, merge_pairs, pre_tokenization, &specials)?;
-        let bos_token_id =
-            metadata.get("tokenizer.ggml.bos_token_id").map(gguf_signed).and_then(|id| u32::try_from(id).ok());
-        Ok(Self::with_tables(inner, true, bos_token_id, path))
+        let id = |key: &str| metadata.get(key).map(gguf_signed).and_then(|id| u32::try_from(id).ok());
+        let bos_and_eos = [id("tokenizer.ggml.bos_token_id"), id("tokenizer.ggml.eos_token_id")];
+        Ok(Self::with_tables(inner, true, bos_and_eos, path))
     }
 
-    fn with_tables(inner: tokenizers::Tokenizer, byte_level: bool, bos_token_id: Option<u32>, source: &Path) -> Self {
+    /// `bos_and_eos`: the ids the file's metadata names, if any.
+    fn with_tables(
+        inner: tokenizers::Tokenizer,
+        byte_level: bool,
+        bos_and_eos: [Option<u32>; 2],
+        source: &Path,
+    ) -> Self {
         let vocab = inner.get_vocab(true);
         let size = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
         let mut token_bytes = vec![Vec::new(); size];
@@ -163,10 +170,12 @@ impl Tokenizer {
                 (false, None) => token.replace('▁', " ").into_bytes(),
             };
         }
-        Self { inner, token_bytes, special, bos_token_id, source: source.to_path_buf() }
+        let [bos_token_id, eos_token_id] = bos_and_eos;
+        Self { inner, token_bytes, special, bos_token_id, eos_token_id, source: source.to_path_buf() }
     }
 
-    /// Token ids for `text`, without any special tokens added.
+    /// Token ids for `text`, without any special tokens added; special tokens written in the text
+    /// (`<|im_start|>` in a chat prompt) become their single ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let encoding = self.inner.encode(text, false).map_err(|err| tokenizer_error(&self.source, err))?;
         Ok(encoding.get_ids().to_vec())
@@ -184,6 +193,20 @@ impl Tokenizer {
         self.bos_token_id.or_else(|| {
             ["<|endoftext|>", "<s>", "<|begin_of_text|>"].iter().find_map(|token| self.inner.token_to_id(token))
         })
+    }
+
+    /// The id that ends a document, if the tokenizer names one.
+    pub fn eos_token_id(&self) -> Option<u32> {
+        self.eos_token_id.or_else(|| {
+            ["<|endoftext|>", "</s>", "<|end_of_text|>"].iter().find_map(|token| self.inner.token_to_id(token))
+        })
+    }
+
+    /// The id of the vocabulary entry spelt exactly `token_text` as the tokenizer stores it
+    /// (byte-level BPE writes a leading space as `Ġ`: `"Ġthe"`, not `" the"`), special tokens
+    /// included.
+    pub fn token_id(&self, token_text: &str) -> Option<u32> {
+        self.inner.token_to_id(token_text)
     }
 
     /// One more than the largest id.

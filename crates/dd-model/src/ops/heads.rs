@@ -40,20 +40,23 @@ pub(crate) struct RotaryHost {
 /// CPU only: the fused projection `qkv` [batch·positions, (H + 2·Hkv)·d_head] plus `bias`, split
 /// into head-major [batch, H + 2·Hkv, positions, d_head] with rotary applied to the query and key
 /// heads, in one pass (instead of a bias add, three transposing copies and the rotary's copies).
+/// The rows are positions `first_position..` (after a cache of earlier positions, when generating).
 pub(crate) fn split_heads(
     qkv: &Tensor,
     bias: Option<&Tensor>,
     layout: HeadLayout,
     rotary: Option<&RotaryHost>,
+    first_position: usize,
 ) -> candle_core::Result<Tensor> {
     let qkv = qkv.contiguous()?;
     let bias = bias_or_zeros(bias, layout.all_heads() * layout.d_head, qkv.device())?;
-    qkv.apply_op2_no_bwd(&bias, &SplitHeads { layout, rotary: rotary.cloned() })
+    qkv.apply_op2_no_bwd(&bias, &SplitHeads { layout, rotary: rotary.cloned(), first_position })
 }
 
 struct SplitHeads {
     layout: HeadLayout,
     rotary: Option<RotaryHost>,
+    first_position: usize,
 }
 
 impl CustomOp2 for SplitHeads {
@@ -76,10 +79,14 @@ impl CustomOp2 for SplitHeads {
         if qkv_layout.dims() != [batch * positions, width] || bias.len() != width {
             candle_core::bail!("projection {:?} does not fit {:?}", qkv_layout.dims(), self.layout)
         }
+        let last_position = self.first_position + positions;
         if let Some(rotary) = &self.rotary {
             let half = rotary.dims / 2;
-            if rotary.dims > d_head || rotary.cos.len() < positions * half || rotary.sin.len() < positions * half {
-                candle_core::bail!("rotary tables do not cover {positions} positions of {d_head} channels")
+            if rotary.dims > d_head
+                || rotary.cos.len() < last_position * half
+                || rotary.sin.len() < last_position * half
+            {
+                candle_core::bail!("rotary tables do not cover {last_position} positions of {d_head} channels")
             }
         }
         let mut out = vec![0f32; batch * width * positions];
@@ -93,6 +100,7 @@ impl CustomOp2 for SplitHeads {
                 column: head * d_head,
                 width,
                 rotary: self.rotary.as_ref().filter(|_| head < rotated_heads),
+                first_position: self.first_position,
                 out_block,
             })
         });
@@ -107,6 +115,8 @@ struct SplitHeadBlock<'a> {
     column: usize,
     width: usize,
     rotary: Option<&'a RotaryHost>,
+    /// The position of the first row, where the rotary tables are read from.
+    first_position: usize,
     out_block: &'a mut [f32],
 }
 
@@ -123,8 +133,8 @@ impl pulp::WithSimd for SplitHeadBlock<'_> {
             }
             let Some(rotary) = self.rotary else { continue };
             let half = rotary.dims / 2;
-            let cos = &rotary.cos[position * half..][..half];
-            let sin = &rotary.sin[position * half..][..half];
+            let cos = &rotary.cos[(self.first_position + position) * half..][..half];
+            let sin = &rotary.sin[(self.first_position + position) * half..][..half];
             if rotary.interleaved {
                 for (pair, (&cos, &sin)) in out[..rotary.dims].chunks_exact_mut(2).zip(cos.iter().zip(sin)) {
                     let (first, second) = (pair[0], pair[1]);
