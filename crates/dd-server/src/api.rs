@@ -15,6 +15,7 @@ use dd_store::SourceEntry;
 
 use crate::contract::{Route, service_parameters};
 use crate::error::ApiError;
+use crate::explanation_search::{Filters, check_searchable, embed_query};
 use crate::json::JsonOut;
 use crate::live::{LiveFindings, LiveResult, LiveTarget};
 use crate::model_context::ModelContext;
@@ -110,7 +111,18 @@ enum Request {
     All,
     Search(String),
     TokenSearch { query: String, mode: MatchMode, offset: usize, limit: usize },
+    ExplanationSearch(MeaningQuery),
     Activations(String),
+}
+
+/// An `explanation-search` request, validated.
+struct MeaningQuery {
+    text: String,
+    min_score: Option<f32>,
+    origin: Option<String>,
+    layer: Option<u32>,
+    offset: usize,
+    limit: usize,
 }
 
 async fn respond(
@@ -191,6 +203,23 @@ async fn respond(
                     let limit = query.integer("limit").map_or(usize::MAX, |limit| limit as usize);
                     Request::TokenSearch { query: text, mode, offset, limit }
                 }
+                Service::ExplanationSearch => {
+                    only_mlp(service, &source)?;
+                    // Refused before the index is built: without an encoder it would only take memory.
+                    state.query_encoder()?;
+                    let layer = match query.integer("layer") {
+                        Some(layer) => Some(parse_index("layer", &layer.to_string(), source.info.n_layers)?),
+                        None => None,
+                    };
+                    Request::ExplanationSearch(MeaningQuery {
+                        text: required_text(&query, "q")?.to_owned(),
+                        min_score: query.number("min_score").map(|score| score as f32),
+                        origin: query.text("origin").map(str::to_owned),
+                        layer,
+                        offset: query.integer("offset").map_or(0, |offset| offset as usize),
+                        limit: query.integer("limit").map_or(usize::MAX, |limit| limit as usize),
+                    })
+                }
                 service => Request::One(service),
             }
         }
@@ -252,7 +281,8 @@ fn build_body(
             out.raw("{");
             let services = Service::with_data(&model.entry, source);
             let services = services.iter().filter(|s| {
-                !matches!(s, Service::Neuron2GraphSearch | Service::TokenSearch) && s.levels().contains(&target.level())
+                !matches!(s, Service::Neuron2GraphSearch | Service::TokenSearch | Service::ExplanationSearch)
+                    && s.levels().contains(&target.level())
             });
             for (i, service) in services.enumerate() {
                 if i > 0 {
@@ -278,6 +308,16 @@ fn build_body(
         Request::TokenSearch { query, mode, offset, limit } => {
             let index = model.token_index(store, source)?;
             let page = index.page(&query, mode, offset, limit);
+            return Ok(envelope(model, &serde_json::to_string(&page).unwrap_or_default()));
+        }
+        Request::ExplanationSearch(search) => {
+            let encoder = state.query_encoder()?;
+            let index = model.explanation_index(store, source, Some(encoder.model_name()))?;
+            check_searchable(&index, encoder.as_ref(), &model.entry.metadata.name)?;
+            let vector = embed_query(&index, encoder.as_ref(), &search.text)?;
+            let filters =
+                Filters { min_score: search.min_score, origin: search.origin.as_deref(), layer: search.layer };
+            let page = index.page(&search.text, &vector, &filters, search.offset, search.limit);
             return Ok(envelope(model, &serde_json::to_string(&page).unwrap_or_default()));
         }
         Request::Search(query) => {

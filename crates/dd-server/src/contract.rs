@@ -31,6 +31,9 @@ pub(crate) const MAX_TOKEN_QUERY_CHARS: usize = 1000;
 /// The largest `token-search` offset: more neurons than any model has.
 pub(crate) const MAX_OFFSET: u64 = 100_000_000;
 
+/// The longest `explanation-search` query, in characters: a sentence encoder reads 256 tokens at most.
+pub(crate) const MAX_MEANING_QUERY_CHARS: usize = 1000;
+
 /// `?source=`, taken by every model route.
 pub(crate) const SOURCE: QueryParameter = QueryParameter {
     name: "source",
@@ -105,6 +108,64 @@ const OFFSET: QueryParameter = QueryParameter {
                   is empty.",
     example: "100",
     value: ParameterValue::Integer { minimum: 0, maximum: MAX_OFFSET, default: Some(0) },
+};
+
+/// `explanation-search`'s `?q=`: any text; the encoder embeds whatever it is given.
+const MEANING_QUERY: QueryParameter = QueryParameter {
+    name: "q",
+    required: true,
+    description: "1 to 1000 characters: what the explanations should mean, in plain words (`a verb in the past tense`). \
+                  It is embedded by the server's sentence encoder and compared with each explanation's embedding.",
+    example: "the end of a sentence",
+    value: ParameterValue::Text { min_chars: 1, max_chars: MAX_MEANING_QUERY_CHARS, pattern: None, default: None },
+};
+
+/// `explanation-search`'s `?limit=`.
+const MEANING_LIMIT: QueryParameter = QueryParameter {
+    name: "limit",
+    required: false,
+    description: "Explanations returned, from 1 to 1000 (default 20).",
+    example: "10",
+    value: ParameterValue::Integer { minimum: 1, maximum: 1000, default: Some(20) },
+};
+
+/// `explanation-search`'s `?offset=`.
+const MEANING_OFFSET: QueryParameter = QueryParameter {
+    name: "offset",
+    required: false,
+    description: "Explanations skipped before the first returned, from 0 to 100,000,000 (default 0); past `total` \
+                  the page is empty.",
+    example: "20",
+    value: ParameterValue::Integer { minimum: 0, maximum: MAX_OFFSET, default: Some(0) },
+};
+
+/// `explanation-search`'s `?min_score=`.
+const MIN_SCORE: QueryParameter = QueryParameter {
+    name: "min_score",
+    required: false,
+    description: "Only explanations whose `ev_correlation_score` (the correlation of the simulated activations with \
+                  the true ones, from -1 to 1) is at least this; explanations without that score are left out.",
+    example: "0.3",
+    value: ParameterValue::Number { minimum: -1.0, maximum: 1.0 },
+};
+
+/// `explanation-search`'s `?origin=`.
+const ORIGIN: QueryParameter = QueryParameter {
+    name: "origin",
+    required: false,
+    description: "Only explanations of this origin, exactly (`generated`, `openai`, `neuron2graph`, ...); one no \
+                  explanation has finds nothing.",
+    example: "generated",
+    value: ParameterValue::Text { min_chars: 1, max_chars: MAX_NAME_CHARS, pattern: None, default: None },
+};
+
+/// `explanation-search`'s `?layer=`.
+const LAYER: QueryParameter = QueryParameter {
+    name: "layer",
+    required: false,
+    description: "Only explanations of neurons in this layer; past the model's last layer is a 404 `out_of_range`.",
+    example: "1",
+    value: ParameterValue::Integer { minimum: 0, maximum: MAX_INDEX, default: None },
 };
 
 /// A route of the OpenAPI document.
@@ -224,6 +285,20 @@ impl Route {
                 missing.push("`missing_data`: the model has neither activating tokens nor graphs".to_owned());
                 missing.push("`unsupported_source`: a `source` other than `mlp`".to_owned());
             }
+            Some(Service::ExplanationSearch) => {
+                missing.push(
+                    "`missing_data`: the model has no explanations, or none with a sentence embedding (`deepdecipher \
+                     explain` writes them)"
+                        .to_owned(),
+                );
+                missing.push(
+                    "`no_query_encoder`: the server embeds no queries (start it with `serve --embedder DIR`), or its \
+                     encoder is not the model the explanations were embedded with"
+                        .to_owned(),
+                );
+                missing.push("`out_of_range`: a `layer` past the model's last layer".to_owned());
+                missing.push("`unsupported_source`: a `source` other than `mlp`".to_owned());
+            }
             Some(_) => {
                 missing.push("`missing_data`: the model, layer or neuron has no data for this service".to_owned())
             }
@@ -242,6 +317,9 @@ pub(crate) fn service_parameters(service: Option<Service>) -> &'static [QueryPar
     match service {
         Some(Service::Neuron2GraphSearch) => &[SOURCE, GRAPH_QUERY],
         Some(Service::TokenSearch) => &[SOURCE, TOKEN_QUERY, MATCH, LIMIT, OFFSET],
+        Some(Service::ExplanationSearch) => {
+            &[SOURCE, MEANING_QUERY, MEANING_LIMIT, MEANING_OFFSET, MIN_SCORE, ORIGIN, LAYER]
+        }
         Some(Service::Activations) => &[SOURCE, TEXT],
         _ => &[SOURCE],
     }
@@ -254,7 +332,7 @@ fn shared_statuses(service: Option<Service>) -> Vec<(u16, String)> {
         Some(Service::Activations) => {
             unavailable.push("`busy`: the model is running other texts and none finished within 2 s");
         }
-        Some(Service::TokenSearch) => {
+        Some(Service::TokenSearch | Service::ExplanationSearch) => {
             unavailable.push("`index_building`: the search index is still being built, in the seconds after start-up");
         }
         _ => {}
@@ -355,6 +433,18 @@ mod tests {
         if let Some(min_length) = number("minLength").filter(|&n| n > 0) {
             cases.push(("a".repeat(min_length as usize), true));
             cases.push(("a".repeat(min_length as usize - 1), false));
+        }
+        if schema["type"] == "number" {
+            // Decimal bounds: at each, a little past each, and what `f64` parses but JSON has not.
+            let bound = |key: &str| schema[key].as_f64().expect("a number's bounds");
+            let (minimum, maximum) = (bound("minimum"), bound("maximum"));
+            for (value, allowed) in
+                [(minimum, true), (maximum, true), (minimum - 0.001, false), (maximum + 0.001, false)]
+            {
+                cases.push((value.to_string(), allowed));
+            }
+            cases.extend(["NaN", "inf", "-inf", "", "x"].map(|text| (text.to_owned(), false)));
+            return cases;
         }
         if let Some(maximum) = number("maximum") {
             cases.push((maximum.to_string(), true));

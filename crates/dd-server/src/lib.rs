@@ -10,7 +10,9 @@
 //!    `token_strings` (a model's tokens escaped once for JSON and HTML).
 //! 2. What the server derives per model: `search` (the Neuron2Graph token index), `token_query`
 //!    (`token-search`'s query language), `token_search` (the ranked token search over activating
-//!    tokens and graphs), `graph_page` (the `neuron2graph` page), `render` (hand-written JSON
+//!    tokens and graphs), `explanation_search` (explanations by meaning: embedded explanations in
+//!    one quantised array, scanned exactly; its [`QueryEncoder`] embeds queries), `graph_page` (the
+//!    `neuron2graph` page), `render` (hand-written JSON
 //!    for example texts, the hot path), `model_context` (a served model with its metadata JSON, token
 //!    strings and search indices, built on first use and kept), `services` (what each service
 //!    serves at each level, and how pages are built), `contract` (each JSON route's query
@@ -32,6 +34,7 @@ mod api;
 mod compress;
 mod contract;
 mod error;
+mod explanation_search;
 mod graph_page;
 mod html;
 mod json;
@@ -137,8 +140,74 @@ pub mod bench {
             serde_json::to_string(&page).unwrap_or_default()
         }
     }
+    /// The `explanation-search` index, built by the code the server runs after reading explanations.
+    pub struct ExplanationSearch {
+        index: crate::explanation_search::ExplanationIndex,
+    }
+
+    impl ExplanationSearch {
+        /// Builds the index over neurons' explanations, given in layer order.
+        pub fn build(neurons: impl Iterator<Item = (dd_data::NeuronIndex, dd_data::Explanations)>) -> Self {
+            let neurons = neurons.map(Ok::<_, std::convert::Infallible>);
+            match crate::explanation_search::ExplanationIndex::from_explanations(neurons, None) {
+                Ok(index) => ExplanationSearch { index },
+                Err(never) => match never {},
+            }
+        }
+
+        /// Builds the index of `model`'s `mlp` explanations from a database file, as a server does
+        /// on the first search.
+        pub fn from_database(path: &std::path::Path, model: &str) -> Result<Self, dd_store::StoreError> {
+            use dd_store::StoreRead;
+            let store = dd_store::SqliteStore::open(path, &dd_store::ReadConfig::serving())?;
+            let entry = store
+                .catalog()
+                .model(model)
+                .ok_or_else(|| dd_store::StoreError::UnknownModel { name: model.into() })?;
+            let source = entry
+                .source(dd_data::MLP_SOURCE)
+                .ok_or_else(|| dd_store::StoreError::UnknownModel { name: model.into() })?;
+            let index = crate::explanation_search::ExplanationIndex::build(&store, source, None)?;
+            Ok(ExplanationSearch { index })
+        }
+
+        /// Explanations indexed.
+        pub fn len(&self) -> usize {
+            self.index.len()
+        }
+
+        /// Whether none is.
+        pub fn is_empty(&self) -> bool {
+            self.index.is_empty()
+        }
+
+        /// Bytes the index holds on the heap.
+        pub fn heap_bytes(&self) -> usize {
+            self.index.heap_bytes()
+        }
+
+        /// The rows passing the filters and the best `limit` as (layer, neuron, similarity), for a
+        /// unit-length `query`; `min_score` filters on `ev_correlation_score`.
+        pub fn search(&self, query: &[f32], limit: usize, min_score: Option<f32>) -> (usize, Vec<(u32, u32, f32)>) {
+            let filters = crate::explanation_search::Filters { min_score, ..Default::default() };
+            let results = self.index.search(query, &filters, 0, limit);
+            let hits = results
+                .hits
+                .iter()
+                .filter_map(|hit| self.index.entry(hit.row).map(|e| (e.neuron.layer, e.neuron.index, hit.similarity)))
+                .collect();
+            (results.total, hits)
+        }
+
+        /// The `explanation-search` page's JSON for a unit-length `query`, `limit` explanations from the first.
+        pub fn page_json(&self, query: &[f32], limit: usize) -> String {
+            let page = self.index.page("", query, &Default::default(), 0, limit);
+            serde_json::to_string(&page).unwrap_or_default()
+        }
+    }
 }
 
+pub use explanation_search::QueryEncoder;
 pub use live::{LiveLimits, LiveModel, LiveModelError};
 pub use reload::{ReloadHandle, ReloadableApp};
 pub use services::{Level, Service};

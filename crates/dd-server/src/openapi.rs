@@ -45,7 +45,11 @@ use crate::wire;
         wire::NeuronExplainerPage,
         wire::ExplanationsPage,
         wire::ExplanationObject,
+        wire::ExplanationProvenanceObject,
+        wire::SimulatedSequenceObject,
         wire::ScoreObject,
+        wire::ExplanationSearchPage,
+        wire::ExplanationSearchHitObject,
         wire::Neuron2GraphPage,
         wire::GraphObject,
         wire::GraphNodeObject,
@@ -100,6 +104,9 @@ fn query_parameter(parameter: &QueryParameter) -> Value {
         ParameterValue::Choice { values, default } => {
             json!({ "type": "string", "enum": values, "default": default })
         }
+        ParameterValue::Number { minimum, maximum } => {
+            json!({ "type": "number", "minimum": minimum, "maximum": maximum })
+        }
         ParameterValue::Integer { minimum, maximum, default } => {
             let mut schema = json!({ "type": "integer", "minimum": minimum, "maximum": maximum });
             if let Some(default) = default {
@@ -108,9 +115,10 @@ fn query_parameter(parameter: &QueryParameter) -> Value {
             schema
         }
     };
-    // An integer's example is a number in JSON, as its values are.
-    let example = match (parameter.value, parameter.example.parse::<u64>()) {
-        (ParameterValue::Integer { .. }, Ok(number)) => json!(number),
+    // A number's example is a number in JSON, as its values are.
+    let example = match (parameter.value, parameter.example.parse::<u64>(), parameter.example.parse::<f64>()) {
+        (ParameterValue::Integer { .. }, Ok(number), _) => json!(number),
+        (ParameterValue::Number { .. }, _, Ok(number)) => json!(number),
         _ => json!(parameter.example),
     };
     json!({
@@ -255,6 +263,10 @@ fn type_name(schema: &Value) -> String {
 
 /// A parameter's bounds as words: `, 0 to 4294967295`, `, at most 1000 characters`.
 fn bounds(schema: &Value) -> String {
+    if schema["type"] == "number" {
+        let bound = |key: &str| schema.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        return format!(", {} to {}", bound("minimum"), bound("maximum"));
+    }
     let number = |key: &str| schema.get(key).and_then(Value::as_u64);
     match (number("minimum"), number("maximum"), number("minLength"), number("maxLength")) {
         (Some(minimum), Some(maximum), _, _) => format!(", {minimum} to {maximum}"),
@@ -430,6 +442,15 @@ mod tests {
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/explanation-search: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                q in query: {"maxLength":1000,"minLength":1,"type":"string"}
+                limit? in query: {"default":20,"maximum":1000,"minimum":1,"type":"integer"}
+                offset? in query: {"default":0,"maximum":100000000,"minimum":0,"type":"integer"}
+                min_score? in query: {"maximum":1.0,"minimum":-1.0,"type":"number"}
+                origin? in query: {"maxLength":100,"minLength":1,"type":"string"}
+                layer? in query: {"maximum":4294967295,"minimum":0,"type":"integer"}
             GET /api/{model}/explanations/{layer}/{neuron}: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}

@@ -66,6 +66,8 @@ pub(crate) enum ParameterValue {
     Text { min_chars: usize, max_chars: usize, pattern: Option<&'static str>, default: Option<&'static str> },
     /// A decimal integer in `minimum..=maximum`, in digits only.
     Integer { minimum: u64, maximum: u64, default: Option<u64> },
+    /// A finite decimal number in `minimum..=maximum` (`0.5`, `-1`, `2e-3`); absent means no bound.
+    Number { minimum: f64, maximum: f64 },
     /// One of `values`, exactly; `default` when absent.
     Choice { values: &'static [&'static str], default: &'static str },
 }
@@ -77,6 +79,7 @@ pub(crate) struct DeclaredQuery {
     declared: &'static [QueryParameter],
     texts: HashMap<&'static str, String>,
     integers: HashMap<&'static str, u64>,
+    numbers: HashMap<&'static str, f64>,
 }
 
 impl DeclaredQuery {
@@ -90,6 +93,16 @@ impl DeclaredQuery {
             Some(ParameterValue::Choice { default, .. }) => Some(default),
             _ => None,
         }
+    }
+
+    /// The number given as parameter `name`, if any.
+    pub(crate) fn number(&self, name: &str) -> Option<f64> {
+        self.numbers.get(name).copied()
+    }
+
+    /// Whether parameter `name` was given.
+    fn given(&self, name: &str) -> bool {
+        self.texts.contains_key(name) || self.integers.contains_key(name) || self.numbers.contains_key(name)
     }
 
     /// The integer of parameter `name`, or its declared default.
@@ -112,12 +125,13 @@ pub(crate) fn declared_query(uri: &Uri, declared: &'static [QueryParameter]) -> 
         Ok(Query(pairs)) => pairs,
         Err(rejection) => return Err(ApiError::bad_parameter(rejection.body_text())),
     };
-    let mut query = DeclaredQuery { declared, texts: HashMap::new(), integers: HashMap::new() };
+    let mut query =
+        DeclaredQuery { declared, texts: HashMap::new(), integers: HashMap::new(), numbers: HashMap::new() };
     for (name, value) in &pairs {
         let Some(parameter) = declared.iter().find(|p| p.name == name) else {
             return Err(unknown_parameter(name, declared));
         };
-        if query.texts.contains_key(parameter.name) || query.integers.contains_key(parameter.name) {
+        if query.given(parameter.name) {
             return Err(ApiError::bad_parameter(format!(
                 "query parameter `{}` is given more than once; give it once",
                 parameter.name
@@ -157,10 +171,23 @@ pub(crate) fn declared_query(uri: &Uri, declared: &'static [QueryParameter]) -> 
                     )));
                 }
             },
+            ParameterValue::Number { minimum, maximum } => match value.parse::<f64>() {
+                // `parse` reads `inf` and `NaN` too, which are no numbers of the document's.
+                Ok(number) if number.is_finite() && (minimum..=maximum).contains(&number) => {
+                    query.numbers.insert(parameter.name, number);
+                }
+                _ => {
+                    return Err(ApiError::bad_parameter(format!(
+                        "`{}` must be a number from {minimum} to {maximum}, got {:?}",
+                        parameter.name,
+                        clip(value)
+                    )));
+                }
+            },
         }
     }
     for parameter in declared.iter().filter(|p| p.required) {
-        if !query.texts.contains_key(parameter.name) && !query.integers.contains_key(parameter.name) {
+        if !query.given(parameter.name) {
             return Err(ApiError::bad_parameter(format!(
                 "this route needs `?{}=`, like `?{}={}`",
                 parameter.name, parameter.name, parameter.example
@@ -265,6 +292,13 @@ mod tests {
             example: "exact",
             value: ParameterValue::Choice { values: &["insensitive", "exact"], default: "insensitive" },
         },
+        QueryParameter {
+            name: "min",
+            required: false,
+            description: "",
+            example: "0.5",
+            value: ParameterValue::Number { minimum: -1.0, maximum: 1.0 },
+        },
     ];
 
     fn read(query: &str) -> Result<DeclaredQuery, ApiError> {
@@ -285,6 +319,10 @@ mod tests {
         assert_eq!(read("limit=1000&query=abcd").expect("at the bounds").integer("limit"), Some(1000));
         assert_eq!(read("query=a").expect("ok").text("match"), Some("insensitive"), "a choice's default");
         assert_eq!(read("query=a&match=exact").expect("ok").text("match"), Some("exact"));
+        assert_eq!(read("query=a").expect("ok").number("min"), None, "no default");
+        for (text, value) in [("0.5", 0.5), ("-1", -1.0), ("1", 1.0), ("2e-1", 0.2), ("-0.0", 0.0)] {
+            assert_eq!(read(&format!("query=a&min={text}")).expect(text).number("min"), Some(value), "{text}");
+        }
         for (bad, says) in [
             ("query=", "1 to 4 characters long, got 0"),
             ("query=abcde", "1 to 4 characters long, got 5"),
@@ -298,6 +336,12 @@ mod tests {
             ("query=a&query=b", "`query` is given more than once"),
             ("query=a&match=Exact", "one of insensitive, exact"),
             ("query=a&match=", "one of insensitive, exact"),
+            ("query=a&min=1.01", "a number from -1 to 1"),
+            ("query=a&min=-2", "a number from -1 to 1"),
+            ("query=a&min=NaN", "a number from -1 to 1"),
+            ("query=a&min=inf", "a number from -1 to 1"),
+            ("query=a&min=", "a number from -1 to 1"),
+            ("query=a&min=half", "a number from -1 to 1"),
         ] {
             let (status, message) = refusal(bad);
             assert_eq!(status, 400, "{bad}");

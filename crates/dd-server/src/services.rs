@@ -46,6 +46,9 @@ pub enum Service {
     Neuron2GraphSearch,
     /// Neurons that respond to tokens, ranked by selectivity (model level, `?query=`).
     TokenSearch,
+    /// Explanations closest in meaning to a query (model level, `?q=`). Only when the server embeds
+    /// queries (`serve --embedder`) and the explanations carry embeddings.
+    ExplanationSearch,
     /// A text run through the model (`?text=`): the neuron's activation per token, or per token the
     /// neurons that fire most. Only when the server holds the model (`serve --model`).
     Activations,
@@ -108,6 +111,7 @@ impl Service {
         Service::Connections,
         Service::Neuron2GraphSearch,
         Service::TokenSearch,
+        Service::ExplanationSearch,
         Service::Activations,
     ];
 
@@ -128,6 +132,7 @@ impl Service {
             Service::Connections => "connections",
             Service::Neuron2GraphSearch => "neuron2graph-search",
             Service::TokenSearch => "token-search",
+            Service::ExplanationSearch => "explanation-search",
             Service::Activations => "activations",
         }
     }
@@ -171,6 +176,12 @@ impl Service {
                 "Neurons that respond to tokens, in their activating tokens or Neuron2Graph graph, most selective \
                  first (z of the token mean against the neuron's spread): `?query=paris`, `?query=any:the,important:dog`."
             }
+            Service::ExplanationSearch => {
+                "Explanations closest in meaning to a query (`?q=a verb in the past tense`), by the cosine of sentence \
+                 embeddings, most similar first, filtered by `min_score`, `origin` and `layer`. Only when the server \
+                 embeds queries (`serve --embedder DIR`) and the explanations carry embeddings (`deepdecipher \
+                 explain`); otherwise 404."
+            }
             Service::Activations => {
                 "A text (`?text=`) run through the model: per token, the neuron's activation, or at model level the \
                  neurons that fire most. Only when the server runs the model (`serve --model`); otherwise 404."
@@ -183,7 +194,7 @@ impl Service {
         match self {
             Service::Metadata | Service::Neuroscope => &[Level::Model, Level::Layer, Level::Neuron],
             Service::Stats => &[Level::Layer, Level::Neuron],
-            Service::Neuron2GraphSearch | Service::TokenSearch => &[Level::Model],
+            Service::Neuron2GraphSearch | Service::TokenSearch | Service::ExplanationSearch => &[Level::Model],
             Service::Activations => &[Level::Model, Level::Neuron],
             Service::Examples
             | Service::Logits
@@ -217,6 +228,7 @@ impl Service {
             (Service::Connections, _) => "ConnectionsPage",
             (Service::Neuron2GraphSearch, _) => "NeuronIndexObject",
             (Service::TokenSearch, _) => "TokenSearchPage",
+            (Service::ExplanationSearch, _) => "ExplanationSearchPage",
             (Service::Activations, Level::Model) => "TextFiringPage",
             (Service::Activations, _) => "TextActivationsPage",
         }
@@ -229,7 +241,9 @@ impl Service {
             Service::Neuroscope | Service::Examples => Some(NeuronDataKind::Examples.name()),
             Service::Stats => Some(NeuronDataKind::Stats.name()),
             Service::Logits => Some(NeuronDataKind::Logits.name()),
-            Service::NeuronExplainer | Service::Explanations => Some(NeuronDataKind::Explanations.name()),
+            Service::NeuronExplainer | Service::Explanations | Service::ExplanationSearch => {
+                Some(NeuronDataKind::Explanations.name())
+            }
             Service::Neuron2Graph => Some(NeuronDataKind::Graph.name()),
             Service::Similar => Some(NeuronDataKind::Similar.name()),
             Service::ActivatingTokens => Some(NeuronDataKind::ActivatingTokens.name()),
@@ -253,7 +267,11 @@ impl Service {
             Service::Neuroscope | Service::Examples => source.has_neuron_kind(NeuronDataKind::Examples),
             Service::Stats => source.has_neuron_kind(NeuronDataKind::Stats),
             Service::Logits => source.has_neuron_kind(NeuronDataKind::Logits),
-            Service::NeuronExplainer | Service::Explanations => source.has_neuron_kind(NeuronDataKind::Explanations),
+            // Whether the explanations carry embeddings is known once the index is built; whether the
+            // server embeds queries is the state's (`AppState::query_encoder`).
+            Service::NeuronExplainer | Service::Explanations | Service::ExplanationSearch => {
+                source.has_neuron_kind(NeuronDataKind::Explanations)
+            }
             Service::Neuron2Graph => source.has_neuron_kind(NeuronDataKind::Graph),
             Service::Similar => source.has_neuron_kind(NeuronDataKind::Similar),
             Service::ActivatingTokens => source.has_neuron_kind(NeuronDataKind::ActivatingTokens),
@@ -352,6 +370,7 @@ impl Service {
                     | Service::Examples
                     | Service::Neuron2GraphSearch
                     | Service::TokenSearch
+                    | Service::ExplanationSearch
                     | Service::Activations => {
                         return Ok(false);
                     }
@@ -394,16 +413,7 @@ impl Service {
                         explanations: explanations
                             .explanations
                             .into_iter()
-                            .map(|e| wire::ExplanationObject {
-                                text: e.text,
-                                origin: e.origin,
-                                author: e.author,
-                                scores: e
-                                    .scores
-                                    .into_iter()
-                                    .map(|s| wire::ScoreObject { name: s.name, value: s.value })
-                                    .collect(),
-                            })
+                            .map(|explanation| explanation_object(explanation, &model.tokens))
                             .collect(),
                     }),
                     (_, NeuronRecord::Graph(graph)) => {
@@ -464,6 +474,33 @@ fn token_values(values: &[dd_data::TokenValue], tokens: &TokenStrings) -> Vec<wi
         .iter()
         .map(|v| wire::TokenValueObject { token_id: v.token, token: tokens.display(v.token), value: v.value })
         .collect()
+}
+
+/// An explanation as `explanations` serves it: everything but the embedding's vector.
+fn explanation_object(explanation: dd_data::Explanation, tokens: &TokenStrings) -> wire::ExplanationObject {
+    wire::ExplanationObject {
+        text: explanation.text,
+        origin: explanation.origin,
+        author: explanation.author,
+        scores: explanation.scores.into_iter().map(|s| wire::ScoreObject { name: s.name, value: s.value }).collect(),
+        provenance: explanation.provenance.map(|p| wire::ExplanationProvenanceObject {
+            prompt_version: p.prompt_version,
+            prompt: p.prompt,
+            simulator: p.simulator,
+            created: p.created,
+        }),
+        simulations: explanation
+            .simulations
+            .into_iter()
+            .map(|sequence| wire::SimulatedSequenceObject {
+                tokens: sequence.token_ids.iter().map(|&id| tokens.display(id)).collect(),
+                token_ids: sequence.token_ids,
+                true_activations: sequence.true_activations,
+                simulated_activations: sequence.simulated_activations,
+            })
+            .collect(),
+        embedding_model: explanation.embedding.map(|embedding| embedding.model),
+    }
 }
 
 fn connection_objects(connections: &[dd_data::Connection]) -> Vec<wire::ConnectionObject> {

@@ -1,5 +1,6 @@
 //! The state every request shares: the served models (`ModelContext`), `GET /api`'s body, the ETag,
-//! the limits, the models run on visitors' texts, and the notice pages show.
+//! the limits, the models run on visitors' texts, the query encoder of search by meaning, and the
+//! notice pages show.
 //!
 //! Everything derived from the catalog is built here once per state instead of on every request
 //! (the original ran 26-50 SQL queries per request to rediscover it). A state never changes once
@@ -16,6 +17,7 @@ use dd_store::{ModelEntry, StoreError, StoreRead};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use crate::explanation_search::QueryEncoder;
 use crate::live::{LiveModel, LiveModelError, no_live_model};
 use crate::model_context::ModelContext;
 use crate::services::Service;
@@ -65,19 +67,30 @@ pub struct AppState {
     /// What the server is still adding to the database, in plain text: shown on every page and in
     /// `GET /api` (see `ReloadHandle::set_notice`).
     pub(crate) notice: Option<Arc<str>>,
+    /// Embeds `explanation-search` queries (see [`AppState::with_query_encoder`]).
+    pub(crate) query_encoder: Option<Arc<dyn QueryEncoder>>,
+}
+
+/// What the server can do beyond serving stored data, for a model's `available_services`.
+#[derive(Debug, Clone, Copy)]
+struct Abilities {
+    /// It runs the model on visitors' texts (`activations`).
+    runs_texts: bool,
+    /// It embeds search queries (`explanation-search`).
+    embeds_queries: bool,
 }
 
 impl AppState {
     /// Reads the catalog and vocabularies. Blocking: call before serving or from `spawn_blocking`.
     pub fn load(store: Arc<dyn StoreRead>, config: ServerConfig) -> Result<Self, StoreError> {
         let reads = Arc::new(Semaphore::new(config.max_concurrent_reads.max(1)));
-        Self::build(store, config, reads, HashMap::new(), None)
+        Self::build(store, config, reads, HashMap::new(), None, None)
     }
 
     /// This state over the store's catalog read again (new models, sources and kinds), with new
     /// model contexts (their search indices are built again on first use) and the same limits,
-    /// read permits, live models and notice; `None` when nothing was written since, so the built
-    /// search indices are kept. Blocking, like [`load`](Self::load).
+    /// read permits, live models, query encoder and notice; `None` when nothing was written since,
+    /// so the built search indices are kept. Blocking, like [`load`](Self::load).
     pub(crate) fn reloaded(&self) -> Result<Option<Self>, StoreError> {
         let store = self.store.refreshed()?;
         // Every commit changes the content id, so an equal one means equal content.
@@ -85,7 +98,8 @@ impl AppState {
             return Ok(None);
         }
         let live = self.live.clone();
-        Self::build(store, self.config.clone(), self.reads.clone(), live, self.notice.clone()).map(Some)
+        let encoder = self.query_encoder.clone();
+        Self::build(store, self.config.clone(), self.reads.clone(), live, encoder, self.notice.clone()).map(Some)
     }
 
     /// This state with `notice` in place of its notice; everything else is shared.
@@ -100,6 +114,7 @@ impl AppState {
             config: self.config.clone(),
             live: self.live.clone(),
             notice: notice.map(Arc::from),
+            query_encoder: self.query_encoder.clone(),
         };
         state.etag = state.current_etag();
         state.index_json = state.index_body();
@@ -111,6 +126,7 @@ impl AppState {
         config: ServerConfig,
         reads: Arc<Semaphore>,
         mut live: HashMap<String, Arc<LiveModel>>,
+        query_encoder: Option<Arc<dyn QueryEncoder>>,
         notice: Option<Arc<str>>,
     ) -> Result<Self, StoreError> {
         let mut models = HashMap::new();
@@ -125,12 +141,14 @@ impl AppState {
                 tokens: TokenStrings::new(vocabulary),
                 search: Mutex::new(None),
                 token_search: Mutex::new(None),
+                explanation_search: Mutex::new(None),
             };
             models.insert(entry.metadata.name.clone(), Arc::new(context));
         }
         live.retain(|name, _| models.contains_key(name));
         let etag = HeaderValue::from_static("W/\"0\"");
-        let mut state = Self { store, models, index_json: String::new(), etag, reads, config, live, notice };
+        let mut state =
+            Self { store, models, index_json: String::new(), etag, reads, config, live, notice, query_encoder };
         state.etag = state.current_etag();
         state.describe_models();
         Ok(state)
@@ -138,11 +156,15 @@ impl AppState {
 
     /// One weak ETag for every URL, derived from all a response depends on: the content id (which
     /// every write changes), the version, whether visitors' texts run (pages cached before a restart
-    /// with or without the model must not be served after it), and the notice.
+    /// with or without the model must not be served after it), the query encoder's model (search
+    /// results and `available_services` depend on it), and the notice.
     fn current_etag(&self) -> HeaderValue {
         let mut etag = format!("W/\"{}-{}", self.store.catalog().content_id(), env!("CARGO_PKG_VERSION"));
         if !self.live.is_empty() {
             etag.push_str("-live");
+        }
+        if let Some(encoder) = &self.query_encoder {
+            etag.push_str(&format!("-q{:016x}", fnv1a(encoder.model_name().as_bytes())));
         }
         if let Some(notice) = &self.notice {
             etag.push_str(&format!("-n{:016x}", fnv1a(notice.as_bytes())));
@@ -151,11 +173,11 @@ impl AppState {
         HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
     }
 
-    /// Builds each model's metadata JSON and `GET /api`'s body; again when a live model is added,
-    /// since `available_services` then lists `activations`.
+    /// Builds each model's metadata JSON and `GET /api`'s body; again when a live model or a query
+    /// encoder is added, since `available_services` then lists `activations` or `explanation-search`.
     pub(crate) fn describe_models(&mut self) {
         for entry in self.store.catalog().models() {
-            let metadata = metadata_object(entry, self.live.contains_key(&entry.metadata.name));
+            let metadata = metadata_object(entry, self.abilities(&entry.metadata.name));
             let metadata_json = serde_json::to_string(&metadata).unwrap_or_default();
             // Only this struct holds the contexts while it is being built, so `get_mut` succeeds.
             match self.models.get_mut(&entry.metadata.name).and_then(Arc::get_mut) {
@@ -173,10 +195,15 @@ impl AppState {
             .catalog()
             .models()
             .iter()
-            .map(|entry| metadata_object(entry, self.live.contains_key(&entry.metadata.name)))
+            .map(|entry| metadata_object(entry, self.abilities(&entry.metadata.name)))
             .collect();
         let notice = self.notice.as_deref().map(str::to_owned);
         serde_json::to_string(&wire::ModelsResponse { models, notice }).unwrap_or_default()
+    }
+
+    /// What the server can do for the model `name` beyond its stored data.
+    fn abilities(&self, name: &str) -> Abilities {
+        Abilities { runs_texts: self.live.contains_key(name), embeds_queries: self.query_encoder.is_some() }
     }
 
     /// The notice pages show, if any.
@@ -192,8 +219,9 @@ impl AppState {
     }
 
     /// Builds every model's token-search index on a background thread, so that the first visitor's
-    /// search does not wait for it (about a second per 40,000 neurons). A search that arrives
-    /// during the build waits for it instead of starting another.
+    /// search does not wait for it (about a second per 40,000 neurons), then, when the server has a
+    /// query encoder, every model's index of embedded explanations. A search that arrives during
+    /// a build waits for it instead of starting another.
     pub fn warm_search_indexes(self: &Arc<Self>) {
         let state = self.clone();
         let spawned = std::thread::Builder::new().name("search-index".into()).spawn(move || {
@@ -201,6 +229,18 @@ impl AppState {
                 let Some(source) = model.source(None) else { continue };
                 if let Err(error) = model.token_index(state.store.as_ref(), source) {
                     tracing::warn!(model = %model.entry.metadata.name, error = %error.message(), "building the search index");
+                }
+            }
+            // Without an encoder no query can be embedded, so the index would only take memory.
+            let Some(encoder) = &state.query_encoder else { return };
+            for model in state.models.values() {
+                let Some(source) = model.source(None) else { continue };
+                if !source.has_neuron_kind(dd_data::NeuronDataKind::Explanations) {
+                    continue;
+                }
+                let built = model.explanation_index(state.store.as_ref(), source, Some(encoder.model_name()));
+                if let Err(error) = built {
+                    tracing::warn!(model = %model.entry.metadata.name, error = %error.message(), "building the explanation index");
                 }
             }
         });
@@ -224,6 +264,27 @@ impl AppState {
         Ok(self)
     }
 
+    /// Embeds `explanation-search` queries with `encoder` (`serve --embedder DIR`), for every
+    /// served model whose explanations carry embeddings of the encoder's model. Kept by
+    /// `ReloadHandle::reload`.
+    pub fn with_query_encoder(mut self, encoder: Arc<dyn QueryEncoder>) -> Self {
+        self.query_encoder = Some(encoder);
+        self.etag = self.current_etag();
+        self.describe_models();
+        self
+    }
+
+    /// The query encoder; 404 `no_query_encoder` when the server has none.
+    pub(crate) fn query_encoder(&self) -> Result<&Arc<dyn QueryEncoder>, ApiError> {
+        self.query_encoder.as_ref().ok_or_else(|| {
+            ApiError::not_found(
+                "no_query_encoder",
+                "this server has no sentence encoder to embed queries, so it cannot search explanations by \
+                 meaning; start it with `deepdecipher serve --embedder DIR`",
+            )
+        })
+    }
+
     /// The model run on visitors' texts for the served model `name`; 404 when the server does not run it.
     pub(crate) fn live_model(&self, name: &str) -> Result<Arc<LiveModel>, ApiError> {
         self.live.get(name).cloned().ok_or_else(|| no_live_model(name))
@@ -235,14 +296,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// The metadata object of a model; `live` when the server runs it on visitors' text.
-fn metadata_object(entry: &ModelEntry, live: bool) -> wire::MetadataObject {
+/// The metadata object of a model, with what the server can do for it.
+fn metadata_object(entry: &ModelEntry, abilities: Abilities) -> wire::MetadataObject {
     let metadata = &entry.metadata;
     let mlp = entry.source(MLP_SOURCE);
     let available_services = match mlp {
         Some(source) => Service::ALL
             .iter()
-            .filter(|s| if **s == Service::Activations { live } else { s.available(entry, source) })
+            .filter(|s| match s {
+                Service::Activations => abilities.runs_texts,
+                Service::ExplanationSearch => abilities.embeds_queries && s.available(entry, source),
+                _ => s.available(entry, source),
+            })
             .map(|s| s.name().to_owned())
             .collect(),
         None => vec![Service::Metadata.name().to_owned()],

@@ -302,11 +302,87 @@ pub struct ExplanationsPage {
 pub struct ExplanationObject {
     /// Text.
     pub text: String,
-    /// Origin (`openai`, `neuronpedia`, `neuron2graph`, ...).
+    /// Origin (`generated`, `openai`, `neuronpedia`, `neuron2graph`, `synthetic`, ...).
     pub origin: String,
-    /// Author, when known.
+    /// Author, when known: for generated explanations, the explainer model.
     pub author: Option<String>,
-    /// Named scores.
+    /// Named scores, most important first (`ev_correlation_score` first for generated ones).
+    pub scores: Vec<ScoreObject>,
+    /// How it was generated; null for imported explanations that do not say (new).
+    pub provenance: Option<ExplanationProvenanceObject>,
+    /// Held-out sequences with the neuron's true activations and the simulator's predictions from
+    /// the explanation, which the scores compare; empty when none were kept (new).
+    pub simulations: Vec<SimulatedSequenceObject>,
+    /// The sentence-embedding model the explanation was embedded with for search by meaning; null
+    /// without an embedding. The vector itself is not served (new).
+    pub embedding_model: Option<String>,
+}
+
+/// How an explanation was generated.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationProvenanceObject {
+    /// The prompt format and its version (`oai-token-activation-pairs/1`).
+    pub prompt_version: String,
+    /// The exact prompt sent to the explainer (its chat messages as one text).
+    pub prompt: String,
+    /// The simulator that produced the scores; null when unscored.
+    pub simulator: Option<String>,
+    /// When it was generated, RFC 3339 UTC (`2026-12-06T10:40:00Z`).
+    pub created: String,
+}
+
+/// A held-out sequence as the simulator predicted it from the explanation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatedSequenceObject {
+    /// Token ids.
+    pub token_ids: Vec<u32>,
+    /// Display strings, as in `examples`.
+    pub tokens: Vec<String>,
+    /// The neuron's recorded activation on each token.
+    pub true_activations: Vec<f32>,
+    /// The simulator's prediction for each token, calibrated to activation units.
+    pub simulated_activations: Vec<f32>,
+}
+
+/// `explanation-search`: the explanations closest in meaning to a query, most similar first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationSearchPage {
+    /// The query as sent.
+    pub query: String,
+    /// The sentence-embedding model of the query and the indexed explanations (`all-MiniLM-L6-v2`).
+    pub embedding_model: String,
+    /// Explanations of the model with an embedding of that model: those searched.
+    pub indexed: u64,
+    /// Indexed explanations that pass the filters (`min_score`, `origin`, `layer`); `explanations`
+    /// holds `?limit=` of them from `?offset=`.
+    pub total: u64,
+    /// Explanations skipped before `explanations`.
+    pub offset: u64,
+    /// Highest cosine similarity first; ties by layer, neuron and position.
+    pub explanations: Vec<ExplanationSearchHitObject>,
+}
+
+/// An explanation found by meaning.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationSearchHitObject {
+    /// Layer of the explained neuron.
+    pub layer: u32,
+    /// Its index within the layer.
+    pub neuron: u32,
+    /// Position of the explanation in the neuron's `explanations` list.
+    pub explanation_index: u32,
+    /// Cosine similarity of the explanation's embedding to the query's, from -1 to 1, computed on
+    /// 8-bit quantised vectors (about three decimals).
+    pub similarity: f32,
+    /// The explanation's text.
+    pub text: String,
+    /// Its origin (`generated`, `openai`, ...).
+    pub origin: String,
+    /// Its author (the explainer model), when known.
+    pub author: Option<String>,
+    /// Its first `ev_correlation_score`, the value `min_score` filters on; null when it has none.
+    pub score: Option<f32>,
+    /// All its named scores, most important first.
     pub scores: Vec<ScoreObject>,
 }
 

@@ -13,7 +13,7 @@
 //! - `view`: what the others share: the [`View`] a URL names, `PageContext`, `PageError`, HTML responses.
 //! - `tokens`: the activation colour scale and coloured example texts.
 //! - `plot`, `graph_svg`: SVG made on the server (histograms, distributions, Neuron2Graph graphs).
-//! - `pages`: one file per page type, over `pages/parts.rs` (links, pagers, the text form).
+//! - `pages`: one file per page type, over `pages/parts.rs` (links, pagers, score badges, the text form).
 //! - this file: routes, URL parsing, and the visitor's text run (`crate::live`) before the page.
 
 mod assets;
@@ -111,7 +111,7 @@ fn submitted_text(body: &[u8]) -> Result<String, PageError> {
 }
 
 /// Reads the segments after the model: `[layer]`, `[layer, neuron]`, `[service]`, `[service, layer]`,
-/// `[service, layer, neuron]`, `[search]` or `[random]`.
+/// `[service, layer, neuron]`, `[search]`, `[explanation-search]` or `[random]`.
 fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View, PageError> {
     let Some(model) = state.model(model_name) else { return Err(unknown_model(model_name).into()) };
     let Some(source) = model.source(None) else { return Err(not_found_page().into()) };
@@ -119,6 +119,7 @@ fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View
     let is_index = |text: &str| text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty();
     let rest: &[&str] = match segments.first() {
         Some(&"search") if segments.len() == 1 => return Ok(View::Search),
+        Some(&"explanation-search") if segments.len() == 1 => return Ok(View::ExplanationSearch),
         Some(&"random") if segments.len() == 1 => return Ok(View::Random),
         Some(first) if is_index(first) => segments,
         Some(&"all") => &segments[1..],

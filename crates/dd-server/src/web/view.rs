@@ -31,6 +31,8 @@ pub(crate) enum View {
     Neuron(u32, u32),
     /// `/viz/{model}/search`.
     Search,
+    /// `/viz/{model}/explanation-search`: explanations by meaning.
+    ExplanationSearch,
     /// `/viz/{model}/random`: a redirect.
     Random,
 }
@@ -41,7 +43,7 @@ impl View {
         match self {
             View::Model => Some(LiveTarget::Model),
             View::Neuron(layer, neuron) => Some(LiveTarget::Neuron(layer, neuron)),
-            View::Layer(_) | View::Search | View::Random => None,
+            View::Layer(_) | View::Search | View::ExplanationSearch | View::Random => None,
         }
     }
 }

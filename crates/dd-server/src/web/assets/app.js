@@ -27,7 +27,8 @@
   function applyWindow(before) {
     var after = 8;
     document.querySelectorAll('.ex[data-m]').forEach(function (ex) {
-      if (ex.id === 'live') return;
+      // The visitor's text and the simulations beside their true activations are shown whole.
+      if (ex.id === 'live' || ex.closest('.simulation')) return;
       var m = parseInt(ex.getAttribute('data-m'), 10);
       var tokens = ex.children;
       for (var i = 0; i < tokens.length; i++) {

@@ -1,7 +1,10 @@
-//! One file per page type, each turning store records into a [`Page`]; `parts` holds what several share.
+//! One file per page type, each turning store records into a [`Page`] (`explanations` is the neuron
+//! page's explanations section, `meaning` the search by meaning); `parts` holds what several share.
 
+mod explanations;
 mod home;
 mod layer;
+mod meaning;
 mod model;
 mod neuron;
 mod parts;
@@ -25,6 +28,7 @@ pub(crate) fn render(context: &PageContext<'_>, view: View, live: Option<&LiveRe
         View::Layer(layer) => layer::page(context, layer),
         View::Neuron(layer, neuron) => neuron::page(context, layer, neuron, live),
         View::Search => search::page(context),
+        View::ExplanationSearch => meaning::page(context),
     }
 }
 

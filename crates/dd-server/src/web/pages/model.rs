@@ -4,7 +4,9 @@ use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, ModelRecord};
 
 use super::super::layout::Page;
 use super::super::view::{PageContext, PageError};
-use super::parts::{PAGE_SIZE, live_text_form, neuron_link, number_cell, page_number, page_start, pager};
+use super::parts::{
+    PAGE_SIZE, live_text_form, meaning_search_available, neuron_link, number_cell, page_number, page_start, pager,
+};
 use crate::html::{count, escape, number};
 use crate::live::{LiveFindings, LiveResult};
 
@@ -167,7 +169,7 @@ fn layer_overview(context: &PageContext<'_>, layer: u32) -> Result<Option<LayerO
     }))
 }
 
-/// The search box, the jump form and the random link.
+/// The search box, the jump form, the random link, and search by meaning where the server has it.
 fn navigation(out: &mut String, context: &PageContext<'_>, n_layers: u64, n_neurons: u64) {
     out.push_str("<div class=toolbar><form class=toolbar role=search method=get action=\"");
     escape(out, &context.href("/search"));
@@ -183,6 +185,14 @@ fn navigation(out: &mut String, context: &PageContext<'_>, n_layers: u64, n_neur
     out.push_str(" required><button type=submit id=go>Go</button></form><a class=button id=random href=\"");
     escape(out, &context.href("/random"));
     out.push_str("\">Random neuron</a></div>");
+    if meaning_search_available(context) {
+        out.push_str("<form class=toolbar role=search method=get action=\"");
+        escape(out, &context.href("/explanation-search"));
+        out.push_str(
+            "\"><label for=meaning>Search explanations by meaning</label><input id=meaning name=q type=search \
+             placeholder=\"e.g. the end of a sentence\" required size=32><button type=submit>Search</button></form>",
+        );
+    }
 }
 
 /// Per token of the visitor's text, the neurons that fired most.

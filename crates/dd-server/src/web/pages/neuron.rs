@@ -10,6 +10,7 @@ use super::super::layout::Page;
 use super::super::plot::histogram_svg;
 use super::super::tokens::{ColourScale, example_group, example_text, group_title, legend};
 use super::super::view::{PageContext, PageError};
+use super::explanations::explanations_section;
 use super::parts::{live_text_form, neuron_link, percent_encode};
 use crate::error::ApiError;
 use crate::html::{count, escape, number};
@@ -57,27 +58,7 @@ pub(super) fn page(
     body.push_str("</a></div>");
 
     if let Some(NeuronRecord::Explanations(explanations)) = record(NeuronDataKind::Explanations)? {
-        body.push_str("<section id=explanations><h2>Explanations</h2>");
-        for explanation in &explanations.explanations {
-            body.push_str("<p class=explanation>");
-            escape(&mut body, &explanation.text);
-            body.push_str("<span class=badge>");
-            escape(&mut body, &explanation.origin);
-            if let Some(author) = &explanation.author {
-                body.push_str(" · ");
-                escape(&mut body, author);
-            }
-            body.push_str("</span>");
-            for score in &explanation.scores {
-                body.push_str("<span class=badge>");
-                escape(&mut body, &score.name);
-                body.push(' ');
-                number(&mut body, f64::from(score.value), 3);
-                body.push_str("</span>");
-            }
-            body.push_str("</p>");
-        }
-        body.push_str("</section>");
+        explanations_section(&mut body, context, &explanations);
     }
 
     let examples = match store.neuron_blob(context.source.id, layer, neuron, NeuronDataKind::Examples)? {

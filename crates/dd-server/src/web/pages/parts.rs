@@ -1,9 +1,11 @@
-//! Pieces several pages share: neuron links, paging, number cells, and the form for a visitor's text.
+//! Pieces several pages share: neuron links, paging, number cells, score badges, and the form for a
+//! visitor's text.
 
 use std::collections::HashMap;
 
 use dd_data::NeuronIndex;
 
+use super::super::tokens::ColourScale;
 use super::super::view::{MAX_TEXT_BYTES, PageContext};
 use crate::error::ApiError;
 use crate::html::{escape, number};
@@ -101,6 +103,31 @@ pub(crate) fn number_cell(out: &mut String, value: f64) {
         number(out, value, 3);
     }
     out.push_str("</td>");
+}
+
+/// Appends a badge with a named score; a `main` one is coloured by its value on the activation
+/// colours (orange above zero, blue below, darker towards ±1), since scores such as
+/// `ev_correlation_score` are correlations.
+pub(crate) fn score_badge(out: &mut String, name: &str, value: f32, main: bool) {
+    out.push_str("<span class=\"badge score");
+    if main {
+        out.push_str(" main");
+        if let Some(class) = ColourScale::new(1.0).class(value) {
+            out.push(' ');
+            out.push_str(class);
+        }
+    }
+    out.push_str("\">");
+    escape(out, name);
+    out.push(' ');
+    number(out, f64::from(value), 3);
+    out.push_str("</span>");
+}
+
+/// Whether the model's explanations can be searched by meaning here: the server embeds queries and
+/// the model has explanations (whether they carry embeddings, the search page says).
+pub(crate) fn meaning_search_available(context: &PageContext<'_>) -> bool {
+    context.state.query_encoder.is_some() && context.source.has_neuron_kind(dd_data::NeuronDataKind::Explanations)
 }
 
 /// The form for a visitor's text, shown when the server runs the model.

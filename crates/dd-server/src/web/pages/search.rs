@@ -8,7 +8,7 @@ use dd_data::NeuronDataKind;
 
 use super::super::layout::Page;
 use super::super::view::{PageContext, PageError};
-use super::parts::{PAGE_SIZE, neuron_link, page_number, page_start, pager, percent_encode};
+use super::parts::{PAGE_SIZE, meaning_search_available, neuron_link, page_number, page_start, pager, percent_encode};
 use crate::error::ApiError;
 use crate::html::{count, escape, number};
 use crate::model_context::ModelContext;
@@ -67,6 +67,18 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
          graph's context. Matching ignores case and spaces unless <em>exact forms</em> is ticked, where \
          <code>·the</code> or <code>\"&#32;the\"</code> is the token with a leading space.</p>",
     );
+    if meaning_search_available(context) {
+        body.push_str(
+            "<p class=\"muted small\">To find neurons by what their explanations say, <a id=by-meaning href=\"",
+        );
+        let mut href = context.href("/explanation-search");
+        if !query.is_empty() {
+            href.push_str("?q=");
+            href.push_str(&percent_encode(&query));
+        }
+        escape(&mut body, &href);
+        body.push_str("\">search by meaning</a>.</p>");
+    }
 
     let mut json_href = None;
     if query.is_empty() {
