@@ -89,6 +89,32 @@ fn timed(runs: usize, mut step: impl FnMut()) -> Vec<Duration> {
     times
 }
 
+/// The process's user + system CPU seconds so far (Linux `/proc/self/stat`, at the usual 100
+/// ticks per second), or `None` elsewhere. On this shared machine other tenants' work stretches
+/// the wall clock several-fold while the CPU time a step needs barely moves: CPU seconds ÷ threads
+/// is what the step would take on free cores.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// [`timed`], with the CPU seconds per run ÷ the thread count when they can be read.
+fn timed_with_cpu(runs: usize, step: impl FnMut()) -> (Vec<Duration>, String) {
+    let before = cpu_seconds();
+    let times = timed(runs, step);
+    let threads = candle_core::utils::get_num_threads() as f64;
+    let cpu = match (before, cpu_seconds()) {
+        (Some(before), Some(after)) => {
+            format!(", CPU ÷ {threads} threads {:.2} s per run", (after - before) / runs as f64 / threads)
+        }
+        _ => String::new(),
+    };
+    (times, cpu)
+}
+
 fn seconds(times: &[Duration]) -> String {
     times.iter().map(|time| format!("{:.2}", time.as_secs_f64())).collect::<Vec<_>>().join(", ")
 }
@@ -156,19 +182,19 @@ fn main() {
         Some(other) => panic!("--profile takes prefill or decode, not {other}"),
     }
 
-    let prefill = timed(runs, || {
+    let (prefill, cpu) = timed_with_cpu(runs, || {
         model.extend(&mut model.new_cache(), &prompt).expect("prefill");
     });
-    println!("prefill of {prompt_length} tokens: {} s (sorted)", seconds(&prefill));
+    println!("prefill of {prompt_length} tokens: {} s (sorted){cpu}", seconds(&prefill));
     // The same tokens after a cached prefix (a shared system prompt) go through the cached
     // attention kernel instead of the tiled causal one.
     let mut prefix = model.new_cache();
     model.extend(&mut prefix, &prompt[..PREFIX]).expect("prefix");
-    let after_prefix = timed(runs, || {
+    let (after_prefix, cpu) = timed_with_cpu(runs, || {
         model.extend(&mut prefix.clone(), &prompt).expect("prefill after a prefix");
     });
     println!(
-        "prefill of {prompt_length} tokens after a cached {PREFIX}-token prefix: {} s (sorted)",
+        "prefill of {prompt_length} tokens after a cached {PREFIX}-token prefix: {} s (sorted){cpu}",
         seconds(&after_prefix)
     );
 
@@ -176,16 +202,24 @@ fn main() {
     let mut cache = model.new_cache();
     let mut next = greedy_next(&model, &model.extend(&mut cache, &prompt).expect("prefill"));
     let mut steps = Vec::with_capacity(new_tokens);
+    let cpu_before = cpu_seconds();
     for _ in 0..new_tokens {
         let start = Instant::now();
         let hidden = model.extend(&mut cache, &[next]).expect("decode");
         next = greedy_next(&model, &hidden);
         steps.push(start.elapsed());
     }
+    let cpu = match (cpu_before, cpu_seconds()) {
+        (Some(before), Some(after)) => format!(
+            ", CPU ÷ threads {:.1} ms",
+            (after - before) / new_tokens as f64 / candle_core::utils::get_num_threads() as f64 * 1e3
+        ),
+        _ => String::new(),
+    };
     steps.sort_unstable();
     let mean_step = steps.iter().sum::<Duration>() / steps.len().max(1) as u32;
     println!(
-        "decode per token (cache {prompt_length}–{}): mean {:.1} ms, median {:.1} ms, min {:.1} ms, max {:.1} ms",
+        "decode per token (cache {prompt_length}–{}): mean {:.1} ms, median {:.1} ms, min {:.1} ms, max {:.1} ms{cpu}",
         prompt_length + new_tokens,
         mean_step.as_secs_f64() * 1e3,
         median(&steps).as_secs_f64() * 1e3,
@@ -194,11 +228,11 @@ fn main() {
     );
 
     let config = GenerationConfig { max_new_tokens: new_tokens, stop_tokens: Vec::new(), sampling: Sampling::Greedy };
-    let end_to_end = timed(runs, || {
+    let (end_to_end, cpu) = timed_with_cpu(runs, || {
         let generated = generate(&model, &prompt, &config).expect("generate");
         assert_eq!((generated.tokens.len(), generated.stop), (new_tokens, StopReason::MaxTokens));
     });
-    println!("generate, {prompt_length} + {new_tokens} tokens end to end: {} s (sorted)", seconds(&end_to_end));
+    println!("generate, {prompt_length} + {new_tokens} tokens end to end: {} s (sorted){cpu}", seconds(&end_to_end));
 
     // The old loop: the whole sequence through `run`, with logits at every position, per token.
     let mut ids = prompt.clone();
