@@ -19,7 +19,7 @@ use crate::ops;
 ///
 /// Held in host memory on every device: generation here serves checks and explanations on the CPU,
 /// and a host cache lets a clone be a plain copy.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct KvCache {
     /// Positions run so far.
     len: usize,
@@ -30,6 +30,20 @@ pub struct KvCache {
     /// already applied to the keys.
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
+}
+
+/// The shape only: a derived `Debug` would print every cached float (SmolLM2 at 1,000 positions:
+/// 11 million).
+impl std::fmt::Debug for KvCache {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("KvCache")
+            .field("len", &self.len)
+            .field("layers", &(self.keys.len() / self.n_kv_heads.max(1)))
+            .field("n_kv_heads", &self.n_kv_heads)
+            .field("d_head", &self.d_head)
+            .finish()
+    }
 }
 
 impl KvCache {

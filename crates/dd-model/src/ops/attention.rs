@@ -2,6 +2,8 @@
 //! keys packed into panels (as a GEMM packs its operand), over the causal half of the scores only,
 //! with their softmax and the weighted values in the same pass. candle would run one tiny threaded
 //! GEMM per head, which cost a fifth of GPT-2's forward time; other devices use candle's own ops.
+//! The tiles also serve generation ([`super::cached`]): query rows that start after cached
+//! positions, against keys and values read from the cache.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -62,48 +64,78 @@ impl CustomOp1 for CausalAttention {
         {
             candle_core::bail!("heads {:?} do not fit {:?}", layout.dims(), self.layout)
         }
-        let shape = AttentionShape { n_heads, n_kv_heads, positions, d_head };
-        let key_row = positions.next_multiple_of(KEY_ROW_MULTIPLE);
-        let arch = pulp::Arch::new();
-
-        let mut key_panels = vec![0f32; batch * n_kv_heads * d_head * key_row];
-        key_panels.par_chunks_mut(d_head * key_row).enumerate().for_each(|(block, panels)| {
-            let (batch_index, kv_head) = (block / n_kv_heads, block % n_kv_heads);
-            let keys = &heads[shape.head_start(batch_index, n_heads + kv_head)..][..positions * d_head];
-            arch.dispatch(KeyPanels { keys, d_head, panels })
-        });
-
-        let width = n_heads * d_head;
-        let mut out = vec![0f32; batch * positions * width];
-        let (scale, key_panels) = (self.scale, &key_panels);
-        out.par_chunks_mut(positions * width).enumerate().for_each(|(batch_index, sequence)| {
-            sequence.par_chunks_mut(QUERY_TILE * width).enumerate().for_each_init(
-                || TileScratch {
-                    scores: vec![0f32; QUERY_TILE * key_row],
-                    query_columns: vec![0f32; QUERY_TILE * d_head],
-                    weight_columns: vec![0f32; QUERY_TILE * key_row],
-                },
-                |scratch, (tile, out_rows)| {
-                    arch.dispatch(AttentionTile {
-                        shape,
-                        batch_index,
-                        first_position: tile * QUERY_TILE,
-                        scale,
-                        heads,
-                        key_panels,
-                        key_row,
-                        scratch,
-                        out_rows,
-                    })
-                },
-            );
-        });
+        let block = positions * d_head;
+        let head = |batch_index: usize, index: usize| {
+            &heads[(batch_index * self.layout.all_heads() + index) * block..][..block]
+        };
+        let sequences: Vec<Sequence<'_>> = (0..batch)
+            .map(|batch_index| Sequence {
+                queries: &heads[batch_index * self.layout.all_heads() * block..][..n_heads * block],
+                keys: (0..n_kv_heads).map(|kv_head| head(batch_index, n_heads + kv_head)).collect(),
+                values: (0..n_kv_heads).map(|kv_head| head(batch_index, n_heads + n_kv_heads + kv_head)).collect(),
+            })
+            .collect();
+        let shape = AttentionShape { n_heads, n_kv_heads, d_head, rows: positions, first_position: 0 };
+        let out = attend(&sequences, shape, self.scale);
         Ok((CpuStorage::F32(out), Shape::from((batch, positions, n_heads * d_head))))
     }
 }
 
+/// One sequence's operands for [`attend`].
+pub(super) struct Sequence<'a> {
+    /// Head-major [H, rows, d_head].
+    pub(super) queries: &'a [f32],
+    /// Per key/value head, [at least first_position + rows, d_head], row t for position t.
+    pub(super) keys: Vec<&'a [f32]>,
+    /// As `keys`.
+    pub(super) values: Vec<&'a [f32]>,
+}
+
+/// The attention output [batch, rows, H·d_head] of every sequence's query rows, which are
+/// positions `first_position..` and see every key up to their own position. The caller has
+/// checked the operands against `shape`.
+pub(super) fn attend(sequences: &[Sequence<'_>], shape: AttentionShape, scale: f32) -> Vec<f32> {
+    let AttentionShape { n_heads, n_kv_heads, d_head, rows, first_position } = shape;
+    let total = first_position + rows;
+    let key_row = total.next_multiple_of(KEY_ROW_MULTIPLE);
+    let arch = pulp::Arch::new();
+
+    let mut key_panels = vec![0f32; sequences.len() * n_kv_heads * d_head * key_row];
+    key_panels.par_chunks_mut(d_head * key_row).enumerate().for_each(|(block, panels)| {
+        let keys = &sequences[block / n_kv_heads].keys[block % n_kv_heads][..total * d_head];
+        arch.dispatch(KeyPanels { keys, d_head, panels })
+    });
+
+    let width = n_heads * d_head;
+    let mut out = vec![0f32; sequences.len() * rows * width];
+    let sequence_panels = n_kv_heads * d_head * key_row;
+    out.par_chunks_mut(rows * width).zip(sequences).enumerate().for_each(|(index, (out, sequence))| {
+        let key_panels = &key_panels[index * sequence_panels..][..sequence_panels];
+        out.par_chunks_mut(QUERY_TILE * width).enumerate().for_each_init(
+            || TileScratch {
+                scores: vec![0f32; QUERY_TILE * key_row],
+                query_columns: vec![0f32; QUERY_TILE * d_head],
+                weight_columns: vec![0f32; QUERY_TILE * key_row],
+            },
+            |scratch, (tile, out_rows)| {
+                arch.dispatch(AttentionTile {
+                    shape,
+                    first_row: tile * QUERY_TILE,
+                    scale,
+                    sequence,
+                    key_panels,
+                    key_row,
+                    scratch,
+                    out_rows,
+                })
+            },
+        );
+    });
+    out
+}
+
 /// Query positions per attention tile: each loaded key and value serves this many queries.
-const QUERY_TILE: usize = 4;
+pub(super) const QUERY_TILE: usize = 4;
 
 /// Keys are padded to a multiple of this many positions: a panel of two vectors of the widest
 /// SIMD (AVX-512), so every panel is whole whatever the instruction set.
@@ -134,19 +166,16 @@ impl pulp::WithSimd for KeyPanels<'_> {
     }
 }
 
-#[derive(Clone, Copy)]
-struct AttentionShape {
-    n_heads: usize,
-    n_kv_heads: usize,
-    positions: usize,
-    d_head: usize,
-}
-
-impl AttentionShape {
-    /// Where `head` of sequence `batch_index` starts in the head-major input.
-    fn head_start(self, batch_index: usize, head: usize) -> usize {
-        (batch_index * (self.n_heads + 2 * self.n_kv_heads) + head) * self.positions * self.d_head
-    }
+/// The shape of one [`attend`] call.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AttentionShape {
+    pub(super) n_heads: usize,
+    pub(super) n_kv_heads: usize,
+    pub(super) d_head: usize,
+    /// Query rows per sequence.
+    pub(super) rows: usize,
+    /// The position of the first query row (0 unless keys of earlier positions are cached).
+    pub(super) first_position: usize,
 }
 
 /// A worker's scratch for [`AttentionTile`], reused across tiles.
@@ -163,16 +192,15 @@ struct TileScratch {
 /// a `WithSimd` type for the reason in [`super`].
 struct AttentionTile<'a> {
     shape: AttentionShape,
-    batch_index: usize,
-    first_position: usize,
+    /// The tile's first query row.
+    first_row: usize,
     scale: f32,
-    /// Head-major queries, keys and values of the whole batch.
-    heads: &'a [f32],
-    /// [`KeyPanels`] of every (sequence, kv head), `d_head · key_row` floats each.
+    sequence: &'a Sequence<'a>,
+    /// [`KeyPanels`] of the sequence's kv heads, `d_head · key_row` floats each.
     key_panels: &'a [f32],
     key_row: usize,
     scratch: &'a mut TileScratch,
-    /// The tile's rows of the [batch·positions, H·d_head] output.
+    /// The tile's rows of the [rows, H·d_head] output.
     out_rows: &'a mut [f32],
 }
 
@@ -181,8 +209,9 @@ impl pulp::WithSimd for AttentionTile<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) {
-        let AttentionShape { n_heads, n_kv_heads, d_head, .. } = self.shape;
-        let (key_row, first) = (self.key_row, self.first_position);
+        let AttentionShape { n_heads, n_kv_heads, d_head, rows: sequence_rows, .. } = self.shape;
+        // Positions of the tile's first row (its first visible keys end there).
+        let (key_row, first) = (self.key_row, self.shape.first_position + self.first_row);
         let TileScratch { scores, query_columns, weight_columns } = self.scratch;
         let width = n_heads * d_head;
         let rows = self.out_rows.len() / width;
@@ -195,15 +224,14 @@ impl pulp::WithSimd for AttentionTile<'_> {
         for head in 0..n_heads {
             let kv_head = head / group;
             // Rows past the sequence's end repeat its last query; their scores are not used.
-            let query_start = self.shape.head_start(self.batch_index, head) + first * d_head;
+            let query_start = (head * sequence_rows + self.first_row) * d_head;
             for (channel, column) in query_columns.chunks_exact_mut(QUERY_TILE).enumerate() {
                 for (row, slot) in column.iter_mut().enumerate() {
-                    *slot = self.heads[query_start + row.min(rows - 1) * d_head + channel];
+                    *slot = self.sequence.queries[query_start + row.min(rows - 1) * d_head + channel];
                 }
             }
 
-            let panels_start = (self.batch_index * n_kv_heads + kv_head) * d_head * key_row;
-            let panels = &self.key_panels[panels_start..][..d_head * key_row];
+            let panels = &self.key_panels[kv_head * d_head * key_row..][..d_head * key_row];
             let score_vectors = S::as_mut_simd_f32s(&mut scores[..QUERY_TILE * key_row]).0;
             for (panel_index, panel) in panels.chunks_exact(panel_floats).take(visible.div_ceil(2 * lanes)).enumerate()
             {
@@ -242,8 +270,7 @@ impl pulp::WithSimd for AttentionTile<'_> {
                 }
             }
 
-            let values_start = self.shape.head_start(self.batch_index, n_heads + n_kv_heads + kv_head);
-            let values = &self.heads[values_start..][..visible * d_head];
+            let values = &self.sequence.values[kv_head][..visible * d_head];
             let out_column = head * d_head;
             if d_head % (2 * lanes) != 0 {
                 for row in 0..rows {

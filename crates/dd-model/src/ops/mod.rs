@@ -12,7 +12,7 @@
 //!
 //! Layers: [`math`] (shared scalar math) and [`cpu`] (candle's CPU data, rayon's blocks) are leaves;
 //! `activation`, `residual`, `heads` and `cached` use them; `attention` also reads `heads`'s
-//! [`HeadLayout`].
+//! [`HeadLayout`], and `cached` runs chunks of several rows through `attention`'s tiles.
 
 mod activation;
 mod attention;
