@@ -17,7 +17,7 @@ use dd_model::{ChatTemplate, GenerationConfig, Sampling, Tokenizer, Transformer,
 use crate::ExplainError;
 use crate::chat::ChatMessage;
 use crate::explainer::{Explainer, ExplainerAnswer};
-use crate::prompt::{SIMULATOR_PROMPT_VERSION, UNKNOWN, level_words, simulation_line, simulation_prefix};
+use crate::prompt::{EXPLANATION_LEAD, SIMULATOR_PROMPT_VERSION, UNKNOWN, level_words, simulation_line, simulation_prefix};
 use crate::simulator::Simulator;
 
 /// How a local explainer picks each token.
@@ -107,7 +107,10 @@ impl Explainer for LocalModel {
 
     fn explain(&self, messages: &[ChatMessage]) -> Result<ExplainerAnswer, ExplainError> {
         let turns: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
-        let prompt = self.tokenizer.encode(&self.template.render(&turns))?;
+        // The assistant's turn opens with the lead the few-shot answers start with, so even a small
+        // model continues with the explanation rather than commenting on the prompt.
+        let rendered = format!("{}{EXPLANATION_LEAD}", self.template.render(&turns));
+        let prompt = self.tokenizer.encode(&rendered)?;
         self.check_fits(prompt.len() + self.max_new_tokens, "explainer prompt and its answer")?;
         let sampling = match self.sampling {
             LocalSampling::Greedy => Sampling::Greedy,

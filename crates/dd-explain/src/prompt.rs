@@ -136,7 +136,7 @@ pub fn explainer_messages(sequences: &[ShownSequence]) -> Vec<ChatMessage> {
             Role::User,
             format!("Neuron {number}\nActivations:\n{listing}\n{}", explanation_request(number)),
         ));
-        messages.push(ChatMessage::new(Role::Assistant, format!("{}.", shot.explanation)));
+        messages.push(ChatMessage::new(Role::Assistant, format!("{EXPLANATION_LEAD} {}.", shot.explanation)));
     }
     let shown: Vec<(Vec<String>, Vec<u8>)> =
         sequences.iter().map(|s| (s.tokens.clone(), normalize(&s.activations, max_activation))).collect();
@@ -174,7 +174,11 @@ pub fn parse_explanation(answer: &str) -> Option<String> {
     }
     // Explanations are short phrases; a model that rambles is cut at a sentence-sized bound.
     let text: String = text.chars().take(300).collect();
-    (!text.is_empty()).then_some(text)
+    // A model that copies the prompt's scaffolding back has not explained anything.
+    let copied = ["<start>", "<end>", "\t", "The same activations", "Activations:", "Neuron "]
+        .iter()
+        .any(|scaffold| text.contains(scaffold));
+    (!text.is_empty() && !copied).then_some(text)
 }
 
 /// The simulator's prompt before a sequence: the instructions, one made-up neuron with its
@@ -255,6 +259,8 @@ mod tests {
         assert_eq!(parse_explanation("  \n ").as_deref(), None);
         assert_eq!(parse_explanation(&"x".repeat(1000)).map(|t| t.len()), Some(300));
         assert_eq!(parse_explanation("findings of fact").as_deref(), Some("findings of fact"));
+        assert_eq!(parse_explanation("The same activations, with the zeros left out:"), None);
+        assert_eq!(parse_explanation("<start>"), None);
         assert_eq!(parse_explanation("\u{212A}elvin").as_deref(), Some("\u{212A}elvin"));
     }
 

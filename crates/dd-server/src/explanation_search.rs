@@ -41,19 +41,17 @@ pub trait QueryEncoder: Send + Sync {
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, String>;
 }
 
-// MERGE: when `dd_model::SentenceEncoder` reaches this branch, add (here, so the trait and its one
-// real implementation sit together):
-//
-// impl QueryEncoder for dd_model::SentenceEncoder {
-//     fn model_name(&self) -> &str {
-//         dd_model::SentenceEncoder::model_name(self)
-//     }
-//
-//     fn embed_query(&self, text: &str) -> Result<Vec<f32>, String> {
-//         let mut vectors = self.embed(&[text]).map_err(|error| error.to_string())?;
-//         vectors.pop().ok_or_else(|| "the sentence encoder returned no vector".to_owned())
-//     }
-// }
+/// The one real encoder: the model the explainer embedded explanations with, run in Rust.
+impl QueryEncoder for dd_model::SentenceEncoder {
+    fn model_name(&self) -> &str {
+        dd_model::SentenceEncoder::model_name(self)
+    }
+
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, String> {
+        let mut vectors = self.embed(&[text]).map_err(|error| error.to_string())?;
+        vectors.pop().ok_or_else(|| "the sentence encoder returned no vector".to_owned())
+    }
+}
 
 /// The score `min_score` filters on and the page shows first: OpenAI's explanation score, which
 /// generated explanations put first.

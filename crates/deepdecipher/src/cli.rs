@@ -77,88 +77,7 @@ pub(crate) struct N2gArgs {
     /// Only the N most interesting of the chosen neurons, by the recording's ranking.
     #[arg(long, value_name = "N")]
     pub(crate) top_interesting: Option<usize>,
-    #[derive(Debug, Args)]
-pub(crate) struct ExplainArgs {
-    /// The database the model was recorded into.
-    #[arg(default_value = "data.db")]
-    pub(crate) database: PathBuf,
-    /// The model's name in the database (default: the only model).
-    #[arg(long, alias = "name")]
-    pub(crate) model_name: Option<String>,
-    /// Layers to explain, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) layers: Option<Vec<u32>>,
-    /// Neurons to explain in each chosen layer, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) neurons: Option<Vec<u32>>,
-    /// Only the N most interesting of the chosen neurons, by the recording's ranking.
-    #[arg(long, value_name = "N")]
-    pub(crate) top_interesting: Option<usize>,
-    /// A local instruct model that explains (and simulates): a directory, a weight file or a hub id.
-    #[arg(long, value_name = "MODEL")]
-    pub(crate) local: Option<String>,
-    /// An OpenAI-compatible Chat Completions endpoint that explains instead (base URL, e.g. `http://127.0.0.1:8000/v1`).
-    #[arg(long, value_name = "URL")]
-    pub(crate) endpoint: Option<String>,
-    /// The model name the endpoint serves.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) endpoint_model: Option<String>,
-    /// The environment variable holding the endpoint's API key (never logged or stored).
-    #[arg(long, value_name = "VAR")]
-    pub(crate) api_key_env: Option<String>,
-    /// Endpoint requests in flight at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64).map(|v| v as usize))]
-    pub(crate) concurrency: usize,
-    /// At most this many endpoint requests a minute.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) requests_per_minute: Option<u32>,
-    /// Seconds before an endpoint request is abandoned and retried.
-    #[arg(long, default_value_t = 60.0)]
-    pub(crate) timeout: f64,
-    /// Retries of a failed endpoint request (429, 5xx, time-outs, bad answers), with backoff.
-    #[arg(long, default_value_t = 4)]
-    pub(crate) retries: u32,
-    /// US dollars per million prompt tokens, for the cost report.
-    #[arg(long, value_name = "USD")]
-    pub(crate) price_prompt: Option<f64>,
-    /// US dollars per million completion tokens, for the cost report.
-    #[arg(long, value_name = "USD")]
-    pub(crate) price_completion: Option<f64>,
-    /// Which model simulates the explanations to score them.
-    #[arg(long, value_enum, default_value = "local")]
-    pub(crate) simulator: SimulatorChoice,
-    /// The local simulator's model, when it is not the `--local` explainer.
-    #[arg(long, value_name = "MODEL")]
-    pub(crate) simulator_model: Option<String>,
-    /// A sentence-transformers folder (all-MiniLM-L6-v2) to embed explanations with, for search by meaning.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) embedder: Option<PathBuf>,
-    /// Sample the local explainer with this seed (default: greedy).
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// The sampling temperature, with --seed.
-    #[arg(long, default_value_t = 0.7)]
-    pub(crate) temperature: f32,
-    /// The sampling nucleus, with --seed.
-    #[arg(long, default_value_t = 0.9)]
-    pub(crate) top_p: f32,
-    /// Neurons committed at a time: what an interruption can lose.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub(crate) commit_every: u64,
-}
-
-/// Which model simulates explanations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum SimulatorChoice {
-    /// A local model, OpenAI's all-at-once method with exact probabilities (`--simulator-model` or `--local`).
-    Local,
-    /// The endpoint, asked for per-token predictions as JSON (no probabilities; see docs/explanations.md).
-    Endpoint,
-    /// No simulation: explanations stay unscored.
-    None,
-}
-
-/// Where augmentation's replacement tokens come from.
+    /// Where augmentation's replacement tokens come from.
     #[arg(long, value_enum, default_value = "embedding")]
     pub(crate) substitutes: SubstituteSource,
     /// Replacements tried per important token (0: no augmentation).
@@ -206,8 +125,8 @@ pub(crate) struct ExplainArgs {
     #[arg(long, value_name = "VAR")]
     pub(crate) api_key_env: Option<String>,
     /// Endpoint requests in flight at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64).map(|v| v as usize))]
-    pub(crate) concurrency: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
     /// At most this many endpoint requests a minute.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) requests_per_minute: Option<u32>,

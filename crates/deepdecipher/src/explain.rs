@@ -38,7 +38,7 @@ pub(crate) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             let model = args.endpoint_model.clone().context("--endpoint needs --endpoint-model (the model name the endpoint serves)")?;
             let mut config = EndpointConfig::new(url.clone(), model);
             config.api_key_env = args.api_key_env.clone();
-            config.max_concurrency = args.concurrency.max(1);
+            config.max_concurrency = usize::from(args.concurrency);
             config.requests_per_minute = args.requests_per_minute;
             config.timeout = Duration::from_secs_f64(args.timeout);
             config.max_retries = args.retries;
@@ -54,7 +54,7 @@ pub(crate) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         (None, Some(local)) => local,
         (None, None) => anyhow::bail!("say which model explains: --local MODEL or --endpoint URL --endpoint-model NAME"),
     };
-    job.concurrency = if client.is_some() { args.concurrency.max(1) } else { 1 };
+    job.concurrency = if client.is_some() { usize::from(args.concurrency) } else { 1 };
 
     let separate_simulator = match &args.simulator_model {
         Some(reference) => Some(local_model(reference)?),

@@ -73,7 +73,6 @@ fn explain_via(server: &FakeServer, database: &Path, extra: &[&str]) -> std::pro
         .arg("explain")
         .arg(database)
         .args(["--endpoint", &server.url(), "--endpoint-model", "fake-gpt", "--api-key-env", KEY_VARIABLE])
-        .args(["--simulator", "endpoint", "--concurrency", "3"])
         .args(extra)
         .env(KEY_VARIABLE, KEY)
         .env("RUST_LOG", "warn");
@@ -87,7 +86,7 @@ fn an_endpoint_run_explains_scores_and_survives_errors() {
     let server = FakeServer::start(respond);
     // The first requests meet a rate limit and a server error; the client retries them.
     server.script([Reply::Status(429, Some(0)), Reply::Status(500, None)]);
-    let output = explain_via(&server, &database, &["--top-interesting", "6", "--retries", "3"]).output().expect("run");
+    let output = explain_via(&server, &database, &["--top-interesting", "6", "--retries", "3", "--simulator", "endpoint", "--concurrency", "3"]).output().expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("explained 6 neurons"), "{stderr}");
@@ -125,7 +124,7 @@ fn an_endpoint_run_explains_scores_and_survives_errors() {
 
     // A second run finds them explained and asks nothing.
     let before = server.n_requests();
-    let output = explain_via(&server, &database, &["--top-interesting", "6"]).output().expect("rerun");
+    let output = explain_via(&server, &database, &["--top-interesting", "6", "--simulator", "endpoint"]).output().expect("rerun");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("6 already had an explanation"), "{stderr}");
@@ -167,7 +166,7 @@ fn a_killed_run_resumes_without_duplicates() {
         Reply::Ok(text) => Reply::Slow(Duration::from_millis(150), text),
         other => other,
     });
-    let args = ["--top-interesting", "10", "--commit-every", "1", "--concurrency", "1"];
+    let args = ["--top-interesting", "10", "--commit-every", "1", "--concurrency", "1", "--simulator", "endpoint"];
     let mut child = explain_via(&server, &database, &args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -238,7 +237,7 @@ fn smollm2_explains_simulates_and_the_search_finds_it() {
     let response = crate::http::get(server.addr, &format!("/api/SmolLM2-135M-Instruct/explanation-search?q={}&limit=2", url_encode(&text)));
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
-    let first = &body["explanations"][0];
+    let first = &body["data"]["explanations"][0];
     assert_eq!(
         (first["layer"].as_u64(), first["neuron"].as_u64()),
         (Some(u64::from(*layer)), Some(u64::from(*index))),
