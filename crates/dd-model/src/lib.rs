@@ -7,6 +7,8 @@
 //! facts about every neuron from the weights alone (direct logit attribution, input tokens,
 //! neuron-to-neuron connections). [`describe`] reads what a model's files say about it (the name
 //! its metadata gives, its training data, how its weights are stored) without loading the weights.
+//! [`sentence`] embeds text as sentence-transformers does (all-MiniLM-L6-v2), for searching
+//! explanations by meaning.
 //!
 //! ```no_run
 //! use dd_model::{load_transformer, RunRequest};
@@ -26,6 +28,7 @@ mod error;
 mod load;
 pub mod model;
 mod ops;
+pub mod sentence;
 mod tokenizer;
 mod weights;
 
@@ -41,4 +44,5 @@ pub use load::{
     shard_names, tokenizer_repository,
 };
 pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer, greedy_continuation};
+pub use sentence::SentenceEncoder;
 pub use tokenizer::{Tokenizer, display_token};

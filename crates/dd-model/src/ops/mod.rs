@@ -1,7 +1,8 @@
 //! CPU kernels for the steps of the forward pass where candle is slow, one file per kind of
 //! kernel: the MLP non-linearities fused with the bias add ([`activation`]), the residual step with
 //! its norms ([`residual`]), the Q/K/V head split with rotary ([`heads`]) and causal attention
-//! ([`attention`]). Each runs on every core (rayon) with the widest SIMD the CPU has (pulp), and
+//! ([`attention`]); for the sentence encoder, bidirectional attention over padded sequences
+//! ([`padded_attention`]) and products of a few rows with a weight matrix ([`few_rows`]). Each runs on every core (rayon) with the widest SIMD the CPU has (pulp), and
 //! falls back to candle's own ops on other devices; unit tests hold the kernels to those fallbacks,
 //! so a GPU run records the same activations.
 //!
@@ -14,13 +15,17 @@
 mod activation;
 mod attention;
 mod cpu;
+mod few_rows;
 mod heads;
 mod math;
+mod padded_attention;
 mod residual;
 #[cfg(test)]
 mod testing;
 
 pub(crate) use activation::{bias_activation, bias_solu_normalized, gated_silu};
 pub(crate) use attention::causal_attention;
+pub(crate) use few_rows::linear;
 pub(crate) use heads::{HeadLayout, RotaryHost, split_heads};
+pub(crate) use padded_attention::{PaddedBatch, padded_attention};
 pub(crate) use residual::{NormParameters, add_and_normalize};
