@@ -17,7 +17,8 @@ use dd_model::SentenceEncoder;
 static ALLOCATOR: dd_alloc::Allocator = dd_alloc::Allocator;
 
 const N_EXPLANATIONS: usize = 1_000;
-const QUERY: &str = "neurons about legal language";
+/// Eight word pieces with `[CLS]` and `[SEP]`.
+const QUERY: &str = "neurons that fire on legal language";
 const QUERY_REPEATS: usize = 300;
 
 /// Words explanations are made of; the texts are random sequences of them, which tokenize like
