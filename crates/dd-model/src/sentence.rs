@@ -53,7 +53,7 @@ struct Embeddings {
     words: Tensor,
     /// [max_position_embeddings, hidden].
     positions: Tensor,
-    /// Token type 0's row, [hidden]: a single text has no second segment.
+    /// Token type 0's row, `[hidden]`: a single text has no second segment.
     token_type: Tensor,
     norm: LayerNorm,
 }

@@ -2,7 +2,8 @@
 //! kernel: the MLP non-linearities fused with the bias add ([`activation`]), the residual step with
 //! its norms ([`residual`]), the Q/K/V head split with rotary ([`heads`]) and causal attention
 //! ([`attention`]); for the sentence encoder, bidirectional attention over padded sequences
-//! ([`padded_attention`]) and products of a few rows with a weight matrix ([`few_rows`]). Each runs on every core (rayon) with the widest SIMD the CPU has (pulp), and
+//! ([`padded_attention`](mod@padded_attention)) and products of a few rows with a weight matrix
+//! ([`few_rows`]). Each runs on every core (rayon) with the widest SIMD the CPU has (pulp), and
 //! falls back to candle's own ops on other devices; unit tests hold the kernels to those fallbacks,
 //! so a GPU run records the same activations.
 //!
@@ -10,7 +11,8 @@
 //! loops into its AVX2/AVX-512 entry points and they are compiled for those instruction sets.
 //!
 //! Layers: [`math`] (shared scalar math) and [`cpu`] (candle's CPU data, rayon's blocks) are leaves;
-//! `activation`, `residual` and `heads` use them; `attention` also reads `heads`'s [`HeadLayout`].
+//! `activation`, `residual`, `heads`, `few_rows` and `padded_attention` use them; `attention` also
+//! reads `heads`'s [`HeadLayout`].
 
 mod activation;
 mod attention;

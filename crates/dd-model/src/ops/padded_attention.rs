@@ -97,7 +97,7 @@ struct AttentionRows<'a> {
     qkv: &'a [f32],
     batch: &'a PaddedBatch,
     first_row: usize,
-    /// Scratch for one row's scores, [positions].
+    /// Scratch for one row's scores, `[positions]`.
     scores: &'a mut [f32],
     out_rows: &'a mut [f32],
 }
