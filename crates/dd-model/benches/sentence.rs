@@ -185,7 +185,8 @@ fn throughput(encoder: &SentenceEncoder, rounds: usize) {
     round_times.sort_unstable();
     let rate = |time: Duration| N_EXPLANATIONS as f64 / time.as_secs_f64();
     println!(
-        "{N_EXPLANATIONS} explanations of 10-20 words, {rounds} rounds: median {:.0} explanations/s ({:.2} s), best {:.0}/s; CPU {cpu} per explanation",
+        "{N_EXPLANATIONS} explanations of 10-20 words, {rounds} rounds: median {:.0} explanations/s ({:.2} s), \
+         best {:.0}/s; CPU {cpu} per explanation",
         rate(percentile(&round_times, 0.5)),
         percentile(&round_times, 0.5).as_secs_f64(),
         rate(round_times[0]),
