@@ -5,7 +5,7 @@
 #      when either is missing from the PATH, through sudo only when not root: the website's tests
 #      drive headless Chromium.
 #   2. The large test assets (scripts/fetch-test-assets.sh: SmolLM2's GGUF, GPT-2's BPE files,
-#      Shakespeare), fetched once into $DD_TEST_ASSETS.
+#      Shakespeare, all-MiniLM-L6-v2), fetched once into $DD_TEST_ASSETS.
 #   3. `cargo test --workspace`.
 #   4. The API contract (scripts/api-contract.sh): schemathesis against the served OpenAPI document.
 #
@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 chromium --version 2>/dev/null | grep -v '^\[' || true
 
-echo "== test assets (SmolLM2 GGUF, GPT-2 BPE files, Shakespeare; cached outside the clone)"
+echo "== test assets (SmolLM2 GGUF, GPT-2 BPE files, Shakespeare, all-MiniLM-L6-v2; cached outside the clone)"
 scripts/fetch-test-assets.sh
 
 echo "== tests"

@@ -9,6 +9,8 @@
 //! its metadata gives, its training data, how its weights are stored) without loading the weights.
 //! [`generate`] continues a prompt over a [`KvCache`] ([`Transformer::extend`]), and
 //! [`ChatTemplate`] writes a conversation the way an instruct model expects it.
+//! [`sentence`] embeds text as sentence-transformers does (all-MiniLM-L6-v2), for searching
+//! explanations by meaning.
 //!
 //! ```no_run
 //! use dd_model::{load_transformer, RunRequest};
@@ -30,6 +32,7 @@ mod generate;
 mod load;
 pub mod model;
 mod ops;
+pub mod sentence;
 mod tokenizer;
 mod weights;
 
@@ -47,4 +50,5 @@ pub use load::{
     shard_names, tokenizer_repository,
 };
 pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer};
+pub use sentence::SentenceEncoder;
 pub use tokenizer::{Tokenizer, display_token};
