@@ -10,8 +10,8 @@
 //! `n × dimension` array of `i8` (as stored, `dd_data::TextEmbedding`), a scale per row, and per row
 //! the neuron, the explanation's position, the score filters read and interned origin and author.
 //! Texts sit in one string arena and scores in one array, read only for the page's hits. At
-//! gpt2-xl's 307,200 explanations of 384 dimensions the vectors take 118 MB and the rest about 40 MB
-//! (`docs/benchmarks.md`).
+//! gpt2-xl's 307,200 explanations of 384 dimensions the vectors take 118 MB and the rest 46 MB
+//! (texts 23 MB, scores 15 MB, row fields 9 MB; `docs/benchmarks.md`).
 //!
 //! A search quantises the query the same way and takes the integer dot product with every row
 //! that passes the filters (`scan.rs`: vectorised, over rayon in chunks), so the cosine is
