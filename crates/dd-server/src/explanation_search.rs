@@ -10,8 +10,8 @@
 //! `n × dimension` array of `i8` (as stored, `dd_data::TextEmbedding`), a scale per row, and per row
 //! the neuron, the explanation's position, the score filters read and interned origin and author.
 //! Texts sit in one string arena and scores in one array, read only for the page's hits. At
-//! gpt2-xl's 307,200 explanations of 384 dimensions the vectors take 118 MB and the rest about 40 MB
-//! (`docs/benchmarks.md`).
+//! gpt2-xl's 307,200 explanations of 384 dimensions the vectors take 118 MB and the rest 46 MB
+//! (texts 23 MB, scores 15 MB, row fields 9 MB; `docs/benchmarks.md`).
 //!
 //! A search quantises the query the same way and takes the integer dot product with every row
 //! that passes the filters (`scan.rs`: vectorised, over rayon in chunks), so the cosine is
@@ -285,17 +285,22 @@ impl ExplanationIndex {
 
     /// Bytes the index holds on the heap, near enough (the benchmark reports it).
     pub(crate) fn heap_bytes(&self) -> usize {
+        self.heap_parts().iter().map(|(_, bytes)| bytes).sum()
+    }
+
+    /// [`heap_bytes`](Self::heap_bytes) by part: vectors, per-row fields, texts, scores, names.
+    pub(crate) fn heap_parts(&self) -> [(&'static str, usize); 5] {
         let part = &self.part;
-        part.vectors.capacity()
-            + part.scales.capacity() * size_of::<f32>()
-            + part.rows.capacity() * size_of::<Row>()
-            + part.texts.capacity()
-            + part.text_ends.capacity() * size_of::<usize>()
-            + part.scores.capacity() * size_of::<(u32, f32)>()
-            + part.score_ends.capacity() * size_of::<usize>()
-            + self.origins.heap_bytes()
-            + self.authors.heap_bytes()
-            + self.score_names.heap_bytes()
+        [
+            ("vectors", part.vectors.capacity()),
+            ("scales and rows", part.scales.capacity() * size_of::<f32>() + part.rows.capacity() * size_of::<Row>()),
+            ("texts", part.texts.capacity() + part.text_ends.capacity() * size_of::<usize>()),
+            (
+                "scores",
+                part.scores.capacity() * size_of::<(u32, f32)>() + part.score_ends.capacity() * size_of::<usize>(),
+            ),
+            ("names", self.origins.heap_bytes() + self.authors.heap_bytes() + self.score_names.heap_bytes()),
+        ]
     }
 
     /// The explanations most similar to `query` (a unit vector of [`dimension`](Self::dimension)
@@ -321,26 +326,23 @@ impl ExplanationIndex {
             ),
             _ => (0, part.rows.len()),
         };
-        let min_score = filters.min_score;
-        let layer = filters.layer;
-        let keep = |row: &Row| {
-            layer.is_none_or(|layer| row.layer == layer)
-                && origin.is_none_or(|origin| row.origin == origin)
-                // NaN (no score) fails the comparison, so it is left out whenever a minimum is set.
-                && min_score.is_none_or(|min_score| row.score >= min_score)
-        };
         let quantised = TextEmbedding::quantize("", query);
         let scan = scan::Scan {
             query: &quantised.values.iter().map(|&value| i16::from(value)).collect::<Vec<_>>(),
             query_scale: quantised.scale,
             vectors: &part.vectors,
             scales: &part.scales,
-            rows: &part.rows[..],
-            keep: &keep,
+            rows: &part.rows,
+            filter: scan::RowFilter { min_score: filters.min_score, origin, layer: filters.layer },
         };
         let best = scan.best(start..end, offset.saturating_add(limit));
         let hits = best.ranked.into_iter().skip(offset).take(limit).collect();
         Results { total: best.n_kept, hits }
+    }
+
+    /// Every vector read once, as a search reads them, with no dot product (the benchmark's floor).
+    pub(crate) fn read_all(&self) -> u64 {
+        scan::read_all(&self.part.vectors, self.part.dimension)
     }
 
     /// What a page shows of row `row`.
@@ -529,9 +531,15 @@ impl Builder {
         // A row of the other models that was malformed for its own model stays counted as malformed.
         self.counts.other_models = other_models;
         self.counts.indexed = part.rows.len() as u64;
+        // Growth by doubling leaves up to half of each array unused: a quarter of the index at
+        // gpt2-xl's size.
         part.vectors.shrink_to_fit();
+        part.scales.shrink_to_fit();
+        part.rows.shrink_to_fit();
         part.texts.shrink_to_fit();
+        part.text_ends.shrink_to_fit();
         part.scores.shrink_to_fit();
+        part.score_ends.shrink_to_fit();
         let by_layer = part.rows.windows(2).all(|pair| pair[0].layer <= pair[1].layer);
         ExplanationIndex {
             embedding_model,

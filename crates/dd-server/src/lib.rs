@@ -186,6 +186,11 @@ pub mod bench {
             self.index.heap_bytes()
         }
 
+        /// The same by part: vectors, per-row fields, texts, scores, names.
+        pub fn heap_parts(&self) -> [(&'static str, usize); 5] {
+            self.index.heap_parts()
+        }
+
         /// The rows passing the filters and the best `limit` as (layer, neuron, similarity), for a
         /// unit-length `query`; `min_score` filters on `ev_correlation_score`.
         pub fn search(&self, query: &[f32], limit: usize, min_score: Option<f32>) -> (usize, Vec<(u32, u32, f32)>) {
@@ -197,6 +202,12 @@ pub mod bench {
                 .filter_map(|hit| self.index.entry(hit.row).map(|e| (e.neuron.layer, e.neuron.index, hit.similarity)))
                 .collect();
             (results.total, hits)
+        }
+
+        /// Every stored vector read once over rayon in the scan's chunks, with no dot product: the
+        /// floor under a search's time. The value is only there to be used.
+        pub fn read_all(&self) -> u64 {
+            self.index.read_all()
         }
 
         /// The `explanation-search` page's JSON for a unit-length `query`, `limit` explanations from the first.

@@ -106,7 +106,8 @@ impl ReloadHandle {
             .unwrap_or_else(|never| match never {});
     }
 
-    /// Builds every model's token-search index of the current state on a background thread (see
+    /// Builds every model's search indices of the current state (token search, and explanations by
+    /// meaning when the server has a query encoder) on a background thread (see
     /// [`AppState::warm_search_indexes`]); a reload drops them, since the data they index may have
     /// changed.
     pub fn warm_search_indexes(&self) {
@@ -287,6 +288,61 @@ mod tests {
         let cleared = get(&runtime, &app, "/api", None);
         assert_eq!(notice_of(&cleared), serde_json::Value::Null);
         assert_eq!(cleared.etag, after.etag, "the tag is derived from what the answers hold");
+    }
+
+    /// A reload keeps the query encoder, and the explanation index is built again over what was
+    /// written: search by meaning finds each newly written explanation after the reload that serves it.
+    #[test]
+    fn a_reload_keeps_the_query_encoder_and_indexes_new_explanations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = database(&dir);
+        let StoreLocation::SqliteFile(path) = &location else { unreachable!("only SQLite files exist") };
+        let store = SqliteStore::open(path, &ReadConfig::serving_while_written()).expect("open store");
+        let state = AppState::load(Arc::new(store), ServerConfig::standard())
+            .expect("state")
+            .with_query_encoder(Arc::new(crate::testing::BagOfWords));
+        let (app, handle) = crate::reloadable_app(Arc::new(state));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let search = |query: &str| {
+            let answer = get(&runtime, &app, &format!("/api/m/explanation-search?q={query}"), None);
+            let body: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
+            (answer.status, body)
+        };
+        assert_eq!(search("commas").0, StatusCode::NOT_FOUND, "no explanations yet");
+
+        let embedded = |text: &str| {
+            let embedding = dd_data::TextEmbedding::quantize(
+                crate::testing::TEST_EMBEDDING_MODEL,
+                &crate::testing::bag_of_words(text),
+            );
+            let explanation = Explanation {
+                text: text.into(),
+                origin: "test".into(),
+                embedding: Some(embedding),
+                ..Explanation::default()
+            };
+            NeuronRecord::Explanations(Explanations { explanations: vec![explanation] })
+        };
+        for (layer, neuron, text) in [(1, 2, "commas in lists"), (0, 1, "semicolons between clauses")] {
+            let mut writer = location.open_writer(EncodeOptions::STANDARD).expect("writer");
+            let source = writer.catalog().expect("catalog").models()[0].sources[0].id;
+            let mut batch = writer.batch().expect("batch");
+            batch.put_neuron(source, layer, neuron, &embedded(text)).expect("put");
+            batch.commit().expect("commit");
+            writer.finish().expect("finish");
+            handle.reload().expect("reload");
+            let word = text.split(' ').next().expect("a word");
+            let (status, body) = search(word);
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let first = &body["data"]["explanations"][0];
+            assert_eq!(
+                (&first["layer"], &first["neuron"], &first["text"]),
+                (&layer.into(), &neuron.into(), &text.into())
+            );
+        }
+        let index = get(&runtime, &app, "/api", None);
+        assert!(index.body.contains("\"explanation-search\""), "still listed: {}", index.body);
+        assert!(index.etag.contains("-q"), "the tag names the encoder: {}", index.etag);
     }
 
     /// A database opened `immutable` cannot be reloaded: the reload fails and the server keeps

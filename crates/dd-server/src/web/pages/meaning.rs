@@ -92,9 +92,13 @@ pub(super) fn page(context: &PageContext<'_>) -> Result<Page, PageError> {
             let start = page_start(page_index, results.total)?;
             body.push_str("<p id=result-count>");
             count(&mut body, results.total as u64);
-            body.push_str(if results.total == 1 { " explanation" } else { " explanations" });
-            body.push_str(" of ");
-            count(&mut body, index.len() as u64);
+            if results.total < index.len() {
+                body.push_str(" of ");
+                count(&mut body, index.len() as u64);
+                body.push_str(" explanations (those the filters keep)");
+            } else {
+                body.push_str(if results.total == 1 { " explanation" } else { " explanations" });
+            }
             body.push_str(" for <q>");
             escape(&mut body, &query);
             body.push_str("</q>, most similar first (embedded with ");
