@@ -47,6 +47,15 @@ struct EncoderShape {
     layer_norm_eps: f64,
 }
 
+/// The sizes beyond [`EncoderShape`] that loading checks the weights against.
+#[derive(Clone, Copy, Debug)]
+struct ModelSizes {
+    n_layers: usize,
+    vocabulary: usize,
+    max_positions: usize,
+    token_types: usize,
+}
+
 /// The embedding layer: word + position + token type, then LayerNorm.
 struct Embeddings {
     /// [vocabulary, hidden].
@@ -266,15 +275,6 @@ impl SentenceEncoder {
         }
         Ok(x)
     }
-}
-
-/// The sizes beyond [`EncoderShape`] that loading checks the weights against.
-#[derive(Clone, Copy, Debug)]
-struct ModelSizes {
-    n_layers: usize,
-    vocabulary: usize,
-    max_positions: usize,
-    token_types: usize,
 }
 
 /// The mean of each text's hidden states over its real tokens, scaled to unit length; divisors
