@@ -40,7 +40,9 @@ impl Simulator for ChatSimulator<'_> {
     fn simulate(&self, explanation: &str, sequences: &[Vec<String>]) -> Result<Vec<Vec<f64>>, ExplainError> {
         sequences
             .iter()
-            .map(|tokens| Ok(simulate_with_chat(self.client, explanation, tokens)?.into_iter().map(f64::from).collect()))
+            .map(|tokens| {
+                Ok(simulate_with_chat(self.client, explanation, tokens)?.into_iter().map(f64::from).collect())
+            })
             .collect()
     }
 }

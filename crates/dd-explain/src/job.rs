@@ -19,15 +19,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dd_data::{
-    Example, ExampleGroupKind, Explanation, ExplanationProvenance, Explanations, ModelDataKind, ModelRecord, NamedScore,
-    NeuronDataKind, NeuronIndex, NeuronRecord, SimulatedSequence, TextEmbedding,
+    Example, ExampleGroupKind, Explanation, ExplanationProvenance, Explanations, ModelDataKind, ModelRecord,
+    NamedScore, NeuronDataKind, NeuronIndex, NeuronRecord, SimulatedSequence, TextEmbedding,
 };
 use dd_model::SentenceEncoder;
 use dd_store::{NeuronChoice, SourceEntry, StoreLocation, StoreRead, choose_neurons, find_model};
 
 use crate::ExplainError;
 use crate::explainer::Explainer;
-use crate::prompt::{EXPLAINER_PROMPT_VERSION, ShownSequence, explainer_messages, parse_explanation, transcript};
+use crate::prompt::{
+    EXPLAINER_PROMPT_VERSION, ShownSequence, copies_an_example, explainer_messages, parse_explanation, transcript,
+};
 use crate::score::{Scores, Simulated};
 use crate::simulator::Simulator;
 
@@ -191,8 +193,11 @@ pub fn explain_neurons(
         }
     }
     events(ExplainEvent::Planned { chosen: chosen.len(), to_explain: to_explain.len() });
-    let mut summary =
-        ExplainSummary { chosen: chosen.len(), already_explained: chosen.len() - to_explain.len(), ..Default::default() };
+    let mut summary = ExplainSummary {
+        chosen: chosen.len(),
+        already_explained: chosen.len() - to_explain.len(),
+        ..Default::default()
+    };
 
     let next = AtomicUsize::new(0);
     let finished: Mutex<Vec<(NeuronIndex, Explanation)>> = Mutex::new(Vec::new());
@@ -272,11 +277,7 @@ pub fn explain_neurons(
             let all_done = handles.iter().all(|handle| handle.is_finished());
             let ready: Vec<_> = {
                 let mut finished = finished.lock().map_err(|_| poisoned())?;
-                if finished.len() >= commit_every || all_done {
-                    std::mem::take(&mut *finished)
-                } else {
-                    Vec::new()
-                }
+                if finished.len() >= commit_every || all_done { std::mem::take(&mut *finished) } else { Vec::new() }
             };
             for chunk in ready.chunks(commit_every) {
                 commit(writer.as_mut(), &mut summary, chunk.to_vec())?;
@@ -372,11 +373,8 @@ fn explain_one(
             .map(|&t| token_texts.get(t as usize).cloned().unwrap_or_else(|| format!("<{t}>")))
             .collect()
     };
-    let shown: Vec<ShownSequence> = splits
-        .train
-        .iter()
-        .map(|w| ShownSequence { tokens: texts(w), activations: w.activations.clone() })
-        .collect();
+    let shown: Vec<ShownSequence> =
+        splits.train.iter().map(|w| ShownSequence { tokens: texts(w), activations: w.activations.clone() }).collect();
     let messages = explainer_messages(&shown);
     let explaining = Instant::now();
     let answer = match models.explainer.explain(&messages) {
@@ -389,6 +387,9 @@ fn explain_one(
     let Some(text) = parse_explanation(&answer.text) else {
         return Ok(Err(format!("the explainer's answer holds no explanation: {:?}", clip(&answer.text))));
     };
+    if copies_an_example(&text) {
+        return Ok(Err(format!("the explainer copied the prompt's example answer {text:?}")));
+    }
     let mut explanation = Explanation {
         text,
         origin: GENERATED.to_owned(),
@@ -422,8 +423,11 @@ fn explain_one(
             .collect();
         let (calibration, scored) = simulated.split_at(splits.calibration.len());
         let scores = Scores::compute(calibration, scored);
-        explanation.scores =
-            scores.named().into_iter().map(|(name, value)| NamedScore { name: name.to_owned(), value: value as f32 }).collect();
+        explanation.scores = scores
+            .named()
+            .into_iter()
+            .map(|(name, value)| NamedScore { name: name.to_owned(), value: value as f32 })
+            .collect();
         // One scored top and one scored random sequence, calibrated, for the page to draw.
         for random in [false, true] {
             if let Some((window, sim)) = splits.scored.iter().zip(scored).find(|(w, _)| w.random == random) {
@@ -475,8 +479,11 @@ pub fn split(top: &[Example], random: &[Example], job: &ExplainJob) -> NeuronSpl
         if start >= end {
             continue;
         }
-        let window =
-            Window { tokens: example.tokens[start..end].to_vec(), activations: example.activations[start..end].to_vec(), random: true };
+        let window = Window {
+            tokens: example.tokens[start..end].to_vec(),
+            activations: example.activations[start..end].to_vec(),
+            random: true,
+        };
         match index % 2 {
             1 => splits.calibration.push(window),
             _ => splits.scored.push(window),
@@ -499,7 +506,11 @@ fn top_window(example: &Example, job: &ExplainJob) -> Window {
     let peak = (first..n).max_by(|&a, &b| example.activations[a].total_cmp(&example.activations[b])).unwrap_or(first);
     let start = peak.saturating_sub(job.window_before).max(first);
     let end = (peak + job.window_after + 1).min(n);
-    Window { tokens: example.tokens[start..end].to_vec(), activations: example.activations[start..end].to_vec(), random: false }
+    Window {
+        tokens: example.tokens[start..end].to_vec(),
+        activations: example.activations[start..end].to_vec(),
+        random: false,
+    }
 }
 
 /// A token's text from the display string the vocabulary stores (`dd_model::display_token`:
@@ -535,12 +546,7 @@ fn rfc3339(unix_seconds: u64) -> String {
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
     let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3_600, of_day / 60 % 60, of_day % 60)
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use dd_model::{ChatTemplate, GenerationConfig, Sampling, Tokenizer, Transformer,
 use crate::ExplainError;
 use crate::chat::ChatMessage;
 use crate::explainer::{Explainer, ExplainerAnswer};
-use crate::prompt::{EXPLANATION_LEAD, SIMULATOR_PROMPT_VERSION, UNKNOWN, level_words, simulation_line, simulation_prefix};
+use crate::prompt::{
+    EXPLANATION_LEAD, SIMULATOR_PROMPT_VERSION, UNKNOWN, level_words, simulation_line, simulation_prefix,
+};
 use crate::simulator::Simulator;
 
 /// How a local explainer picks each token.

@@ -129,23 +129,54 @@ fn explanation_request(number: usize) -> String {
 pub fn explainer_messages(sequences: &[ShownSequence]) -> Vec<ChatMessage> {
     let max_activation = sequences.iter().flat_map(|s| &s.activations).copied().fold(0f32, f32::max);
     let mut messages = vec![ChatMessage::new(Role::System, EXPLAINER_SYSTEM)];
+    let neuron = |number: usize, shown: &[(Vec<String>, Vec<u8>)]| {
+        format!(
+            "Neuron {number}\nActivations:\n{}\n{}\n{}",
+            activation_listing(shown),
+            strongest_tokens(shown),
+            explanation_request(number)
+        )
+    };
     for (number, shot) in FEW_SHOTS.iter().enumerate() {
-        let listing = activation_listing(&few_shot_levels(shot));
-        let number = number + 1;
-        messages.push(ChatMessage::new(
-            Role::User,
-            format!("Neuron {number}\nActivations:\n{listing}\n{}", explanation_request(number)),
-        ));
+        messages.push(ChatMessage::new(Role::User, neuron(number + 1, &few_shot_levels(shot))));
         messages.push(ChatMessage::new(Role::Assistant, format!("{EXPLANATION_LEAD} {}.", shot.explanation)));
     }
     let shown: Vec<(Vec<String>, Vec<u8>)> =
         sequences.iter().map(|s| (s.tokens.clone(), normalize(&s.activations, max_activation))).collect();
-    let number = FEW_SHOTS.len() + 1;
-    messages.push(ChatMessage::new(
-        Role::User,
-        format!("Neuron {number}\nActivations:\n{}\n{}", activation_listing(&shown), explanation_request(number)),
-    ));
+    messages.push(ChatMessage::new(Role::User, neuron(FEW_SHOTS.len() + 1, &shown)));
     messages
+}
+
+/// How many distinct tokens [`strongest_tokens`] names.
+const STRONGEST_SHOWN: usize = 6;
+
+/// "Strongest on: ..." with the distinct tokens of the highest levels, strongest first. Not in
+/// OpenAI's prompt: small explainers (SmolLM2-135M) otherwise copy a few-shot answer, and a line
+/// naming the tokens gives them something of this neuron's to say; large ones lose nothing.
+fn strongest_tokens(shown: &[(Vec<String>, Vec<u8>)]) -> String {
+    let mut best: Vec<(u8, &str)> = Vec::new();
+    for (tokens, levels) in shown {
+        for (token, &level) in tokens.iter().zip(levels) {
+            if level == 0 {
+                continue;
+            }
+            match best.iter_mut().find(|(_, t)| *t == token.as_str()) {
+                Some(entry) => entry.0 = entry.0.max(level),
+                None => best.push((level, token.as_str())),
+            }
+        }
+    }
+    // Stable: equal levels keep the order they were first seen in.
+    best.sort_by(|a, b| b.0.cmp(&a.0));
+    let names: Vec<String> =
+        best.iter().take(STRONGEST_SHOWN).map(|(_, token)| format!("\"{}\"", token_text(token))).collect();
+    format!("Strongest on: {}", if names.is_empty() { "nothing".to_owned() } else { names.join(", ") })
+}
+
+/// Whether an explanation is one of the few-shot neurons' answers: an explainer that copies one
+/// has not explained this neuron.
+pub fn copies_an_example(explanation: &str) -> bool {
+    FEW_SHOTS.iter().any(|shot| explanation.trim().eq_ignore_ascii_case(shot.explanation))
 }
 
 /// The conversation as one text, for the record kept with each explanation.
@@ -243,6 +274,12 @@ mod tests {
         let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
         assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::User, Role::Assistant, Role::User]);
         assert!(messages[1].content.contains(" Monday\t10\n"), "{}", messages[1].content);
+        assert!(
+            messages[1].content.contains("Strongest on: \" Monday\", \" Friday\", \" holiday\""),
+            "{}",
+            messages[1].content
+        );
+        assert!(copies_an_example("Days of the week ") && !copies_an_example("days"));
     }
 
     #[test]

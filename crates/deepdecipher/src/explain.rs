@@ -35,7 +35,10 @@ pub(crate) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     };
     let client = match &args.endpoint {
         Some(url) => {
-            let model = args.endpoint_model.clone().context("--endpoint needs --endpoint-model (the model name the endpoint serves)")?;
+            let model = args
+                .endpoint_model
+                .clone()
+                .context("--endpoint needs --endpoint-model (the model name the endpoint serves)")?;
             let mut config = EndpointConfig::new(url.clone(), model);
             config.api_key_env = args.api_key_env.clone();
             config.max_concurrency = usize::from(args.concurrency);
@@ -52,7 +55,9 @@ pub(crate) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let explainer: &dyn Explainer = match (&client, &local) {
         (Some(client), _) => client,
         (None, Some(local)) => local,
-        (None, None) => anyhow::bail!("say which model explains: --local MODEL or --endpoint URL --endpoint-model NAME"),
+        (None, None) => {
+            anyhow::bail!("say which model explains: --local MODEL or --endpoint URL --endpoint-model NAME")
+        }
     };
     job.concurrency = if client.is_some() { usize::from(args.concurrency) } else { 1 };
 
@@ -189,7 +194,8 @@ impl ExplainBar {
             ExplainEvent::Planned { chosen, to_explain } => {
                 self.bar.set_length(to_explain as u64);
                 if chosen > to_explain {
-                    self.bar.println(format!("{} of {chosen} neurons already have an explanation", chosen - to_explain));
+                    self.bar
+                        .println(format!("{} of {chosen} neurons already have an explanation", chosen - to_explain));
                 }
             }
             ExplainEvent::Explained { neuron, text, score } => {

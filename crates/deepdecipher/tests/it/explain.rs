@@ -56,7 +56,8 @@ fn respond(request: &dd_explain::testing::RecordedRequest) -> Reply {
     let last = request.last_message();
     if let Some(rest) = last.split("The document's ").nth(1) {
         let n: usize = rest.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        let lines: Vec<&str> = last.lines().filter(|line| line.split(' ').next().is_some_and(|p| p.parse::<usize>().is_ok())).collect();
+        let lines: Vec<&str> =
+            last.lines().filter(|line| line.split(' ').next().is_some_and(|p| p.parse::<usize>().is_ok())).collect();
         let values: Vec<String> =
             (0..n).map(|i| if lines.get(i).is_some_and(|l| l.contains('e')) { "8" } else { "0" }.to_owned()).collect();
         return Reply::Ok(format!("{{\"activations\": [{}]}}", values.join(", ")));
@@ -86,7 +87,13 @@ fn an_endpoint_run_explains_scores_and_survives_errors() {
     let server = FakeServer::start(respond);
     // The first requests meet a rate limit and a server error; the client retries them.
     server.script([Reply::Status(429, Some(0)), Reply::Status(500, None)]);
-    let output = explain_via(&server, &database, &["--top-interesting", "6", "--retries", "3", "--simulator", "endpoint", "--concurrency", "3"]).output().expect("run");
+    let output = explain_via(
+        &server,
+        &database,
+        &["--top-interesting", "6", "--retries", "3", "--simulator", "endpoint", "--concurrency", "3"],
+    )
+    .output()
+    .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("explained 6 neurons"), "{stderr}");
@@ -124,7 +131,9 @@ fn an_endpoint_run_explains_scores_and_survives_errors() {
 
     // A second run finds them explained and asks nothing.
     let before = server.n_requests();
-    let output = explain_via(&server, &database, &["--top-interesting", "6", "--simulator", "endpoint"]).output().expect("rerun");
+    let output = explain_via(&server, &database, &["--top-interesting", "6", "--simulator", "endpoint"])
+        .output()
+        .expect("rerun");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("6 already had an explanation"), "{stderr}");
@@ -234,7 +243,10 @@ fn smollm2_explains_simulates_and_the_search_finds_it() {
     let ((layer, index), record) = &stored[0];
     let text = record.explanations[0].text.clone();
     let server = crate::server::Server::start(&database, &["--embedder", minilm.to_str().expect("utf-8")]);
-    let response = crate::http::get(server.addr, &format!("/api/SmolLM2-135M-Instruct/explanation-search?q={}&limit=2", url_encode(&text)));
+    let response = crate::http::get(
+        server.addr,
+        &format!("/api/SmolLM2-135M-Instruct/explanation-search?q={}&limit=2", url_encode(&text)),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
     let first = &body["data"]["explanations"][0];
