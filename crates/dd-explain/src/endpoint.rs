@@ -521,6 +521,25 @@ impl Pacer {
     }
 }
 
+/// Explanations are short: 60 tokens leave room for a phrase and a model's preamble.
+const EXPLANATION_MAX_TOKENS: u32 = 60;
+
+impl Explainer for ChatClient {
+    fn name(&self) -> String {
+        self.model().to_owned()
+    }
+
+    fn explain(&self, messages: &[ChatMessage]) -> Result<ExplainerAnswer, ExplainError> {
+        let request = ChatRequest { max_tokens: EXPLANATION_MAX_TOKENS, ..ChatRequest::new(messages.to_vec()) };
+        let answer = self.complete(&request)?;
+        Ok(ExplainerAnswer {
+            text: answer.text,
+            prompt_tokens: answer.prompt_tokens,
+            completion_tokens: answer.completion_tokens,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,24 +573,5 @@ mod tests {
         assert!(client.retry_delay(30, None) <= MAX_RETRY_DELAY);
         assert_eq!(client.retry_delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
         assert_eq!(client.retry_delay(0, Some(Duration::from_secs(3600))), MAX_RETRY_DELAY);
-    }
-}
-
-/// Explanations are short: 60 tokens leave room for a phrase and a model's preamble.
-const EXPLANATION_MAX_TOKENS: u32 = 60;
-
-impl Explainer for ChatClient {
-    fn name(&self) -> String {
-        self.model().to_owned()
-    }
-
-    fn explain(&self, messages: &[ChatMessage]) -> Result<ExplainerAnswer, ExplainError> {
-        let request = ChatRequest { max_tokens: EXPLANATION_MAX_TOKENS, ..ChatRequest::new(messages.to_vec()) };
-        let answer = self.complete(&request)?;
-        Ok(ExplainerAnswer {
-            text: answer.text,
-            prompt_tokens: answer.prompt_tokens,
-            completion_tokens: answer.completion_tokens,
-        })
     }
 }

@@ -167,7 +167,7 @@ fn strongest_tokens(shown: &[(Vec<String>, Vec<u8>)]) -> String {
         }
     }
     // Stable: equal levels keep the order they were first seen in.
-    best.sort_by(|a, b| b.0.cmp(&a.0));
+    best.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     let names: Vec<String> =
         best.iter().take(STRONGEST_SHOWN).map(|(_, token)| format!("\"{}\"", token_text(token))).collect();
     format!("Strongest on: {}", if names.is_empty() { "nothing".to_owned() } else { names.join(", ") })
