@@ -204,6 +204,20 @@ pub fn parse_explanation(answer: &str) -> Option<String> {
         }
     }
     // Explanations are short phrases; a model that rambles is cut at a sentence-sized bound.
+    // Small models sometimes answer with the strongest tokens as a quoted list, repeated until
+    // the token budget ends ("Under", "Under", …): keep each item once.
+    let deduplicated;
+    let mut text = text;
+    if text.contains("\", \"") {
+        let mut items: Vec<&str> = Vec::new();
+        for item in text.split(',').map(|item| item.trim().trim_matches('"').trim()).filter(|item| !item.is_empty()) {
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        }
+        deduplicated = items.join(", ");
+        text = &deduplicated;
+    }
     let text: String = text.chars().take(300).collect();
     // A model that copies the prompt's scaffolding back has not explained anything.
     let copied = ["<start>", "<end>", "\t", "The same activations", "Activations:", "Neuron "]
@@ -298,6 +312,8 @@ mod tests {
         assert_eq!(parse_explanation("findings of fact").as_deref(), Some("findings of fact"));
         assert_eq!(parse_explanation("The same activations, with the zeros left out:"), None);
         assert_eq!(parse_explanation("<start>"), None);
+        assert_eq!(parse_explanation("Under\", \"Under\", \"Under\", \"Under").as_deref(), Some("Under"));
+        assert_eq!(parse_explanation("ick\", \"ICK\", \" kicks\", \"icks").as_deref(), Some("ick, ICK, kicks, icks"));
         assert_eq!(parse_explanation("\u{212A}elvin").as_deref(), Some("\u{212A}elvin"));
     }
 

