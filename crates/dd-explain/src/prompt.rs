@@ -207,7 +207,6 @@ pub fn parse_explanation(answer: &str) -> Option<String> {
     // Small models sometimes answer with the strongest tokens as a quoted list, repeated until
     // the token budget ends ("Under", "Under", …): keep each item once.
     let deduplicated;
-    let mut text = text;
     if text.contains("\", \"") {
         let mut items: Vec<&str> = Vec::new();
         for item in text.split(',').map(|item| item.trim().trim_matches('"').trim()).filter(|item| !item.is_empty()) {
