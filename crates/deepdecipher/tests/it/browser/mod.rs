@@ -215,7 +215,10 @@ fn check_neuron_page(browser: &Browser, addr: SocketAddr, check: &SiteCheck<'_>)
     let n_top = count(browser, "details[data-kind=top] .ex");
     assert!(n_top > 0, "top examples");
     assert!(count(browser, ".ex i[class^=p]") > 0, "positive tokens are coloured");
-    assert_eq!(count(browser, ".legend .scale i"), 16, "legend");
+    // One legend for the examples, and one more for each explanation's simulated text.
+    let legends = count(browser, ".legend");
+    assert!(legends >= 1, "legend");
+    assert_eq!(count(browser, ".legend .scale i"), 16 * legends, "16 swatches per legend");
     assert!(count(browser, "#histogram svg path") > 0, "histogram");
     assert!(count(browser, "#stats table tr") >= 6, "statistics");
     let interest = text(browser, "#interest");
