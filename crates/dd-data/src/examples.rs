@@ -101,6 +101,12 @@ impl NeuronExamples {
         self.groups.iter().find(|g| g.kind == ExampleGroupKind::Bottom)
     }
 
+    /// Every example of the groups of `kind`, in order: what producers that read a recording back
+    /// (Neuron2Graph, the explainer) split into training and held-out texts.
+    pub fn examples_of(&self, kind: ExampleGroupKind) -> Vec<Example> {
+        self.groups.iter().filter(|g| g.kind == kind).flat_map(|g| g.examples.iter().cloned()).collect()
+    }
+
     /// Checks every example of every group.
     pub fn validate(&self) -> Result<(), DataError> {
         self.groups.iter().flat_map(|g| g.examples.iter()).enumerate().try_for_each(|(i, e)| e.validate(i))

@@ -357,11 +357,8 @@ fn explain_one(
     else {
         return Ok(Err("no recorded examples".into()));
     };
-    let group = |wanted: fn(&ExampleGroupKind) -> bool| -> Vec<Example> {
-        examples.groups.iter().filter(|g| wanted(&g.kind)).flat_map(|g| g.examples.iter().cloned()).collect()
-    };
-    let top = group(|k| matches!(k, ExampleGroupKind::Top));
-    let random = group(|k| matches!(k, ExampleGroupKind::Random));
+    let top = examples.examples_of(ExampleGroupKind::Top);
+    let random = examples.examples_of(ExampleGroupKind::Random);
     let splits = split(&top, &random, job);
     if splits.train.is_empty() || splits.train.iter().all(|w| w.activations.iter().all(|&a| a <= 0.0)) {
         return Ok(Err("no top example where the neuron fires".into()));

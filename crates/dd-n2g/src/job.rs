@@ -278,11 +278,8 @@ fn neuron_input(
     else {
         return Ok(Err("no recorded examples".into()));
     };
-    let group = |wanted: fn(&ExampleGroupKind) -> bool| -> Vec<Example> {
-        examples.groups.iter().filter(|g| wanted(&g.kind)).flat_map(|g| g.examples.iter().cloned()).collect()
-    };
-    let top = group(|k| matches!(k, ExampleGroupKind::Top));
-    let random = group(|k| matches!(k, ExampleGroupKind::Random));
+    let top = examples.examples_of(ExampleGroupKind::Top);
+    let random = examples.examples_of(ExampleGroupKind::Random);
     if top.is_empty() {
         return Ok(Err("no top examples".into()));
     }

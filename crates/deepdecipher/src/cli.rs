@@ -57,6 +57,26 @@ pub(crate) enum Command {
     },
 }
 
+/// Which recorded neurons a producer (`n2g`, `explain`) works on.
+#[derive(Debug, Args)]
+pub(crate) struct NeuronChoiceArgs {
+    /// Layers to work on, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) layers: Option<Vec<u32>>,
+    /// Neurons to work on in each chosen layer, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) neurons: Option<Vec<u32>>,
+    /// Only the N most interesting of the chosen neurons, by the recording's ranking.
+    #[arg(long, value_name = "N")]
+    pub(crate) top_interesting: Option<usize>,
+}
+
+impl From<NeuronChoiceArgs> for dd_store::NeuronChoice {
+    fn from(args: NeuronChoiceArgs) -> Self {
+        Self { layers: args.layers, neurons: args.neurons, top_interesting: args.top_interesting }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct N2gArgs {
     /// The database the model was recorded into.
@@ -68,15 +88,9 @@ pub(crate) struct N2gArgs {
     /// The model's name in the database (default: the only model, or the name `record` gives it).
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Layers to build graphs for, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) layers: Option<Vec<u32>>,
-    /// Neurons to build graphs for in each chosen layer, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) neurons: Option<Vec<u32>>,
-    /// Only the N most interesting of the chosen neurons, by the recording's ranking.
-    #[arg(long, value_name = "N")]
-    pub(crate) top_interesting: Option<usize>,
+    /// Which neurons.
+    #[command(flatten)]
+    pub(crate) choice: NeuronChoiceArgs,
     /// Where augmentation's replacement tokens come from.
     #[arg(long, value_enum, default_value = "embedding")]
     pub(crate) substitutes: SubstituteSource,
@@ -103,15 +117,9 @@ pub(crate) struct ExplainArgs {
     /// The model's name in the database (default: the only model).
     #[arg(long, alias = "name")]
     pub(crate) model_name: Option<String>,
-    /// Layers to explain, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) layers: Option<Vec<u32>>,
-    /// Neurons to explain in each chosen layer, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) neurons: Option<Vec<u32>>,
-    /// Only the N most interesting of the chosen neurons, by the recording's ranking.
-    #[arg(long, value_name = "N")]
-    pub(crate) top_interesting: Option<usize>,
+    /// Which neurons.
+    #[command(flatten)]
+    pub(crate) choice: NeuronChoiceArgs,
     /// A local instruct model that explains (and simulates): a directory, a weight file or a hub id.
     #[arg(long, value_name = "MODEL")]
     pub(crate) local: Option<String>,

@@ -21,7 +21,7 @@ use crate::recording::{open_model, stop_on_signal};
 pub(crate) fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let location = StoreLocation::SqliteFile(args.database.clone());
     let name = model_name_in(&location, args.model_name.as_deref(), None)?;
-    let choice = NeuronChoice { layers: args.layers, neurons: args.neurons, top_interesting: args.top_interesting };
+    let choice = NeuronChoice::from(args.choice);
     let mut job = ExplainJob::standard(&name, choice);
     job.commit_every = args.commit_every as usize;
 

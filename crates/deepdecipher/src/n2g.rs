@@ -21,7 +21,7 @@ pub(crate) fn build(args: N2gArgs) -> anyhow::Result<ExitCode> {
     let location = StoreLocation::SqliteFile(args.database.clone());
     let opened = open_model(&args.model)?;
     let name = model_name_in(&location, args.name.as_deref(), Some(&opened.default_name))?;
-    let choice = NeuronChoice { layers: args.layers, neurons: args.neurons, top_interesting: args.top_interesting };
+    let choice = NeuronChoice::from(args.choice);
     let mut job = N2gJob::standard(&name, &opened.tokenizer, choice);
     job.config.augment.substitutes = args.augment;
     job.config.augment.remeasure_variants = args.remeasure_variants;
