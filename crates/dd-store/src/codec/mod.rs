@@ -18,9 +18,10 @@ pub use examples::{QuantizedExample, QuantizedExamples, QuantizedGroup, activati
 /// The format version written into every blob; bump it when any payload changes.
 ///
 /// Version 2 added the BOS section to `stats`; version 3 the node details and scores of `graph`;
-/// version 4 the provenance, simulations and embedding of `explanations`; every other payload
-/// reads as in version 1.
-pub const FORMAT_VERSION: u8 = 4;
+/// version 4 the provenance, simulations and embedding of `explanations`; version 5 packed an
+/// explanation's optional parts into one flags byte, so one without them costs what it did in
+/// version 3; every other payload reads as in version 1.
+pub const FORMAT_VERSION: u8 = 5;
 
 /// The oldest format version this build still reads.
 pub const OLDEST_READABLE_VERSION: u8 = 1;

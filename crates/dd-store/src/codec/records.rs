@@ -46,19 +46,17 @@ pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> 
             for explanation in &value.explanations {
                 out.str(&explanation.text);
                 out.str(&explanation.origin);
-                match &explanation.author {
-                    Some(author) => {
-                        out.u8(1);
-                        out.str(author);
-                    }
-                    None => out.u8(0),
+                let flags = explanation_flags(explanation);
+                out.u8(flags);
+                if let Some(author) = &explanation.author {
+                    out.str(author);
                 }
                 out.len(explanation.scores.len());
                 for score in &explanation.scores {
                     out.str(&score.name);
                     out.f32(score.value);
                 }
-                write_explanation_details(explanation, &mut out);
+                write_explanation_details(explanation, flags, &mut out);
             }
         }
         NeuronRecord::Graph(graph) => {
@@ -175,20 +173,37 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
             for _ in 0..n_explanations {
                 let text = input.string()?;
                 let origin = input.string()?;
-                let author = match input.u8()? {
-                    0 => None,
-                    1 => Some(input.string()?),
-                    _ => return Err(CodecError::Invalid("bad author flag")),
+                // Up to version 4 the author's presence had a byte of its own; version 5 folds it
+                // into the explanation's flags.
+                let mut flags = if input.version() >= 5 {
+                    let flags = input.u8()?;
+                    if flags & !ALL_EXPLANATION_FLAGS != 0 {
+                        return Err(CodecError::Invalid("bad explanation flags"));
+                    }
+                    flags
+                } else {
+                    match input.u8()? {
+                        0 => 0,
+                        1 => HAS_AUTHOR,
+                        _ => return Err(CodecError::Invalid("bad author flag")),
+                    }
                 };
+                let author = if flags & HAS_AUTHOR != 0 { Some(input.string()?) } else { None };
                 let n_scores = input.count(5)?;
                 let scores = (0..n_scores)
                     .map(|_| Ok(NamedScore { name: input.string()?, value: input.f32()? }))
                     .collect::<Result<_, CodecError>>()?;
                 let mut explanation = Explanation { text, origin, author, scores, ..Explanation::default() };
-                // Version 4 added provenance, simulations and the embedding.
-                if input.version() >= 4 {
-                    read_explanation_details(input, &mut explanation)?;
+                // Version 4 added provenance, simulations and the embedding behind a flags byte of
+                // their own, and always wrote the number of simulations.
+                if input.version() == 4 {
+                    let details = input.u8()?;
+                    if details & !(HAS_PROVENANCE | HAS_SIMULATOR | HAS_EMBEDDING) != 0 {
+                        return Err(CodecError::Invalid("bad explanation flags"));
+                    }
+                    flags |= details | HAS_SIMULATIONS;
                 }
+                read_explanation_details(input, flags, &mut explanation)?;
                 explanations.push(explanation);
             }
             NeuronRecord::Explanations(Explanations { explanations })
@@ -413,18 +428,28 @@ fn read_neuron_list(input: &mut WireReader<'_>) -> Result<Vec<NeuronIndex>, Code
     (0..n_neurons).map(|_| Ok(NeuronIndex { layer: input.u32()?, index: input.u32()? })).collect()
 }
 
-/// Flags of an explanation's optional parts (format version 4).
+/// Flags of an explanation's optional parts: one byte per explanation since format version 5
+/// (version 4 wrote the author's presence and the others in two bytes, and always wrote the
+/// number of simulations).
 const HAS_PROVENANCE: u8 = 1;
 const HAS_SIMULATOR: u8 = 1 << 1;
 const HAS_EMBEDDING: u8 = 1 << 2;
+const HAS_AUTHOR: u8 = 1 << 3;
+const HAS_SIMULATIONS: u8 = 1 << 4;
+const ALL_EXPLANATION_FLAGS: u8 = HAS_PROVENANCE | HAS_SIMULATOR | HAS_EMBEDDING | HAS_AUTHOR | HAS_SIMULATIONS;
 
-fn write_explanation_details(explanation: &Explanation, out: &mut WireWriter) {
+fn explanation_flags(explanation: &Explanation) -> u8 {
     let provenance = explanation.provenance.as_ref();
-    let flags = if provenance.is_some() { HAS_PROVENANCE } else { 0 }
-        | if provenance.is_some_and(|p| p.simulator.is_some()) { HAS_SIMULATOR } else { 0 }
-        | if explanation.embedding.is_some() { HAS_EMBEDDING } else { 0 };
-    out.u8(flags);
-    if let Some(provenance) = provenance {
+    let flag = |present: bool, flag: u8| if present { flag } else { 0 };
+    flag(provenance.is_some(), HAS_PROVENANCE)
+        | flag(provenance.is_some_and(|p| p.simulator.is_some()), HAS_SIMULATOR)
+        | flag(explanation.embedding.is_some(), HAS_EMBEDDING)
+        | flag(explanation.author.is_some(), HAS_AUTHOR)
+        | flag(!explanation.simulations.is_empty(), HAS_SIMULATIONS)
+}
+
+fn write_explanation_details(explanation: &Explanation, flags: u8, out: &mut WireWriter) {
+    if let Some(provenance) = &explanation.provenance {
         out.str(&provenance.prompt_version);
         out.str(&provenance.prompt);
         out.str(&provenance.created);
@@ -432,12 +457,14 @@ fn write_explanation_details(explanation: &Explanation, out: &mut WireWriter) {
             out.str(simulator);
         }
     }
-    out.len(explanation.simulations.len());
-    for sequence in &explanation.simulations {
-        out.len(sequence.token_ids.len());
-        sequence.token_ids.iter().for_each(|&id| out.varint(id.into()));
-        sequence.true_activations.iter().for_each(|&value| out.f32(value));
-        sequence.simulated_activations.iter().for_each(|&value| out.f32(value));
+    if flags & HAS_SIMULATIONS != 0 {
+        out.len(explanation.simulations.len());
+        for sequence in &explanation.simulations {
+            out.len(sequence.token_ids.len());
+            sequence.token_ids.iter().for_each(|&id| out.varint(id.into()));
+            sequence.true_activations.iter().for_each(|&value| out.f32(value));
+            sequence.simulated_activations.iter().for_each(|&value| out.f32(value));
+        }
     }
     if let Some(embedding) = &explanation.embedding {
         out.str(&embedding.model);
@@ -447,11 +474,11 @@ fn write_explanation_details(explanation: &Explanation, out: &mut WireWriter) {
     }
 }
 
-fn read_explanation_details(input: &mut WireReader<'_>, explanation: &mut Explanation) -> Result<(), CodecError> {
-    let flags = input.u8()?;
-    if flags & !(HAS_PROVENANCE | HAS_SIMULATOR | HAS_EMBEDDING) != 0 {
-        return Err(CodecError::Invalid("bad explanation flags"));
-    }
+fn read_explanation_details(
+    input: &mut WireReader<'_>,
+    flags: u8,
+    explanation: &mut Explanation,
+) -> Result<(), CodecError> {
     if flags & HAS_PROVENANCE != 0 {
         let prompt_version = input.string()?;
         let prompt = input.string()?;
@@ -461,7 +488,7 @@ fn read_explanation_details(input: &mut WireReader<'_>, explanation: &mut Explan
     } else if flags & HAS_SIMULATOR != 0 {
         return Err(CodecError::Invalid("simulator without provenance"));
     }
-    let n_sequences = input.count(1)?;
+    let n_sequences = if flags & HAS_SIMULATIONS != 0 { input.count(1)? } else { 0 };
     for _ in 0..n_sequences {
         // Each token costs at least one id byte and eight activation bytes.
         let n_tokens = input.count(9)?;

@@ -523,6 +523,64 @@ fn version_2_graphs_still_decode() {
     assert!(decode_neuron(NeuronDataKind::Graph, &blob).is_err());
 }
 
+/// `explanations` blobs of format version 4 (the author's byte, then a second flags byte and an
+/// always-present list of simulations) still decode, with and without their details.
+#[test]
+fn version_4_explanations_still_decode() {
+    let mut payload = wire::WireWriter::default();
+    payload.len(2);
+    // An explanation with an author, provenance (no simulator), one simulated token, no embedding.
+    payload.str("dates");
+    payload.str("generated");
+    payload.u8(1);
+    payload.str("smollm2");
+    payload.len(1);
+    payload.str("ev_correlation_score");
+    payload.f32(0.5);
+    payload.u8(1);
+    payload.str("oai-token-activation-pairs/1");
+    payload.str("prompt");
+    payload.str("2026-12-06T00:00:00Z");
+    payload.len(1);
+    payload.len(1);
+    payload.varint(7);
+    payload.f32(2.0);
+    payload.f32(1.5);
+    // An explanation with nothing but text and origin.
+    payload.str("plain");
+    payload.str("imported");
+    payload.u8(0);
+    payload.len(0);
+    payload.u8(0);
+    payload.len(0);
+    let mut blob = vec![4, b'N', NeuronDataKind::Explanations.code(), 0];
+    blob.extend_from_slice(&payload.buf);
+    let NeuronRecord::Explanations(decoded) =
+        decode_neuron(NeuronDataKind::Explanations, &blob).expect("version 4 decodes")
+    else {
+        panic!("explanations decode as explanations");
+    };
+    let [first, second] = &decoded.explanations[..] else { panic!("two explanations") };
+    assert_eq!(first.author.as_deref(), Some("smollm2"));
+    assert_eq!(first.score("ev_correlation_score"), Some(0.5));
+    let provenance = first.provenance.as_ref().expect("provenance");
+    assert_eq!((provenance.prompt.as_str(), provenance.simulator.as_deref()), ("prompt", None));
+    assert_eq!(first.simulations.len(), 1);
+    assert_eq!(first.simulations[0].token_ids, [7]);
+    assert_eq!(first.simulations[0].simulated_activations, [1.5]);
+    assert!(first.embedding.is_none());
+    assert_eq!(
+        (second.text.as_str(), second.author.as_ref(), second.provenance.as_ref(), second.simulations.len()),
+        ("plain", None, None, 0)
+    );
+    // Version 5 spends one byte where version 4 spent two on an explanation without details.
+    let record = NeuronRecord::Explanations(dd_data::Explanations { explanations: vec![second.clone()] });
+    let version_5 = encode_neuron(&record, &EncodeOptions::STANDARD).expect("encode");
+    assert_eq!(version_5[0], 5);
+    assert_eq!(version_5.len(), 4 + 1 + 6 + 9 + 1 + 1);
+    assert_eq!(decode_neuron(NeuronDataKind::Explanations, &version_5).expect("decode"), record);
+}
+
 #[test]
 fn header_mismatches_are_reported() {
     let blob = encode_neuron(&sample_records()[1], &EncodeOptions::STANDARD).expect("encode");
