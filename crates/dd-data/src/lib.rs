@@ -46,4 +46,4 @@ pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};
 pub use summary::{LayerSummary, NeuronSummary};
 pub use token_index::{TokenIndex, TokenIndexEntry, normalise_token};
 pub use unit::{LayerDataKind, ModelDataKind, NeuronDataKind, NeuronIndex, UnitRef};
-pub use vocab::Vocabulary;
+pub use vocab::{Vocabulary, display_token};

@@ -23,3 +23,26 @@ impl Vocabulary {
         self.tokens.is_empty()
     }
 }
+
+/// Shows a token's bytes with nothing invisible: a space is `·`, a tab `→`, a newline `↵`, a
+/// carriage return `␍`, other control characters `\u{..}`, and bytes that are not complete UTF-8
+/// (a token may hold half a character) `<0xNN>`.
+pub fn display_token(bytes: &[u8]) -> String {
+    let mut shown = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for character in chunk.valid().chars() {
+            match character {
+                ' ' => shown.push('·'),
+                '\t' => shown.push('→'),
+                '\n' => shown.push('↵'),
+                '\r' => shown.push('␍'),
+                control if control.is_control() => shown.push_str(&format!("\\u{{{:x}}}", control as u32)),
+                other => shown.push(other),
+            }
+        }
+        for byte in chunk.invalid() {
+            shown.push_str(&format!("<0x{byte:02X}>"));
+        }
+    }
+    shown
+}

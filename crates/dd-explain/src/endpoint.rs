@@ -9,11 +9,11 @@
 
 mod wire;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::Duration;
 use std::{env, fmt, thread};
 
+use dd_http::{Backoff, Pacer, Slots, display_url, is_retryable_status, is_transient, lock, retry_after};
 use ureq::Agent;
 use ureq::http::Response;
 
@@ -27,10 +27,6 @@ const MAX_ANSWER_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The most bytes read from an error answer: only its message is kept.
 const MAX_ERROR_BYTES: u64 = 64 * 1024;
-
-/// The longest wait before a retry, whatever the backoff or the server's `Retry-After` says: a
-/// server that asks for an hour is better answered with an error than with a silent hang.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
 /// Sent with every request so that endpoint operators can tell our traffic apart.
 const USER_AGENT: &str = concat!("deepdecipher/", env!("CARGO_PKG_VERSION"), " (dd-explain)");
@@ -152,8 +148,7 @@ pub struct ChatClient {
     slots: Slots,
     pacer: Option<Pacer>,
     usage: Mutex<UsageTotals>,
-    /// SplitMix64 state for the backoff jitter: no statistical quality needed, so no `rand`.
-    jitter_state: AtomicU64,
+    backoff: Backoff,
 }
 
 /// The key, kept out of every `Debug` and `Display`.
@@ -207,10 +202,7 @@ impl ChatClient {
             .timeout_global(Some(config.timeout))
             .build()
             .new_agent();
-        let pacer = config
-            .requests_per_minute
-            .map(|per_minute| Pacer { interval: Duration::from_secs(60) / per_minute, next_free: Mutex::new(None) });
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64);
+        let pacer = config.requests_per_minute.map(Pacer::per_minute);
         Ok(Self {
             display_url: display_url(trimmed),
             completions_url,
@@ -219,7 +211,7 @@ impl ChatClient {
             slots: Slots::new(config.max_concurrency),
             pacer,
             usage: Mutex::new(UsageTotals { cost_usd: config.prices.map(|_| 0.0), ..UsageTotals::default() }),
-            jitter_state: AtomicU64::new(seed),
+            backoff: Backoff::new(config.retry_delay),
             config,
         })
     }
@@ -247,7 +239,7 @@ impl ChatClient {
                     failure.message
                 )));
             }
-            let delay = self.retry_delay(attempt, failure.retry_after);
+            let delay = self.backoff.delay(attempt, failure.retry_after);
             // The reason is the failure's own message: status, transport error or shape problem,
             // never the prompt or the key.
             tracing::debug!(
@@ -306,7 +298,7 @@ impl ChatClient {
         } else {
             format!("status {status}: {server_message}")
         };
-        let retryable = status == 408 || status == 429 || status >= 500;
+        let retryable = is_retryable_status(status);
         Err(Failure { message, retryable, retry_after })
     }
 
@@ -327,15 +319,7 @@ impl ChatClient {
 
     /// A transport error: retryable unless it is about our settings or an oversized answer.
     fn transport_failure(&self, error: &ureq::Error) -> Failure {
-        let retryable = matches!(
-            error,
-            ureq::Error::Timeout(_)
-                | ureq::Error::Io(_)
-                | ureq::Error::ConnectionFailed
-                | ureq::Error::HostNotFound
-                | ureq::Error::Protocol(_)
-                | ureq::Error::BodyStalled
-        );
+        let retryable = is_transient(error);
         let message = match error {
             ureq::Error::BodyExceedsLimit(limit) => format!("the answer is larger than {limit} bytes"),
             ureq::Error::Timeout(_) => format!("no complete answer within {:?}", self.config.timeout),
@@ -345,27 +329,6 @@ impl ChatClient {
             other => self.redact(&other.to_string()),
         };
         Failure { message, retryable, retry_after: None }
-    }
-
-    /// The wait before retry `attempt + 1`: the server's wish, else exponential backoff with
-    /// jitter (half to all of the doubled delay, so that threads that failed together spread out).
-    fn retry_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(retry_after) = retry_after {
-            return retry_after.min(MAX_RETRY_DELAY);
-        }
-        let doubled = self.config.retry_delay.saturating_mul(1u32 << attempt.min(20)).min(MAX_RETRY_DELAY);
-        let fraction = 0.5 + 0.5 * self.next_unit_random();
-        doubled.mul_f64(fraction)
-    }
-
-    /// A number in [0, 1) from SplitMix64.
-    fn next_unit_random(&self) -> f64 {
-        let state = self.jitter_state.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-        let mut z = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Adds a successful answer's tokens and cost to the totals.
@@ -436,91 +399,6 @@ fn read_api_key(variable: &str) -> Result<ApiKey, ExplainError> {
     Ok(ApiKey(key.to_owned()))
 }
 
-/// `url` without user info, query or fragment: what may appear in names, logs and errors.
-fn display_url(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or(url);
-    let Some((scheme, rest)) = without_query.split_once("://") else {
-        return without_query.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    format!("{scheme}://{host}{path}")
-}
-
-/// The server's `Retry-After` in seconds (or OpenAI's `retry-after-ms`); HTTP dates are ignored
-/// and the backoff applies.
-fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
-    let header = |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::trim);
-    if let Some(millis) = header("retry-after-ms").and_then(|value| value.parse::<f64>().ok()) {
-        return duration_from_secs(millis / 1000.0);
-    }
-    header("retry-after").and_then(|value| value.parse::<f64>().ok()).and_then(duration_from_secs)
-}
-
-/// A non-negative, finite number of seconds, capped at the longest retry delay.
-fn duration_from_secs(seconds: f64) -> Option<Duration> {
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_DELAY.as_secs_f64())))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded values are counters and instants, consistent after any panic.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A counting semaphore bounding requests in flight (std has none).
-struct Slots {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-/// A slot, given back when dropped.
-struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    fn new(n_slots: usize) -> Self {
-        Self { free: Mutex::new(n_slots), freed: Condvar::new() }
-    }
-
-    fn acquire(&self) -> Slot<'_> {
-        let mut free = lock(&self.free);
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(PoisonError::into_inner);
-        }
-        *free -= 1;
-        Slot(self)
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        *lock(&self.0.free) += 1;
-        self.0.freed.notify_one();
-    }
-}
-
-/// Spaces requests `interval` apart across threads: a token bucket holding one token, so a
-/// rate limit is never exceeded by a burst after an idle spell.
-struct Pacer {
-    interval: Duration,
-    /// The earliest moment the next request may go.
-    next_free: Mutex<Option<Instant>>,
-}
-
-impl Pacer {
-    /// Reserves the next free moment and sleeps until it.
-    fn wait_turn(&self) {
-        let now = Instant::now();
-        let turn = {
-            let mut next_free = lock(&self.next_free);
-            let turn = next_free.map_or(now, |next_free| next_free.max(now));
-            *next_free = Some(turn + self.interval);
-            turn
-        };
-        thread::sleep(turn.saturating_duration_since(now));
-    }
-}
-
 /// Explanations are short: 60 tokens leave room for a phrase and a model's preamble.
 const EXPLANATION_MAX_TOKENS: u32 = 60;
 
@@ -545,33 +423,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_urls_lose_credentials_and_queries() {
-        assert_eq!(display_url("https://user:secret@api.example/v1?key=abc"), "https://api.example/v1");
-        assert_eq!(display_url("http://127.0.0.1:8000/v1"), "http://127.0.0.1:8000/v1");
-        assert_eq!(display_url("http://host"), "http://host");
-    }
-
-    #[test]
     fn completions_url_is_appended_once() {
         let client = |url: &str| ChatClient::new(EndpointConfig::new(url, "m")).map(|client| client.completions_url);
         assert_eq!(client("http://h/v1").ok().as_deref(), Some("http://h/v1/chat/completions"));
         assert_eq!(client("http://h/v1/").ok().as_deref(), Some("http://h/v1/chat/completions"));
         assert_eq!(client("http://h/v1/chat/completions").ok().as_deref(), Some("http://h/v1/chat/completions"));
         assert!(client("ftp://h/v1").is_err());
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_honours_retry_after() {
-        let mut config = EndpointConfig::new("http://h/v1", "m");
-        config.retry_delay = Duration::from_millis(100);
-        let client = ChatClient::new(config).expect("valid configuration");
-        for attempt in 0..4 {
-            let full = Duration::from_millis(100 << attempt);
-            let delay = client.retry_delay(attempt, None);
-            assert!(delay >= full / 2 && delay <= full, "{delay:?} for attempt {attempt}");
-        }
-        assert!(client.retry_delay(30, None) <= MAX_RETRY_DELAY);
-        assert_eq!(client.retry_delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(client.retry_delay(0, Some(Duration::from_secs(3600))), MAX_RETRY_DELAY);
     }
 }

@@ -143,6 +143,10 @@ pub trait StoreRead: Send + Sync {
     /// Records and bytes per kind for one model.
     fn usage(&self, model: ModelId) -> Result<Vec<KindUsage>, StoreError>;
 
+    /// The state a producer kept under `name` beside a model (see
+    /// [`StoreBatch::put_model_state`]); `None` when absent or incomplete.
+    fn model_state(&self, model: ModelId, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Decodes one neuron-level record.
     fn neuron_record(
         &self,

@@ -147,6 +147,10 @@ impl StoreRead for SqliteStore {
         self.blob("SELECT data FROM model_data WHERE model_id = ?1 AND kind = ?2", (model.0, kind.code()))
     }
 
+    fn model_state(&self, model: ModelId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        SqliteStore::model_state(self, model, name)
+    }
+
     fn usage(&self, model: ModelId) -> Result<Vec<KindUsage>, StoreError> {
         self.pool.with(|conn| usage(conn, model)).at(&self.path)
     }
