@@ -8,6 +8,8 @@
 //!   [`activating_tokens`], [`input_tokens`], [`connections`]: neuron-level data.
 //! - [`ranking`], [`summary`]: layer- and model-level records.
 //! - [`vocab`], [`token_index`]: model-level token tables.
+//! - [`time`]: timestamps as the store keeps them (RFC 3339, UTC); reading the clock is the one
+//!   effect here.
 //!
 //! Types here are never `Serialize`: the store owns the binary encoding and the
 //! server owns the JSON wire types, so neither format is tied to these structs.
@@ -26,6 +28,7 @@ pub mod records;
 pub mod similar;
 pub mod stats;
 pub mod summary;
+pub mod time;
 pub mod token_index;
 pub mod unit;
 pub mod vocab;

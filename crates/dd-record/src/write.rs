@@ -163,23 +163,6 @@ pub(crate) fn approximate_parameters(config: &ModelConfig) -> u64 {
     config.d_vocab as u64 * d + config.n_layers as u64 * (attention + mlp_matrices * d * d_mlp)
 }
 
-/// The current time as RFC 3339 UTC, from the system clock (no time-zone database needed).
-pub(crate) fn now_rfc3339() -> String {
-    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
-}
-
 /// Writes a recording into `store` as a new model, its neurons encoded with the store's options;
 /// the caller finishes the store.
 pub fn write_recording(
@@ -213,7 +196,7 @@ pub fn write_recording(
             weights: Some(config.origin.weights.clone()),
             tokens_recorded: state.tokens_recorded,
             tool_version: concat!("deepdecipher ", env!("CARGO_PKG_VERSION")).to_owned(),
-            recorded_at: now_rfc3339(),
+            recorded_at: dd_data::time::now_rfc3339(),
         },
     };
     let (model_id, source_id) = store.add_model(&metadata)?;
