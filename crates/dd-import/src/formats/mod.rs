@@ -1,1 +1,3 @@
 //! One importer per published format.
+
+pub mod openai;

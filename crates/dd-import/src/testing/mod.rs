@@ -6,6 +6,8 @@
 //! It lives in the library behind a feature so that the binary's tests drive the same server;
 //! this crate's own tests get the feature from a dev-dependency on itself.
 
+pub mod openai;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
