@@ -16,7 +16,10 @@ pub struct TokenMap {
 struct Inner {
     /// Display strings (`dd_data::display_token`) by id: the vocabulary written to the store.
     tokens: Vec<String>,
-    ids: HashMap<String, u32>,
+    ids: HashMap<String, u32, FnvBuild>,
+    /// Token texts as published (` the`) already seen, to their ids: most tokens recur, and a hit
+    /// here skips making the display string.
+    raw_ids: HashMap<String, u32, FnvBuild>,
     /// Ids below this came from the tokenizer or the stored model.
     n_known: usize,
     /// Token occurrences that the known vocabulary lacked.
@@ -28,7 +31,7 @@ struct Inner {
 impl TokenMap {
     /// A map onto `vocabulary` (a tokenizer's, or the stored model's); empty to build one.
     pub fn new(vocabulary: Vocabulary) -> Self {
-        let mut ids = HashMap::with_capacity(vocabulary.tokens.len());
+        let mut ids = HashMap::with_capacity_and_hasher(vocabulary.tokens.len(), FnvBuild);
         for (id, token) in vocabulary.tokens.iter().enumerate() {
             // Several ids may show the same (half characters all show as `<0x..>` bytes, unused
             // slots alike): the first wins, as a tokenizer would encode the text.
@@ -39,6 +42,7 @@ impl TokenMap {
             inner: RwLock::new(Inner {
                 tokens: vocabulary.tokens,
                 ids,
+                raw_ids: HashMap::with_hasher(FnvBuild),
                 n_known,
                 unmapped_occurrences: 0,
                 written: n_known,
@@ -53,8 +57,22 @@ impl TokenMap {
 
     /// The ids of `texts` (token texts as the publisher wrote them, spaces and all).
     pub fn ids_of<S: AsRef<str>>(&self, texts: &[S]) -> Vec<u32> {
+        {
+            let inner = self.read();
+            let known: Option<Vec<u32>> = texts.iter().map(|text| inner.raw_ids.get(text.as_ref()).copied()).collect();
+            if let Some(ids) = known {
+                return ids;
+            }
+        }
         let shown: Vec<String> = texts.iter().map(|text| display_token(text.as_ref().as_bytes())).collect();
-        self.ids_of_displayed(&shown)
+        let ids = self.ids_of_displayed(&shown);
+        let mut inner = self.write();
+        for (text, &id) in texts.iter().zip(&ids) {
+            if !inner.raw_ids.contains_key(text.as_ref()) {
+                inner.raw_ids.insert(text.as_ref().to_owned(), id);
+            }
+        }
+        ids
     }
 
     /// The ids of tokens already in display form (`·the`), as the original DeepDecipher and our
@@ -66,7 +84,7 @@ impl TokenMap {
                 return ids;
             }
         }
-        let mut inner = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inner = self.write();
         let mut ids = Vec::with_capacity(shown.len());
         for token in shown {
             let id = match inner.ids.get(token) {
@@ -94,7 +112,7 @@ impl TokenMap {
     /// The vocabulary when it grew since the last call (to be written with the records that use
     /// the new ids), else `None`.
     pub fn take_grown_vocabulary(&self) -> Option<Vocabulary> {
-        let mut inner = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inner = self.write();
         if inner.tokens.len() == inner.written {
             return None;
         }
@@ -123,6 +141,38 @@ impl TokenMap {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// FNV-1a: token texts are short, and SipHash's protection against chosen keys buys nothing in a
+/// map that lives for one import.
+#[derive(Clone, Copy, Default)]
+struct FnvBuild;
+
+struct Fnv(u64);
+
+impl std::hash::BuildHasher for FnvBuild {
+    type Hasher = Fnv;
+
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 

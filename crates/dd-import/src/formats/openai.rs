@@ -19,6 +19,8 @@ use dd_data::{
     InputTokens, LogitAttribution, ModelMetadata, NamedScore, NeuronConnections, NeuronExamples, NeuronIndex,
     NeuronRecord, NeuronStats, Provenance, SimulatedSequence, TokenMean, TokenValue,
 };
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use crate::error::ImportError;
@@ -247,60 +249,65 @@ struct NeuronId {
 }
 
 #[derive(Deserialize)]
-struct ActivationRecord {
-    tokens: Vec<String>,
+struct ActivationRecord<'a> {
+    // Borrowed where the JSON has no escapes: most tokens, and no allocation per token.
+    #[serde(borrow)]
+    tokens: Vec<Cow<'a, str>>,
     activations: Vec<f32>,
 }
 
 #[derive(Deserialize)]
-struct NeuronRecordFile {
+struct NeuronRecordFile<'a> {
     neuron_id: Option<NeuronId>,
-    #[serde(default)]
-    random_sample: Vec<ActivationRecord>,
-    #[serde(default)]
-    random_sample_by_quantile: Option<Vec<Vec<ActivationRecord>>>,
+    #[serde(default, borrow)]
+    random_sample: Vec<ActivationRecord<'a>>,
+    #[serde(default, borrow)]
+    random_sample_by_quantile: Option<Vec<Vec<ActivationRecord<'a>>>>,
     #[serde(default)]
     quantile_boundaries: Option<Vec<f64>>,
     mean: Option<f64>,
     variance: Option<f64>,
     skewness: Option<f64>,
     kurtosis: Option<f64>,
-    #[serde(default)]
-    most_positive_activation_records: Vec<ActivationRecord>,
+    #[serde(default, borrow)]
+    most_positive_activation_records: Vec<ActivationRecord<'a>>,
 }
 
 #[derive(Deserialize)]
-struct SimulationResults {
+struct SimulationResults<'a> {
     neuron_id: Option<NeuronId>,
-    #[serde(default)]
-    scored_explanations: Vec<ScoredExplanation>,
+    #[serde(default, borrow)]
+    scored_explanations: Vec<ScoredExplanation<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ScoredExplanation {
+struct ScoredExplanation<'a> {
     explanation: Option<String>,
-    scored_simulation: Option<ScoredSimulation>,
+    #[serde(borrow)]
+    scored_simulation: Option<ScoredSimulation<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ScoredSimulation {
+struct ScoredSimulation<'a> {
     ev_correlation_score: Option<f64>,
     rsquared_score: Option<f64>,
     absolute_dev_explained_score: Option<f64>,
-    #[serde(default)]
-    scored_sequence_simulations: Vec<ScoredSequenceSimulation>,
+    #[serde(default, borrow)]
+    scored_sequence_simulations: Vec<ScoredSequenceSimulation<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ScoredSequenceSimulation {
-    simulation: Option<SequenceSimulation>,
+struct ScoredSequenceSimulation<'a> {
+    #[serde(borrow)]
+    simulation: Option<SequenceSimulation<'a>>,
     #[serde(default)]
     true_activations: Vec<f32>,
 }
 
 #[derive(Deserialize)]
-struct SequenceSimulation {
-    tokens: Vec<String>,
+struct SequenceSimulation<'a> {
+    #[serde(borrow)]
+    tokens: Vec<Cow<'a, str>>,
     expected_activations: Vec<f32>,
 }
 

@@ -143,9 +143,11 @@ pub fn explanations(shape: &OpenAiFixture, layer: u32, neuron: u32) -> String {
     let mut out = String::with_capacity(128 * 1024);
     let _ = write!(
         out,
-        "{{\"dataclass_name\": \"NeuronSimulationResults\", \"neuron_id\": {{\"layer_index\": {layer}, \"neuron_index\": {neuron}}}, \"scored_explanations\": [{{\"dataclass_name\": \"ScoredExplanation\", \"explanation\": \" words about {} near {}\", \"scored_simulation\": {{\"dataclass_name\": \"ScoredSimulation\", \"scored_sequence_simulations\": [",
-        WORDS[(layer as usize + neuron as usize) % WORDS.len()].trim(),
-        neuron
+        "{{\"dataclass_name\": \"NeuronSimulationResults\", \"neuron_id\": {{\"layer_index\": {layer}, \"neuron_index\": {neuron}}}, \"scored_explanations\": [{{\"dataclass_name\": \"ScoredExplanation\", \"explanation\": {}, \"scored_simulation\": {{\"dataclass_name\": \"ScoredSimulation\", \"scored_sequence_simulations\": [",
+        serde_json::Value::String(format!(
+            " words about {} near {neuron}",
+            WORDS[(layer as usize + neuron as usize) % WORDS.len()].trim()
+        ))
     );
     for sequence in 0..shape.simulated_sequences {
         if sequence > 0 {
