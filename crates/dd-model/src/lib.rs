@@ -47,7 +47,7 @@ pub use error::ModelError;
 pub use generate::{Generated, GenerationConfig, KvCache, Sampling, StopReason, generate, greedy_continuation};
 pub use load::{
     ModelFiles, TokenizerFiles, WeightFormat, load_located, load_tokenizer, load_transformer, locate, read_config,
-    shard_names, tokenizer_repository,
+    shard_names, tokenizer_at, tokenizer_repository,
 };
 pub use model::{Hook, LayerValues, MlpWeights, NormWeights, RunOutput, RunRequest, Transformer};
 pub use sentence::SentenceEncoder;

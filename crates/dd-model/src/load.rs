@@ -66,6 +66,25 @@ pub(crate) fn tokenizer_in(directory: &Path) -> Option<TokenizerFiles> {
     None
 }
 
+/// The tokenizer at `path`: a `tokenizer.json`, a `.gguf` file, or a model directory holding
+/// either kind of tokenizer files.
+pub fn tokenizer_at(path: &Path) -> Result<TokenizerFiles, ModelError> {
+    if path.is_dir() {
+        return tokenizer_in(path).ok_or_else(|| ModelError::UnknownFormat {
+            path: path.to_path_buf(),
+            reason: "no tokenizer.json, encoder.json + vocab.bpe or vocab.json + merges.txt here".to_owned(),
+        });
+    }
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some("gguf") => Ok(TokenizerFiles::Gguf(path.to_path_buf())),
+        _ if path.is_file() => Ok(TokenizerFiles::Json(path.to_path_buf())),
+        _ => Err(ModelError::UnknownFormat {
+            path: path.to_path_buf(),
+            reason: "neither a tokenizer file nor a model directory".to_owned(),
+        }),
+    }
+}
+
 /// The repository whose tokenizer a `config.json` names (TransformerLens configs name one in
 /// `tokenizer_name`; HF configs name none), for a model that ships without tokenizer files.
 pub fn tokenizer_repository(config_path: &Path) -> Result<Option<String>, ModelError> {

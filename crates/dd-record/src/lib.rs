@@ -44,4 +44,5 @@ pub use record::{RecordConfig, RecordEvent, RecordOutcome, record};
 pub use recording::{RecordTiming, Recording};
 pub use source::{HubModel, ModelOrigin, OpenedModel, fetch_model, open_model};
 pub use weights::{WeightProgress, write_weight_facts};
+pub use write::vocabulary_of;
 pub use write::{MODEL_RANKING_LEN, WriteConfig, WriteSummary, write_recording};

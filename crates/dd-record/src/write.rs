@@ -273,8 +273,9 @@ fn encode_neuron(
     Ok((encoded, summary, score))
 }
 
-/// Display strings of every token id the model can produce.
-pub(crate) fn vocabulary_of(tokenizer: &Tokenizer, d_vocab: usize) -> Vocabulary {
+/// Display strings of every token id the model can produce (`d_vocab` ids at least): the
+/// vocabulary a database stores for a model, and importers map token strings onto.
+pub fn vocabulary_of(tokenizer: &Tokenizer, d_vocab: usize) -> Vocabulary {
     let n = d_vocab.max(tokenizer.vocab_size());
     Vocabulary {
         tokens: (0..n as u32)

@@ -50,6 +50,9 @@ pub(crate) enum Command {
     /// Explain recorded neurons with a language model, score the explanations by simulation, and
     /// embed them for search by meaning.
     Explain(ExplainArgs),
+    /// Import a published dataset (OpenAI automated-interpretability, ...) from a directory or an
+    /// HTTP(S) base URL, resumably.
+    Import(ImportArgs),
     /// Upgrade a database's schema to this version's.
     Migrate {
         /// The database file.
@@ -107,6 +110,59 @@ pub(crate) struct N2gArgs {
     /// Graphs committed at a time: what an interruption can lose.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub(crate) commit_every: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The dataset's format: openai.
+    pub(crate) format: String,
+    /// Where the dataset lives: a directory, or an HTTP(S) base URL laid out as the publisher lays it out.
+    pub(crate) source: String,
+    /// The database to import into (created when missing; a model it has is added to).
+    #[arg(short = 'o', long = "output", default_value = "data.db")]
+    pub(crate) database: PathBuf,
+    /// The model's name in the database (default: the dataset's).
+    #[arg(long, alias = "name")]
+    pub(crate) model_name: Option<String>,
+    /// The model the dataset describes, when its location does not say (`gpt2-small`, `gpt2-xl`).
+    #[arg(long)]
+    pub(crate) dataset_model: Option<String>,
+    /// Which parts of the dataset, comma-separated (OpenAI's: activations, explanations,
+    /// related-tokens, related-neurons; default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) parts: Vec<String>,
+    /// The model's tokenizer (tokenizer.json, a .gguf or a model directory), to map the dataset's
+    /// token strings to its ids; without it, the stored model's vocabulary or one built from the strings.
+    #[arg(long)]
+    pub(crate) tokenizer: Option<PathBuf>,
+    /// Only these layers, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) layers: Option<Vec<u32>>,
+    /// Only the first N units of each layer (a quick look at a large dataset).
+    #[arg(long, value_name = "N")]
+    pub(crate) units_per_layer: Option<u32>,
+    /// Requests in flight at once, for a URL.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: u16,
+    /// At most this many requests a minute, for a URL.
+    #[arg(long)]
+    pub(crate) requests_per_minute: Option<u32>,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) timeout: f64,
+    /// Retries of a failed request (408, 429, 5xx, time-outs, broken or truncated answers).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) retries: u32,
+    /// Worker threads fetching and parsing (default: the cores, at least --concurrency for a URL).
+    #[arg(long)]
+    pub(crate) workers: Option<usize>,
+    /// Items committed per transaction.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) commit_every: u32,
+    /// Replace records the database already has (recorded examples, say); by default they are
+    /// kept. Explanations are always merged.
+    #[arg(long)]
+    pub(crate) replace: bool,
 }
 
 #[derive(Debug, Args)]
