@@ -114,7 +114,7 @@ pub(crate) struct N2gArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The dataset's format: openai.
+    /// The dataset's format: openai, neuronpedia, saedashboard.
     pub(crate) format: String,
     /// Where the dataset lives: a directory, or an HTTP(S) base URL laid out as the publisher lays it out.
     pub(crate) source: String,
@@ -131,6 +131,15 @@ pub(crate) struct ImportArgs {
     /// related-tokens, related-neurons; default: all).
     #[arg(long, value_delimiter = ',')]
     pub(crate) parts: Vec<String>,
+    /// How many batch files a batched dataset (neuronpedia, saedashboard) has (default: probe for them).
+    #[arg(long)]
+    pub(crate) batches: Option<u32>,
+    /// Units per layer (an SAE's width), when the dataset does not say.
+    #[arg(long)]
+    pub(crate) width: Option<u64>,
+    /// The dataset's units are MLP neurons: they go into the `mlp` source, not one named after the set.
+    #[arg(long)]
+    pub(crate) mlp_neurons: bool,
     /// The model's tokenizer (tokenizer.json, a .gguf or a model directory), to map the dataset's
     /// token strings to its ids; without it, the stored model's vocabulary or one built from the strings.
     #[arg(long)]

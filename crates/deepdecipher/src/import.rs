@@ -22,7 +22,13 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     if let DatasetLocation::Directory(path) = &location {
         anyhow::ensure!(path.exists(), "{} does not exist", path.display());
     }
-    let options = FormatOptions { dataset_model: args.dataset_model.clone(), parts: args.parts.clone() };
+    let options = FormatOptions {
+        dataset_model: args.dataset_model.clone(),
+        parts: args.parts.clone(),
+        batches: args.batches,
+        units_per_layer: args.width,
+        mlp_neurons: args.mlp_neurons,
+    };
     let importer = importer_for(format, &location, &options)?;
 
     let mut job = ImportJob::new(location.clone());

@@ -1,28 +1,39 @@
 //! One importer per published format, and [`importer_for`]: the importer a format name and the
 //! user's options call for (the CLI and the Python package only translate arguments into these).
 
+pub mod neuronpedia;
+mod neuronpedia_mapping;
 pub mod openai;
+pub mod saedashboard;
 
 use crate::error::ImportError;
 use crate::fetch::DatasetLocation;
 use crate::job::Importer;
+use neuronpedia::{NeuronpediaConfig, NeuronpediaImporter};
 use openai::{OpenAiImporter, OpenAiModel, OpenAiPart};
+use saedashboard::{SaeDashboardConfig, SaeDashboardImporter};
 
 /// The formats `deepdecipher import` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// OpenAI's automated-interpretability per-neuron files.
     OpenAi,
+    /// A Neuronpedia export (`v1/{model}/{source}/`).
+    Neuronpedia,
+    /// SAEDashboard's Neuronpedia-runner batches.
+    SaeDashboard,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: &'static [Format] = &[Format::OpenAi];
+    pub const ALL: &'static [Format] = &[Format::OpenAi, Format::Neuronpedia, Format::SaeDashboard];
 
     /// The format's name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Format::OpenAi => "openai",
+            Format::Neuronpedia => "neuronpedia",
+            Format::SaeDashboard => "saedashboard",
         }
     }
 
@@ -37,6 +48,10 @@ impl Format {
             Format::OpenAi => {
                 "OpenAI automated-interpretability (`{part}/{layer}/{neuron}.json(l)`, GPT-2 small and XL)"
             }
+            Format::Neuronpedia => {
+                "Neuronpedia export of one source (`model.jsonl`, `{features,explanations,activations}/batch-N.jsonl.gz`)"
+            }
+            Format::SaeDashboard => "SAEDashboard's Neuronpedia batches (`batch-N.json`, `skipped_indexes.json`)",
         }
     }
 }
@@ -49,6 +64,12 @@ pub struct FormatOptions {
     /// Which parts of a dataset with several (OpenAI's: `activations`, `explanations`,
     /// `related-tokens`, `related-neurons`); empty for all.
     pub parts: Vec<String>,
+    /// How many batch files a batched dataset has; `None`: probe for them.
+    pub batches: Option<u32>,
+    /// Units per layer (an SAE's width), when the dataset does not say.
+    pub units_per_layer: Option<u64>,
+    /// The dataset's units are MLP neurons (they go into the `mlp` source, not one named after the set).
+    pub mlp_neurons: bool,
 }
 
 /// The importer of `format` for the dataset at `location`.
@@ -79,6 +100,15 @@ pub fn importer_for(
             };
             Ok(Box::new(OpenAiImporter::new(model, &parts)))
         }
+        Format::Neuronpedia => Ok(Box::new(NeuronpediaImporter::new(NeuronpediaConfig {
+            batches: options.batches,
+            mlp_neurons: options.mlp_neurons,
+        }))),
+        Format::SaeDashboard => Ok(Box::new(SaeDashboardImporter::new(SaeDashboardConfig {
+            batches: options.batches,
+            units_per_layer: options.units_per_layer,
+            mlp_neurons: options.mlp_neurons,
+        }))),
     }
 }
 
