@@ -42,7 +42,9 @@ pub use graph::{FiringCounts, GraphNode, GraphScores, NeuronGraph};
 pub use input_tokens::InputTokens;
 pub use logits::{LogitAttribution, TokenValue};
 pub use model::{MAX_NAME_BYTES, MLP_SOURCE, ModelMetadata, Provenance, SourceInfo, validate_name};
-pub use ranking::{INTERESTINGNESS_FORMULA, NeuronRanking, RankedNeuron, SELECTIVE_TOKENS, interestingness};
+pub use ranking::{
+    INTERESTINGNESS_FORMULA, MODEL_RANKING_LEN, NeuronRanking, RankedNeuron, SELECTIVE_TOKENS, interestingness,
+};
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use similar::{SimilarNeuron, SimilarNeurons};
 pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};

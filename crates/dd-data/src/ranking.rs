@@ -41,6 +41,9 @@ pub fn interestingness(stats: &NeuronStats) -> f32 {
     if score.is_finite() { score as f32 } else { 0.0 }
 }
 
+/// Neurons in a model-wide ranking (the best of every layer's).
+pub const MODEL_RANKING_LEN: usize = 1000;
+
 /// A neuron and its score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RankedNeuron {

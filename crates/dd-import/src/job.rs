@@ -300,14 +300,15 @@ pub fn run_import(
     let options = writer.encode_options();
     let next = AtomicUsize::new(0);
     let halt = AtomicBool::new(false);
+    let wrote_stats = AtomicBool::new(false);
     let (sender, receiver) = mpsc::sync_channel::<Handled>(job.workers.max(1) * 4);
     let fatal: Mutex<Option<ImportError>> = Mutex::new(None);
     let n_workers = job.workers.clamp(1, 256).min(todo.len().max(1));
     std::thread::scope(|scope| -> Result<(), ImportError> {
         for _ in 0..n_workers {
             let sender = sender.clone();
-            let (todo, next, halt, fetcher, tokens, plan, reader, source_entry) =
-                (&todo, &next, &halt, &fetcher, &tokens, &plan, &reader, &source_entry);
+            let (todo, next, halt, fetcher, tokens, plan, reader, source_entry, wrote_stats) =
+                (&todo, &next, &halt, &fetcher, &tokens, &plan, &reader, &source_entry, &wrote_stats);
             scope.spawn(move || {
                 loop {
                     if stop.load(Ordering::Relaxed) || halt.load(Ordering::Relaxed) {
@@ -318,16 +319,21 @@ pub fn run_import(
                     let mut kept_existing = 0;
                     let result = match importer.import_item(fetcher, item, tokens) {
                         Ok(ItemOutcome::Missing) => Ok(None),
-                        Ok(ItemOutcome::Imported(units)) => prepare_units(
-                            reader.as_ref(),
-                            source_entry,
-                            &plan.source,
-                            units,
-                            job.replace,
-                            &options,
-                            &mut kept_existing,
-                        )
-                        .map(Some),
+                        Ok(ItemOutcome::Imported(units)) => {
+                            if units.iter().flat_map(|unit| &unit.records).any(|r| r.kind() == NeuronDataKind::Stats) {
+                                wrote_stats.store(true, Ordering::Relaxed);
+                            }
+                            prepare_units(
+                                reader.as_ref(),
+                                source_entry,
+                                &plan.source,
+                                units,
+                                job.replace,
+                                &options,
+                                &mut kept_existing,
+                            )
+                            .map(Some)
+                        }
                         Err(reason) => Err(reason),
                     };
                     let handled = Handled { position, key: item.key.clone(), result, kept_existing };
@@ -402,10 +408,24 @@ pub fn run_import(
     if let Some(error) = fatal.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
         return Err(error);
     }
+    summary.stopped = stop.load(Ordering::Relaxed);
+    // Statistics bring rankings: computed once the whole source is in (a stopped run leaves it
+    // to the run that finishes), over every unit's statistics, this run's or earlier ones'.
+    if !summary.stopped && (wrote_stats.load(Ordering::Relaxed) || summary.already_imported > 0) {
+        let refreshed = reader.refreshed()?;
+        let entry = refreshed
+            .catalog()
+            .model(&plan.metadata.name)
+            .and_then(|model| model.sources.iter().find(|source| source.id == source_id))
+            .filter(|source| source.has_neuron_kind(NeuronDataKind::Stats))
+            .cloned();
+        if let Some(entry) = entry {
+            crate::rank::rank_source(refreshed.as_ref(), writer.as_mut(), model_id, &entry, source_id)?;
+        }
+    }
     drop(reader);
     writer.finish()?;
     summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
-    summary.stopped = stop.load(Ordering::Relaxed);
     summary.unmapped_tokens = tokens.unmapped();
     summary.vocabulary_size = tokens.len();
     summary.fetch = fetcher.totals();

@@ -3,12 +3,14 @@
 //! Layers, bottom up: `fetch` (a dataset's files from a directory or an HTTP(S) base URL, with
 //! retries, a rate limit and bounded concurrency) and `tokens` (token strings to ids); then `job`
 //! (the resumable, batched driver every format runs under, through `StoreWrite`); then one module
-//! per format, each an [`Importer`].
+//! per format, each an [`Importer`]. `rank` writes the rankings and summaries a recording would
+//! for a source whose statistics were imported; the driver calls it at the end of a run.
 
 pub mod error;
 pub mod fetch;
 pub mod formats;
 pub mod job;
+pub mod rank;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;

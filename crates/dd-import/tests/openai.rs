@@ -194,6 +194,16 @@ fn a_directory_imports_field_by_field_and_a_rerun_skips_everything() {
     assert!(record(&store, 0, 2, NeuronDataKind::Explanations).is_none());
     assert!(record(&store, 0, 2, NeuronDataKind::Examples).is_some());
     assert!(record(&store, 0, 5, NeuronDataKind::Examples).is_none());
+    // Imported statistics rank the layers, as a recording would: the best are imported neurons.
+    let model = store.catalog().model("gpt2-small").expect("model");
+    let Some(dd_data::LayerRecord::Ranking(ranking)) =
+        store.layer_record(&model.sources[0], 1, dd_data::LayerDataKind::Ranking).expect("read")
+    else {
+        panic!("layer 1 has a ranking")
+    };
+    assert_eq!(ranking.neurons.len(), 3_072);
+    assert!(ranking.neurons[..6].iter().all(|ranked| ranked.neuron.index < 6), "{:?}", &ranking.neurons[..6]);
+    assert!(ranking.neurons[0].score > 0.0);
     drop(store);
 
     let again = import(&db, &job(DatasetLocation::Directory(root.clone())));

@@ -33,6 +33,7 @@ mod weights;
 mod write;
 
 pub use accumulate::{AccumulatorConfig, SelectionSizes};
+pub use dd_data::MODEL_RANKING_LEN;
 pub use error::RecordError;
 pub use job::{
     DatabaseWrite, JobEvent, JobOutcome, RecordingJob, RecordingOutput, WEIGHT_FACTS_PER_LIST,
@@ -45,4 +46,4 @@ pub use recording::{RecordTiming, Recording};
 pub use source::{HubModel, ModelOrigin, OpenedModel, fetch_model, open_model};
 pub use weights::{WeightProgress, write_weight_facts};
 pub use write::vocabulary_of;
-pub use write::{MODEL_RANKING_LEN, WriteConfig, WriteSummary, write_recording};
+pub use write::{WriteConfig, WriteSummary, write_recording};

@@ -2,9 +2,9 @@
 //! rankings, layer summaries, the vocabulary and the model's metadata.
 
 use dd_data::{
-    ActivatingTokens, Example, ExampleGroup, ExampleGroupKind, Histogram, LayerRecord, LayerSummary, ModelMetadata,
-    ModelRecord, NeuronExamples, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary, PositionStats,
-    Provenance, RankedNeuron, TokenMean, Vocabulary, interestingness,
+    ActivatingTokens, Example, ExampleGroup, ExampleGroupKind, Histogram, LayerRecord, LayerSummary, MODEL_RANKING_LEN,
+    ModelMetadata, ModelRecord, NeuronExamples, NeuronIndex, NeuronRanking, NeuronRecord, NeuronStats, NeuronSummary,
+    PositionStats, Provenance, RankedNeuron, TokenMean, Vocabulary, interestingness,
 };
 use dd_model::{ModelConfig, Tokenizer};
 use dd_store::{EncodeOptions, EncodedNeuron, StoreWrite};
@@ -17,9 +17,6 @@ use crate::error::RecordError;
 use crate::naming::DatasetDescription;
 use crate::recording::Recording;
 use crate::source::ModelOrigin;
-
-/// Neurons in the model-wide ranking.
-pub const MODEL_RANKING_LEN: usize = 1000;
 
 /// How to describe and store a recording.
 #[derive(Debug, Clone)]

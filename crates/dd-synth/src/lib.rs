@@ -27,8 +27,7 @@ use dd_store::{EncodeOptions, EncodedNeuron, StoreError, StoreLocation, StoreWri
 /// Neurons written per transaction.
 const NEURONS_PER_BATCH: u64 = 512;
 
-/// Entries kept in the model-level ranking.
-pub const MODEL_RANKING_LEN: usize = 1000;
+pub use dd_data::MODEL_RANKING_LEN;
 
 /// The shape and content of a synthetic model.
 #[derive(Debug, Clone)]

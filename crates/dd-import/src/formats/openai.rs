@@ -3,7 +3,7 @@
 //!
 //! | file | published type | stored as |
 //! |---|---|---|
-//! | `collated-activations/{l}/{n}.json` | `NeuronRecord` | `examples`: top records, the random sample, the random sample by quantile (bands bounded by `quantile_boundaries`); `stats`: the published moments, with max, min, density and a histogram from the records |
+//! | `collated-activations/{l}/{n}.json` | `NeuronRecord` | `examples`: top records, the random sample, the random sample by quantile (bands bounded by `quantile_boundaries`); `stats`: the published moments, with max, min and a histogram over the records' tokens and the random sample's density |
 //! | `explanations/{l}/{n}.jsonl` | `NeuronSimulationResults` | `explanations`: every scored explanation (origin `openai`, author `gpt-4`) with its three scores and its simulated sequences |
 //! | `related-tokens/activation-based/{l}/{n}.json` | `TokenLookupTableSummaryOfNeuron` | `activating_tokens` (the 100 highest means; no counts are published, so counts are 0) |
 //! | `related-tokens/weight-based/{l}/{n}.json` | `WeightBasedSummaryOfNeuron` | `input_tokens` (input side), `logits` (output side) |
@@ -429,8 +429,8 @@ fn band_bounds(boundaries: &[f64], band: usize, n_bands: usize, examples: &[Exam
     }
 }
 
-/// Statistics from the published moments, with max, min, density and a histogram over the tokens of
-/// the published records (the top records hold the true maximum; the random sample the shape).
+/// Statistics from the published moments, with max, min and a histogram over the tokens of the
+/// published records (the top records hold the true maximum) and the density of the random sample.
 fn stats_from(
     examples: &NeuronExamples,
     mean: f64,
@@ -445,8 +445,9 @@ fn stats_from(
     }
     let max = all().fold(f32::NEG_INFINITY, f32::max);
     let min = all().fold(f32::INFINITY, f32::min);
-    // Density and the histogram describe the neuron's distribution, which only the uniform
-    // random sample does without bias.
+    // Density describes the neuron's distribution, which only the uniform random sample does
+    // without bias; the histogram covers every published token (its count is `count`), so its
+    // top tail is the top records', as a recording's is.
     let random: Vec<f32> = examples
         .groups
         .iter()
@@ -454,12 +455,15 @@ fn stats_from(
         .flat_map(|group| &group.examples)
         .flat_map(|example| example.activations.iter().copied())
         .collect();
-    let shape = if random.is_empty() { all().collect() } else { random };
-    let density = shape.iter().filter(|&&a| a > 0.0).count() as f64 / shape.len() as f64;
+    let density = if random.is_empty() {
+        all().filter(|&a| a > 0.0).count() as f64 / count as f64
+    } else {
+        random.iter().filter(|&&a| a > 0.0).count() as f64 / random.len() as f64
+    };
     let (lower, upper) = if max > min { (min, max) } else { (min, min + 1.0) };
     let mut counts = vec![0u64; HISTOGRAM_BINS];
     let width = (f64::from(upper) - f64::from(lower)) / HISTOGRAM_BINS as f64;
-    for &value in &shape {
+    for value in all() {
         let bin = ((f64::from(value) - f64::from(lower)) / width) as usize;
         counts[bin.min(HISTOGRAM_BINS - 1)] += 1;
     }
