@@ -326,7 +326,6 @@ pub fn run_import(
                             prepare_units(
                                 reader.as_ref(),
                                 source_entry,
-                                &plan.source,
                                 units,
                                 job.replace,
                                 &options,
@@ -434,8 +433,8 @@ pub fn run_import(
     Ok(summary)
 }
 
-/// The model and source the plan writes to, created when missing; an existing one must have the
-/// plan's shape.
+/// The model and source the plan writes to, created when missing (an existing model keeps its
+/// metadata and shape).
 fn ensure_model(writer: &mut dyn StoreWrite, plan: &ImportPlan) -> Result<(ModelId, SourceId), ImportError> {
     let catalog = writer.catalog()?;
     let name = &plan.metadata.name;
@@ -448,16 +447,19 @@ fn ensure_model(writer: &mut dyn StoreWrite, plan: &ImportPlan) -> Result<(Model
     };
     match model.sources.iter().find(|source| source.info.name == plan.source.name) {
         Some(source) => {
+            // A part of a dataset may go into a smaller model (OpenAI's explanations of the first
+            // neurons into a recording of them): each unit is checked against the stored shape.
             if source.info.n_layers < plan.source.n_layers || source.info.units_per_layer < plan.source.units_per_layer
             {
-                return Err(ImportError::Invalid(format!(
-                    "model {name:?} has {} × {} units in source {:?}, the dataset {} × {}: choose another --model-name",
+                tracing::warn!(
+                    model = %name,
+                    source = %source.info.name,
+                    "the model has {} × {} units, the dataset {} × {}: units outside the model fail",
                     source.info.n_layers,
                     source.info.units_per_layer,
-                    source.info.name,
                     plan.source.n_layers,
                     plan.source.units_per_layer
-                )));
+                );
             }
             Ok((model.id, source.id))
         }
@@ -485,12 +487,12 @@ fn state_name(format: &str, plan: &ImportPlan) -> String {
 fn prepare_units(
     reader: &dyn StoreRead,
     source: &dd_store::SourceEntry,
-    info: &SourceInfo,
     units: Vec<ImportedUnit>,
     replace: bool,
     options: &dd_store::EncodeOptions,
     kept_existing: &mut u64,
 ) -> Result<Vec<EncodedUnit>, String> {
+    let info = &source.info;
     let mut encoded_units = Vec::with_capacity(units.len());
     for unit in units {
         if u64::from(unit.layer) >= info.n_layers || u64::from(unit.index) >= info.units_per_layer {

@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod explain;
 mod http;
+mod import;
 mod n2g;
 mod record;
 mod schema;
