@@ -108,6 +108,9 @@ impl Drop for FixtureServer {
 
 fn handle(stream: TcpStream, shared: &Mutex<Shared>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    // Head and body go out in separate writes: with Nagle's algorithm the body's last segment
+    // would wait for the client's delayed ACK, 40 ms a file.
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(stream) => stream,
         Err(_) => return,
