@@ -71,6 +71,12 @@ pub trait Importer: Sync {
 
     /// Fetches and parses one item. An `Err` is that item's failure, reported at the end.
     fn import_item(&self, fetcher: &Fetcher, item: &WorkItem, tokens: &TokenMap) -> Result<ItemOutcome, String>;
+
+    /// What else than the location and the items makes this import differ from another of the
+    /// same format (the parts chosen): two imports that differ here keep separate resume records.
+    fn variant(&self) -> String {
+        String::new()
+    }
 }
 
 /// What part of a dataset to import, as the user asked.
@@ -264,7 +270,7 @@ pub fn run_import(
         .cloned()
         .ok_or_else(|| ImportError::Invalid(format!("model {:?} vanished while importing", plan.metadata.name)))?;
 
-    let state_name = state_name(importer.format(), &plan);
+    let state_name = state_name(importer.format(), &[&job.location.describe(), &importer.variant()], &plan);
     let mut done = reader.model_state(model_id, &state_name)?.unwrap_or_default();
     done.resize(plan.items.len().div_ceil(8), 0);
     let is_done = |done: &[u8], position: usize| done[position / 8] & (1 << (position % 8)) != 0;
@@ -446,6 +452,11 @@ fn ensure_model(writer: &mut dyn StoreWrite, plan: &ImportPlan) -> Result<(Model
         return Ok((model_id, writer.add_source(model_id, &plan.source)?));
     };
     match model.sources.iter().find(|source| source.info.name == plan.source.name) {
+        Some(source) if source.info.name != dd_data::MLP_SOURCE => {
+            // An SAE's source learns its shape as its layers are imported one at a time.
+            writer.grow_source(source.id, plan.source.n_layers, plan.source.units_per_layer)?;
+            Ok((model.id, source.id))
+        }
         Some(source) => {
             // A part of a dataset may go into a smaller model (OpenAI's explanations of the first
             // neurons into a recording of them): each unit is checked against the stored shape.
@@ -467,12 +478,15 @@ fn ensure_model(writer: &mut dyn StoreWrite, plan: &ImportPlan) -> Result<(Model
     }
 }
 
-/// The resume state's name: the format and a fingerprint of the plan's items, so that a rerun of
-/// the same import skips what was done, and a different selection starts its own record.
-fn state_name(format: &str, plan: &ImportPlan) -> String {
-    // FNV-1a over the source and the item keys: stable across builds, unlike std's hasher.
+/// The resume state's name: the format and a fingerprint of the dataset's location, the importer's
+/// variant and the plan's items, so that a rerun of the same import skips what was done, and
+/// another dataset (the next layer of an SAE, whose batches have the same names) or selection
+/// starts its own record.
+fn state_name(format: &str, identity: &[&str], plan: &ImportPlan) -> String {
+    // FNV-1a: stable across builds, unlike std's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for bytes in std::iter::once(plan.source.name.as_bytes()).chain(plan.items.iter().map(|item| item.key.as_bytes())) {
+    let fields = identity.iter().map(|field| field.as_bytes()).chain(std::iter::once(plan.source.name.as_bytes()));
+    for bytes in fields.chain(plan.items.iter().map(|item| item.key.as_bytes())) {
         for &byte in bytes.iter().chain(&[0u8]) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);

@@ -425,3 +425,29 @@ fn saedashboard_batches_from_a_directory_and_a_server() {
     assert!(summary.fetch.retries >= 2, "{:?}", summary.fetch);
     check_dashboard(&db);
 }
+
+/// A second layer of the same SAE set, imported later, widens the source instead of failing.
+#[test]
+fn a_later_layer_grows_the_sae_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    for (layer, width) in [(0u32, 3u32), (2, 12)] {
+        let root = dir.path().join(format!("layer{layer}"));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let features: Vec<Value> = (0..width)
+            .map(|index| {
+                dashboard_feature(index, vec![dashboard_activation((-1.0, 1.0), &[" x", " y"], &[0.5, 1.0], Some(1))])
+            })
+            .collect();
+        let batch = json!({"model_id": "gpt2-small", "layer": layer, "sae_set": "res-jb", "features": features});
+        std::fs::write(root.join("batch-0.json"), batch.to_string()).expect("write");
+        let summary = run(&db, DatasetLocation::Directory(root), &saedashboard());
+        assert_eq!((summary.imported, summary.failures.len()), (1, 0), "{summary:?}");
+    }
+    let stored = Stored::open(&db, "gpt2-small", "res-jb");
+    let model = stored.store.catalog().model("gpt2-small").expect("model");
+    let source = model.source("res-jb").expect("source");
+    assert_eq!((source.info.n_layers, source.info.units_per_layer), (3, 12));
+    assert!(stored.record(0, 2, NeuronDataKind::Examples).is_some());
+    assert!(stored.record(2, 11, NeuronDataKind::Examples).is_some());
+}

@@ -308,3 +308,26 @@ fn a_tokenizer_vocabulary_maps_tokens_and_counts_what_it_lacks() {
     assert_eq!(words[20], "·Paris");
     assert_eq!(words[known.len()], "·neuron");
 }
+
+/// Explanations first, then every part: the second import is not mistaken for the first.
+#[test]
+fn another_choice_of_parts_is_imported_not_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    write_openai_dataset(&root, &small_fixture()).expect("fixture");
+    let db = dir.path().join("imported.db");
+    let location = StoreLocation::SqliteFile(db.clone());
+    let explanations_only = OpenAiImporter::new(OpenAiModel::Gpt2Small, &[OpenAiPart::Explanations]);
+    let job = job(DatasetLocation::Directory(root.clone()));
+    let first = run_import(&location, &explanations_only, &job, &AtomicBool::new(false), &|_| {}).expect("first");
+    assert_eq!(first.imported, 12);
+    assert!(record(&open(&db), 1, 3, NeuronDataKind::Examples).is_none());
+    let second = import(&db, &job);
+    assert_eq!((second.already_imported, second.imported), (0, 12), "{second:?}");
+    let store = open(&db);
+    check_neuron(&store, &root);
+    let Some(NeuronRecord::Explanations(explanations)) = record(&store, 1, 3, NeuronDataKind::Explanations) else {
+        panic!()
+    };
+    assert_eq!(explanations.explanations.len(), 1, "imported twice, stored once");
+}

@@ -235,6 +235,10 @@ pub trait StoreWrite: Send {
     /// Adds another source (hook point) to a model.
     fn add_source(&mut self, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError>;
 
+    /// Widens a source to at least `n_layers` × `units_per_layer` (never narrows it): an SAE
+    /// source imported one layer at a time learns its shape as it goes.
+    fn grow_source(&mut self, source: SourceId, n_layers: u64, units_per_layer: u64) -> Result<(), StoreError>;
+
     /// Deletes a model and all its data; returns whether it existed.
     fn delete_model(&mut self, name: &str) -> Result<bool, StoreError>;
 

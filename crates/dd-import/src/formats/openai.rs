@@ -166,6 +166,11 @@ impl Importer for OpenAiImporter {
         Ok(ImportPlan { metadata, source, items, model_records: Vec::new() })
     }
 
+    fn variant(&self) -> String {
+        let parts: Vec<&str> = self.parts.iter().map(|part| part.name()).collect();
+        format!("{:?} {}", self.model, parts.join(","))
+    }
+
     fn import_item(&self, fetcher: &Fetcher, item: &WorkItem, tokens: &TokenMap) -> Result<ItemOutcome, String> {
         let neuron = parse_key(&item.key)?;
         let key = &item.key;

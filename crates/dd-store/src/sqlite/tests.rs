@@ -253,6 +253,33 @@ fn model_state_round_trips_in_parts_and_is_replaced() {
     assert!(check(&path, &mut |_, _| {}).expect("check").is_ok());
 }
 
+/// A source grows to take units past its old shape, never shrinks, and refuses shapes the keys
+/// cannot hold.
+#[test]
+fn sources_grow_but_never_shrink() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let mut writer = StoreWriter::open(&path, EncodeOptions::STANDARD).expect("open writer");
+    let (model, _) = writer.add_model(&metadata("m1")).expect("add model");
+    let sae = writer
+        .add_source(model, &SourceInfo { name: "res-jb".into(), n_layers: 1, units_per_layer: 4 })
+        .expect("add source");
+    {
+        let mut batch = writer.batch().expect("batch");
+        assert!(batch.put_neuron(sae, 2, 9, &similar(2)).is_err(), "layer 2, unit 9 is outside 1 × 4");
+    }
+    writer.grow_source(sae, 3, 10).expect("grow");
+    writer.grow_source(sae, 1, 2).expect("a smaller shape is no change");
+    let mut batch = writer.batch().expect("batch");
+    batch.put_neuron(sae, 2, 9, &similar(2)).expect("inside 3 × 10");
+    batch.commit().expect("commit");
+    assert!(writer.grow_source(sae, 1 << 40, 1).is_err());
+    writer.finish().expect("finish");
+    let store = SqliteStore::open(&path, &read_config()).expect("open store");
+    let source = store.catalog().model("m1").expect("model").source("res-jb").expect("source").clone();
+    assert_eq!((source.info.n_layers, source.info.units_per_layer), (3, 10));
+}
+
 #[test]
 fn version_1_databases_gain_the_state_table() {
     let dir = tempfile::tempdir().expect("tempdir");

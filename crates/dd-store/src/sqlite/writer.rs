@@ -132,6 +132,26 @@ impl StoreWriter {
         Ok(source)
     }
 
+    /// Widens a source to at least `n_layers` × `units_per_layer`; never narrows it.
+    pub fn grow_source(&mut self, source: SourceId, n_layers: u64, units_per_layer: u64) -> Result<(), StoreError> {
+        let (max_layers, max_units) = schema::MAX_SOURCE_SHAPE;
+        if n_layers > max_layers || units_per_layer > max_units {
+            return Err(StoreError::Invalid(format!(
+                "a source of {n_layers} × {units_per_layer} units is past the largest the store keys ({max_layers} × {max_units})"
+            )));
+        }
+        let path = self.path.clone();
+        let tx = self.conn.transaction().at(&path)?;
+        tx.execute(
+            "UPDATE source SET n_layers = MAX(n_layers, ?2), units_per_layer = MAX(units_per_layer, ?3) WHERE id = ?1",
+            (source.0, n_layers as i64, units_per_layer as i64),
+        )
+        .at(&path)?;
+        touch(&tx, &path)?;
+        tx.commit().at(&path)?;
+        self.reload_shapes()
+    }
+
     /// Deletes a model and all its data; returns whether it existed.
     pub fn delete_model(&mut self, name: &str) -> Result<bool, StoreError> {
         let path = self.path.clone();
@@ -358,6 +378,10 @@ impl StoreWrite for StoreWriter {
 
     fn add_source(&mut self, model: ModelId, info: &SourceInfo) -> Result<SourceId, StoreError> {
         StoreWriter::add_source(self, model, info)
+    }
+
+    fn grow_source(&mut self, source: SourceId, n_layers: u64, units_per_layer: u64) -> Result<(), StoreError> {
+        StoreWriter::grow_source(self, source, n_layers, units_per_layer)
     }
 
     fn delete_model(&mut self, name: &str) -> Result<bool, StoreError> {
