@@ -113,11 +113,14 @@ pub(crate) struct Similar {
     pub(crate) similarity: f32,
 }
 
-/// The model-level `NeuronStore`: token → neurons, as (layer, neuron) pairs.
+/// One map of the model-level `NeuronStore`: each token with its neurons as (layer, neuron).
+pub(crate) type TokenNeurons = Vec<(String, Vec<(u32, u32)>)>;
+
+/// The model-level `NeuronStore`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NeuronStore {
-    pub(crate) activating: Vec<(String, Vec<(u32, u32)>)>,
-    pub(crate) important: Vec<(String, Vec<(u32, u32)>)>,
+    pub(crate) activating: TokenNeurons,
+    pub(crate) important: TokenNeurons,
 }
 
 /// Snappy's densest element, a 3-byte copy of 64 bytes, bounds how far a block can expand.
@@ -214,7 +217,7 @@ pub(crate) fn neuron_store(blob: &[u8]) -> Result<NeuronStore, DecodeError> {
     Ok(NeuronStore { activating, important })
 }
 
-fn token_map(reader: &mut Reader<'_>, what: &'static str) -> Result<Vec<(String, Vec<(u32, u32)>)>, DecodeError> {
+fn token_map(reader: &mut Reader<'_>, what: &'static str) -> Result<TokenNeurons, DecodeError> {
     // A key (at least its length byte) and a set (at least its length byte).
     let n_tokens = reader.length(what, 2)?;
     let mut entries = Vec::with_capacity(n_tokens);
