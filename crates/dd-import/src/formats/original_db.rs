@@ -318,24 +318,79 @@ fn neuron_graph(graph: postcard::Graph) -> Result<NeuronGraph, String> {
     Ok(NeuronGraph { subgraph_indices, nodes, scores: None })
 }
 
-/// A label as the original stored it, a quoted DOT id (`"\"she\""`), back to the token.
+/// A label as the original stored it, a quoted DOT id (`"\"she\""`), back to the token. The
+/// inside went through three encodings, undone in reverse: DOT quoting (`\"`), graphviz's
+/// backslash doubling, and N2G's JSON escapes (`\n`, `\u0027`) or `'  '` for a token of spaces,
+/// which N2G skipped for a token with a quote. It reads labels as `dd-n2g`'s DOT reader does.
 fn unquote(label: &str) -> String {
-    let Some(inner) = label.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')) else {
-        return label.to_owned();
-    };
-    let mut token = String::with_capacity(inner.len());
-    let mut characters = inner.chars();
+    let inner = label.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')).unwrap_or(label);
+    let mut text = String::with_capacity(inner.len());
+    let mut characters = inner.chars().peekable();
     while let Some(character) = characters.next() {
-        match (character, characters.clone().next()) {
-            // DOT escapes only the quote; a backslash before anything else stays.
-            ('\\', Some('"')) => {
-                token.push('"');
+        // `\"` is DOT's quote, `\\` graphviz's doubling of one backslash: each is one character.
+        match (character, characters.peek()) {
+            ('\\', Some(&next @ ('"' | '\\'))) => {
                 characters.next();
+                text.push(next);
             }
-            _ => token.push(character),
+            _ => text.push(character),
         }
     }
-    token
+    if text.contains('"') {
+        return text;
+    }
+    if let Some(spaces) = text.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\''))
+        && !spaces.is_empty()
+        && spaces.chars().all(|c| c == ' ')
+    {
+        return spaces.to_owned();
+    }
+    json_unescape(&text)
+}
+
+/// JSON string escapes; what is not an escape stays as written.
+fn json_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let unit = |from: usize| {
+            let digits = rest.get(from..from + 6)?.strip_prefix("\\u")?;
+            digits.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u32::from_str_radix(digits, 16).ok()).flatten()
+        };
+        let decoded = match rest.as_bytes().get(1) {
+            Some(b'\\') => Some(('\\', 2)),
+            Some(b'"') => Some(('"', 2)),
+            Some(b'/') => Some(('/', 2)),
+            Some(b'n') => Some(('\n', 2)),
+            Some(b'r') => Some(('\r', 2)),
+            Some(b't') => Some(('\t', 2)),
+            Some(b'b') => Some(('\u{8}', 2)),
+            Some(b'f') => Some(('\u{c}', 2)),
+            Some(b'u') => match (unit(0), unit(6)) {
+                (Some(high @ 0xd800..=0xdbff), Some(low @ 0xdc00..=0xdfff)) => {
+                    char::from_u32(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00)).map(|c| (c, 12))
+                }
+                (Some(code), _) => char::from_u32(code).map(|c| (c, 6)),
+                (None, _) => None,
+            },
+            _ => None,
+        };
+        let used = match decoded {
+            Some((character, used)) => {
+                out.push(character);
+                used
+            }
+            None => {
+                out.push('\\');
+                1
+            }
+        };
+        rest = &rest[used..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The neuron store as a token index: keys normalised as every token index is (merging those
@@ -379,6 +434,12 @@ mod tests {
         assert_eq!(unquote("\"say \\\"hi\\\"\""), "say \"hi\"");
         assert_eq!(unquote("bare"), "bare");
         assert_eq!(unquote("\""), "\"");
+        // A newline: JSON-escaped by N2G, its backslash doubled by graphviz.
+        assert_eq!(unquote(r#""\\n""#), "\n");
+        assert_eq!(unquote(r#""' '""#), " ");
+        assert_eq!(unquote(r#""\\u0027 \\u0027""#), "' '");
+        assert_eq!(unquote(r#""caf\\u00e9 \\ud83d\\ude00""#), "café 😀");
+        assert_eq!(unquote(r#""a\\qb\\""#), r"a\qb\");
     }
 
     #[test]
