@@ -8,6 +8,7 @@
 //!   backend (PostgreSQL) implements these.
 //! - [`sqlite`]: schema and migrations, the read pool, the batched writer and `check`.
 //! - `location`: [`StoreLocation`], where a store lives; the one place a backend is chosen.
+//! - [`foreign`]: the original DeepDecipher's `data.db`, read-only, for its importer.
 //! - `choice`: which model and neurons a producer works on ([`NeuronChoice`], [`choose_neurons`]).
 //!
 //! **Invariant:** this is the only crate that links `rusqlite` or knows the schema.
@@ -16,6 +17,7 @@ pub mod backend;
 mod choice;
 pub mod codec;
 mod error;
+pub mod foreign;
 mod location;
 pub mod sqlite;
 
@@ -23,5 +25,6 @@ pub use backend::{Catalog, KindUsage, ModelEntry, ModelId, SourceEntry, SourceId
 pub use choice::{NeuronChoice, choose_neurons, find_model, model_name_in};
 pub use codec::{CodecError, EncodeOptions, EncodedNeuron};
 pub use error::StoreError;
+pub use foreign::{OriginalDataType, OriginalDatabase, OriginalModel};
 pub use location::StoreLocation;
 pub use sqlite::{CheckReport, ReadConfig, SqliteStore, StoreWriter, WriteBatch, check};

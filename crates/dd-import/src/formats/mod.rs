@@ -4,6 +4,7 @@
 pub mod neuronpedia;
 mod neuronpedia_mapping;
 pub mod openai;
+pub mod original_db;
 pub mod saedashboard;
 
 use crate::error::ImportError;
