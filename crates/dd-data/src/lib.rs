@@ -8,6 +8,7 @@
 //!   [`activating_tokens`], [`input_tokens`], [`connections`]: neuron-level data.
 //! - [`ranking`], [`summary`]: layer- and model-level records.
 //! - [`vocab`], [`token_index`]: model-level token tables.
+//! - [`n2g_label`]: how the original Neuron2Graph writes a token as a node label.
 //! - [`time`]: timestamps as the store keeps them (RFC 3339, UTC); reading the clock is the one
 //!   effect here.
 //!
@@ -23,6 +24,7 @@ pub mod graph;
 pub mod input_tokens;
 pub mod logits;
 pub mod model;
+pub mod n2g_label;
 pub mod ranking;
 pub mod records;
 pub mod similar;

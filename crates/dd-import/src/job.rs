@@ -77,6 +77,11 @@ pub trait Importer: Sync {
     fn variant(&self) -> String {
         String::new()
     }
+
+    /// What the importer left out of this dataset and why, one sentence each, for the summary.
+    fn skipped(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What part of a dataset to import, as the user asked.
@@ -213,6 +218,8 @@ pub struct ImportSummary {
     pub fetch: FetchTotals,
     /// Why the last retry happened, if any did.
     pub last_retry_reason: Option<String>,
+    /// What the importer left out of the dataset and why.
+    pub skipped: Vec<String>,
     /// Whether the run was stopped before the end.
     pub stopped: bool,
     /// Wall time.
@@ -435,6 +442,7 @@ pub fn run_import(
     summary.vocabulary_size = tokens.len();
     summary.fetch = fetcher.totals();
     summary.last_retry_reason = fetcher.last_retry_reason();
+    summary.skipped = importer.skipped();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -114,7 +114,7 @@ pub(crate) struct N2gArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The dataset's format: openai, neuronpedia, saedashboard.
+    /// The dataset's format: openai, neuronpedia, saedashboard, deepdecipher-db.
     pub(crate) format: String,
     /// Where the dataset lives: a directory, or an HTTP(S) base URL laid out as the publisher lays it out.
     pub(crate) source: String,

@@ -81,6 +81,9 @@ fn report(summary: &ImportSummary, location: &DatasetLocation, database: &StoreL
     if summary.missing > 0 {
         eprintln!("{} items are not published (no file for them)", summary.missing);
     }
+    for skipped in &summary.skipped {
+        eprintln!("skipped: {skipped}");
+    }
     if summary.kept_existing > 0 {
         eprintln!("kept {} records the database already had (--replace to overwrite them)", summary.kept_existing);
     }

@@ -12,6 +12,7 @@ use crate::fetch::DatasetLocation;
 use crate::job::Importer;
 use neuronpedia::{NeuronpediaConfig, NeuronpediaImporter};
 use openai::{OpenAiImporter, OpenAiModel, OpenAiPart};
+use original_db::OriginalDbImporter;
 use saedashboard::{SaeDashboardConfig, SaeDashboardImporter};
 
 /// The formats `deepdecipher import` reads.
@@ -23,11 +24,13 @@ pub enum Format {
     Neuronpedia,
     /// SAEDashboard's Neuronpedia-runner batches.
     SaeDashboard,
+    /// The original DeepDecipher's `data.db`.
+    OriginalDb,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: &'static [Format] = &[Format::OpenAi, Format::Neuronpedia, Format::SaeDashboard];
+    pub const ALL: &'static [Format] = &[Format::OpenAi, Format::Neuronpedia, Format::SaeDashboard, Format::OriginalDb];
 
     /// The format's name on the command line.
     pub fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Format {
             Format::OpenAi => "openai",
             Format::Neuronpedia => "neuronpedia",
             Format::SaeDashboard => "saedashboard",
+            Format::OriginalDb => "deepdecipher-db",
         }
     }
 
@@ -53,6 +57,7 @@ impl Format {
                 "Neuronpedia export of one source (`model.jsonl`, `{features,explanations,activations}/batch-N.jsonl.gz`)"
             }
             Format::SaeDashboard => "SAEDashboard's Neuronpedia batches (`batch-N.json`, `skipped_indexes.json`)",
+            Format::OriginalDb => "the original DeepDecipher's data.db (a local file, or a folder holding one)",
         }
     }
 }
@@ -110,6 +115,7 @@ pub fn importer_for(
             units_per_layer: options.units_per_layer,
             mlp_neurons: options.mlp_neurons,
         }))),
+        Format::OriginalDb => Ok(Box::new(OriginalDbImporter::open(location)?)),
     }
 }
 

@@ -90,6 +90,10 @@ impl Importer for OriginalDbImporter {
         "deepdecipher-db"
     }
 
+    fn skipped(&self) -> Vec<String> {
+        OriginalDbImporter::skipped(self)
+    }
+
     fn plan(&self, _fetcher: &Fetcher, request: &ImportRequest) -> Result<ImportPlan, ImportError> {
         let dataset_error = |error: dd_store::StoreError| ImportError::Dataset(error.to_string());
         let models = self.database.models().map_err(dataset_error)?;
@@ -336,61 +340,7 @@ fn unquote(label: &str) -> String {
             _ => text.push(character),
         }
     }
-    if text.contains('"') {
-        return text;
-    }
-    if let Some(spaces) = text.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\''))
-        && !spaces.is_empty()
-        && spaces.chars().all(|c| c == ' ')
-    {
-        return spaces.to_owned();
-    }
-    json_unescape(&text)
-}
-
-/// JSON string escapes; what is not an escape stays as written.
-fn json_unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let unit = |from: usize| {
-            let digits = rest.get(from..from + 6)?.strip_prefix("\\u")?;
-            digits.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u32::from_str_radix(digits, 16).ok()).flatten()
-        };
-        let decoded = match rest.as_bytes().get(1) {
-            Some(b'\\') => Some(('\\', 2)),
-            Some(b'"') => Some(('"', 2)),
-            Some(b'/') => Some(('/', 2)),
-            Some(b'n') => Some(('\n', 2)),
-            Some(b'r') => Some(('\r', 2)),
-            Some(b't') => Some(('\t', 2)),
-            Some(b'b') => Some(('\u{8}', 2)),
-            Some(b'f') => Some(('\u{c}', 2)),
-            Some(b'u') => match (unit(0), unit(6)) {
-                (Some(high @ 0xd800..=0xdbff), Some(low @ 0xdc00..=0xdfff)) => {
-                    char::from_u32(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00)).map(|c| (c, 12))
-                }
-                (Some(code), _) => char::from_u32(code).map(|c| (c, 6)),
-                (None, _) => None,
-            },
-            _ => None,
-        };
-        let used = match decoded {
-            Some((character, used)) => {
-                out.push(character);
-                used
-            }
-            None => {
-                out.push('\\');
-                1
-            }
-        };
-        rest = &rest[used..];
-    }
-    out.push_str(rest);
-    out
+    dd_data::n2g_label::token_of_label(&text)
 }
 
 /// The neuron store as a token index: keys normalised as every token index is (merging those
