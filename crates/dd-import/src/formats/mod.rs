@@ -1,2 +1,3 @@
 //! One importer per published format.
 pub mod neuroscope;
+pub mod original_api;
