@@ -18,7 +18,7 @@ const MODEL: &str = "toy-2l";
 fn metadata(name: &str, services: &[&str]) -> Value {
     json!({
         "activation_function": "GELU", "available_services": services, "dataset": "The Pile",
-        "layer_size": 4, "name": name, "num_layers": 2, "num_total_neurons": 8, "num_total_parameters": 1_234_567
+        "layer_size": 5, "name": name, "num_layers": 2, "num_total_neurons": 10, "num_total_parameters": 1_234_567
     })
 }
 
@@ -83,7 +83,30 @@ fn write_server(root: &Path) {
     let full = neuroscope(1, 0, &[text]).to_string();
     write(&page("neuroscope", 1, 0), &full[..full.len() / 2]);
     write(&page("neuroscope", 1, 1), &neuroscope(1, 1, &[text]).to_string());
-    write(&page("neuron_explainer", 1, 1), "{}");
+    // Its `all` answer says the explainer has no data for it: a gap, and its examples are kept.
+    let all = |service: &str, error: &str| {
+        json!({"metadata": {"data": all_services()}, service: {"error": error}, "neuron2graph-search": {"error": "x"}})
+            .to_string()
+    };
+    write(
+        &format!("api/{MODEL}/all/1/1"),
+        &all(
+            "neuron_explainer",
+            "No neuron explainer page exists for neuron l1n1 in model 'toy-2l' and fetching from source failed.\n\n\
+             Caused by:\n    0: error sending request for url (https://openaipublic.blob.core.windows.net/x)",
+        ),
+    );
+    // 0/4: the graph's 500 is a real fault of the server, which `all` names. 1/4: a 500 and no
+    // `all` answer.
+    write(&page("neuroscope", 0, 4), &neuroscope(0, 4, &[text]).to_string());
+    write(
+        &format!("api/{MODEL}/all/0/4"),
+        &all(
+            "neuron2graph",
+            "Failed to unpack neuron2graph graph for neuron l0n4 in model 'toy-2l'.\n\nCaused by:\n  bad",
+        ),
+    );
+    write(&page("neuroscope", 1, 4), &neuroscope(1, 4, &[text]).to_string());
     write(&page("neuroscope", 1, 2), &neuroscope(0, 2, &[text]).to_string());
     write(&page("neuroscope", 1, 3), &neuroscope(1, 3, &[(1, &[" a"], &[1.0, 2.0], 0)]).to_string());
 }
@@ -112,7 +135,7 @@ fn check_database(database: &Path) {
     let store = SqliteStore::open(database, &ReadConfig::serving()).expect("open");
     let model = store.catalog().model(MODEL).expect("model");
     let metadata = &model.metadata;
-    assert_eq!((metadata.n_layers, metadata.d_mlp, metadata.n_parameters), (2, 4, 1_234_567));
+    assert_eq!((metadata.n_layers, metadata.d_mlp, metadata.n_parameters), (2, 5, 1_234_567));
     assert_eq!((metadata.activation_function.as_str(), metadata.dataset.as_str()), ("gelu", "The Pile"));
     assert!(metadata.provenance.data_source.starts_with("DeepDecipher API (http://127.0.0.1:"));
     let Some(ModelRecord::Vocabulary(vocabulary)) =
@@ -158,7 +181,12 @@ fn check_database(database: &Path) {
     assert!(record(&store, 0, 1, NeuronDataKind::Examples).is_some());
     assert!(record(&store, 0, 1, NeuronDataKind::Explanations).is_none());
     assert!(record(&store, 0, 1, NeuronDataKind::Graph).is_none());
-    for (layer, neuron) in [(0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3)] {
+    let Some(NeuronRecord::Examples(gap_explained)) = record(&store, 1, 1, NeuronDataKind::Examples) else {
+        panic!("1/1 lost its examples to the explainer's gap")
+    };
+    assert_eq!(gap_explained.top().expect("top").examples[0].dataset_index, 17);
+    assert!(record(&store, 1, 1, NeuronDataKind::Explanations).is_none());
+    for (layer, neuron) in [(0, 2), (0, 3), (0, 4), (1, 0), (1, 2), (1, 3), (1, 4)] {
         assert!(record(&store, layer, neuron, NeuronDataKind::Examples).is_none(), "{layer}/{neuron}");
     }
 }
@@ -170,7 +198,9 @@ fn a_model_is_mirrored_and_failures_are_retried_by_a_rerun() {
     let root = tempfile::tempdir().expect("tempdir");
     write_server(root.path());
     let server = FixtureServer::serve(root.path()).expect("serve");
-    server.set_fault(&format!("api/{MODEL}/neuron_explainer/1/1"), Fault::Status { status: 500, times: 1000 });
+    for path in ["neuron_explainer/1/1", "neuron2graph/0/4", "neuron2graph/1/4"] {
+        server.set_fault(&format!("api/{MODEL}/{path}"), Fault::Status { status: 500, times: 1000 });
+    }
     server.set_fault(&format!("api/{MODEL}/neuroscope/0/0"), Fault::Status { status: 503, times: 1 });
     server.set_fault(&format!("api/{MODEL}/neuron2graph/0/0"), Fault::Truncated { times: 1 });
     let database_dir = tempfile::tempdir().expect("tempdir");
@@ -178,33 +208,43 @@ fn a_model_is_mirrored_and_failures_are_retried_by_a_rerun() {
     let job = job(server.url());
 
     let summary = import(&database, &job);
-    assert_eq!((summary.items, summary.imported, summary.missing), (8, 2, 1), "{summary:?}");
+    assert_eq!((summary.items, summary.imported, summary.missing), (10, 3, 1), "{summary:?}");
     let failures: Vec<(&str, &str)> =
         summary.failures.iter().map(|failure| (failure.key.as_str(), failure.reason.as_str())).collect();
     let expected = [
         ("toy-2l/0/3", "neuron2graph: the graph is inconsistent"),
+        ("toy-2l/0/4", "neuron2graph: "),
         ("toy-2l/1/0", "neuroscope: malformed JSON"),
-        ("toy-2l/1/1", "neuron_explainer: "),
         ("toy-2l/1/2", "neuroscope: the page is about neuron 0/2, not 1/2"),
         ("toy-2l/1/3", "neuroscope: the texts are inconsistent"),
+        ("toy-2l/1/4", "neuron2graph: "),
     ];
     assert_eq!(failures.len(), expected.len(), "{failures:?}");
     for ((key, reason), (expected_key, expected_reason)) in failures.iter().zip(expected) {
         assert_eq!(*key, expected_key);
         assert!(reason.starts_with(expected_reason), "{key}: {reason}");
     }
-    assert!(failures[2].1.contains("status 500"), "{}", failures[2].1);
+    assert!(
+        failures[1].1.contains("status 500")
+            && failures[1]
+                .1
+                .ends_with("the server says: Failed to unpack neuron2graph graph for neuron l0n4 in model 'toy-2l'."),
+        "{}",
+        failures[1].1
+    );
+    assert!(failures[5].1.contains("status 500") && !failures[5].1.contains("server says"), "{}", failures[5].1);
     // Only the services the model lists are asked for.
     assert_eq!(server.requests_for(&format!("api/{MODEL}/neuron2graph-search/0/0")), 0);
     check_database(&database);
 
-    let done: Vec<String> = ["0/0", "0/1", "0/2"]
+    let done: Vec<String> = ["0/0", "0/1", "0/2", "1/1"]
         .iter()
         .flat_map(|unit| ["neuroscope", "neuron_explainer", "neuron2graph"].map(|s| format!("api/{MODEL}/{s}/{unit}")))
         .collect();
     let before: Vec<usize> = done.iter().map(|path| server.requests_for(path)).collect();
     let rerun = import(&database, &job);
-    assert_eq!((rerun.already_imported, rerun.imported, rerun.failures.len()), (3, 0, 5), "{rerun:?}");
+    assert_eq!((rerun.already_imported, rerun.imported, rerun.failures.len()), (4, 0, 6), "{rerun:?}");
+    assert_eq!(server.requests_for(&format!("api/{MODEL}/all/1/1")), 1);
     assert_eq!(done.iter().map(|path| server.requests_for(path)).collect::<Vec<_>>(), before);
     check_database(&database);
 }
@@ -230,7 +270,7 @@ fn the_model_list_finds_and_refuses_models() {
     let plan = OriginalApiImporter::default().plan(&fetcher, &request(Some(MODEL))).expect("found in the list");
     let keys: Vec<&str> = plan.items.iter().map(|item| item.key.as_str()).collect();
     assert_eq!(keys, ["toy-2l/1/0", "toy-2l/1/1"]);
-    assert_eq!((plan.metadata.n_layers, plan.metadata.d_mlp), (2, 4));
+    assert_eq!((plan.metadata.n_layers, plan.metadata.d_mlp), (2, 5));
     assert_eq!(server.requests_for(&format!("api/{MODEL}/metadata")), 1);
 
     let error = OriginalApiImporter::new(Some("other")).plan(&fetcher, &request(None)).expect_err("unknown");

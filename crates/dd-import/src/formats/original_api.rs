@@ -7,11 +7,13 @@
 //!
 //! Gaps: a service answering 404, or HTTP 200 with `{"missing_data_types": [...]}`, has nothing
 //! for the neuron, and a neuron with nothing in any service is missing. The original also answers
-//! 500 when one neuron's data is absent, but with the same status as for its own faults, and the
-//! fetcher retries a 500 and keeps no body to tell them apart (the body is an anyhow Debug
-//! string, sometimes a backtrace, no stable message). Counting such a neuron as a gap would lose
-//! data for good whenever the server had a bad moment, since the resume record would skip it; so a
-//! 5xx fails the item with the service named, and a rerun asks again.
+//! 500 when one neuron's data is absent from its database, with the same status as for its own
+//! faults, and the fetcher keeps no body of a failed request. So after a 5xx (or any failure) of a
+//! service page the neuron's `GET /api/{model}/all/{layer}/{neuron}` is read: it always answers
+//! 200, with each service's error as text. Only the original's messages for absent data
+//! ([`MISSING_DATA_MESSAGES`]) make the service a gap; anything else fails the item, with the
+//! server's message, and the resume record leaves it for a rerun to ask again, since counting a
+//! passing fault as a gap would lose that neuron's data for good.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,6 +33,12 @@ use crate::tokens::TokenMap;
 
 /// The services with per-neuron data, in the order they are fetched.
 const NEURON_SERVICES: [Service; 3] = [Service::Neuroscope, Service::NeuronExplainer, Service::Neuron2Graph];
+
+/// How the original's errors begin or end when a neuron's data is not in its database: the graph
+/// and similar-neuron stores say so, neuroscope and the explainer say that their fallback fetch
+/// from the publisher failed (it cannot succeed in the original's server build, which lacks TLS).
+pub const MISSING_DATA_MESSAGES: [&str; 3] =
+    ["Database has no neuron2graph data", "Database has no neuron store data", "and fetching from source failed"];
 
 /// Mirrors one model of an original DeepDecipher server (its base URL, as `http://host:8080`).
 #[derive(Debug, Default)]
@@ -86,6 +94,12 @@ struct ModelList {
 #[derive(Debug, Deserialize)]
 struct Envelope<T> {
     data: Option<T>,
+}
+
+/// One service's entry in the `all` answer; `data` and `missing_data_types` are not needed here.
+#[derive(Debug, Deserialize)]
+struct ServiceAnswer {
+    error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,8 +268,19 @@ impl Importer for OriginalApiImporter {
         let mut records = Vec::new();
         for service in services {
             let path = format!("api/{model}/{}/{layer}/{neuron}", service.name());
-            let Some(bytes) = fetcher.get(&path).map_err(|error| format!("{}: {error}", service.name()))? else {
-                continue;
+            let bytes = match fetcher.get(&path) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(error) => match server_error(fetcher, model, layer, neuron, service) {
+                    Some(message) if MISSING_DATA_MESSAGES.iter().any(|mark| message.contains(mark)) => continue,
+                    Some(message) => {
+                        // The message is an anyhow Debug string, perhaps with a backtrace: its first line says enough.
+                        let first_line: String =
+                            message.lines().next().unwrap_or_default().trim().chars().take(300).collect();
+                        return Err(format!("{}: {error}; the server says: {first_line}", service.name()));
+                    }
+                    None => return Err(format!("{}: {error}", service.name())),
+                },
             };
             let failed = |why: String| format!("{}: {why}", service.name());
             match service {
@@ -291,6 +316,14 @@ fn unit_of_key(key: &str) -> Result<(&str, u32, u32), String> {
     let layer = parts.next().and_then(|part| part.parse().ok()).ok_or_else(bad)?;
     let model = parts.next().ok_or_else(bad)?;
     Ok((model, layer, neuron))
+}
+
+/// The error the original reports for one service of a neuron in its `all` answer (its whole
+/// cause chain, where the absent-data message may sit below a context line), if it can be had.
+fn server_error(fetcher: &Fetcher, model: &str, layer: u32, neuron: u32, service: Service) -> Option<String> {
+    let bytes = fetcher.get(&format!("api/{model}/all/{layer}/{neuron}")).ok()??;
+    let all: HashMap<String, ServiceAnswer> = serde_json::from_slice(&bytes).ok()?;
+    all.get(service.name())?.error.clone()
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
