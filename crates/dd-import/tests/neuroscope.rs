@@ -129,7 +129,9 @@ fn write_site(root: &Path) {
     // Cut off in the middle of the ColoredTokens data.
     let truncated = neuron_page(1, 0, &good);
     write("solu-2l/1/0.html", &truncated[..truncated.rfind("\"values\"").expect("values")]);
-    write("solu-2l/1/1.html", &neuron_page(1, 1, &good));
+    // Served with a 500 over HTTP; in the directory, a page cut short after its header.
+    let header_only = neuron_page(1, 1, &good);
+    write("solu-2l/1/1.html", &header_only[..header_only.find("<h2>Text #0").expect("texts")]);
     // An empty page says nothing: a gap.
     write("solu-2l/1/2.html", "");
     write("solu-2l/1/3.html", &neuron_page(1, 3, &good[1..]));
@@ -266,7 +268,9 @@ fn a_site_in_a_directory_imports_the_same() {
     let database_dir = tempfile::tempdir().expect("tempdir");
     let database = database_dir.path().join("db.sqlite");
     let summary = import(&database, &job(DatasetLocation::Directory(site.path().to_owned())));
-    assert_eq!((summary.imported, summary.missing, summary.failures.len()), (4, 2, 2), "{summary:?}");
+    assert_eq!((summary.imported, summary.missing, summary.failures.len()), (3, 2, 3), "{summary:?}");
+    let header_only = summary.failures.iter().find(|failure| failure.key == "solu-2l/1/1").expect("1/1 fails");
+    assert_eq!(header_only.reason, "the page has its header but no texts");
     check_database(&database);
 }
 
@@ -286,10 +290,20 @@ fn an_unknown_model_is_refused_with_the_choices() {
     assert!(error.to_string().contains("\"solu-2l\", \"gpt2-small\""), "{error}");
     let error = run_import(&location, &NeuroscopeImporter::default(), &job, &stop, &|_| {}).expect_err("ambiguous");
     assert!(error.to_string().contains("choose one of"), "{error}");
+    // Layers an older model page marks "(Not yet added)" are left out of the plan.
+    std::fs::write(
+        site.path().join("solu-2l/index.html"),
+        "<h2>Layers:</h2>\n<ul>\n<li><b><a href='./0/0.html'>Layer #0</b></a></li>\n<li>Layer #1 (Not yet added)</li>\n</ul>",
+    )
+    .expect("write");
+    let fetcher = dd_import::Fetcher::new(job.location.clone(), job.fetch.clone());
+    let plan =
+        dd_import::Importer::plan(&NeuroscopeImporter::new(Some("solu-2l")), &fetcher, &job.request).expect("plan");
+    let keys: Vec<&str> = plan.items.iter().map(|item| item.key.as_str()).collect();
+    assert_eq!(keys, ["solu-2l/0/0", "solu-2l/0/1", "solu-2l/0/2", "solu-2l/0/3"]);
     // Narrowed to a layer and a few neurons, the big model plans only those.
     job.request.layers = Some(vec![11]);
     job.request.units_per_layer = Some(2);
-    let fetcher = dd_import::Fetcher::new(job.location.clone(), job.fetch.clone());
     let plan =
         dd_import::Importer::plan(&NeuroscopeImporter::new(Some("gpt2-small")), &fetcher, &job.request).expect("plan");
     let keys: Vec<&str> = plan.items.iter().map(|item| item.key.as_str()).collect();

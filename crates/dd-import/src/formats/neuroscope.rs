@@ -7,6 +7,9 @@
 //! Pages are read with an HTML parser, by the labels a reader sees rather than by tag or
 //! position, so extra elements, reordered attributes or another heading level do not break the
 //! import; a page that lacks a needed field fails alone, with the field named.
+//!
+//! Gaps: a page the site does not have (404) or an empty one is missing. A page about another
+//! neuron, or with its header but no texts (cut short), fails, so that a rerun fetches it again.
 
 use dd_data::{
     Example, ExampleGroup, ExampleGroupKind, MLP_SOURCE, ModelMetadata, NeuronExamples, NeuronRecord, Provenance,
@@ -150,7 +153,9 @@ impl Importer for NeuroscopeImporter {
             ));
         }
         if page.texts.is_empty() {
-            return Ok(ItemOutcome::Missing);
+            // The generator always writes its top texts after the header; a page that stops
+            // there was cut short, and a rerun should fetch it again rather than skip it.
+            return Err("the page has its header but no texts".to_owned());
         }
         let examples = page
             .texts
