@@ -341,6 +341,12 @@ fn malformed_pages_give_reasons() {
             ),
             "malformed",
         ),
+        (
+            &page(
+                "<h4>Max Range: <b>1</b></h4><h4>Data Index: <b>1</b></h4><h4>Max Activating Token Index: <b>5</b></h4><script>render('a', ColoredTokens, {\"tokens\": [\"a\"], \"values\": [1]})</script>",
+            ),
+            "Max Activating Token Index 5 is past the text's 1 tokens",
+        ),
         ("\u{0}<<<>>>&&&", "header"),
     ];
     for (html, expected) in cases {

@@ -419,6 +419,16 @@ impl PartialText {
         if render.tokens.is_empty() {
             return Err("the text has no tokens".to_owned());
         }
+        // Checked here, before any token reaches the shared vocabulary.
+        if max_token_index as usize >= render.tokens.len() {
+            return Err(format!(
+                "Max Activating Token Index {max_token_index} is past the text's {} tokens",
+                render.tokens.len()
+            ));
+        }
+        if render.values.iter().any(|value| !value.is_finite()) {
+            return Err("an activation is not finite".to_owned());
+        }
         Ok(PageText {
             max_range,
             min_range,

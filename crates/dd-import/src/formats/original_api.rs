@@ -94,6 +94,19 @@ struct ModelList {
 #[derive(Debug, Deserialize)]
 struct Envelope<T> {
     data: Option<T>,
+    missing_data_types: Option<Vec<String>>,
+}
+
+impl<T> Envelope<T> {
+    /// The data; `None` when the original says the model lacks it; an answer with neither is not
+    /// one of the original's.
+    fn into_data(self) -> Result<Option<T>, String> {
+        match (self.data, self.missing_data_types) {
+            (Some(data), _) => Ok(Some(data)),
+            (None, Some(_)) => Ok(None),
+            (None, None) => Err("the answer has neither \"data\" nor \"missing_data_types\"".to_owned()),
+        }
+    }
 }
 
 /// One service's entry in the `all` answer; `data` and `missing_data_types` are not needed here.
@@ -175,7 +188,10 @@ impl OriginalApiImporter {
                 fetcher.get(&format!("api/{name}/metadata")).map_err(|error| dataset_error(error.to_string()))?;
             if let Some(bytes) = page {
                 let envelope: Envelope<MetadataObject> = parse_json(&bytes).map_err(dataset_error)?;
-                return envelope.data.ok_or_else(|| dataset_error(format!("model {name:?} has no metadata")));
+                return envelope
+                    .into_data()
+                    .map_err(dataset_error)?
+                    .ok_or_else(|| dataset_error(format!("model {name:?} has no metadata")));
             }
         }
         let list = fetcher
@@ -285,17 +301,24 @@ impl Importer for OriginalApiImporter {
             let failed = |why: String| format!("{}: {why}", service.name());
             match service {
                 Service::Neuroscope => {
-                    if let Some(page) = parse_json::<Envelope<NeuroscopePage>>(&bytes).map_err(failed)?.data {
+                    if let Some(page) =
+                        parse_json::<Envelope<NeuroscopePage>>(&bytes).and_then(Envelope::into_data).map_err(failed)?
+                    {
                         records.push(examples_of(page, layer, neuron, tokens).map_err(failed)?);
                     }
                 }
                 Service::NeuronExplainer => {
-                    if let Some(page) = parse_json::<Envelope<ExplainerPage>>(&bytes).map_err(failed)?.data {
+                    if let Some(page) =
+                        parse_json::<Envelope<ExplainerPage>>(&bytes).and_then(Envelope::into_data).map_err(failed)?
+                    {
                         records.push(explanation_of(page));
                     }
                 }
                 Service::Neuron2Graph => {
-                    if let Some(page) = parse_json::<Envelope<Neuron2GraphPage>>(&bytes).map_err(failed)?.data {
+                    if let Some(page) = parse_json::<Envelope<Neuron2GraphPage>>(&bytes)
+                        .and_then(Envelope::into_data)
+                        .map_err(failed)?
+                    {
                         records.extend(graph_of(page).map_err(failed)?);
                     }
                 }
@@ -337,6 +360,17 @@ fn examples_of(page: NeuroscopePage, layer: u32, neuron: u32, tokens: &TokenMap)
         && (index.layer, index.neuron) != (layer, neuron)
     {
         return Err(format!("the page is about neuron {}/{}, not {layer}/{neuron}", index.layer, index.neuron));
+    }
+    // Checked before any token reaches the shared vocabulary.
+    for (text_idx, text) in page.texts.iter().enumerate() {
+        let n_tokens = text.tokens.len();
+        if n_tokens != text.activations.len() || text.max_activating_token_index as usize >= n_tokens.max(1) {
+            return Err(format!(
+                "the texts are inconsistent: text #{text_idx} has {n_tokens} tokens, {} activations and its maximum at {}",
+                text.activations.len(),
+                text.max_activating_token_index
+            ));
+        }
     }
     let examples = page
         .texts
@@ -438,6 +472,16 @@ mod tests {
         assert_eq!(unquote("\"a\\\\b\""), "a\\b");
         assert_eq!(unquote("plain"), "plain");
         assert_eq!(unquote("\""), "\"");
+    }
+
+    #[test]
+    fn an_answer_needs_data_or_the_missing_types() {
+        let parse = |text: &str| parse_json::<Envelope<ExplainerPage>>(text.as_bytes()).and_then(Envelope::into_data);
+        let page = parse(r#"{"data": {"explanation": "e", "score": 0.5}, "metadata": null}"#).expect("data");
+        assert_eq!(page.map(|page| page.explanation), Some("e".to_owned()));
+        assert!(parse(r#"{"missing_data_types": ["neuron_explainer"]}"#).expect("missing").is_none());
+        assert!(parse(r#"{"metadata": null}"#).expect_err("neither").contains("neither"));
+        assert!(parse(r#"{"data": {"explanation": 3}}"#).expect_err("wrong type").contains("malformed JSON"));
     }
 
     #[test]
