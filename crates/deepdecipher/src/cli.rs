@@ -114,7 +114,8 @@ pub(crate) struct N2gArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The dataset's format: openai, neuronpedia, saedashboard, deepdecipher-db.
+    /// The dataset's format: openai, neuroscope, neuronpedia, saedashboard, deepdecipher-db,
+    /// deepdecipher-api.
     pub(crate) format: String,
     /// Where the dataset lives: a directory, or an HTTP(S) base URL laid out as the publisher lays it out.
     pub(crate) source: String,
@@ -124,7 +125,8 @@ pub(crate) struct ImportArgs {
     /// The model's name in the database (default: the dataset's).
     #[arg(long, alias = "name")]
     pub(crate) model_name: Option<String>,
-    /// The model the dataset describes, when its location does not say (`gpt2-small`, `gpt2-xl`).
+    /// The model the dataset describes, when its location does not say (`gpt2-small`, `gpt2-xl`),
+    /// or the one to import from a site with several (neuroscope, deepdecipher-api).
     #[arg(long)]
     pub(crate) dataset_model: Option<String>,
     /// Which parts of the dataset, comma-separated (OpenAI's: activations, explanations,

@@ -3,7 +3,9 @@
 
 pub mod neuronpedia;
 mod neuronpedia_mapping;
+pub mod neuroscope;
 pub mod openai;
+pub mod original_api;
 pub mod original_db;
 pub mod saedashboard;
 
@@ -11,7 +13,9 @@ use crate::error::ImportError;
 use crate::fetch::DatasetLocation;
 use crate::job::Importer;
 use neuronpedia::{NeuronpediaConfig, NeuronpediaImporter};
+use neuroscope::NeuroscopeImporter;
 use openai::{OpenAiImporter, OpenAiModel, OpenAiPart};
+use original_api::OriginalApiImporter;
 use original_db::OriginalDbImporter;
 use saedashboard::{SaeDashboardConfig, SaeDashboardImporter};
 
@@ -24,13 +28,24 @@ pub enum Format {
     Neuronpedia,
     /// SAEDashboard's Neuronpedia-runner batches.
     SaeDashboard,
+    /// Neuroscope's site (`index.html`, `{model}/{layer}/{neuron}.html`).
+    Neuroscope,
     /// The original DeepDecipher's `data.db`.
     OriginalDb,
+    /// A running original DeepDecipher server's API.
+    OriginalApi,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: &'static [Format] = &[Format::OpenAi, Format::Neuronpedia, Format::SaeDashboard, Format::OriginalDb];
+    pub const ALL: &'static [Format] = &[
+        Format::OpenAi,
+        Format::Neuroscope,
+        Format::Neuronpedia,
+        Format::SaeDashboard,
+        Format::OriginalDb,
+        Format::OriginalApi,
+    ];
 
     /// The format's name on the command line.
     pub fn name(self) -> &'static str {
@@ -38,7 +53,9 @@ impl Format {
             Format::OpenAi => "openai",
             Format::Neuronpedia => "neuronpedia",
             Format::SaeDashboard => "saedashboard",
+            Format::Neuroscope => "neuroscope",
             Format::OriginalDb => "deepdecipher-db",
+            Format::OriginalApi => "deepdecipher-api",
         }
     }
 
@@ -57,7 +74,9 @@ impl Format {
                 "Neuronpedia export of one source (`model.jsonl`, `{features,explanations,activations}/batch-N.jsonl.gz`)"
             }
             Format::SaeDashboard => "SAEDashboard's Neuronpedia batches (`batch-N.json`, `skipped_indexes.json`)",
+            Format::Neuroscope => "Neuroscope's pages (`index.html`, `{model}/{layer}/{neuron}.html`)",
             Format::OriginalDb => "the original DeepDecipher's data.db (a local file, or a folder holding one)",
+            Format::OriginalApi => "a running original DeepDecipher server (`/api/...`), to mirror one model",
         }
     }
 }
@@ -65,7 +84,8 @@ impl Format {
 /// What a user may say about a dataset beyond its location.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FormatOptions {
-    /// The model the dataset describes, when the format cannot tell (`gpt2-xl` for OpenAI's).
+    /// The model the dataset describes, when the format cannot tell (`gpt2-xl` for OpenAI's) or
+    /// the site has several (Neuroscope, the original's API).
     pub dataset_model: Option<String>,
     /// Which parts of a dataset with several (OpenAI's: `activations`, `explanations`,
     /// `related-tokens`, `related-neurons`); empty for all.
@@ -115,7 +135,9 @@ pub fn importer_for(
             units_per_layer: options.units_per_layer,
             mlp_neurons: options.mlp_neurons,
         }))),
+        Format::Neuroscope => Ok(Box::new(NeuroscopeImporter::new(options.dataset_model.as_deref()))),
         Format::OriginalDb => Ok(Box::new(OriginalDbImporter::open(location)?)),
+        Format::OriginalApi => Ok(Box::new(OriginalApiImporter::new(options.dataset_model.as_deref()))),
     }
 }
 

@@ -326,7 +326,7 @@ fn neuron_graph(graph: postcard::Graph) -> Result<NeuronGraph, String> {
 /// inside went through three encodings, undone in reverse: DOT quoting (`\"`), graphviz's
 /// backslash doubling, and N2G's JSON escapes (`\n`, `\u0027`) or `'  '` for a token of spaces,
 /// which N2G skipped for a token with a quote. It reads labels as `dd-n2g`'s DOT reader does.
-fn unquote(label: &str) -> String {
+pub(crate) fn unquote(label: &str) -> String {
     let inner = label.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')).unwrap_or(label);
     let mut text = String::with_capacity(inner.len());
     let mut characters = inner.chars().peekable();
