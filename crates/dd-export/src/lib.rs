@@ -16,6 +16,7 @@ pub mod render;
 pub mod schema;
 pub mod write;
 
+pub use bytes::Bytes;
 pub use error::ExportError;
 pub use read::{read_bytes, read_file};
 pub use render::{ExportedModel, parse_metadata};

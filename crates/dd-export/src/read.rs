@@ -13,15 +13,16 @@ use serde::Deserialize;
 use crate::schema::COLUMNS;
 use crate::{ExportError, ExportRow, RowLevel};
 
-/// Calls `visit` with every row of the export in `data`, in file order.
+/// Calls `visit` with every row of the export in `data`, in file order (`Bytes`, so that a
+/// caller reading one buffer many times shares it instead of copying it).
 pub fn read_bytes(
-    data: Vec<u8>,
+    data: bytes::Bytes,
     visit: &mut dyn FnMut(ExportRow) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     if data.starts_with(b"PAR1") {
-        return read_parquet(bytes::Bytes::from(data), visit);
+        return read_parquet(data, visit);
     }
-    read_jsonl_gz(data.as_slice(), visit)
+    read_jsonl_gz(&data[..], visit)
 }
 
 /// Calls `visit` with every row of the export file at `path`, streaming: a jsonl.gz file is

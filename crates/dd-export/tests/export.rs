@@ -132,7 +132,7 @@ fn bad_input_is_a_clear_error() {
     assert!(matches!(result, Err(ExportError::UnknownModel(name)) if name == "absent"));
     let (_, bytes) = export_model(&store, MODEL, &options, Vec::new(), &mut |_, _| {}).expect("export");
     for bad in [b"hello, world".to_vec(), bytes[..bytes.len() / 2].to_vec(), b"PAR1 but not parquet".to_vec()] {
-        let result = dd_export::read_bytes(bad, &mut |_| Ok(()));
+        let result = dd_export::read_bytes(bad.into(), &mut |_| Ok(()));
         assert!(result.is_err(), "accepted a broken file");
     }
 }

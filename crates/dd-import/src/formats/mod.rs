@@ -1,1 +1,2 @@
 //! One importer per published format.
+pub mod deepdecipher;
