@@ -75,6 +75,11 @@ impl ExportFormat {
             .ok_or_else(|| ExportError::UnknownFormat(name.to_owned()))
     }
 
+    /// The format a file name's extension names (`gpt2.parquet`, `gpt2.jsonl.gz`), if any.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|format| name.ends_with(&format!(".{}", format.name())))
+    }
+
     /// Its name, also the file extension.
     pub fn name(self) -> &'static str {
         match self {

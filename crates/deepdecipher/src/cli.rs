@@ -50,6 +50,8 @@ pub(crate) enum Command {
     /// Explain recorded neurons with a language model, score the explanations by simulation, and
     /// embed them for search by meaning.
     Explain(ExplainArgs),
+    /// Export a model's records as one Parquet or jsonl.gz file (docs/export.md).
+    Export(crate::export::ExportArgs),
     /// Upgrade a database's schema to this version's.
     Migrate {
         /// The database file.

@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod explain;
+mod export;
 mod n2g;
 mod recording;
 
@@ -75,6 +76,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::N2gImport(args) => n2g::import(args),
         Command::N2gExport(args) => n2g::export(args),
         Command::Explain(args) => explain::explain(args),
+        Command::Export(args) => export::export(args),
         Command::Migrate { database } => {
             if !database.exists() {
                 anyhow::bail!("{} does not exist", database.display());
