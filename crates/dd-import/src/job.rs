@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dd_data::{
-    Explanations, ModelDataKind, ModelMetadata, ModelRecord, NeuronDataKind, NeuronRecord, SourceInfo, Vocabulary,
+    Explanations, LayerRecord, ModelDataKind, ModelMetadata, ModelRecord, NeuronDataKind, NeuronRecord, SourceInfo,
+    Vocabulary,
 };
 use dd_store::{EncodedNeuron, ModelId, SourceId, StoreLocation, StoreRead, StoreWrite};
 
@@ -68,6 +69,12 @@ pub trait Importer: Sync {
     /// Finds what the dataset at the fetcher's location holds (reading its index or metadata when
     /// it has them); `request` narrows it down.
     fn plan(&self, fetcher: &Fetcher, request: &ImportRequest) -> Result<ImportPlan, ImportError>;
+
+    /// Layer-level records (rankings, summaries) of the plan's source, known once
+    /// [`plan`](Self::plan) ran; written with the model records, before the items. None by default.
+    fn layer_records(&self) -> Vec<(u32, LayerRecord)> {
+        Vec::new()
+    }
 
     /// Fetches and parses one item. An `Err` is that item's failure, reported at the end.
     fn import_item(&self, fetcher: &Fetcher, item: &WorkItem, tokens: &TokenMap) -> Result<ItemOutcome, String>;
@@ -306,6 +313,21 @@ pub fn run_import(
         let mut batch = writer.batch()?;
         for record in &plan.model_records {
             batch.put_model(model_id, record)?;
+        }
+        batch.commit()?;
+    }
+    let layer_records = importer.layer_records();
+    if !layer_records.is_empty() {
+        let mut batch = writer.batch()?;
+        for (layer, record) in &layer_records {
+            if u64::from(*layer) >= plan.source.n_layers {
+                return Err(ImportError::Invalid(format!(
+                    "layer {layer} {} is outside the source's {} layers",
+                    record.kind().name(),
+                    plan.source.n_layers
+                )));
+            }
+            batch.put_layer(source_id, *layer, record)?;
         }
         batch.commit()?;
     }

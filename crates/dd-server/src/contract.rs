@@ -43,6 +43,27 @@ pub(crate) const SOURCE: QueryParameter = QueryParameter {
     value: ParameterValue::Text { min_chars: 0, max_chars: MAX_NAME_CHARS, pattern: None, default: Some("mlp") },
 };
 
+/// `export`'s `?format=`.
+pub(crate) const EXPORT_FORMAT: QueryParameter = QueryParameter {
+    name: "format",
+    required: false,
+    description: "The file's format: `parquet` (zstd-compressed pages) or `jsonl.gz` (gzip-compressed JSON lines, \
+                  `blob` in base64); default `parquet`. Both have the columns of `docs/export.md`.",
+    example: "parquet",
+    value: ParameterValue::Choice { values: &["parquet", "jsonl.gz"], default: "parquet" },
+};
+
+/// `export`'s `?kinds=`.
+pub(crate) const EXPORT_KINDS: QueryParameter = QueryParameter {
+    name: "kinds",
+    required: false,
+    description: "Only records of these kinds, comma-separated kind names (`examples,stats`; `GET /api` lists a \
+                  model's kinds); the metadata row is always written. Default: every kind. A name that is no \
+                  kind is a 404 `unknown_kind`.",
+    example: "examples,stats",
+    value: ParameterValue::Text { min_chars: 1, max_chars: 400, pattern: None, default: None },
+};
+
 /// `activations`' `?text=`.
 const TEXT: QueryParameter = QueryParameter {
     name: "text",
@@ -183,6 +204,8 @@ pub(crate) enum Route {
     Service(Service, Level),
     /// `GET /api/{model}/all…`.
     All(Level),
+    /// `GET /api/{model}/export`: the model's records as one file.
+    Export,
 }
 
 impl Route {
@@ -193,6 +216,7 @@ impl Route {
             routes.extend(service.levels().iter().map(|&level| Route::Service(service, level)));
         }
         routes.extend([Level::Model, Level::Layer, Level::Neuron].map(Route::All));
+        routes.push(Route::Export);
         routes
     }
 
@@ -210,6 +234,7 @@ impl Route {
             Route::Version => "/-/version".into(),
             Route::Service(service, level) => format!("/api/{{model}}/{}{}", service.name(), suffix(level)),
             Route::All(level) => format!("/api/{{model}}/all{}", suffix(level)),
+            Route::Export => "/api/{model}/export".into(),
         }
     }
 
@@ -217,7 +242,7 @@ impl Route {
     pub(crate) fn level(self) -> Option<Level> {
         match self {
             Route::Service(_, level) | Route::All(level) => Some(level),
-            Route::Index | Route::OpenApi | Route::Health | Route::Version => None,
+            Route::Index | Route::OpenApi | Route::Health | Route::Version | Route::Export => None,
         }
     }
 
@@ -227,6 +252,7 @@ impl Route {
             Route::Index | Route::OpenApi | Route::Health | Route::Version => &[],
             Route::Service(service, _) => service_parameters(Some(service)),
             Route::All(_) => service_parameters(None),
+            Route::Export => &[EXPORT_FORMAT, EXPORT_KINDS],
         }
     }
 
@@ -245,6 +271,29 @@ impl Route {
                  changes); no body."
                     .to_owned(),
             ));
+        }
+        if self == Route::Export {
+            statuses.push((
+                400,
+                format!(
+                    "`bad_parameter`: a model name over {MAX_NAME_CHARS} characters, or a query parameter outside \
+                     its bounds or given twice. `unknown_parameter`: a query parameter this route does not take."
+                ),
+            ));
+            statuses.push((
+                404,
+                "`unknown_model`: no model of that name; `unknown_kind`: `kinds` names a kind that does not exist."
+                    .to_owned(),
+            ));
+            statuses.extend(shared_statuses(None));
+            statuses.push((
+                500,
+                "`internal`: a bug or a damaged database; the details go to the server log only. A record that \
+                 fails once the file has started ends the body early instead."
+                    .to_owned(),
+            ));
+            statuses.sort_by_key(|(status, _)| *status);
+            return statuses;
         }
         let Some(level) = self.level() else {
             statuses.push((400, "`unknown_parameter`: a query parameter (this route takes none).".to_owned()));

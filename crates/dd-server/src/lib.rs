@@ -22,7 +22,8 @@
 //!    `/doc`, from the service table).
 //! 4. `state`: [`AppState`], everything a request shares.
 //! 5. The handlers, side by side and unaware of each other: `api` (routes, parameter validation,
-//!    the blocking-pool hand-off) and `web` (the website's pages).
+//!    the blocking-pool hand-off), `export` (a model as one file, streamed from the blocking pool)
+//!    and `web` (the website's pages).
 //! 6. The application: `compress` (`Accept-Encoding` and one-shot zstd, brotli and gzip),
 //!    `middleware` (access log, limits, timeout, ETag and caching; it answers refusals as JSON or as
 //!    pages, so it sits above both handlers), `reload` ([`ReloadableApp`], the application whose
@@ -35,6 +36,7 @@ mod compress;
 mod contract;
 mod error;
 mod explanation_search;
+mod export;
 mod graph_page;
 mod html;
 mod json;
@@ -231,6 +233,7 @@ pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Ro
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD])
         .max_age(std::time::Duration::from_secs(86_400));
     let router = api::routes()
+        .merge(export::routes())
         .merge(web::routes())
         .fallback(middleware::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::guard))

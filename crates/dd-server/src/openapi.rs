@@ -6,6 +6,7 @@
 
 use std::sync::OnceLock;
 
+use dd_export::ExportFormat;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
@@ -134,6 +135,10 @@ fn query_parameter(parameter: &QueryParameter) -> Value {
 /// The path and query parameters of a route.
 fn parameters(route: Route) -> Vec<Value> {
     let mut parameters = Vec::new();
+    if route == Route::Export {
+        let name = json!({ "type": "string", "maxLength": MAX_NAME_CHARS });
+        parameters.push(path_parameter("model", "Model name, from `GET /api`.", name));
+    }
     if let Some(level) = route.level() {
         let name = json!({ "type": "string", "maxLength": MAX_NAME_CHARS });
         parameters.push(path_parameter("model", "Model name, from `GET /api`.", name));
@@ -166,6 +171,11 @@ fn page_schema(route: Route) -> (&'static str, Value) {
             json!({ "type": "object", "properties": { "ok": { "type": "boolean" } }, "required": ["ok"] }),
         ),
         Route::Version => ("Versions of the server, schema and format.", schema_ref("VersionResponse")),
+        Route::Export => (
+            "The model's metadata and every record (or those of `kinds`) as one Parquet or jsonl.gz file, streamed \
+             as it is read, with `Content-Disposition: attachment` (schema: `docs/export.md`).",
+            json!({ "type": "string", "contentMediaType": "application/octet-stream" }),
+        ),
         Route::Service(Service::Neuron2GraphSearch, _) => (
             Service::Neuron2GraphSearch.summary(),
             envelope(json!({ "type": "array", "items": schema_ref("NeuronIndexObject") })),
@@ -193,8 +203,14 @@ fn page_schema(route: Route) -> (&'static str, Value) {
 fn operation(route: Route) -> Value {
     let (summary, schema) = page_schema(route);
     let mut responses = serde_json::Map::new();
-    responses
-        .insert("200".into(), json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }));
+    let content = match route {
+        Route::Export => {
+            let file = |format: ExportFormat| (format.content_type().to_owned(), json!({ "schema": schema.clone() }));
+            Value::Object(ExportFormat::ALL.into_iter().map(file).collect())
+        }
+        _ => json!({ "application/json": { "schema": schema } }),
+    };
+    responses.insert("200".into(), json!({ "description": "OK", "content": content }));
     for (status, description) in route.other_statuses() {
         let response = match status {
             304 => json!({ "description": description }),
@@ -456,6 +472,10 @@ mod tests {
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/export: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                format? in query: {"default":"parquet","enum":["parquet","jsonl.gz"],"type":"string"}
+                kinds? in query: {"maxLength":400,"minLength":1,"type":"string"}
             GET /api/{model}/input_tokens/{layer}/{neuron}: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}

@@ -53,6 +53,8 @@ pub(crate) enum Command {
     /// Import a published dataset (OpenAI automated-interpretability, ...) from a directory or an
     /// HTTP(S) base URL, resumably.
     Import(ImportArgs),
+    /// Export a model's records as one Parquet or jsonl.gz file (docs/export.md).
+    Export(crate::export::ExportArgs),
     /// Upgrade a database's schema to this version's.
     Migrate {
         /// The database file.
@@ -115,9 +117,10 @@ pub(crate) struct N2gArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
     /// The dataset's format: openai, neuroscope, neuronpedia, saedashboard, deepdecipher-db,
-    /// deepdecipher-api.
+    /// deepdecipher-api, deepdecipher (our own export).
     pub(crate) format: String,
-    /// Where the dataset lives: a directory, or an HTTP(S) base URL laid out as the publisher lays it out.
+    /// Where the dataset lives: a directory, or an HTTP(S) base URL laid out as the publisher lays it
+    /// out (for an export or the original's data.db: the file, or its URL).
     pub(crate) source: String,
     /// The database to import into (created when missing; a model it has is added to).
     #[arg(short = 'o', long = "output", default_value = "data.db")]
@@ -142,6 +145,9 @@ pub(crate) struct ImportArgs {
     /// The dataset's units are MLP neurons: they go into the `mlp` source, not one named after the set.
     #[arg(long)]
     pub(crate) mlp_neurons: bool,
+    /// Which source of an export to import (default: mlp).
+    #[arg(long = "source", value_name = "SOURCE")]
+    pub(crate) source_name: Option<String>,
     /// The model's tokenizer (tokenizer.json, a .gguf or a model directory), to map the dataset's
     /// token strings to its ids; without it, the stored model's vocabulary or one built from the strings.
     #[arg(long)]

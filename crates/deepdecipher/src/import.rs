@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use dd_import::formats::{Format, FormatOptions, importer_for};
+use dd_import::formats::{Format, FormatOptions, prepare};
 use dd_import::{DatasetLocation, ImportEvent, ImportJob, ImportRequest, ImportSummary, run_import};
 use dd_store::StoreLocation;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,8 +18,7 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         let known: Vec<String> = Format::ALL.iter().map(|f| format!("  {:<14} {}", f.name(), f.describe())).collect();
         format!("unknown format {:?}; the formats are:\n{}", args.format, known.join("\n"))
     })?;
-    let location = DatasetLocation::parse(&args.source);
-    if let DatasetLocation::Directory(path) = &location {
+    if let DatasetLocation::Directory(path) = DatasetLocation::parse(&args.source) {
         anyhow::ensure!(path.exists(), "{} does not exist", path.display());
     }
     let options = FormatOptions {
@@ -28,8 +27,9 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         batches: args.batches,
         units_per_layer: args.width,
         mlp_neurons: args.mlp_neurons,
+        source: args.source_name.clone(),
     };
-    let importer = importer_for(format, &location, &options)?;
+    let (location, importer) = prepare(format, &args.source, &options)?;
 
     let mut job = ImportJob::new(location.clone());
     job.model_name = args.model_name.clone();

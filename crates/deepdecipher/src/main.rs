@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod explain;
+mod export;
 mod import;
 mod n2g;
 mod recording;
@@ -77,6 +78,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::N2gExport(args) => n2g::export(args),
         Command::Explain(args) => explain::explain(args),
         Command::Import(args) => import::import(args),
+        Command::Export(args) => export::export(args),
         Command::Migrate { database } => {
             if !database.exists() {
                 anyhow::bail!("{} does not exist", database.display());

@@ -1,6 +1,7 @@
 //! One importer per published format, and [`importer_for`]: the importer a format name and the
 //! user's options call for (the CLI and the Python package only translate arguments into these).
 
+pub mod deepdecipher;
 pub mod neuronpedia;
 mod neuronpedia_mapping;
 pub mod neuroscope;
@@ -12,6 +13,7 @@ pub mod saedashboard;
 use crate::error::ImportError;
 use crate::fetch::DatasetLocation;
 use crate::job::Importer;
+use deepdecipher::{DeepDecipherImporter, split_export_source};
 use neuronpedia::{NeuronpediaConfig, NeuronpediaImporter};
 use neuroscope::NeuroscopeImporter;
 use openai::{OpenAiImporter, OpenAiModel, OpenAiPart};
@@ -34,6 +36,8 @@ pub enum Format {
     OriginalDb,
     /// A running original DeepDecipher server's API.
     OriginalApi,
+    /// DeepDecipher's own export (`deepdecipher export`: Parquet or jsonl.gz).
+    Export,
 }
 
 impl Format {
@@ -45,6 +49,7 @@ impl Format {
         Format::SaeDashboard,
         Format::OriginalDb,
         Format::OriginalApi,
+        Format::Export,
     ];
 
     /// The format's name on the command line.
@@ -56,6 +61,7 @@ impl Format {
             Format::Neuroscope => "neuroscope",
             Format::OriginalDb => "deepdecipher-db",
             Format::OriginalApi => "deepdecipher-api",
+            Format::Export => "deepdecipher",
         }
     }
 
@@ -77,6 +83,7 @@ impl Format {
             Format::Neuroscope => "Neuroscope's pages (`index.html`, `{model}/{layer}/{neuron}.html`)",
             Format::OriginalDb => "the original DeepDecipher's data.db (a local file, or a folder holding one)",
             Format::OriginalApi => "a running original DeepDecipher server (`/api/...`), to mirror one model",
+            Format::Export => "DeepDecipher's own export (a .parquet or .jsonl.gz file, or its URL)",
         }
     }
 }
@@ -96,6 +103,25 @@ pub struct FormatOptions {
     pub units_per_layer: Option<u64>,
     /// The dataset's units are MLP neurons (they go into the `mlp` source, not one named after the set).
     pub mlp_neurons: bool,
+    /// Which source of a dataset with several (our export's); `None`: `mlp`.
+    pub source: Option<String>,
+}
+
+/// Where the dataset `source` (a path or URL as the user gave it) lives for `format`, and its
+/// importer: a file-shaped dataset (our export) lives in the folder or URL above its file.
+pub fn prepare(
+    format: Format,
+    source: &str,
+    options: &FormatOptions,
+) -> Result<(DatasetLocation, Box<dyn Importer>), ImportError> {
+    if format == Format::Export {
+        let (location, file) = split_export_source(source)?;
+        let unit_source = options.source.as_deref().unwrap_or(dd_data::MLP_SOURCE);
+        return Ok((location, Box::new(DeepDecipherImporter::new(&file, unit_source))));
+    }
+    let location = DatasetLocation::parse(source);
+    let importer = importer_for(format, &location, options)?;
+    Ok((location, importer))
 }
 
 /// The importer of `format` for the dataset at `location`.
@@ -138,6 +164,9 @@ pub fn importer_for(
         Format::Neuroscope => Ok(Box::new(NeuroscopeImporter::new(options.dataset_model.as_deref()))),
         Format::OriginalDb => Ok(Box::new(OriginalDbImporter::open(location)?)),
         Format::OriginalApi => Ok(Box::new(OriginalApiImporter::new(options.dataset_model.as_deref()))),
+        Format::Export => Err(ImportError::Invalid(
+            "an export is a file: use formats::prepare, which finds the folder or URL it lives in".to_owned(),
+        )),
     }
 }
 

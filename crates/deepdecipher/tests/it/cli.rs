@@ -30,6 +30,7 @@ fn help_lists_every_command() {
           n2g-export  Export a model's graphs in the original Neuron2Graph's formats
           explain     Explain recorded neurons with a language model, score the explanations by simulation, and embed them for search by meaning
           import      Import a published dataset (OpenAI automated-interpretability, ...) from a directory or an HTTP(S) base URL, resumably
+          export      Export a model's records as one Parquet or jsonl.gz file (docs/export.md)
           migrate     Upgrade a database's schema to this version's
           help        Print this message or the help of the given subcommand(s)
 

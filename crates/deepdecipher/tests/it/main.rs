@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod demo;
 mod explain;
+mod export;
 mod http;
 mod import;
 mod n2g;
