@@ -487,10 +487,11 @@ fn stats_from(
 }
 
 fn explanations(bytes: &[u8], neuron: NeuronIndex, key: &str, tokens: &TokenMap) -> Result<Explanations, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| format!("explanations of {key}: not UTF-8"))?;
     let mut explanations = Vec::new();
-    for line in text.lines().filter(|line| !line.trim().is_empty()) {
-        let results: SimulationResults = parse(line.as_bytes(), "explanations", key)?;
+    // Lines split as bytes: the JSON parser checks UTF-8 as it reads, a second pass would cost a
+    // twentieth of the import.
+    for line in bytes.split(|&byte| byte == b'\n').filter(|line| !line.trim_ascii().is_empty()) {
+        let results: SimulationResults = parse(line, "explanations", key)?;
         check_neuron(results.neuron_id.as_ref(), neuron, "explanations")?;
         for scored in results.scored_explanations {
             let Some(text) = scored.explanation else { continue };
