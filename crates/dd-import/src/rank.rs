@@ -13,7 +13,7 @@ use crate::error::ImportError;
 
 /// Writes every layer's ranking and summary of `source` from the statistics the store has, and,
 /// for the `mlp` source, the model's ranking; one transaction. Units without statistics count
-/// as silent.
+/// as silent; layers without any are left without rankings.
 pub fn rank_source(
     reader: &dyn StoreRead,
     writer: &mut dyn StoreWrite,
@@ -26,13 +26,22 @@ pub fn rank_source(
     for layer in 0..source.info.n_layers as u32 {
         let mut summaries = Vec::with_capacity(source.info.units_per_layer as usize);
         let mut ranked = Vec::with_capacity(source.info.units_per_layer as usize);
+        let mut with_stats = 0usize;
         for index in 0..source.info.units_per_layer as u32 {
             let (summary, score) = match reader.neuron_record(source, layer, index, NeuronDataKind::Stats)? {
-                Some(NeuronRecord::Stats(stats)) => (NeuronSummary::from_stats(&stats), interestingness(&stats)),
+                Some(NeuronRecord::Stats(stats)) => {
+                    with_stats += 1;
+                    (NeuronSummary::from_stats(&stats), interestingness(&stats))
+                }
                 _ => (NeuronSummary { max_activation: 0.0, min_activation: 0.0, density: 0.0, kurtosis: 0.0 }, 0.0),
             };
             summaries.push(summary);
             ranked.push(RankedNeuron { neuron: NeuronIndex { layer, index }, score });
+        }
+        // A layer none of whose units was imported has nothing to rank: its pages say so, rather
+        // than list thousands of silent neurons.
+        if with_stats == 0 {
+            continue;
         }
         let ranking = NeuronRanking::from_unsorted(ranked);
         model_ranking.extend(ranking.neurons.iter().take(MODEL_RANKING_LEN).copied());

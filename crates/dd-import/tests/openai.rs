@@ -204,6 +204,8 @@ fn a_directory_imports_field_by_field_and_a_rerun_skips_everything() {
     assert_eq!(ranking.neurons.len(), 3_072);
     assert!(ranking.neurons[..6].iter().all(|ranked| ranked.neuron.index < 6), "{:?}", &ranking.neurons[..6]);
     assert!(ranking.neurons[0].score > 0.0);
+    let layer_2 = store.layer_record(&model.sources[0], 2, dd_data::LayerDataKind::Ranking).expect("read");
+    assert!(layer_2.is_none(), "a layer with nothing imported has no ranking");
     drop(store);
 
     let again = import(&db, &job(DatasetLocation::Directory(root.clone())));

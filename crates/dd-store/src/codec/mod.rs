@@ -202,7 +202,10 @@ fn seal(level: Level, kind: u8, payload: Vec<u8>, options: &EncodeOptions) -> Re
         let compressed = zstd::bulk::compress(&payload, options.zstd_level).map_err(CodecError::Zstd)?;
         let mut length_prefix = wire::WireWriter::default();
         length_prefix.varint(payload.len() as u64);
-        if compressed.len() + length_prefix.buf.len() < payload.len() {
+        // A payload that compresses past the ratio decoding accepts (a layer of all-zero summaries
+        // does) is stored as it is: the encoder never writes what the decoder refuses.
+        let plausible = payload.len() as u64 <= (compressed.len() as u64).saturating_mul(MAX_COMPRESSION_RATIO) + 4096;
+        if compressed.len() + length_prefix.buf.len() < payload.len() && plausible {
             blob[3] = FLAG_ZSTD;
             blob.extend_from_slice(&length_prefix.buf);
             blob.extend_from_slice(&compressed);

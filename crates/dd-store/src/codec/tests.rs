@@ -581,6 +581,16 @@ fn version_4_explanations_still_decode() {
     assert_eq!(decode_neuron(NeuronDataKind::Explanations, &version_5).expect("decode"), record);
 }
 
+/// A payload that compresses past the ratio decoding accepts is stored uncompressed, and decodes.
+#[test]
+fn extremely_compressible_payloads_still_decode() {
+    let zero = dd_data::NeuronSummary { max_activation: 0.0, min_activation: 0.0, density: 0.0, kurtosis: 0.0 };
+    let record = LayerRecord::Summary(dd_data::LayerSummary { neurons: vec![zero; 100_000] });
+    let blob = encode_layer(&record, &EncodeOptions::STANDARD).expect("encode");
+    assert_eq!(blob[3], 0, "stored without compression");
+    assert_eq!(decode_layer(LayerDataKind::Summary, &blob).expect("decodes"), record);
+}
+
 #[test]
 fn header_mismatches_are_reported() {
     let blob = encode_neuron(&sample_records()[1], &EncodeOptions::STANDARD).expect("encode");

@@ -276,9 +276,13 @@ fn token_tables(
             escape(&mut section, &display);
             section.push_str("</a><span>");
             number(&mut section, f64::from(token.mean), 3);
-            section.push_str(" <span class=muted>× ");
-            count(&mut section, token.count);
-            section.push_str("</span></span></li>");
+            // Imported tables (OpenAI's) publish means without counts: 0 means unknown.
+            if token.count > 0 {
+                section.push_str(" <span class=muted>× ");
+                count(&mut section, token.count);
+                section.push_str("</span>");
+            }
+            section.push_str("</span></li>");
         }
         section.push_str("</ul></div>");
     }
