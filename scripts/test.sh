@@ -6,7 +6,7 @@
 #      drive headless Chromium.
 #   2. The large test assets (scripts/fetch-test-assets.sh: SmolLM2's GGUF, GPT-2's BPE files,
 #      Shakespeare, all-MiniLM-L6-v2), fetched once into $DD_TEST_ASSETS.
-#   3. pyarrow and pandas in a venv beside the assets, for the test that reads exports with them
+#   3. pyarrow, pandas and DuckDB in a venv beside the assets, for the test that reads exports with them
 #      (DD_PYARROW_PYTHON names its python).
 #   4. `cargo test --workspace`.
 #   5. The API contract (scripts/api-contract.sh): schemathesis against the served OpenAPI document.
@@ -39,16 +39,17 @@ chromium --version 2>/dev/null | grep -v '^\[' || true
 echo "== test assets (SmolLM2 GGUF, GPT-2 BPE files, Shakespeare, all-MiniLM-L6-v2; cached outside the clone)"
 scripts/fetch-test-assets.sh
 
-echo "== pyarrow (reads exports in dd-export's tests)"
+echo "== pyarrow, pandas and DuckDB (read exports in dd-export's tests)"
 PYARROW_VERSION=22.0.0
 PANDAS_VERSION=2.3.3
-PYARROW_VENV="${DD_TEST_ASSETS:-/var/tmp/deepdecipher-assets}/pyarrow-$PYARROW_VERSION-pandas-$PANDAS_VERSION"
+DUCKDB_VERSION=1.4.2
+PYARROW_VENV="${DD_TEST_ASSETS:-/var/tmp/deepdecipher-assets}/pyarrow-$PYARROW_VERSION-pandas-$PANDAS_VERSION-duckdb-$DUCKDB_VERSION"
 # As in api-contract.sh: the venv is built where it lives, and the stamp says the install finished.
 if [ ! -f "$PYARROW_VENV/installed" ]; then
-  echo "installing pyarrow $PYARROW_VERSION and pandas $PANDAS_VERSION with pip into $PYARROW_VENV"
+  echo "installing pyarrow $PYARROW_VERSION, pandas $PANDAS_VERSION and duckdb $DUCKDB_VERSION with pip into $PYARROW_VENV"
   rm -rf "$PYARROW_VENV"
   python3 -m venv "$PYARROW_VENV"
-  "$PYARROW_VENV/bin/pip" install --quiet "pyarrow==$PYARROW_VERSION" "pandas==$PANDAS_VERSION"
+  "$PYARROW_VENV/bin/pip" install --quiet "pyarrow==$PYARROW_VERSION" "pandas==$PANDAS_VERSION" "duckdb==$DUCKDB_VERSION"
   touch "$PYARROW_VENV/installed"
 fi
 export DD_PYARROW_PYTHON="$PYARROW_VENV/bin/python"

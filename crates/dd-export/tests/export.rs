@@ -137,10 +137,10 @@ fn bad_input_is_a_clear_error() {
     }
 }
 
-/// pyarrow, pandas and DuckDB-style readers see the schema as documented: the Python that
-/// `scripts/test.sh` sets up reads both files.
+/// pyarrow, pandas and DuckDB see the schema as documented: the Python that `scripts/test.sh`
+/// sets up reads both files with each.
 #[test]
-fn pyarrow_and_pandas_read_both_formats() {
+fn pyarrow_pandas_and_duckdb_read_both_formats() {
     let Some(python) = std::env::var_os("DD_PYARROW_PYTHON").map(PathBuf::from) else {
         panic!("DD_PYARROW_PYTHON is unset: run scripts/test.sh, which creates a venv with pyarrow and sets it");
     };
@@ -164,6 +164,12 @@ stats = table.filter(pq.filters_to_expression([("kind", "=", "stats"), ("layer",
 row = frame[(frame.kind == "stats") & (frame.layer == 1) & (frame["index"] == 2)].iloc[0]
 print(json.loads(stats["json"])["count"], json.loads(row["json"])["count"], base64.b64decode(row["blob"]) == stats["blob"])
 print(table.to_pylist()[0]["kind"], json.loads(table.to_pylist()[0]["json"])["name"])
+import duckdb
+where = "kind = 'stats' AND layer = 1 AND \"index\" = 2"
+from_parquet = duckdb.execute(f"SELECT count(*) FROM read_parquet(?)", [sys.argv[1]]).fetchone()[0]
+from_jsonl = duckdb.execute("SELECT count(*) FROM read_json_auto(?, format = 'newline_delimited', compression = 'gzip')", [sys.argv[2]]).fetchone()[0]
+count = duckdb.execute(f"SELECT json_extract(json, '$.count') FROM read_parquet(?) WHERE {where}", [sys.argv[1]]).fetchone()[0]
+print(from_parquet, from_jsonl, count)
 "#;
     let output = Command::new(&python).arg("-c").arg(script).arg(&parquet).arg(&jsonl).output().expect("run python");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -181,4 +187,5 @@ print(table.to_pylist()[0]["kind"], json.loads(table.to_pylist()[0]["json"])["na
     };
     assert_eq!(lines[4], format!("{0} {0} True", stats.count));
     assert_eq!(lines[5], format!("metadata {MODEL}"));
+    assert_eq!(lines[6], format!("{n_rows} {n_rows} {}", stats.count), "DuckDB reads both files");
 }
