@@ -155,36 +155,70 @@ impl Fetcher {
         let Some(relative) = safe_relative(path) else {
             return Err(error("not a relative path inside the dataset".to_owned()));
         };
-        match &self.location {
+        let bytes = match &self.location {
             DatasetLocation::Directory(root) => {
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                read_local(&root.join(relative)).map_err(error).inspect(|bytes| self.count_bytes(bytes.as_deref()))
+                read_local(&root.join(relative)).map_err(error)?
             }
             DatasetLocation::Http(base) => {
-                let url = format!("{base}/{path}");
-                let mut attempt = 0;
-                loop {
-                    let failure = match self.attempt(&url) {
-                        Ok(bytes) => {
-                            self.count_bytes(bytes.as_deref());
-                            return Ok(bytes);
-                        }
-                        Err(failure) => failure,
-                    };
-                    if !failure.retryable || attempt >= self.config.max_retries {
-                        let attempts = attempt + 1;
-                        let plural = if attempts == 1 { "" } else { "s" };
-                        return Err(error(format!("{} (after {attempts} attempt{plural})", failure.reason)));
-                    }
-                    let delay = self.backoff.delay(attempt, failure.retry_after);
-                    tracing::debug!(path, retry = attempt + 1, delay_ms = delay.as_millis() as u64, reason = %failure.reason, "retrying");
-                    *lock(&self.last_retry_reason) = Some(failure.reason);
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
+                self.with_retries(path, &format!("{base}/{path}"), &|mut body, declared| {
+                    let bytes =
+                        body.with_config().limit(MAX_FILE_BYTES).read_to_vec().map_err(|e| self.transport(e))?;
+                    check_length(bytes.len() as u64, declared)?;
+                    Ok(bytes)
+                })?
             }
+        };
+        if let Some(bytes) = &bytes {
+            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }
+        Ok(bytes)
+    }
+
+    /// Streams the file at `path` of an HTTP dataset into `destination` (through a `.partial`
+    /// file renamed when complete, so a file there is always whole), however large; returns its
+    /// size, `None` when the dataset has no such file. For files too large for [`Fetcher::get`]
+    /// (the original DeepDecipher's database).
+    pub fn download(&self, path: &str, destination: &Path) -> Result<Option<u64>, FetchError> {
+        let error = |reason: String| FetchError { path: path.to_owned(), reason };
+        if safe_relative(path).is_none() {
+            return Err(error("not a relative path inside the dataset".to_owned()));
+        }
+        let DatasetLocation::Http(base) = &self.location else {
+            return Err(error("only an HTTP dataset is downloaded; a local one is read where it is".to_owned()));
+        };
+        let partial = destination.with_extension("partial");
+        let written = self.with_retries(path, &format!("{base}/{path}"), &|mut body, declared| {
+            let mut file = std::fs::File::create(&partial).map_err(|e| Failure {
+                reason: format!("{}: {e}", partial.display()),
+                retryable: false,
+                retry_after: None,
+            })?;
+            let written = std::io::copy(&mut body.as_reader(), &mut file).map_err(|e| Failure {
+                reason: format!("the connection broke off: {e}"),
+                retryable: true,
+                retry_after: None,
+            })?;
+            check_length(written, declared)?;
+            file.sync_all().map_err(|e| Failure {
+                reason: format!("{}: {e}", partial.display()),
+                retryable: false,
+                retry_after: None,
+            })?;
+            Ok(written)
+        });
+        let written = match written {
+            Ok(written) => written,
+            Err(failure) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(failure);
+            }
+        };
+        if written.is_some() {
+            std::fs::rename(&partial, destination).map_err(|e| error(format!("{}: {e}", destination.display())))?;
+            self.bytes.fetch_add(written.unwrap_or(0), Ordering::Relaxed);
+        }
+        Ok(written)
     }
 
     /// The counters so far.
@@ -201,29 +235,50 @@ impl Fetcher {
         lock(&self.last_retry_reason).clone()
     }
 
-    fn count_bytes(&self, bytes: Option<&[u8]>) {
-        if let Some(bytes) = bytes {
-            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    /// Requests `url` until an attempt succeeds, a failure is not worth another, or retries are
+    /// spent; `read` consumes a successful answer's body.
+    fn with_retries<T>(
+        &self,
+        path: &str,
+        url: &str,
+        read: &dyn Fn(ureq::Body, Option<u64>) -> Result<T, Failure>,
+    ) -> Result<Option<T>, FetchError> {
+        let mut attempt = 0;
+        loop {
+            let failure = match self.attempt(url, read) {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            if !failure.retryable || attempt >= self.config.max_retries {
+                let attempts = attempt + 1;
+                let plural = if attempts == 1 { "" } else { "s" };
+                return Err(FetchError {
+                    path: path.to_owned(),
+                    reason: format!("{} (after {attempts} attempt{plural})", failure.reason),
+                });
+            }
+            let delay = self.backoff.delay(attempt, failure.retry_after);
+            tracing::debug!(path, retry = attempt + 1, delay_ms = delay.as_millis() as u64, reason = %failure.reason, "retrying");
+            *lock(&self.last_retry_reason) = Some(failure.reason);
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(delay);
+            attempt += 1;
         }
     }
 
-    /// One request: waits for a slot and the rate limit, sends, reads the whole body.
-    fn attempt(&self, url: &str) -> Result<Option<Vec<u8>>, Failure> {
+    /// One request: waits for a slot and the rate limit, sends, and hands a successful answer's
+    /// body and declared length to `read`; `None` for a 404 or 410.
+    fn attempt<T>(
+        &self,
+        url: &str,
+        read: &dyn Fn(ureq::Body, Option<u64>) -> Result<T, Failure>,
+    ) -> Result<Option<T>, Failure> {
         let _slot = self.slots.acquire();
         if let Some(pacer) = &self.pacer {
             pacer.wait_turn();
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let transport = |error: ureq::Error| Failure {
-            retryable: is_transient(&error),
-            reason: match error {
-                ureq::Error::BodyExceedsLimit(limit) => format!("larger than {limit} bytes"),
-                ureq::Error::Timeout(_) => format!("no complete answer within {:?}", self.config.timeout),
-                other => display_url(&other.to_string()),
-            },
-            retry_after: None,
-        };
-        let response = self.agent.get(url).call().map_err(transport)?;
+        let response = self.agent.get(url).call().map_err(|e| self.transport(e))?;
         let status = response.status().as_u16();
         if status == 404 || status == 410 {
             return Ok(None);
@@ -240,19 +295,33 @@ impl Fetcher {
             .get("content-length")
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse().ok());
-        let bytes = response.into_body().with_config().limit(MAX_FILE_BYTES).read_to_vec().map_err(transport)?;
-        // A server that closes early without chunked framing leaves a short body that reads as
-        // complete: the declared length is the only witness.
-        if let Some(declared) = declared
-            && declared != bytes.len() as u64
-        {
-            return Err(Failure {
-                reason: format!("truncated: {} of {declared} bytes", bytes.len()),
-                retryable: true,
-                retry_after: None,
-            });
+        read(response.into_body(), declared).map(Some)
+    }
+
+    /// A transport error as a failure: retryable unless it is about our limits or settings.
+    fn transport(&self, error: ureq::Error) -> Failure {
+        Failure {
+            retryable: is_transient(&error),
+            reason: match error {
+                ureq::Error::BodyExceedsLimit(limit) => format!("larger than {limit} bytes"),
+                ureq::Error::Timeout(_) => format!("no complete answer within {:?}", self.config.timeout),
+                other => display_url(&other.to_string()),
+            },
+            retry_after: None,
         }
-        Ok(Some(bytes))
+    }
+}
+
+/// A server that closes early without chunked framing leaves a short body that reads as complete:
+/// the declared length is the only witness.
+fn check_length(received: u64, declared: Option<u64>) -> Result<(), Failure> {
+    match declared {
+        Some(declared) if declared != received => Err(Failure {
+            reason: format!("truncated: {received} of {declared} bytes"),
+            retryable: true,
+            retry_after: None,
+        }),
+        _ => Ok(()),
     }
 }
 

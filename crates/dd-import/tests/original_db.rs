@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 
 use dd_data::{ExampleGroupKind, GraphNode, ModelDataKind, ModelRecord, NeuronDataKind, NeuronIndex, NeuronRecord};
 use dd_import::formats::original_db::OriginalDbImporter;
-use dd_import::{DatasetLocation, ImportError, ImportJob, ImportSummary, run_import};
+use dd_import::formats::{Format, FormatOptions, prepare};
+use dd_import::testing::{Fault, FixtureServer};
+use dd_import::{DatasetLocation, FetchConfig, ImportError, ImportJob, ImportSummary, run_import};
 use dd_store::{ReadConfig, SqliteStore, StoreLocation, StoreRead};
 use rusqlite::{Connection, params};
 
@@ -409,6 +411,61 @@ fn missing_tables_and_urls_are_refused_clearly() {
     let url = DatasetLocation::parse("https://example.org/data.db");
     let error = OriginalDbImporter::open(&url).err().expect("refused").to_string();
     assert!(error.contains("local SQLite file") && error.contains("https://example.org/data.db"), "{error}");
+    let options = FormatOptions {
+        download_dir: Some(fixture_without_store.db.with_extension("missing")),
+        ..FormatOptions::default()
+    };
+    let server = FixtureServer::serve(fixture_without_store.source.parent().expect("dir")).expect("serve");
+    let error =
+        prepare(Format::OriginalDb, &format!("{}/absent.db", server.url()), &options).err().expect("404").to_string();
+    assert!(error.contains("absent.db: no such file"), "{error}");
     let directory = DatasetLocation::Directory(fixture_without_store.source.parent().expect("dir").to_path_buf());
     assert!(OriginalDbImporter::open(&directory).is_ok(), "a directory holding data.db");
+}
+
+/// The database given by URL is downloaded (past a truncated answer and a 503), kept beside the
+/// output, and imports as the local file does.
+#[test]
+fn a_database_given_by_url_is_downloaded_and_imported() {
+    let fixture = fixture(None);
+    let served = fixture.source.parent().expect("dir");
+    let server = FixtureServer::serve(served).expect("serve");
+    server.set_fault("data.db", Fault::Truncated { times: 1 });
+    let downloads = served.join("downloads");
+    let options = FormatOptions {
+        download_dir: Some(downloads.clone()),
+        fetch: FetchConfig { retry_delay: std::time::Duration::from_millis(5), ..FetchConfig::default() },
+        ..FormatOptions::default()
+    };
+    let (location, importer) =
+        prepare(Format::OriginalDb, &format!("{}/data.db", server.url()), &options).expect("downloaded");
+    assert_eq!(server.requests_for("data.db"), 2, "the truncated answer was retried");
+    let DatasetLocation::Directory(local) = &location else { panic!("a local copy") };
+    assert!(local.starts_with(&downloads));
+    assert_eq!(std::fs::read(local).expect("copy"), std::fs::read(&fixture.source).expect("original"));
+    let mut job = ImportJob::new(location.clone());
+    job.model_name = Some("orig-2l".into());
+    let downloaded_db = served.join("from-url.db");
+    let summary = run_import(
+        &StoreLocation::SqliteFile(downloaded_db.clone()),
+        importer.as_ref(),
+        &job,
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .expect("import");
+    let (local_summary, _) = import(&fixture, Some("orig-2l")).expect("local import");
+    assert_eq!((summary.imported, summary.failures.len()), (local_summary.imported, local_summary.failures.len()));
+    for (layer, index) in [(0, 0), (0, 1), (1, 0)] {
+        for kind in [NeuronDataKind::Examples, NeuronDataKind::Explanations, NeuronDataKind::Graph] {
+            assert_eq!(
+                record(&open(&downloaded_db), layer, index, kind),
+                record(&open(&fixture.db), layer, index, kind)
+            );
+        }
+    }
+    // A second run reads the kept copy: no request.
+    let before = server.total_requests();
+    prepare(Format::OriginalDb, &format!("{}/data.db", server.url()), &options).expect("kept copy");
+    assert_eq!(server.total_requests(), before);
 }

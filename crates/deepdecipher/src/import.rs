@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dd_import::formats::{Format, FormatOptions, prepare};
-use dd_import::{DatasetLocation, ImportEvent, ImportJob, ImportRequest, ImportSummary, run_import};
+use dd_import::{DatasetLocation, FetchConfig, ImportEvent, ImportJob, ImportRequest, ImportSummary, run_import};
 use dd_store::StoreLocation;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -28,6 +28,9 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         units_per_layer: args.width,
         mlp_neurons: args.mlp_neurons,
         source: args.source_name.clone(),
+        // A database given by URL is downloaded beside the one it is imported into.
+        download_dir: args.database.parent().map(std::path::Path::to_path_buf),
+        fetch: fetch_config(&args),
     };
     let (location, importer) = prepare(format, &args.source, &options)?;
 
@@ -35,10 +38,7 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     job.model_name = args.model_name.clone();
     job.request =
         ImportRequest { layers: args.layers.clone(), units_per_layer: args.units_per_layer, model_name: None };
-    job.fetch.max_concurrency = usize::from(args.concurrency.max(1));
-    job.fetch.requests_per_minute = args.requests_per_minute;
-    job.fetch.timeout = Duration::from_secs_f64(args.timeout.max(0.001));
-    job.fetch.max_retries = args.retries;
+    job.fetch = fetch_config(&args);
     job.commit_every = args.commit_every.max(1) as usize;
     job.replace = args.replace;
     if let Some(workers) = args.workers {
@@ -60,6 +60,17 @@ pub(crate) fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let summary = outcome?;
     report(&summary, &location, &database);
     Ok(if summary.failures.is_empty() && !summary.stopped { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// How hard to use a dataset's server, from the arguments.
+fn fetch_config(args: &ImportArgs) -> FetchConfig {
+    FetchConfig {
+        max_concurrency: usize::from(args.concurrency.max(1)),
+        requests_per_minute: args.requests_per_minute,
+        timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+        max_retries: args.retries,
+        ..FetchConfig::default()
+    }
 }
 
 fn report(summary: &ImportSummary, location: &DatasetLocation, database: &StoreLocation) {

@@ -10,8 +10,10 @@ pub mod original_api;
 pub mod original_db;
 pub mod saedashboard;
 
+use std::path::PathBuf;
+
 use crate::error::ImportError;
-use crate::fetch::DatasetLocation;
+use crate::fetch::{DatasetLocation, FetchConfig, Fetcher};
 use crate::job::Importer;
 use deepdecipher::{DeepDecipherImporter, split_export_source};
 use neuronpedia::{NeuronpediaConfig, NeuronpediaImporter};
@@ -105,6 +107,11 @@ pub struct FormatOptions {
     pub mlp_neurons: bool,
     /// Which source of a dataset with several (our export's); `None`: `mlp`.
     pub source: Option<String>,
+    /// Where a dataset that must be local (the original's SQLite database) is downloaded to when
+    /// given as a URL; `None`: the system's temporary directory.
+    pub download_dir: Option<PathBuf>,
+    /// How hard to use the server such a download comes from.
+    pub fetch: FetchConfig,
 }
 
 /// Where the dataset `source` (a path or URL as the user gave it) lives for `format`, and its
@@ -114,6 +121,12 @@ pub fn prepare(
     source: &str,
     options: &FormatOptions,
 ) -> Result<(DatasetLocation, Box<dyn Importer>), ImportError> {
+    if format == Format::OriginalDb
+        && let DatasetLocation::Http(url) = DatasetLocation::parse(source)
+    {
+        let local = download_original_db(&url, options)?;
+        return Ok((local.clone(), Box::new(OriginalDbImporter::open(&local)?)));
+    }
     if format == Format::Export {
         let (location, file) = split_export_source(source)?;
         let unit_source = options.source.as_deref().unwrap_or(dd_data::MLP_SOURCE);
@@ -188,4 +201,48 @@ fn openai_model(location: &DatasetLocation, options: &FormatOptions) -> Result<O
                 .to_owned(),
         )
     })
+}
+
+/// The original's database at `url` (the file, or a folder URL holding `data.db`), downloaded
+/// once into the download directory under a name made from the URL, and kept: a rerun (to resume
+/// the import) reads the same file.
+fn download_original_db(url: &str, options: &FormatOptions) -> Result<DatasetLocation, ImportError> {
+    let url = url.trim_end_matches('/');
+    let (base, file) = match url.rsplit_once('/') {
+        Some((base, file))
+            if file.ends_with(".db") && base.contains("://") && !base.ends_with(':') && !base.ends_with('/') =>
+        {
+            (base.to_owned(), file.to_owned())
+        }
+        _ => (url.to_owned(), original_db::DATABASE_FILE.to_owned()),
+    };
+    let directory = options.download_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&directory)
+        .map_err(|error| ImportError::Dataset(format!("{}: {error}", directory.display())))?;
+    // FNV-1a of the URL: the same URL finds its download again, another gets its own file.
+    let hash = url
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    let destination = directory.join(format!("original-deepdecipher-{hash:016x}.db"));
+    if !destination.is_file() {
+        // The time limit is for one request from connecting to its last byte: a database of
+        // gigabytes needs hours, not the minute a dataset's small files get.
+        let fetch = FetchConfig {
+            timeout: options.fetch.timeout.max(std::time::Duration::from_secs(6 * 3600)),
+            ..options.fetch.clone()
+        };
+        let fetcher = Fetcher::new(DatasetLocation::Http(base), fetch);
+        tracing::info!(url = %crate::fetch::DatasetLocation::Http(url.to_owned()).describe(), to = %destination.display(), "downloading the original's database");
+        match fetcher.download(&file, &destination) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(ImportError::Dataset(format!(
+                    "{}: no such file",
+                    DatasetLocation::Http(url.to_owned()).describe()
+                )));
+            }
+            Err(error) => return Err(ImportError::Dataset(format!("downloading the original's database: {error}"))),
+        }
+    }
+    Ok(DatasetLocation::Directory(destination))
 }

@@ -63,7 +63,7 @@ impl OriginalDbImporter {
             DatasetLocation::Http(_) => {
                 return Err(ImportError::Invalid(format!(
                     "the original DeepDecipher's database is a local SQLite file, not an HTTP dataset: \
-                     download {} and give its path",
+                     download {} (formats::prepare does) and give its path",
                     location.describe()
                 )));
             }
