@@ -157,19 +157,10 @@ impl Importer for NeuroscopeImporter {
             // there was cut short, and a rerun should fetch it again rather than skip it.
             return Err("the page has its header but no texts".to_owned());
         }
-        let examples = page
-            .texts
-            .into_iter()
-            .map(|text| Example {
-                dataset_index: text.data_index,
-                tokens: tokens.ids_of(&text.tokens),
-                activations: text.activations,
-                max_token_index: text.max_token_index,
-                activation_error: 0.0,
-            })
-            .collect();
-        let examples = NeuronExamples { groups: vec![ExampleGroup { kind: ExampleGroupKind::Top, examples }] };
-        examples.validate().map_err(|error| format!("the page's texts are inconsistent: {error}"))?;
+        let texts =
+            page.texts.into_iter().map(|text| (text.data_index, text.tokens, text.activations, text.max_token_index));
+        let examples =
+            top_group(texts, tokens).map_err(|error| format!("the page's texts are inconsistent: {error}"))?;
         Ok(ItemOutcome::Imported(vec![ImportedUnit {
             layer,
             index: neuron,
@@ -493,4 +484,26 @@ fn squash(text: &str) -> String {
 fn selector(css: &str) -> Selector {
     // The selectors are constants of this file; a typo is a bug that every test would catch.
     Selector::parse(css).unwrap_or_else(|error| unreachable!("bad selector {css:?}: {error}"))
+}
+
+/// Neuroscope's texts (dataset index, the tokenizer's token texts, activations, the max
+/// token's position), however they reached us (its pages, the original DeepDecipher's database or
+/// API), as one top group of examples, checked.
+pub(crate) fn top_group(
+    texts: impl Iterator<Item = (u64, Vec<String>, Vec<f32>, u32)>,
+    tokens: &TokenMap,
+) -> Result<NeuronExamples, dd_data::DataError> {
+    let examples = texts
+        .map(|(dataset_index, texts, activations, max_token_index)| Example {
+            dataset_index,
+            // Neuroscope publishes the tokenizer's text (` the`), not a display form.
+            tokens: tokens.ids_of(&texts),
+            activations,
+            max_token_index,
+            activation_error: 0.0,
+        })
+        .collect();
+    let examples = NeuronExamples { groups: vec![ExampleGroup { kind: ExampleGroupKind::Top, examples }] };
+    examples.validate()?;
+    Ok(examples)
 }

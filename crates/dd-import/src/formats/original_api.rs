@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use dd_data::{
-    Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, GraphNode, MLP_SOURCE, ModelMetadata,
-    NamedScore, NeuronExamples, NeuronGraph, NeuronRecord, Provenance, SimilarNeuron, SimilarNeurons, SourceInfo,
+    Explanation, Explanations, GraphNode, MLP_SOURCE, ModelMetadata, NamedScore, NeuronGraph, NeuronRecord, Provenance,
+    SimilarNeuron, SimilarNeurons, SourceInfo,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -372,19 +372,9 @@ fn examples_of(page: NeuroscopePage, layer: u32, neuron: u32, tokens: &TokenMap)
             ));
         }
     }
-    let examples = page
-        .texts
-        .into_iter()
-        .map(|text| Example {
-            dataset_index: text.data_index,
-            tokens: tokens.ids_of(&text.tokens),
-            activations: text.activations,
-            max_token_index: text.max_activating_token_index,
-            activation_error: 0.0,
-        })
-        .collect();
-    let examples = NeuronExamples { groups: vec![ExampleGroup { kind: ExampleGroupKind::Top, examples }] };
-    examples.validate().map_err(|error| format!("the texts are inconsistent: {error}"))?;
+    let texts = page.texts.into_iter().map(|t| (t.data_index, t.tokens, t.activations, t.max_activating_token_index));
+    let examples =
+        super::neuroscope::top_group(texts, tokens).map_err(|error| format!("the texts are inconsistent: {error}"))?;
     Ok(NeuronRecord::Examples(examples))
 }
 

@@ -21,9 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
 use dd_data::{
-    Example, ExampleGroup, ExampleGroupKind, Explanation, Explanations, GraphNode, ModelMetadata, ModelRecord,
-    NamedScore, NeuronExamples, NeuronGraph, NeuronIndex, NeuronRecord, Provenance, SimilarNeuron, SimilarNeurons,
-    TokenIndex, TokenIndexEntry, normalise_token,
+    Explanation, Explanations, GraphNode, ModelMetadata, ModelRecord, NamedScore, NeuronExamples, NeuronGraph,
+    NeuronIndex, NeuronRecord, Provenance, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, normalise_token,
 };
 use dd_store::{OriginalDatabase, OriginalModel};
 
@@ -198,7 +197,7 @@ impl Importer for OriginalDbImporter {
                 return Err(format!("neuroscope page: it says it is neuron {}/{}", page.layer, page.neuron));
             }
             if !page.texts.is_empty() {
-                records.push(NeuronRecord::Examples(examples(page, tokens)));
+                records.push(NeuronRecord::Examples(examples(page, tokens)?));
             }
         }
         if let Some(bytes) = blob(selection.explainer)? {
@@ -287,20 +286,9 @@ fn metadata(model: &OriginalModel, path: &Path) -> ModelMetadata {
 }
 
 /// A neuroscope page's texts as one top group, in the page's order (highest first).
-fn examples(page: postcard::NeuroscopePage, tokens: &TokenMap) -> NeuronExamples {
-    let examples = page
-        .texts
-        .into_iter()
-        .map(|text| Example {
-            dataset_index: text.data_index,
-            // Neuroscope publishes the tokenizer's text (` the`), not a display form.
-            tokens: tokens.ids_of(&text.tokens),
-            activations: text.activations,
-            max_token_index: text.max_activating_token_index,
-            activation_error: 0.0,
-        })
-        .collect();
-    NeuronExamples { groups: vec![ExampleGroup { kind: ExampleGroupKind::Top, examples }] }
+fn examples(page: postcard::NeuroscopePage, tokens: &TokenMap) -> Result<NeuronExamples, String> {
+    let texts = page.texts.into_iter().map(|t| (t.data_index, t.tokens, t.activations, t.max_activating_token_index));
+    super::neuroscope::top_group(texts, tokens).map_err(|error| format!("neuroscope page: {error}"))
 }
 
 fn neuron_graph(graph: postcard::Graph) -> Result<NeuronGraph, String> {
