@@ -202,3 +202,44 @@ fn imported_explanations_are_served_beside_the_models_own() {
         .collect();
     assert!(origins.contains(&"synthetic") && origins.contains(&"openai"), "{origins:?}");
 }
+
+/// With `--tokenizer`, token strings take GPT-2's own ids; what GPT-2 has no single token for is
+/// added after its last id and reported.
+#[test]
+fn a_tokenizer_maps_token_strings_to_its_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    write_openai_dataset(&root, &OpenAiFixture { layers: 1, neurons: 3, ..fixture() }).expect("fixture");
+    let database = dir.path().join("gpt2.db");
+    let output = binary()
+        .args(["import", "openai"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&database)
+        .args(["--dataset-model", "gpt2-small", "--layers", "0", "--units-per-layer", "3", "--tokenizer"])
+        .arg(crate::server::asset("gpt2"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("import");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // " über" is two GPT-2 tokens, so no id of GPT-2's stands for it.
+    assert!(stderr.contains("1 token strings") && stderr.contains("not in the tokenizer's vocabulary"), "{stderr}");
+    let config = ReadConfig { immutable: false, n_connections: 1, ..ReadConfig::serving() };
+    let store = SqliteStore::open(&database, &config).expect("open");
+    let model = store.catalog().model("gpt2-small").expect("model");
+    let Some(dd_data::ModelRecord::Vocabulary(vocabulary)) =
+        store.model_record(model, dd_data::ModelDataKind::Vocabulary).expect("read")
+    else {
+        panic!("a vocabulary")
+    };
+    assert_eq!(vocabulary.tokens.len(), 50_257 + 1);
+    assert_eq!(vocabulary.tokens[262], "·the", "GPT-2's id of \" the\"");
+    assert_eq!(vocabulary.tokens[50_257], "·über");
+    let Some(NeuronRecord::Examples(examples)) =
+        store.neuron_record(&model.sources[0], 0, 1, NeuronDataKind::Examples).expect("read")
+    else {
+        panic!("examples")
+    };
+    assert!(examples.groups[0].examples[0].tokens.iter().all(|&id| (id as usize) < vocabulary.tokens.len()));
+}
