@@ -49,7 +49,7 @@ pub(crate) fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let model = model_name_in(&location, args.model.as_deref(), None)?;
     let store = SqliteStore::open(
         &args.database,
-        &ReadConfig { n_connections: 1, cache_kib: 64 * 1024, mmap_bytes: 1 << 30, immutable: false },
+        &ReadConfig { n_connections: 1, cache_kib: 8 * 1024, mmap_bytes: 0, immutable: false },
     )?;
     let options = ExportOptions { format, kinds, layers: args.layers };
     let partial = args.output.with_file_name(format!(".{file_name}.partial"));
