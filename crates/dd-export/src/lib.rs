@@ -18,7 +18,7 @@ pub mod write;
 
 pub use bytes::Bytes;
 pub use error::ExportError;
-pub use read::{read_bytes, read_file};
+pub use read::{read_bytes, read_file, read_file_rows};
 pub use render::{ExportedModel, parse_metadata};
 pub use schema::{ExportFormat, ExportRow, RowLevel};
 pub use write::{ExportOptions, ExportSummary, export_model, parse_kinds};

@@ -4,18 +4,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dd_data::{LayerDataKind, ModelDataKind, NeuronDataKind};
-use dd_export::{ExportError, ExportFormat, ExportOptions, ExportRow, RowLevel, export_model, parse_kinds, read_file};
+use dd_export::{
+    ExportError, ExportFormat, ExportOptions, ExportRow, RowLevel, export_model, parse_kinds, read_file, read_file_rows,
+};
 use dd_store::{ReadConfig, SqliteStore, StoreRead};
 
 const MODEL: &str = "synth-export";
 
 /// A finished synthetic database of 2 layers × 6 neurons in `dir`.
 fn synth_store(dir: &Path) -> SqliteStore {
+    synth_store_of(dir, 6)
+}
+
+fn synth_store_of(dir: &Path, d_mlp: u32) -> SqliteStore {
     let path = dir.join("data.db");
     let config = dd_synth::SynthConfig {
         model_name: MODEL.into(),
         n_layers: 2,
-        d_mlp: 6,
+        d_mlp,
         n_examples: 3,
         n_bottom_examples: 1,
         n_tokens: 8,
@@ -188,4 +194,32 @@ print(from_parquet, from_jsonl, count)
     assert_eq!(lines[4], format!("{0} {0} True", stats.count));
     assert_eq!(lines[5], format!("metadata {MODEL}"));
     assert_eq!(lines[6], format!("{n_rows} {n_rows} {}", stats.count), "DuckDB reads both files");
+}
+
+/// A range of rows reads exactly those rows of the whole file, in both containers, across Parquet
+/// row groups (2,048 rows each) and skipping the groups outside it.
+#[test]
+fn row_ranges_read_exactly_their_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 2 layers × 160 units × 9 kinds: more rows than one row group holds.
+    let store = synth_store_of(dir.path(), 160);
+    for format in [ExportFormat::Parquet, ExportFormat::JsonlGz] {
+        let path = dir.path().join(format!("out.{}", format.name()));
+        let n_rows = export_to(&store, &ExportOptions::everything(format), &path);
+        assert!(n_rows > 2_048, "{n_rows} rows");
+        let everything = rows_of(&path);
+        for range in [0..5, 2_040..2_060, n_rows - 3..n_rows + 10] {
+            let mut got = Vec::new();
+            read_file_rows(&path, range.clone(), &mut |row| {
+                got.push((row.layer, row.index, row.kind));
+                Ok(())
+            })
+            .expect("read a range");
+            let want: Vec<_> = everything[range.start as usize..(range.end.min(n_rows)) as usize]
+                .iter()
+                .map(|row| (row.layer, row.index, row.kind.clone()))
+                .collect();
+            assert_eq!(got, want, "{format:?} {range:?}");
+        }
+    }
 }

@@ -2,14 +2,18 @@
 //! directory or an HTTP base URL. Records are decoded from the `blob` column, the store's own
 //! encoding, so an export imported into an empty database gives the same records.
 //!
-//! The file is fetched once, at planning, and kept; each item (one layer of the chosen source)
-//! reads the kept bytes again, so memory holds the file but only one layer's records at a time.
+//! The file is read where it lies (a URL's is downloaded first, to a temporary file removed with
+//! the importer); planning reads it once, noting which rows each layer of the chosen source holds,
+//! and each item (one layer) reads only those rows (Parquet row groups elsewhere are skipped), so
+//! memory holds one layer's records, whatever the file's size.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use dd_data::{LayerDataKind, LayerRecord, ModelDataKind, NeuronDataKind, NeuronRecord};
-use dd_export::{Bytes, ExportError, ExportRow, ExportedModel, RowLevel, read_bytes};
+use dd_export::{ExportError, ExportRow, ExportedModel, RowLevel, read_file, read_file_rows};
 use dd_store::codec::{decode_layer, decode_model, decode_neuron};
 
 use crate::fetch::{DatasetLocation, Fetcher};
@@ -23,11 +27,24 @@ pub struct DeepDecipherImporter {
     source: String,
     /// What planning read: the file, and the request's unit limit for the items.
     planned: Mutex<Option<Planned>>,
+    /// A downloaded copy of a URL's file, removed when the importer is dropped.
+    downloaded: Mutex<Option<PathBuf>>,
+}
+
+impl Drop for DeepDecipherImporter {
+    fn drop(&mut self) {
+        if let Some(path) = self.downloaded.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Planned {
-    bytes: Bytes,
+    /// The export file on local disk.
+    path: PathBuf,
+    /// The rows (0-based, file order) of each layer's units of the chosen source.
+    layer_rows: BTreeMap<u32, Range<u64>>,
     units_per_layer: Option<u32>,
     layer_records: Vec<(u32, LayerRecord)>,
 }
@@ -53,7 +70,38 @@ pub fn split_export_source(source: &str) -> Result<(DatasetLocation, String), Im
 impl DeepDecipherImporter {
     /// An importer of source `source` (`mlp`) of the export file `file` at the job's location.
     pub fn new(file: &str, source: &str) -> Self {
-        Self { file: file.to_owned(), source: source.to_owned(), planned: Mutex::new(None) }
+        Self {
+            file: file.to_owned(),
+            source: source.to_owned(),
+            planned: Mutex::new(None),
+            downloaded: Mutex::new(None),
+        }
+    }
+
+    /// The export file on local disk: where it lies, or for a URL a temporary download; `None`
+    /// when there is no such file.
+    fn local_file(&self, fetcher: &Fetcher) -> Result<Option<PathBuf>, ImportError> {
+        let downloaded = match fetcher.location() {
+            DatasetLocation::Directory(directory) => {
+                let path = directory.join(&self.file);
+                return Ok(path.is_file().then_some(path));
+            }
+            DatasetLocation::Http(_) => {
+                let extension = if self.file.ends_with(".parquet") { "parquet" } else { "jsonl.gz" };
+                let unique =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                let path = std::env::temp_dir()
+                    .join(format!("deepdecipher-export-{}-{unique}.{extension}", std::process::id()));
+                fetcher
+                    .download(&self.file, &path)
+                    .map_err(|error| ImportError::Dataset(error.to_string()))?
+                    .map(|_| path)
+            }
+        };
+        if let Some(path) = &downloaded {
+            *self.downloaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(path.clone());
+        }
+        Ok(downloaded)
     }
 
     fn planned(&self) -> Result<Planned, String> {
@@ -69,17 +117,14 @@ impl Importer for DeepDecipherImporter {
 
     fn plan(&self, fetcher: &Fetcher, request: &ImportRequest) -> Result<ImportPlan, ImportError> {
         let where_ = format!("{} in {}", self.file, fetcher.location().describe());
-        let bytes = fetcher
-            .get(&self.file)
-            .map_err(|error| ImportError::Dataset(error.to_string()))?
-            .ok_or_else(|| ImportError::Dataset(format!("no export file {where_}")))?;
-        let bytes = Bytes::from(bytes);
+        let path = self.local_file(fetcher)?.ok_or_else(|| ImportError::Dataset(format!("no export file {where_}")))?;
+        let mut layer_rows: BTreeMap<u32, Range<u64>> = BTreeMap::new();
         let mut model: Option<ExportedModel> = None;
         let mut model_records = Vec::new();
         let mut layer_records = Vec::new();
         let mut layers_with_units = std::collections::BTreeSet::new();
         let mut row_number = 0;
-        read_bytes(bytes.clone(), &mut |row| {
+        read_file(&path, &mut |row| {
             row_number += 1;
             let row_error = |reason: String| ExportError::Malformed { row: row_number, reason };
             if row.level == RowLevel::Model && row.kind == dd_export::schema::METADATA_KIND {
@@ -110,6 +155,10 @@ impl Importer for DeepDecipherImporter {
                 RowLevel::Neuron if row.source.as_deref() == Some(&self.source) => {
                     let layer = row.layer.ok_or_else(|| row_error("a neuron row without a layer".to_owned()))?;
                     layers_with_units.insert(layer);
+                    let row_idx = row_number - 1;
+                    let rows = layer_rows.entry(layer).or_insert(row_idx..row_idx + 1);
+                    rows.start = rows.start.min(row_idx);
+                    rows.end = rows.end.max(row_idx + 1);
                 }
                 RowLevel::Layer | RowLevel::Neuron => {}
             }
@@ -128,7 +177,7 @@ impl Importer for DeepDecipherImporter {
             .filter(|&layer| request.wants_layer(layer))
             .map(|layer| WorkItem { key: format!("{}/{layer}", self.source) })
             .collect();
-        let planned = Planned { bytes, units_per_layer: request.units_per_layer, layer_records };
+        let planned = Planned { path, layer_rows, units_per_layer: request.units_per_layer, layer_records };
         *self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planned);
         Ok(ImportPlan { metadata: model.metadata, source, items, model_records })
     }
@@ -147,8 +196,9 @@ impl Importer for DeepDecipherImporter {
         // Token ids are the exporting model's, and the export's vocabulary is written with the
         // model records: they pass through unchanged, without the token map.
         let mut units: BTreeMap<u32, Vec<NeuronRecord>> = BTreeMap::new();
-        let mut row_number = 0;
-        read_bytes(planned.bytes, &mut |row| {
+        let Some(rows) = planned.layer_rows.get(&layer).cloned() else { return Ok(ItemOutcome::Missing) };
+        let mut row_number = rows.start;
+        read_file_rows(&planned.path, rows, &mut |row| {
             row_number += 1;
             if row.level != RowLevel::Neuron || row.layer != Some(layer) || row.source.as_deref() != Some(&self.source)
             {
