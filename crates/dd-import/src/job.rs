@@ -290,16 +290,20 @@ pub fn run_import(
     let is_done = |done: &[u8], position: usize| done[position / 8] & (1 << (position % 8)) != 0;
     let todo: Vec<usize> = (0..plan.items.len()).filter(|&position| !is_done(&done, position)).collect();
 
-    let vocabulary = match &job.vocabulary {
-        Some(vocabulary) => vocabulary.clone(),
-        None => match reader
-            .model_record(reader.catalog().model(&plan.metadata.name).expect("just found"), ModelDataKind::Vocabulary)?
-        {
-            Some(ModelRecord::Vocabulary(vocabulary)) => vocabulary,
-            _ => Vocabulary::default(),
+    let stored_model = reader.catalog().model(&plan.metadata.name).cloned();
+    let tokens = match (&job.vocabulary, &stored_model) {
+        (Some(vocabulary), _) => TokenMap::new(vocabulary.clone()),
+        (None, Some(model)) => match reader.model_record(model, ModelDataKind::Vocabulary)? {
+            // A recorded model's vocabulary is its tokenizer's: strings it lacks are reported. One
+            // an earlier import built from strings just goes on growing.
+            Some(ModelRecord::Vocabulary(vocabulary)) if model.metadata.provenance.tokens_recorded > 0 => {
+                TokenMap::new(vocabulary)
+            }
+            Some(ModelRecord::Vocabulary(vocabulary)) => TokenMap::extending(vocabulary),
+            _ => TokenMap::new(Vocabulary::default()),
         },
+        (None, None) => TokenMap::new(Vocabulary::default()),
     };
-    let tokens = TokenMap::new(vocabulary);
     let mut summary = ImportSummary {
         model: plan.metadata.name.clone(),
         source: plan.source.name.clone(),

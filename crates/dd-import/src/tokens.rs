@@ -50,6 +50,17 @@ impl TokenMap {
         }
     }
 
+    /// A map that goes on growing `vocabulary`, one built from strings by an earlier import: what
+    /// it lacks is added without being counted as unmapped.
+    pub fn extending(vocabulary: Vocabulary) -> Self {
+        let map = Self::new(vocabulary);
+        {
+            let mut inner = map.write();
+            inner.n_known = 0;
+        }
+        map
+    }
+
     /// Whether the map started from a known vocabulary.
     pub fn has_known_vocabulary(&self) -> bool {
         self.read().n_known > 0
@@ -190,6 +201,14 @@ mod tests {
         let grown = map.take_grown_vocabulary().expect("grew");
         assert_eq!(grown.tokens[3], "·cat");
         assert_eq!(map.take_grown_vocabulary(), None);
+    }
+
+    #[test]
+    fn an_earlier_imports_vocabulary_grows_without_counting() {
+        let map = TokenMap::extending(Vocabulary { tokens: vec!["a".into()] });
+        assert_eq!(map.ids_of(&["a", "b"]), [0, 1]);
+        assert_eq!(map.unmapped(), (0, 0));
+        assert_eq!(map.take_grown_vocabulary().expect("grew").tokens, ["a", "b"]);
     }
 
     #[test]
