@@ -333,3 +333,46 @@ fn another_choice_of_parts_is_imported_not_skipped() {
     };
     assert_eq!(explanations.explanations.len(), 1, "imported twice, stored once");
 }
+
+/// Records of kinds the database already has are kept and counted, unless the job replaces them;
+/// explanations are merged either way, one per origin and author.
+#[test]
+fn stored_records_are_kept_unless_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    write_openai_dataset(&root, &small_fixture()).expect("fixture");
+    let db = dir.path().join("imported.db");
+    let location = StoreLocation::SqliteFile(db.clone());
+    let activations = OpenAiImporter::new(OpenAiModel::Gpt2Small, &[OpenAiPart::Activations, OpenAiPart::Explanations]);
+    let first = run_import(
+        &location,
+        &activations,
+        &job(DatasetLocation::Directory(root.clone())),
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .expect("first");
+    // 12 neurons × examples, stats and explanations.
+    assert_eq!(first.records_written, 36);
+    // The same files from another folder are another dataset: nothing is skipped as done.
+    let copy = dir.path().join("copy");
+    std::fs::rename(&root, &copy).expect("move");
+    let kept = run_import(
+        &location,
+        &activations,
+        &job(DatasetLocation::Directory(copy.clone())),
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .expect("kept");
+    assert_eq!((kept.kept_existing, kept.records_written), (24, 12), "{kept:?}");
+    let mut replacing = job(DatasetLocation::Directory(copy));
+    replacing.replace = true;
+    replacing.request.units_per_layer = Some(5);
+    let replaced = run_import(&location, &activations, &replacing, &AtomicBool::new(false), &|_| {}).expect("replaced");
+    assert_eq!((replaced.kept_existing, replaced.records_written), (0, 30), "{replaced:?}");
+    let Some(NeuronRecord::Explanations(explanations)) = record(&open(&db), 1, 3, NeuronDataKind::Explanations) else {
+        panic!("explanations")
+    };
+    assert_eq!(explanations.explanations.len(), 1);
+}
