@@ -17,3 +17,11 @@ pub struct SimilarNeurons {
     /// The neighbours.
     pub neurons: Vec<SimilarNeuron>,
 }
+
+impl SimilarNeurons {
+    /// The list from unsorted neighbours: most similar first, ties kept in the given order.
+    pub fn from_unsorted(mut neurons: Vec<SimilarNeuron>) -> Self {
+        neurons.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        Self { neurons }
+    }
+}

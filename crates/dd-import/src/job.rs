@@ -13,7 +13,7 @@ use dd_data::{
     Explanations, LayerRecord, ModelDataKind, ModelMetadata, ModelRecord, NeuronDataKind, NeuronRecord, SourceInfo,
     Vocabulary,
 };
-use dd_store::{EncodedNeuron, ModelId, SourceId, StoreLocation, StoreRead, StoreWrite};
+use dd_store::{EncodedNeuron, ModelId, SourceId, StoreError, StoreLocation, StoreRead, StoreWrite};
 
 use crate::error::ImportError;
 use crate::fetch::{DatasetLocation, FetchConfig, FetchTotals, Fetcher};
@@ -551,21 +551,30 @@ fn prepare_units(
         }
         let mut records = Vec::with_capacity(unit.records.len());
         for record in unit.records {
-            let existing = reader
-                .neuron_record(source, unit.layer, unit.index, record.kind())
-                .map_err(|error| format!("reading the stored {}: {error}", record.kind().name()))?;
-            let record = match (record, existing) {
-                (NeuronRecord::Explanations(imported), Some(NeuronRecord::Explanations(stored))) => {
-                    NeuronRecord::Explanations(merge_explanations(stored, imported))
+            let kind = record.kind();
+            let reading = |error: StoreError| format!("reading the stored {}: {error}", kind.name());
+            let record = match record {
+                // Explanations merge with the stored ones, which must be decoded.
+                NeuronRecord::Explanations(imported) => {
+                    match reader.neuron_record(source, unit.layer, unit.index, kind).map_err(reading)? {
+                        Some(NeuronRecord::Explanations(stored)) => {
+                            NeuronRecord::Explanations(merge_explanations(stored, imported))
+                        }
+                        _ => NeuronRecord::Explanations(imported),
+                    }
                 }
-                (record, Some(_)) if !replace && record.kind() != NeuronDataKind::Explanations => {
-                    *kept_existing += 1;
-                    continue;
+                // Other kinds are kept or replaced whole: whether one is stored is all that matters.
+                record if replace => record,
+                record => {
+                    if reader.neuron_blob(source.id, unit.layer, unit.index, kind).map_err(reading)?.is_some() {
+                        *kept_existing += 1;
+                        continue;
+                    }
+                    record
                 }
-                (record, _) => record,
             };
             let encoded = EncodedNeuron::new(&record, options)
-                .map_err(|error| format!("unit {}/{} {}: {error}", unit.layer, unit.index, record.kind().name()))?;
+                .map_err(|error| format!("unit {}/{} {}: {error}", unit.layer, unit.index, kind.name()))?;
             records.push(encoded);
         }
         encoded_units.push(EncodedUnit { layer: unit.layer, index: unit.index, records });

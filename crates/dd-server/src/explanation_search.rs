@@ -214,26 +214,9 @@ impl ExplanationIndex {
         if !source.has_neuron_kind(NeuronDataKind::Explanations) {
             return Self::from_explanations(std::iter::empty::<Result<_, StoreError>>(), preferred_model);
         }
-        // Reading and decoding are the cost (a generated explanation's blob holds its prompt and
-        // simulations too); the store's pool serves threads, and layers are added in order.
-        let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4) as u32;
-        let n_layers = source.info.n_layers as u32;
-        let batches = (0..n_layers).step_by(n_threads as usize).map(|first| first..(first + n_threads).min(n_layers));
-        let neurons = batches.flat_map(|layers| {
-            let read: Vec<Result<Vec<(NeuronIndex, Explanations)>, StoreError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    layers.map(|layer| scope.spawn(move || read_layer(store, source, layer))).collect();
-                // A reader's panic is a bug: it goes on as it would have without threads.
-                handles
-                    .into_iter()
-                    .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                    .collect()
-            });
-            read.into_iter().flat_map(|layer| match layer {
-                Ok(neurons) => neurons.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(error) => vec![Err(error)],
-            })
-        });
+        // Reading and decoding blobs are the cost (a generated explanation's holds its prompt and
+        // simulations too).
+        let neurons = crate::layer_scan::read_layers(store, source, read_layer);
         Self::from_explanations(neurons, preferred_model)
     }
 

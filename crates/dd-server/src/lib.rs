@@ -40,6 +40,7 @@ mod export;
 mod graph_page;
 mod html;
 mod json;
+mod layer_scan;
 mod live;
 mod middleware;
 mod model_context;

@@ -187,26 +187,7 @@ impl TokenSearchIndex {
         if !has_tokens && !has_graphs {
             return Self::from_neurons(strings, units_per_layer, std::iter::empty());
         }
-        // Reading and decoding are most of the cost, and the store's pool serves threads: a few
-        // layers are read at once, then added in order, so memory holds only those layers' records.
-        let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4) as u32;
-        let n_layers = source.info.n_layers as u32;
-        let batches = (0..n_layers).step_by(n_threads as usize).map(|first| first..(first + n_threads).min(n_layers));
-        let neurons = batches.flat_map(|layers| {
-            let read: Vec<Result<Vec<NeuronTokens>, StoreError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    layers.map(|layer| scope.spawn(move || read_layer(store, source, layer))).collect();
-                // A reader's panic is a bug: it goes on as it would have without threads.
-                handles
-                    .into_iter()
-                    .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                    .collect()
-            });
-            read.into_iter().flat_map(|layer| match layer {
-                Ok(neurons) => neurons.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(error) => vec![Err(error)],
-            })
-        });
+        let neurons = crate::layer_scan::read_layers(store, source, read_layer);
         Self::from_neurons(strings, units_per_layer, neurons)
     }
 

@@ -31,6 +31,21 @@ use crate::tokens::TokenMap;
 /// The origin of imported OpenAI explanations.
 pub const ORIGIN: &str = "openai";
 
+/// The model that wrote OpenAI's published explanations.
+pub const AUTHOR: &str = "gpt-4";
+
+/// One of OpenAI's explanations with only its correlation score, as the original DeepDecipher kept
+/// them (its database and its API).
+pub fn scored_explanation(text: String, ev_correlation_score: f32) -> Explanation {
+    Explanation {
+        text,
+        origin: ORIGIN.to_owned(),
+        author: Some(AUTHOR.to_owned()),
+        scores: vec![NamedScore { name: "ev_correlation_score".to_owned(), value: ev_correlation_score }],
+        ..Explanation::default()
+    }
+}
+
 /// Bins of the histogram built from the published records.
 const HISTOGRAM_BINS: usize = dd_data::HISTOGRAM_BINS;
 
@@ -498,7 +513,7 @@ fn explanations(bytes: &[u8], neuron: NeuronIndex, key: &str, tokens: &TokenMap)
             let mut explanation = Explanation {
                 text: text.trim().to_owned(),
                 origin: ORIGIN.to_owned(),
-                author: Some("gpt-4".to_owned()),
+                author: Some(AUTHOR.to_owned()),
                 ..Explanation::default()
             };
             if let Some(simulation) = scored.scored_simulation {

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use dd_data::{
-    Explanation, Explanations, GraphNode, MLP_SOURCE, ModelMetadata, NamedScore, NeuronGraph, NeuronRecord, Provenance,
-    SimilarNeuron, SimilarNeurons, SourceInfo,
+    Explanations, GraphNode, MLP_SOURCE, ModelMetadata, NeuronGraph, NeuronRecord, Provenance, SimilarNeuron,
+    SimilarNeurons, SourceInfo,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -382,13 +382,7 @@ fn examples_of(page: NeuroscopePage, layer: u32, neuron: u32, tokens: &TokenMap)
 /// of the simulation with the real activations.
 fn explanation_of(page: ExplainerPage) -> NeuronRecord {
     NeuronRecord::Explanations(Explanations {
-        explanations: vec![Explanation {
-            text: page.explanation,
-            origin: "openai".to_owned(),
-            author: Some("gpt-4".to_owned()),
-            scores: vec![NamedScore { name: "ev_correlation_score".to_owned(), value: page.score }],
-            ..Explanation::default()
-        }],
+        explanations: vec![super::openai::scored_explanation(page.explanation, page.score)],
     })
 }
 
@@ -414,7 +408,7 @@ fn graph_of(page: Neuron2GraphPage) -> Result<Vec<NeuronRecord>, String> {
     graph.validate().map_err(|error| format!("the graph is inconsistent: {error}"))?;
     let mut records = vec![NeuronRecord::Graph(graph)];
     if !page.similar.is_empty() {
-        let mut neurons: Vec<SimilarNeuron> = page
+        let neurons: Vec<SimilarNeuron> = page
             .similar
             .into_iter()
             .filter(|similar| similar.similarity.is_finite())
@@ -424,8 +418,7 @@ fn graph_of(page: Neuron2GraphPage) -> Result<Vec<NeuronRecord>, String> {
                 similarity: similar.similarity,
             })
             .collect();
-        neurons.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-        records.push(NeuronRecord::Similar(SimilarNeurons { neurons }));
+        records.push(NeuronRecord::Similar(SimilarNeurons::from_unsorted(neurons)));
     }
     Ok(records)
 }

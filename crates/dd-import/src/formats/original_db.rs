@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
 use dd_data::{
-    Explanation, Explanations, GraphNode, ModelMetadata, ModelRecord, NamedScore, NeuronExamples, NeuronGraph,
-    NeuronIndex, NeuronRecord, Provenance, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, normalise_token,
+    Explanations, GraphNode, ModelMetadata, ModelRecord, NeuronExamples, NeuronGraph, NeuronIndex, NeuronRecord,
+    Provenance, SimilarNeuron, SimilarNeurons, TokenIndex, TokenIndexEntry, normalise_token,
 };
 use dd_store::{OriginalDatabase, OriginalModel};
 
@@ -203,13 +203,7 @@ impl Importer for OriginalDbImporter {
         if let Some(bytes) = blob(selection.explainer)? {
             let page = postcard::explainer_page(&bytes).map_err(|error| format!("neuron explainer page: {error}"))?;
             records.push(NeuronRecord::Explanations(Explanations {
-                explanations: vec![Explanation {
-                    text: page.explanation,
-                    origin: "openai".to_owned(),
-                    author: Some("gpt-4".to_owned()),
-                    scores: vec![NamedScore { name: "ev_correlation_score".to_owned(), value: page.score }],
-                    ..Explanation::default()
-                }],
+                explanations: vec![super::openai::scored_explanation(page.explanation, page.score)],
             }));
         }
         if let Some(bytes) = blob(selection.graph)? {
@@ -220,13 +214,12 @@ impl Importer for OriginalDbImporter {
         }
         if let Some(bytes) = blob(selection.similar)? {
             let similar = postcard::similar_neurons(&bytes).map_err(|error| format!("similar neurons: {error}"))?;
-            let mut neurons: Vec<SimilarNeuron> = similar
+            let neurons: Vec<SimilarNeuron> = similar
                 .into_iter()
                 .map(|s| SimilarNeuron { layer: s.layer, index: s.neuron, similarity: s.similarity })
                 .collect();
             // The original stores them unsorted; ours are most similar first.
-            neurons.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-            records.push(NeuronRecord::Similar(SimilarNeurons { neurons }));
+            records.push(NeuronRecord::Similar(SimilarNeurons::from_unsorted(neurons)));
         }
         if records.is_empty() {
             return Ok(ItemOutcome::Missing);
