@@ -47,6 +47,11 @@ macro_rules! data_kinds {
             pub fn name(self) -> &'static str {
                 match self { $($name::$variant => $text,)+ }
             }
+
+            /// The kind with this name, if any.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($text => Some($name::$variant),)+ _ => None }
+            }
         }
     };
 }
@@ -112,6 +117,11 @@ mod tests {
         for kind in ModelDataKind::ALL {
             assert_eq!(ModelDataKind::from_code(kind.code()), Some(*kind));
         }
+        for kind in NeuronDataKind::ALL {
+            assert_eq!(NeuronDataKind::from_name(kind.name()), Some(*kind));
+        }
+        assert_eq!(LayerDataKind::from_name("summary"), Some(LayerDataKind::Summary));
+        assert_eq!(ModelDataKind::from_name("examples"), None);
         assert_eq!(NeuronDataKind::from_code(0), None);
         assert_eq!(NeuronDataKind::from_code(200), None);
         // The server names missing data by kind name, so names must be unique too.

@@ -110,9 +110,16 @@ enum Request {
     One(Service),
     All,
     Search(String),
-    TokenSearch { query: String, mode: MatchMode, offset: usize, limit: usize },
+    TokenSearch {
+        query: String,
+        mode: MatchMode,
+        offset: usize,
+        limit: usize,
+    },
     ExplanationSearch(MeaningQuery),
     Activations(String),
+    /// The stored records, only of these kinds (comma-separated) when given.
+    Records(Option<String>),
 }
 
 /// An `explanation-search` request, validated.
@@ -220,6 +227,7 @@ async fn respond(
                         limit: query.integer("limit").map_or(usize::MAX, |limit| limit as usize),
                     })
                 }
+                Service::Records => Request::Records(query.text("kinds").map(str::to_owned)),
                 service => Request::One(service),
             }
         }
@@ -277,12 +285,22 @@ fn build_body(
             out.raw(&model.metadata_json);
             out.raw("}");
         }
+        Request::Records(kinds) => {
+            let page = crate::records::page(store, &model.entry, source, target, kinds.as_deref())?;
+            out.raw("{\"data\":");
+            out.raw(&serde_json::to_string(&page).map_err(|error| ApiError::internal(&error))?);
+            out.raw(",\"metadata\":");
+            out.raw(&model.metadata_json);
+            out.raw("}");
+        }
         Request::All => {
             out.raw("{");
             let services = Service::with_data(&model.entry, source);
             let services = services.iter().filter(|s| {
-                !matches!(s, Service::Neuron2GraphSearch | Service::TokenSearch | Service::ExplanationSearch)
-                    && s.levels().contains(&target.level())
+                !matches!(
+                    s,
+                    Service::Neuron2GraphSearch | Service::TokenSearch | Service::ExplanationSearch | Service::Records
+                ) && s.levels().contains(&target.level())
             });
             for (i, service) in services.enumerate() {
                 if i > 0 {

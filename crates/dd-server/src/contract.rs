@@ -64,6 +64,16 @@ pub(crate) const EXPORT_KINDS: QueryParameter = QueryParameter {
     value: ParameterValue::Text { min_chars: 1, max_chars: 400, pattern: None, default: None },
 };
 
+/// `records`' `?kinds=`.
+const RECORD_KINDS: QueryParameter = QueryParameter {
+    name: "kinds",
+    required: false,
+    description: "Only records of these kinds, comma-separated kind names (`examples,stats`); names that are no kind \
+                  of the level asked for are ignored. Default: every kind.",
+    example: "examples,stats",
+    value: ParameterValue::Text { min_chars: 1, max_chars: 400, pattern: None, default: None },
+};
+
 /// `activations`' `?text=`.
 const TEXT: QueryParameter = QueryParameter {
     name: "text",
@@ -325,7 +335,7 @@ impl Route {
             missing.push("`out_of_range`: a layer or neuron past the end".to_owned());
         }
         match service {
-            None | Some(Service::Metadata) => {}
+            None | Some(Service::Metadata | Service::Records) => {}
             Some(Service::Activations) => {
                 missing.push("`no_live_model`: the server does not run this model (`serve --model`)".to_owned());
                 missing.push("`unsupported_source`: a `source` other than `mlp`".to_owned());
@@ -370,6 +380,7 @@ pub(crate) fn service_parameters(service: Option<Service>) -> &'static [QueryPar
             &[SOURCE, MEANING_QUERY, MEANING_LIMIT, MEANING_OFFSET, MIN_SCORE, ORIGIN, LAYER]
         }
         Some(Service::Activations) => &[SOURCE, TEXT],
+        Some(Service::Records) => &[SOURCE, RECORD_KINDS],
         _ => &[SOURCE],
     }
 }

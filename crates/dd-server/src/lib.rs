@@ -46,6 +46,7 @@ mod middleware;
 mod model_context;
 pub mod openapi;
 mod params;
+mod records;
 mod reload;
 mod render;
 mod search;

@@ -62,6 +62,8 @@ use crate::wire;
         wire::TokenMeanObject,
         wire::TokenSearchPage,
         wire::TextActivationsPage,
+        wire::RecordsPage,
+        wire::RecordObject,
         wire::TokenActivationObject,
         wire::TextFiringPage,
         wire::TokenFiringObject,
@@ -524,6 +526,21 @@ mod tests {
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/records: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                kinds? in query: {"maxLength":400,"minLength":1,"type":"string"}
+            GET /api/{model}/records/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                kinds? in query: {"maxLength":400,"minLength":1,"type":"string"}
+            GET /api/{model}/records/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+                kinds? in query: {"maxLength":400,"minLength":1,"type":"string"}
             GET /api/{model}/similar/{layer}/{neuron}: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}

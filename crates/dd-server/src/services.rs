@@ -52,6 +52,9 @@ pub enum Service {
     /// A text run through the model (`?text=`): the neuron's activation per token, or per token the
     /// neurons that fire most. Only when the server holds the model (`serve --model`).
     Activations,
+    /// The stored records themselves, in the store's encoding: what the Python package's `Client`
+    /// decodes with the same codec as a local file, so both give equal objects.
+    Records,
 }
 
 /// Where in the hierarchy a request points.
@@ -113,6 +116,7 @@ impl Service {
         Service::TokenSearch,
         Service::ExplanationSearch,
         Service::Activations,
+        Service::Records,
     ];
 
     /// The name used in URLs.
@@ -134,6 +138,7 @@ impl Service {
             Service::TokenSearch => "token-search",
             Service::ExplanationSearch => "explanation-search",
             Service::Activations => "activations",
+            Service::Records => "records",
         }
     }
 
@@ -186,13 +191,17 @@ impl Service {
                 "A text (`?text=`) run through the model: per token, the neuron's activation, or at model level the \
                  neurons that fire most. Only when the server runs the model (`serve --model`); otherwise 404."
             }
+            Service::Records => {
+                "The stored records of the model, a layer or a neuron in the store's own encoding (`docs/format.md`), \
+                 base64 in JSON: what the Python package's `Client` reads. `?kinds=` keeps some."
+            }
         }
     }
 
     /// The levels this service answers.
     pub fn levels(self) -> &'static [Level] {
         match self {
-            Service::Metadata | Service::Neuroscope => &[Level::Model, Level::Layer, Level::Neuron],
+            Service::Metadata | Service::Neuroscope | Service::Records => &[Level::Model, Level::Layer, Level::Neuron],
             Service::Stats => &[Level::Layer, Level::Neuron],
             Service::Neuron2GraphSearch | Service::TokenSearch | Service::ExplanationSearch => &[Level::Model],
             Service::Activations => &[Level::Model, Level::Neuron],
@@ -231,13 +240,14 @@ impl Service {
             (Service::ExplanationSearch, _) => "ExplanationSearchPage",
             (Service::Activations, Level::Model) => "TextFiringPage",
             (Service::Activations, _) => "TextActivationsPage",
+            (Service::Records, _) => "RecordsPage",
         }
     }
 
     /// The stored data kind this service needs, named for `missing_data_types`.
     pub fn required_kind(self) -> Option<&'static str> {
         match self {
-            Service::Metadata => None,
+            Service::Metadata | Service::Records => None,
             Service::Neuroscope | Service::Examples => Some(NeuronDataKind::Examples.name()),
             Service::Stats => Some(NeuronDataKind::Stats.name()),
             Service::Logits => Some(NeuronDataKind::Logits.name()),
@@ -263,7 +273,7 @@ impl Service {
     /// Whether the model's source has the data this service needs.
     pub fn available(self, model: &ModelEntry, source: &SourceEntry) -> bool {
         match self {
-            Service::Metadata => true,
+            Service::Metadata | Service::Records => true,
             Service::Neuroscope | Service::Examples => source.has_neuron_kind(NeuronDataKind::Examples),
             Service::Stats => source.has_neuron_kind(NeuronDataKind::Stats),
             Service::Logits => source.has_neuron_kind(NeuronDataKind::Logits),
@@ -371,7 +381,8 @@ impl Service {
                     | Service::Neuron2GraphSearch
                     | Service::TokenSearch
                     | Service::ExplanationSearch
-                    | Service::Activations => {
+                    | Service::Activations
+                    | Service::Records => {
                         return Ok(false);
                     }
                 };
@@ -663,7 +674,7 @@ mod tests {
         assert_eq!(services, ["activating_tokens", "connections", "input_tokens", "metadata"]);
         assert_eq!(
             all["metadata"]["data"]["available_services"],
-            serde_json::json!(["metadata", "activating_tokens", "input_tokens", "connections", "token-search"])
+            serde_json::json!(["metadata", "activating_tokens", "input_tokens", "connections", "token-search", "records"])
         );
         for service in new_services {
             let single: Value =

@@ -686,3 +686,22 @@ pub struct VersionResponse {
     /// Blob format version this build reads.
     pub format_version: u8,
 }
+
+/// `records`: a unit's stored records in the store's own encoding, for clients that decode them
+/// with the same codec (the Python package's `Client`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordsPage {
+    /// The newest blob format this server writes; each blob names its own version in its first byte.
+    pub format_version: u8,
+    /// The stored records of the unit, in kind order; kinds it has no record of are left out.
+    pub records: Vec<RecordObject>,
+}
+
+/// One stored record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordObject {
+    /// The kind's name (`examples`, `stats`; `summary` at layer level; `vocabulary` at model level).
+    pub kind: String,
+    /// The blob, base64 (standard alphabet, padded).
+    pub data: String,
+}

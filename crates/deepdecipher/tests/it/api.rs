@@ -284,6 +284,65 @@ fn layer_and_model_rankings_are_sorted_and_complete() {
 }
 
 #[test]
+fn records_serve_the_stored_blobs_that_decode_to_the_stored_records() {
+    use base64::Engine;
+    let store = store();
+    let model = store.catalog().model(MODEL).expect("model").clone();
+    let source = model.source(dd_data::MLP_SOURCE).expect("mlp").clone();
+    let decode = |value: &Value| {
+        base64::engine::general_purpose::STANDARD.decode(value.as_str().expect("base64 text")).expect("base64")
+    };
+    let body = get(shared(), &format!("/api/{MODEL}/records/1/2")).json();
+    let records = body["data"]["records"].as_array().expect("records");
+    let mut served = Vec::new();
+    for record in records {
+        let kind = NeuronDataKind::from_name(record["kind"].as_str().expect("kind")).expect("a neuron kind");
+        let blob = decode(&record["data"]);
+        assert_eq!(Some(&blob), store.neuron_blob(source.id, 1, 2, kind).expect("read").as_ref(), "{kind:?}");
+        assert_eq!(
+            dd_store::codec::decode_neuron(kind, &blob).expect("decodes"),
+            store.neuron_record(&source, 1, 2, kind).expect("read").expect("stored")
+        );
+        served.push(kind);
+    }
+    let stored: Vec<NeuronDataKind> = NeuronDataKind::ALL
+        .iter()
+        .copied()
+        .filter(|&kind| store.neuron_blob(source.id, 1, 2, kind).expect("read").is_some())
+        .collect();
+    assert_eq!(served, stored, "every stored kind, in kind order");
+    assert!(served.len() >= 5, "{served:?}");
+
+    let only = get(shared(), &format!("/api/{MODEL}/records/1/2?kinds=stats,vocabulary")).json();
+    let kinds: Vec<&str> = only["data"]["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["stats"], "a name of another level is ignored");
+
+    let model_level = get(shared(), &format!("/api/{MODEL}/records?kinds=vocabulary")).json();
+    let vocabulary = decode(&model_level["data"]["records"][0]["data"]);
+    assert!(matches!(
+        dd_store::codec::decode_model(ModelDataKind::Vocabulary, &vocabulary).expect("decodes"),
+        ModelRecord::Vocabulary(_)
+    ));
+    let layer_level = get(shared(), &format!("/api/{MODEL}/records/1")).json();
+    let layer_kinds: Vec<&str> = layer_level["data"]["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["kind"].as_str().expect("kind"))
+        .collect();
+    assert!(layer_kinds.contains(&"summary"), "{layer_kinds:?}");
+    // Raw data stays out of `/all`.
+    assert!(
+        !get(shared(), &format!("/api/{MODEL}/all/1/2")).json().as_object().expect("object").contains_key("records")
+    );
+}
+
+#[test]
 fn all_returns_every_service_of_a_neuron() {
     let body = get(shared(), &format!("/api/{MODEL}/all/1/2")).json();
     let object = body.as_object().expect("object");
