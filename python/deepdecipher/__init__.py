@@ -1,5 +1,73 @@
-"""DeepDecipher from Python: neuron databases, the server and the model runtime."""
+"""DeepDecipher from Python: neuron databases (local files and servers), the model runtime, and
+the producers (record, import, export, serve).
 
-from deepdecipher._deepdecipher import Database, DeepDecipherError, Example, Model, Neuron, open
+    import deepdecipher
+    db = deepdecipher.open("demo.db")            # or deepdecipher.Client("http://127.0.0.1:8080")
+    model = db.model()
+    neuron = model.neuron(3, 7)
+    neuron.top_examples[0].activations           # a NumPy array
+    model.layer_stats(3)                         # a pandas DataFrame
 
-__all__ = ["Database", "DeepDecipherError", "Example", "Model", "Neuron", "open"]
+    m = deepdecipher.load_model("path/to/SmolLM2-135M-Instruct.gguf")
+    m.run("The capital of France is", layers=[3])[3]   # [batch, position, neuron]
+"""
+
+from deepdecipher._deepdecipher import (
+    Client,
+    Connection,
+    Database,
+    DeepDecipherError,
+    Example,
+    Explanation,
+    Graph,
+    GraphNode,
+    LoadedModel,
+    Model,
+    Neuron,
+    RunResult,
+    SearchHit,
+    SearchResults,
+    Server,
+    SimilarNeuron,
+    Stats,
+    TokenLists,
+    TokenMean,
+    TokenValue,
+    __version__,
+    export,
+    import_dataset,
+    load_model,
+    open,
+    record,
+    serve,
+)
+
+__all__ = [
+    "Client",
+    "Connection",
+    "Database",
+    "DeepDecipherError",
+    "Example",
+    "Explanation",
+    "Graph",
+    "GraphNode",
+    "LoadedModel",
+    "Model",
+    "Neuron",
+    "RunResult",
+    "SearchHit",
+    "SearchResults",
+    "Server",
+    "SimilarNeuron",
+    "Stats",
+    "TokenLists",
+    "TokenMean",
+    "TokenValue",
+    "__version__",
+    "export",
+    "import_dataset",
+    "load_model",
+    "open",
+    "record",
+    "serve",
+]

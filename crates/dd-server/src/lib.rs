@@ -72,6 +72,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 
 pub use error::ApiError;
+pub use web::notebook;
 
 /// Entry points for the criterion benchmarks; not a stable API.
 #[doc(hidden)]
@@ -226,7 +227,7 @@ pub use explanation_search::QueryEncoder;
 pub use live::{LiveLimits, LiveModel, LiveModelError};
 pub use reload::{ReloadHandle, ReloadableApp};
 pub use services::{Level, Service};
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ServerConfig, stored_metadata_object};
 
 /// The whole application as a `tower` service: routes, middleware and trailing-slash normalisation.
 pub fn app(state: Arc<AppState>) -> tower_http::normalize_path::NormalizePath<Router> {

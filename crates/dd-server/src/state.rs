@@ -296,6 +296,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// The metadata object of a model as `GET /api` lists it on a server that serves only stored data
+/// (no `serve --model` or `--embedder`): for readers of a database outside a server.
+pub fn stored_metadata_object(entry: &ModelEntry) -> wire::MetadataObject {
+    metadata_object(entry, Abilities { runs_texts: false, embeds_queries: false })
+}
+
 /// The metadata object of a model, with what the server can do for it.
 fn metadata_object(entry: &ModelEntry, abilities: Abilities) -> wire::MetadataObject {
     let metadata = &entry.metadata;

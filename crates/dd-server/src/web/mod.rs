@@ -19,6 +19,7 @@
 mod assets;
 mod graph_svg;
 mod layout;
+pub mod notebook;
 mod pages;
 mod plot;
 mod tokens;

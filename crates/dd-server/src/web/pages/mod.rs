@@ -18,7 +18,7 @@ use crate::live::LiveResult;
 use crate::model_context::ModelContext;
 
 pub(crate) use home::page as home;
-pub(crate) use parts::page_number;
+pub(crate) use parts::{page_number, score_badge};
 pub(crate) use search::jump_target;
 
 /// The page for `view` (never [`View::Random`], which redirects).

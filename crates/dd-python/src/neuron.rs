@@ -1,0 +1,162 @@
+//! A neuron in Python: its stored records, each kind as typed objects, and its HTML in notebooks.
+
+use std::sync::Arc;
+
+use dd_data::NeuronRecord;
+use dd_server::notebook::{NeuronView, NotebookTokens, neuron_html};
+use pyo3::prelude::*;
+
+use crate::data::{Connection, Example, Explanation, Graph, SimilarNeuron, Stats, TokenLists, TokenMean};
+
+/// One neuron (or unit of another source) with every record the database has for it.
+#[pyclass(frozen, module = "deepdecipher")]
+pub(crate) struct Neuron {
+    /// The model's name.
+    #[pyo3(get)]
+    model: String,
+    /// The hook point (`mlp` for MLP neurons).
+    #[pyo3(get)]
+    source: String,
+    /// Layer.
+    #[pyo3(get)]
+    layer: u32,
+    /// Index within the layer.
+    #[pyo3(get)]
+    index: u32,
+    records: Vec<NeuronRecord>,
+    strings: Arc<NotebookTokens>,
+}
+
+impl Neuron {
+    /// The neuron `layer`/`index` of `model`'s `source` with `records`.
+    pub(crate) fn new(
+        model: &str,
+        source: &str,
+        (layer, index): (u32, u32),
+        records: Vec<NeuronRecord>,
+        strings: Arc<NotebookTokens>,
+    ) -> Self {
+        Neuron { model: model.to_owned(), source: source.to_owned(), layer, index, records, strings }
+    }
+
+    fn find<T>(&self, pick: impl Fn(&NeuronRecord) -> Option<&T>) -> Option<&T> {
+        self.records.iter().find_map(pick)
+    }
+}
+
+#[pymethods]
+impl Neuron {
+    /// `(layer, index)`.
+    #[getter]
+    fn address(&self) -> (u32, u32) {
+        (self.layer, self.index)
+    }
+
+    /// The names of the kinds of data stored for it (`examples`, `stats`, …).
+    #[getter]
+    fn kinds(&self) -> Vec<&'static str> {
+        self.records.iter().map(|record| record.kind().name()).collect()
+    }
+
+    /// Every example context, group by group (top, bottom, quantile bands, random).
+    #[getter]
+    fn examples(&self) -> Vec<Example> {
+        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None }) else {
+            return Vec::new();
+        };
+        examples
+            .groups
+            .iter()
+            .flat_map(|group| group.examples.iter().map(|example| Example::new(group.kind, example, &self.strings)))
+            .collect()
+    }
+
+    /// The top-activating examples, strongest first.
+    #[getter]
+    fn top_examples(&self) -> Vec<Example> {
+        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None }) else {
+            return Vec::new();
+        };
+        examples.top().map_or_else(Vec::new, |group| {
+            group.examples.iter().map(|example| Example::new(group.kind, example, &self.strings)).collect()
+        })
+    }
+
+    /// Activation statistics and histogram, or `None`.
+    #[getter]
+    fn stats(&self) -> Option<Stats> {
+        self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None }).map(|s| Stats::new(s.clone()))
+    }
+
+    /// Direct logit attribution: the output tokens it promotes (`top`) and suppresses (`bottom`).
+    #[getter]
+    fn logits(&self) -> Option<TokenLists> {
+        self.find(|r| if let NeuronRecord::Logits(l) = r { Some(l) } else { None })
+            .map(|l| TokenLists::new(&l.top, &l.bottom, &self.strings))
+    }
+
+    /// Input tokens that raise (`top`) and lower (`bottom`) it most through the direct path.
+    #[getter]
+    fn input_tokens(&self) -> Option<TokenLists> {
+        self.find(|r| if let NeuronRecord::InputTokens(i) = r { Some(i) } else { None })
+            .map(|i| TokenLists::new(&i.top, &i.bottom, &self.strings))
+    }
+
+    /// Tokens with its highest mean activation over the recorded dataset.
+    #[getter]
+    fn activating_tokens(&self) -> Vec<TokenMean> {
+        self.find(|r| if let NeuronRecord::ActivatingTokens(a) = r { Some(a) } else { None })
+            .map_or_else(Vec::new, |a| a.tokens.iter().map(|t| TokenMean::new(t, &self.strings)).collect())
+    }
+
+    /// Earlier-layer neurons driving it most (`inputs`), later-layer neurons it drives most
+    /// (`outputs`), by weights.
+    #[getter]
+    fn connections(&self) -> Option<(Vec<Connection>, Vec<Connection>)> {
+        self.find(|r| if let NeuronRecord::Connections(c) = r { Some(c) } else { None })
+            .map(|c| (Connection::list(&c.inputs), Connection::list(&c.outputs)))
+    }
+
+    /// Its explanations, best first.
+    #[getter]
+    fn explanations(&self) -> Vec<Explanation> {
+        self.find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None })
+            .map_or_else(Vec::new, |e| e.explanations.iter().cloned().map(Explanation::new).collect())
+    }
+
+    /// Its Neuron2Graph graph, or `None`.
+    #[getter]
+    fn graph(&self) -> Option<Graph> {
+        self.find(|r| if let NeuronRecord::Graph(g) = r { Some(g) } else { None }).map(|g| Graph::new(g.clone()))
+    }
+
+    /// The neurons most similar to it.
+    #[getter]
+    fn similar(&self) -> Vec<SimilarNeuron> {
+        self.find(|r| if let NeuronRecord::Similar(s) = r { Some(s) } else { None }).map_or_else(Vec::new, SimilarNeuron::list)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<Neuron>().is_ok_and(|other| {
+            let other = other.get();
+            (&self.model, &self.source, self.layer, self.index, &self.records)
+                == (&other.model, &other.source, other.layer, other.index, &other.records)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Neuron({:?}, layer={}, index={}, kinds={:?})", self.model, self.layer, self.index, self.kinds())
+    }
+
+    fn _repr_html_(&self) -> String {
+        let view = NeuronView {
+            model: &self.model,
+            layer: self.layer,
+            neuron: self.index,
+            examples: self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None }),
+            stats: self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None }),
+            explanations: self.find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None }),
+        };
+        neuron_html(&view, &self.strings)
+    }
+}
