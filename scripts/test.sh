@@ -9,11 +9,15 @@
 #   3. pyarrow, pandas and DuckDB in a venv beside the assets, for the test that reads exports with them
 #      (DD_PYARROW_PYTHON names its python).
 #   4. `cargo test --workspace`.
-#   5. The API contract (scripts/api-contract.sh): schemathesis against the served OpenAPI document.
+#   5. The Python package: `pip install ./python` into a venv beside the assets (maturin, pytest, NumPy,
+#      pandas, tqdm, nbclient and ipykernel, pinned), then its tests (python/tests), which execute the
+#      quickstart notebook. Built with the dev profile, whose model crates are optimised (Cargo.toml), so
+#      it reuses the test build.
+#   6. The API contract (scripts/api-contract.sh): schemathesis against the served OpenAPI document.
 #
 # `.ci/run` calls exactly this script after its format, lint and dependency checks. Arguments are
 # passed to `cargo test` (e.g. `scripts/test.sh -p dd-store`); with arguments, the API contract
-# run is skipped unless DD_API_CONTRACT=1.
+# and Python runs are skipped unless DD_API_CONTRACT=1 and DD_PYTHON_TESTS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +65,25 @@ if [ $# -eq 0 ]; then
   cargo test --locked --workspace
 else
   cargo test --locked "$@"
+fi
+
+if [ $# -eq 0 ] || [ "${DD_PYTHON_TESTS:-0}" = 1 ]; then
+  echo "== Python package (pip install ./python, then pytest python/tests)"
+  PYTHON_PACKAGES="maturin==1.9.6 pytest==9.2.0 numpy==2.4.6 pandas==3.1.1 tqdm==4.70.1 nbclient==0.11.0 nbformat==5.11.1 ipykernel==7.4.0"
+  PYTHON_VENV="${DD_TEST_ASSETS:-/var/tmp/deepdecipher-assets}/python-$(echo "$PYTHON_PACKAGES" | sha256sum | cut -c1-12)"
+  if [ ! -f "$PYTHON_VENV/installed" ]; then
+    echo "installing $PYTHON_PACKAGES with pip into $PYTHON_VENV"
+    rm -rf "$PYTHON_VENV"
+    python3 -m venv "$PYTHON_VENV"
+    # shellcheck disable=SC2086
+    "$PYTHON_VENV/bin/pip" install --quiet $PYTHON_PACKAGES
+    touch "$PYTHON_VENV/installed"
+  fi
+  cargo build --locked --quiet --bin deepdecipher
+  # maturin from the venv builds the extension in the shared target directory.
+  PATH="$PYTHON_VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" \
+    "$PYTHON_VENV/bin/pip" install --quiet --no-build-isolation --no-deps --force-reinstall ./python
+  DD_BINARY="${CARGO_TARGET_DIR:-$PWD/target}/debug/deepdecipher" "$PYTHON_VENV/bin/pytest" -q python/tests
 fi
 
 if [ $# -eq 0 ] || [ "${DD_API_CONTRACT:-0}" = 1 ]; then

@@ -2,6 +2,7 @@
 back, all through the same libraries as the CLI."""
 
 import _thread
+import shutil
 import threading
 
 import pytest
@@ -51,3 +52,22 @@ def test_export_and_import_back(synth_db, tmp_path, format):
         deepdecipher.import_dataset("nope", str(exported), copy)
     with pytest.raises(deepdecipher.DeepDecipherError):
         deepdecipher.export(synth_db, "nope", tmp_path / "x.parquet")
+
+
+def test_neuron2graph_and_explain_from_python(smollm2_db, smollm2_model, tmp_path):
+    database = tmp_path / "explained.db"
+    shutil.copy(smollm2_db, database)
+    graphs = deepdecipher.neuron2graph(database, smollm2_model, layers=[15], neurons=[100], progress=False)
+    assert graphs["built"] + graphs["skipped"] == 1 and graphs["chosen"] == 1, graphs
+    explained = deepdecipher.explain(database, smollm2_model, layers=[15], neurons=[100], progress=False)
+    assert explained["chosen"] == 1 and explained["explained"] + explained["failed"] == 1, explained
+    neuron = deepdecipher.open(database).model().neuron(15, 100)
+    if graphs["built"]:
+        assert neuron.graph is not None and len(neuron.graph.nodes) > 0
+    if explained["explained"]:
+        generated = [e for e in neuron.explanations if e.origin == "generated"]
+        assert len(generated) == 1 and generated[0].prompt_version and generated[0].simulator
+        assert "ev_correlation_score" in generated[0].scores
+    # Run again: both are resumable, so nothing is redone.
+    again = deepdecipher.neuron2graph(database, smollm2_model, layers=[15], neurons=[100], progress=False)
+    assert again["built"] == 0

@@ -7,7 +7,8 @@
 //!     RAYON_NUM_THREADS=2 cargo bench -p dd-model --bench forward [-- SHAPES] [--batches N]
 //!
 //! SHAPES is a comma list of gpt2-small, pythia-70m, solu-1l, smollm2 (default: all);
-//! `--forward-only` skips the GEMM replay, for profiling.
+//! `--forward-only` skips the GEMM replay, for profiling; `--model PATH` times that model's own
+//! weights instead of the shapes (what the Python package's benchmark compares `run` with).
 
 use std::time::{Duration, Instant};
 
@@ -115,10 +116,15 @@ fn main() {
     let mut selected: Option<Vec<String>> = None;
     // For profiling: no GEMM replay, so a profile shows only the forward pass.
     let mut forward_only = false;
+    let mut model_path: Option<String> = None;
     let mut index = 0;
     while index < arguments.len() {
         match arguments[index].as_str() {
             "--forward-only" => forward_only = true,
+            "--model" => {
+                model_path = arguments.get(index + 1).cloned();
+                index += 1;
+            }
             "--batches" => {
                 batches = arguments.get(index + 1).and_then(|value| value.parse().ok()).unwrap_or(batches);
                 index += 1;
@@ -138,11 +144,20 @@ fn main() {
         "| shape | tokens/s (mean) | ms/batch mean | ms/batch median | GEMM-only ms (median) | non-GEMM share (medians) |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, config) in shapes() {
-        if selected.as_ref().is_some_and(|names| !names.iter().any(|selected| selected == name)) {
-            continue;
-        }
-        let model = Transformer::random(config.clone(), &device).expect("random model");
+    let loaded = model_path.map(|path| {
+        let model = dd_model::load_transformer(std::path::Path::new(&path), &device).expect("the --model loads");
+        (path, model)
+    });
+    let runs: Vec<(String, Transformer)> = match loaded {
+        Some((path, model)) => vec![(path, model)],
+        None => shapes()
+            .into_iter()
+            .filter(|(name, _)| selected.as_ref().is_none_or(|names| names.iter().any(|selected| selected == name)))
+            .map(|(name, config)| (name.to_owned(), Transformer::random(config, &device).expect("random model")))
+            .collect(),
+    };
+    for (name, model) in runs {
+        let config = model.config().clone();
         let ids: Vec<u32> = (0..BATCH * POSITIONS).map(|index| (index * 7919 % config.d_vocab) as u32).collect();
         let input = Tensor::from_vec(ids, (BATCH, POSITIONS), &device).expect("ids").to_dtype(DType::U32).expect("u32");
         let request = RunRequest::all_layers(&config);

@@ -146,32 +146,30 @@ impl Backend {
             .collect()
     }
 
-    /// The stored records of one neuron of `source`, in kind order.
-    pub(crate) fn neuron_records(
+    /// The stored blobs of one neuron of `source`, in kind order; [`decode_neuron`] decodes them.
+    pub(crate) fn neuron_blobs(
         &self,
         model: &str,
         source: &str,
         layer: u32,
         index: u32,
-    ) -> Result<Vec<NeuronRecord>, BackendError> {
-        let what = |kind: NeuronDataKind| format!("{model} {source} {layer}/{index} {}", kind.name());
+    ) -> Result<Vec<(NeuronDataKind, Vec<u8>)>, BackendError> {
         match self {
             Backend::Local { store, .. } => {
                 let entry = local_source(store, model, source)?;
-                let mut records = Vec::new();
+                let mut blobs = Vec::new();
                 for &kind in NeuronDataKind::ALL {
                     if let Some(blob) = store.neuron_blob(entry.id, layer, index, kind)? {
-                        records.push(decode(|| what(kind), codec::decode_neuron(kind, &blob))?);
+                        blobs.push((kind, blob));
                     }
                 }
-                Ok(records)
+                Ok(blobs)
             }
-            Backend::Http { .. } => self
+            Backend::Http { .. } => Ok(self
                 .served_records(&format!("/api/{model}/records/{layer}/{index}?source={source}"))?
                 .into_iter()
                 .filter_map(|(name, blob)| NeuronDataKind::from_name(&name).map(|kind| (kind, blob)))
-                .map(|(kind, blob)| decode(|| what(kind), codec::decode_neuron(kind, &blob)))
-                .collect(),
+                .collect()),
         }
     }
 
@@ -228,14 +226,16 @@ impl Backend {
             }
             Backend::Http { base, agent } => {
                 let url = format!("{base}{path_and_query}");
-                let transport = |error: ureq::Error| BackendError::Transport { url: url.clone(), message: error.to_string() };
+                let transport =
+                    |error: ureq::Error| BackendError::Transport { url: url.clone(), message: error.to_string() };
                 let mut response = agent.get(&url).call().map_err(transport)?;
                 let status = response.status().as_u16();
                 let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(transport)?;
                 (status, body)
             }
         };
-        let value: Value = serde_json::from_slice(&body).map_err(|error| self.malformed(path_and_query, &error.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|error| self.malformed(path_and_query, &error.to_string()))?;
         if status != 200 {
             let message = value["error"]["message"].as_str().unwrap_or("no message").to_owned();
             return Err(BackendError::Server { url: self.url(path_and_query), status, message });
@@ -283,9 +283,10 @@ impl InProcessApi {
             })?;
             state = state.with_query_encoder(Arc::new(encoder));
         }
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|error| {
-            BackendError::Transport { url: "in-process API".into(), message: error.to_string() }
-        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| BackendError::Transport { url: "in-process API".into(), message: error.to_string() })?;
         Ok(Self { router: dd_server::app(Arc::new(state)), runtime })
     }
 
@@ -297,7 +298,8 @@ impl InProcessApi {
         self.runtime.block_on(async {
             let response = self.router.clone().oneshot(request).await.map_err(|error| failed(error.to_string()))?;
             let status = response.status().as_u16();
-            let body = axum::body::to_bytes(response.into_body(), 1 << 30).await.map_err(|error| failed(error.to_string()))?;
+            let body =
+                axum::body::to_bytes(response.into_body(), 1 << 30).await.map_err(|error| failed(error.to_string()))?;
             Ok((status, body.to_vec()))
         })
     }
@@ -311,12 +313,25 @@ fn local_model<'a>(store: &'a SqliteStore, model: &str) -> Result<&'a dd_store::
     })
 }
 
-fn local_source<'a>(store: &'a SqliteStore, model: &str, source: &str) -> Result<&'a dd_store::SourceEntry, BackendError> {
+fn local_source<'a>(
+    store: &'a SqliteStore,
+    model: &str,
+    source: &str,
+) -> Result<&'a dd_store::SourceEntry, BackendError> {
     local_model(store, model)?.source(source).ok_or_else(|| BackendError::Server {
         url: store.path().display().to_string(),
         status: 404,
         message: format!("model {model:?} has no source {source:?}"),
     })
+}
+
+/// A neuron's stored blob as its record; `what` names it in an error.
+pub(crate) fn decode_neuron(
+    what: impl FnOnce() -> String,
+    kind: NeuronDataKind,
+    blob: &[u8],
+) -> Result<NeuronRecord, BackendError> {
+    decode(what, codec::decode_neuron(kind, blob))
 }
 
 fn decode<T>(what: impl FnOnce() -> String, result: Result<T, codec::CodecError>) -> Result<T, BackendError> {

@@ -22,9 +22,6 @@ pub(crate) struct Example {
     /// Index of the context in the recorded dataset.
     #[pyo3(get)]
     dataset_index: u64,
-    /// The tokens as the website shows them.
-    #[pyo3(get)]
-    tokens: Vec<String>,
     /// Position of the token that put the example in its group.
     #[pyo3(get)]
     max_token_index: u32,
@@ -46,7 +43,6 @@ impl Example {
             group: group.to_owned(),
             band,
             dataset_index: example.dataset_index,
-            tokens: example.tokens.iter().map(|&id| strings.display(id)).collect(),
             max_token_index: example.max_token_index,
             token_ids: example.tokens.clone(),
             activations: example.activations.clone(),
@@ -79,10 +75,16 @@ impl Example {
         self.activations.get(self.max_token_index as usize).copied().unwrap_or(f32::NAN)
     }
 
+    /// The tokens as the website shows them.
+    #[getter]
+    fn tokens(&self) -> Vec<String> {
+        self.token_ids.iter().map(|&id| self.strings.display(id)).collect()
+    }
+
     /// The text, tokens joined.
     #[getter]
     fn text(&self) -> String {
-        self.tokens.concat()
+        self.tokens().concat()
     }
 
     fn __len__(&self) -> usize {
@@ -188,7 +190,10 @@ impl Stats {
 
     fn __repr__(&self) -> String {
         let s = &self.stats;
-        format!("Stats(count={}, max={:.4}, min={:.4}, mean={:.4}, density={:.4})", s.count, s.max, s.min, s.mean, s.density)
+        format!(
+            "Stats(count={}, max={:.4}, min={:.4}, mean={:.4}, density={:.4})",
+            s.count, s.max, s.min, s.mean, s.density
+        )
     }
 }
 
@@ -230,7 +235,9 @@ impl TokenLists {
 }
 
 fn token_values(list: &[(String, u32, f32)]) -> Vec<TokenValue> {
-    list.iter().map(|(token, token_id, value)| TokenValue { token: token.clone(), token_id: *token_id, value: *value }).collect()
+    list.iter()
+        .map(|(token, token_id, value)| TokenValue { token: token.clone(), token_id: *token_id, value: *value })
+        .collect()
 }
 
 #[pymethods]
@@ -246,7 +253,9 @@ impl TokenLists {
         token_values(&self.bottom)
     }
     fn __repr__(&self) -> String {
-        let names = |list: &[(String, u32, f32)]| list.iter().take(5).map(|(t, ..)| format!("{t:?}")).collect::<Vec<_>>().join(", ");
+        let names = |list: &[(String, u32, f32)]| {
+            list.iter().take(5).map(|(t, ..)| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+        };
         format!("TokenLists(top=[{}…], bottom=[{}…])", names(&self.top), names(&self.bottom))
     }
 }
@@ -294,7 +303,10 @@ pub(crate) struct Connection {
 impl Connection {
     /// The Python objects of stored connections.
     pub(crate) fn list(connections: &[dd_data::Connection]) -> Vec<Connection> {
-        connections.iter().map(|c| Connection { layer: c.neuron.layer, neuron: c.neuron.index, weight: c.weight }).collect()
+        connections
+            .iter()
+            .map(|c| Connection { layer: c.neuron.layer, neuron: c.neuron.index, weight: c.weight })
+            .collect()
     }
 }
 
@@ -320,7 +332,11 @@ pub(crate) struct SimilarNeuron {
 impl SimilarNeuron {
     /// The Python objects of stored similar neurons.
     pub(crate) fn list(similar: &dd_data::SimilarNeurons) -> Vec<SimilarNeuron> {
-        similar.neurons.iter().map(|n| SimilarNeuron { layer: n.layer, neuron: n.index, similarity: n.similarity }).collect()
+        similar
+            .neurons
+            .iter()
+            .map(|n| SimilarNeuron { layer: n.layer, neuron: n.index, similarity: n.similarity })
+            .collect()
     }
 }
 
@@ -413,7 +429,10 @@ impl Explanation {
     }
     fn __repr__(&self) -> String {
         match self.score() {
-            Some(score) => format!("Explanation({:?}, score={score:.3}, origin={:?})", self.explanation.text, self.explanation.origin),
+            Some(score) => format!(
+                "Explanation({:?}, score={score:.3}, origin={:?})",
+                self.explanation.text, self.explanation.origin
+            ),
             None => format!("Explanation({:?}, origin={:?})", self.explanation.text, self.explanation.origin),
         }
     }

@@ -51,7 +51,12 @@ impl Database {
             })?,
             None if models.len() == 1 => models[0].clone(),
             None => {
-                return Err(py_message(format!("{} has {} models ({}): name one", self.backend.describe(), models.len(), names())));
+                return Err(py_message(format!(
+                    "{} has {} models ({}): name one",
+                    self.backend.describe(),
+                    models.len(),
+                    names()
+                )));
             }
         };
         Ok(Model::new(&self.backend, listing))
@@ -124,17 +129,20 @@ impl Model {
         Ok(())
     }
 
-    fn layer_record(&self, py: Python<'_>, layer: u32, kind: LayerDataKind, source: &str) -> PyResult<Option<LayerRecord>> {
+    fn layer_record(
+        &self,
+        py: Python<'_>,
+        layer: u32,
+        kind: LayerDataKind,
+        source: &str,
+    ) -> PyResult<Option<LayerRecord>> {
         self.check_layer(layer)?;
         py.detach(|| self.backend.layer_record(&self.listing.name, source, layer, kind)).map_err(|e| py_error(&e))
     }
 
     fn search_page(&self, py: Python<'_>, service: &str, query: &[(&str, String)]) -> PyResult<serde_json::Value> {
-        let encoded: String = query
-            .iter()
-            .map(|(key, value)| format!("{key}={}", percent_encode(value)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let encoded: String =
+            query.iter().map(|(key, value)| format!("{key}={}", percent_encode(value))).collect::<Vec<_>>().join("&");
         let path = format!("/api/{}/{service}?{encoded}", self.listing.name);
         let mut page = py.detach(|| self.backend.get_json(&path)).map_err(|e| py_error(&e))?;
         Ok(page["data"].take())
@@ -191,10 +199,10 @@ impl Model {
             )));
         }
         let strings = self.strings()?;
-        let records = py
-            .detach(|| self.backend.neuron_records(&self.listing.name, source, layer, index))
+        let blobs = py
+            .detach(|| self.backend.neuron_blobs(&self.listing.name, source, layer, index))
             .map_err(|e| py_error(&e))?;
-        Ok(Neuron::new(&self.listing.name, source, (layer, index), records, strings))
+        Ok(Neuron::new(&self.listing.name, source, (layer, index), blobs, strings))
     }
 
     /// A layer's per-neuron summary (max and min activation, density, kurtosis) as a pandas DataFrame
@@ -225,7 +233,9 @@ impl Model {
 
     /// The model's most interesting neurons, as a DataFrame (`layer`, `neuron`, `score`).
     fn ranking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let record = py.detach(|| self.backend.model_record(&self.listing.name, ModelDataKind::Ranking)).map_err(|e| py_error(&e))?;
+        let record = py
+            .detach(|| self.backend.model_record(&self.listing.name, ModelDataKind::Ranking))
+            .map_err(|e| py_error(&e))?;
         let Some(ModelRecord::Ranking(ranking)) = record else {
             return Err(py_message(format!("{} has no model ranking", self.listing.name)));
         };
@@ -272,7 +282,13 @@ impl Model {
     /// Explanations closest in meaning to `text` (needs explanations with embeddings, and an
     /// encoder: `open(path, embedder=DIR)` or a server started with `--embedder`).
     #[pyo3(signature = (text, limit=20, min_score=None))]
-    fn search_explanations(&self, py: Python<'_>, text: &str, limit: u32, min_score: Option<f64>) -> PyResult<SearchResults> {
+    fn search_explanations(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        limit: u32,
+        min_score: Option<f64>,
+    ) -> PyResult<SearchResults> {
         let mut parameters = vec![("q", text.to_owned()), ("limit", limit.to_string())];
         if let Some(min_score) = min_score {
             parameters.push(("min_score", min_score.to_string()));
@@ -282,7 +298,13 @@ impl Model {
             .as_array()
             .map(|hits| {
                 hits.iter()
-                    .map(|hit| SearchHit::new(hit, hit["similarity"].as_f64(), hit["text"].as_str().unwrap_or_default().to_owned()))
+                    .map(|hit| {
+                        SearchHit::new(
+                            hit,
+                            hit["similarity"].as_f64(),
+                            hit["text"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -292,12 +314,16 @@ impl Model {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<Model>().is_ok_and(|other| {
             let other = &other.get().listing;
-            (&self.listing.name, self.listing.n_layers, self.listing.layer_size) == (&other.name, other.n_layers, other.layer_size)
+            (&self.listing.name, self.listing.n_layers, self.listing.layer_size)
+                == (&other.name, other.n_layers, other.layer_size)
         })
     }
 
     fn __repr__(&self) -> String {
-        format!("Model({:?}, {} layers × {} neurons)", self.listing.name, self.listing.n_layers, self.listing.layer_size)
+        format!(
+            "Model({:?}, {} layers × {} neurons)",
+            self.listing.name, self.listing.n_layers, self.listing.layer_size
+        )
     }
 }
 
@@ -370,6 +396,10 @@ impl SearchResults {
         self.hits.len()
     }
 
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyIterator>> {
+        pyo3::types::PyList::new(py, self.hits.clone())?.try_iter()
+    }
+
     fn __getitem__(&self, index: isize) -> PyResult<SearchHit> {
         let len = self.hits.len() as isize;
         let position = if index < 0 { index + len } else { index };
@@ -388,7 +418,12 @@ impl SearchResults {
         let rows: Vec<SearchRow> = self
             .hits
             .iter()
-            .map(|h| SearchRow { layer: h.layer, neuron: h.neuron, score: h.score.unwrap_or(f64::NAN) as f32, text: h.text.clone() })
+            .map(|h| SearchRow {
+                layer: h.layer,
+                neuron: h.neuron,
+                score: h.score.unwrap_or(f64::NAN) as f32,
+                text: h.text.clone(),
+            })
             .collect();
         search_html(&self.title, &rows)
     }
@@ -404,9 +439,7 @@ fn ranking_frame<'py>(py: Python<'py>, ranking: &NeuronRanking) -> PyResult<Boun
 
 /// `pandas.DataFrame(columns)`, indexed by `index` when given; a clear error without pandas.
 fn data_frame<'py>(py: Python<'py>, columns: &Bound<'py, PyDict>, index: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
-    let pandas = py
-        .import("pandas")
-        .map_err(|_| py_message("tables need pandas: pip install pandas"))?;
+    let pandas = py.import("pandas").map_err(|_| py_message("tables need pandas: pip install pandas"))?;
     let frame = pandas.getattr("DataFrame")?.call1((columns,))?;
     match index {
         Some(index) => frame.call_method1("set_index", (index,)),

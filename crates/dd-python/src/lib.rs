@@ -4,8 +4,8 @@
 //!
 //! Layers, each using only those above it: `error`; `backend` (a local file or a server, the same
 //! records either way); `data` (a record's typed objects); `neuron`; `database` (databases,
-//! models, tables, searches); `runtime` (running models); `produce` (record, import, export,
-//! serve).
+//! models, tables, searches); `runtime` (running models); `progress` (long jobs with progress and
+//! interrupts); `produce` (record, Neuron2Graph, explain, import, export); `serve`.
 
 mod backend;
 mod data;
@@ -13,9 +13,16 @@ mod database;
 mod error;
 mod neuron;
 mod produce;
+mod progress;
 mod runtime;
+mod serve;
 
 use pyo3::prelude::*;
+
+/// The runtime allocates a fresh tensor per operation; mimalloc keeps the freed pages where glibc
+/// would return and fault them back in every batch (see `dd-alloc`), as in the `deepdecipher` binary.
+#[global_allocator]
+static ALLOCATOR: dd_alloc::Allocator = dd_alloc::Allocator;
 
 /// Opens the DeepDecipher database at `path` for reading; `embedder` names an all-MiniLM-L6-v2
 /// folder for `Model.search_explanations`.
@@ -32,6 +39,7 @@ fn open(path: std::path::PathBuf, embedder: Option<std::path::PathBuf>) -> PyRes
 #[pymodule]
 fn _deepdecipher(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
+    dd_alloc::keep_freed_pages();
     module.add("DeepDecipherError", py.get_type::<error::DeepDecipherError>())?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<database::Database>()?;
@@ -52,12 +60,14 @@ fn _deepdecipher(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<data::GraphNode>()?;
     module.add_class::<runtime::LoadedModel>()?;
     module.add_class::<runtime::RunResult>()?;
-    module.add_class::<produce::Server>()?;
+    module.add_class::<serve::Server>()?;
     module.add_function(wrap_pyfunction!(open, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::load_model, module)?)?;
     module.add_function(wrap_pyfunction!(produce::record, module)?)?;
     module.add_function(wrap_pyfunction!(produce::export, module)?)?;
     module.add_function(wrap_pyfunction!(produce::import_dataset, module)?)?;
-    module.add_function(wrap_pyfunction!(produce::serve, module)?)?;
+    module.add_function(wrap_pyfunction!(produce::neuron2graph, module)?)?;
+    module.add_function(wrap_pyfunction!(produce::explain, module)?)?;
+    module.add_function(wrap_pyfunction!(serve::serve, module)?)?;
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! A neuron in Python: its stored records, each kind as typed objects, and its HTML in notebooks.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use dd_data::NeuronRecord;
+use dd_data::{NeuronDataKind, NeuronRecord};
 use dd_server::notebook::{NeuronView, NotebookTokens, neuron_html};
 use pyo3::prelude::*;
 
+use crate::backend::decode_neuron;
 use crate::data::{Connection, Example, Explanation, Graph, SimilarNeuron, Stats, TokenLists, TokenMean};
+use crate::error::py_error;
 
 /// One neuron (or unit of another source) with every record the database has for it.
 #[pyclass(frozen, module = "deepdecipher")]
@@ -23,24 +25,44 @@ pub(crate) struct Neuron {
     /// Index within the layer.
     #[pyo3(get)]
     index: u32,
-    records: Vec<NeuronRecord>,
+    /// The stored blobs, decoded on first use: reading a neuron costs its reads alone.
+    blobs: Vec<(NeuronDataKind, Vec<u8>)>,
+    records: OnceLock<Vec<NeuronRecord>>,
     strings: Arc<NotebookTokens>,
 }
 
 impl Neuron {
-    /// The neuron `layer`/`index` of `model`'s `source` with `records`.
+    /// The neuron `layer`/`index` of `model`'s `source` with its stored `blobs`.
     pub(crate) fn new(
         model: &str,
         source: &str,
         (layer, index): (u32, u32),
-        records: Vec<NeuronRecord>,
+        blobs: Vec<(NeuronDataKind, Vec<u8>)>,
         strings: Arc<NotebookTokens>,
     ) -> Self {
-        Neuron { model: model.to_owned(), source: source.to_owned(), layer, index, records, strings }
+        let model = model.to_owned();
+        Neuron { model, source: source.to_owned(), layer, index, blobs, records: OnceLock::new(), strings }
     }
 
-    fn find<T>(&self, pick: impl Fn(&NeuronRecord) -> Option<&T>) -> Option<&T> {
-        self.records.iter().find_map(pick)
+    /// Every record, decoded once.
+    fn records(&self) -> PyResult<&[NeuronRecord]> {
+        if let Some(records) = self.records.get() {
+            return Ok(records);
+        }
+        let what = |kind: NeuronDataKind| {
+            move || format!("{} {} {}/{} {}", self.model, self.source, self.layer, self.index, kind.name())
+        };
+        let records = self
+            .blobs
+            .iter()
+            .map(|(kind, blob)| decode_neuron(what(*kind), *kind, blob))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| py_error(&e))?;
+        Ok(self.records.get_or_init(|| records))
+    }
+
+    fn find<T>(&self, pick: impl Fn(&NeuronRecord) -> Option<&T>) -> PyResult<Option<&T>> {
+        Ok(self.records()?.iter().find_map(pick))
     }
 }
 
@@ -55,92 +77,101 @@ impl Neuron {
     /// The names of the kinds of data stored for it (`examples`, `stats`, …).
     #[getter]
     fn kinds(&self) -> Vec<&'static str> {
-        self.records.iter().map(|record| record.kind().name()).collect()
+        self.blobs.iter().map(|(kind, _)| kind.name()).collect()
     }
 
     /// Every example context, group by group (top, bottom, quantile bands, random).
     #[getter]
-    fn examples(&self) -> Vec<Example> {
-        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None }) else {
-            return Vec::new();
+    fn examples(&self) -> PyResult<Vec<Example>> {
+        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })? else {
+            return Ok(Vec::new());
         };
-        examples
+        Ok(examples
             .groups
             .iter()
             .flat_map(|group| group.examples.iter().map(|example| Example::new(group.kind, example, &self.strings)))
-            .collect()
+            .collect())
     }
 
     /// The top-activating examples, strongest first.
     #[getter]
-    fn top_examples(&self) -> Vec<Example> {
-        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None }) else {
-            return Vec::new();
+    fn top_examples(&self) -> PyResult<Vec<Example>> {
+        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })? else {
+            return Ok(Vec::new());
         };
-        examples.top().map_or_else(Vec::new, |group| {
+        Ok(examples.top().map_or_else(Vec::new, |group| {
             group.examples.iter().map(|example| Example::new(group.kind, example, &self.strings)).collect()
-        })
+        }))
     }
 
     /// Activation statistics and histogram, or `None`.
     #[getter]
-    fn stats(&self) -> Option<Stats> {
-        self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None }).map(|s| Stats::new(s.clone()))
+    fn stats(&self) -> PyResult<Option<Stats>> {
+        Ok(self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None })?.map(|s| Stats::new(s.clone())))
     }
 
     /// Direct logit attribution: the output tokens it promotes (`top`) and suppresses (`bottom`).
     #[getter]
-    fn logits(&self) -> Option<TokenLists> {
-        self.find(|r| if let NeuronRecord::Logits(l) = r { Some(l) } else { None })
-            .map(|l| TokenLists::new(&l.top, &l.bottom, &self.strings))
+    fn logits(&self) -> PyResult<Option<TokenLists>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::Logits(l) = r { Some(l) } else { None })?
+            .map(|l| TokenLists::new(&l.top, &l.bottom, &self.strings)))
     }
 
     /// Input tokens that raise (`top`) and lower (`bottom`) it most through the direct path.
     #[getter]
-    fn input_tokens(&self) -> Option<TokenLists> {
-        self.find(|r| if let NeuronRecord::InputTokens(i) = r { Some(i) } else { None })
-            .map(|i| TokenLists::new(&i.top, &i.bottom, &self.strings))
+    fn input_tokens(&self) -> PyResult<Option<TokenLists>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::InputTokens(i) = r { Some(i) } else { None })?
+            .map(|i| TokenLists::new(&i.top, &i.bottom, &self.strings)))
     }
 
     /// Tokens with its highest mean activation over the recorded dataset.
     #[getter]
-    fn activating_tokens(&self) -> Vec<TokenMean> {
-        self.find(|r| if let NeuronRecord::ActivatingTokens(a) = r { Some(a) } else { None })
-            .map_or_else(Vec::new, |a| a.tokens.iter().map(|t| TokenMean::new(t, &self.strings)).collect())
+    fn activating_tokens(&self) -> PyResult<Vec<TokenMean>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::ActivatingTokens(a) = r { Some(a) } else { None })?
+            .map_or_else(Vec::new, |a| a.tokens.iter().map(|t| TokenMean::new(t, &self.strings)).collect()))
     }
 
     /// Earlier-layer neurons driving it most (`inputs`), later-layer neurons it drives most
     /// (`outputs`), by weights.
     #[getter]
-    fn connections(&self) -> Option<(Vec<Connection>, Vec<Connection>)> {
-        self.find(|r| if let NeuronRecord::Connections(c) = r { Some(c) } else { None })
-            .map(|c| (Connection::list(&c.inputs), Connection::list(&c.outputs)))
+    fn connections(&self) -> PyResult<Option<(Vec<Connection>, Vec<Connection>)>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::Connections(c) = r { Some(c) } else { None })?
+            .map(|c| (Connection::list(&c.inputs), Connection::list(&c.outputs))))
     }
 
     /// Its explanations, best first.
     #[getter]
-    fn explanations(&self) -> Vec<Explanation> {
-        self.find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None })
-            .map_or_else(Vec::new, |e| e.explanations.iter().cloned().map(Explanation::new).collect())
+    fn explanations(&self) -> PyResult<Vec<Explanation>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None })?
+            .map_or_else(Vec::new, |e| e.explanations.iter().cloned().map(Explanation::new).collect()))
     }
 
     /// Its Neuron2Graph graph, or `None`.
     #[getter]
-    fn graph(&self) -> Option<Graph> {
-        self.find(|r| if let NeuronRecord::Graph(g) = r { Some(g) } else { None }).map(|g| Graph::new(g.clone()))
+    fn graph(&self) -> PyResult<Option<Graph>> {
+        Ok(self.find(|r| if let NeuronRecord::Graph(g) = r { Some(g) } else { None })?.map(|g| Graph::new(g.clone())))
     }
 
     /// The neurons most similar to it.
     #[getter]
-    fn similar(&self) -> Vec<SimilarNeuron> {
-        self.find(|r| if let NeuronRecord::Similar(s) = r { Some(s) } else { None }).map_or_else(Vec::new, SimilarNeuron::list)
+    fn similar(&self) -> PyResult<Vec<SimilarNeuron>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::Similar(s) = r { Some(s) } else { None })?
+            .map_or_else(Vec::new, SimilarNeuron::list))
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<Neuron>().is_ok_and(|other| {
             let other = other.get();
-            (&self.model, &self.source, self.layer, self.index, &self.records)
-                == (&other.model, &other.source, other.layer, other.index, &other.records)
+            // Equal blobs decode to equal records; blobs of different encodings are compared decoded.
+            (&self.model, &self.source, self.layer, self.index)
+                == (&other.model, &other.source, other.layer, other.index)
+                && (self.blobs == other.blobs || matches!((self.records(), other.records()), (Ok(a), Ok(b)) if a == b))
         })
     }
 
@@ -148,15 +179,15 @@ impl Neuron {
         format!("Neuron({:?}, layer={}, index={}, kinds={:?})", self.model, self.layer, self.index, self.kinds())
     }
 
-    fn _repr_html_(&self) -> String {
+    fn _repr_html_(&self) -> PyResult<String> {
         let view = NeuronView {
             model: &self.model,
             layer: self.layer,
             neuron: self.index,
-            examples: self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None }),
-            stats: self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None }),
-            explanations: self.find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None }),
+            examples: self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })?,
+            stats: self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None })?,
+            explanations: self.find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None })?,
         };
-        neuron_html(&view, &self.strings)
+        Ok(neuron_html(&view, &self.strings))
     }
 }

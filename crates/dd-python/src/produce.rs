@@ -1,132 +1,25 @@
-//! Producing data from Python: recording, importing and exporting run in a worker thread while
-//! the calling thread shows progress (tqdm when installed) and watches for Ctrl-C or a notebook's
-//! interrupt, which stops the job the way the CLI's Ctrl-C does; `serve` runs the server in the
-//! background until stopped.
+//! Producing data from Python: recording, Neuron2Graph, explaining, importing and exporting, each
+//! the library job the CLI runs, with Python arguments overriding its standard settings (see
+//! `progress` for how they run).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use dd_record::{JobEvent, JobOutcome, RecordEvent, RecordingJob};
-use dd_store::{SqliteStore, StoreLocation};
+use dd_store::{NeuronChoice, SqliteStore, StoreLocation};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::{py_error, py_message};
+use crate::progress::{Progress, run_interruptible};
 use crate::runtime::{LoadedModel, load_model};
 
-/// Progress of a job: work done and the total, when known.
-#[derive(Debug, Clone, Copy)]
-struct Progress {
-    done: u64,
-    total: Option<u64>,
-}
-
-/// A progress display: a tqdm bar when tqdm is installed, else a line on stderr now and then.
-struct ProgressDisplay<'py> {
-    bar: Option<Bound<'py, PyAny>>,
-    description: String,
-    last_line: Instant,
-}
-
-impl<'py> ProgressDisplay<'py> {
-    fn new(py: Python<'py>, description: &str, unit: &str, show: bool) -> Self {
-        let bar = show
-            .then(|| -> PyResult<Bound<'py, PyAny>> {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("desc", description)?;
-                kwargs.set_item("unit", unit)?;
-                kwargs.set_item("unit_scale", true)?;
-                py.import("tqdm.auto")?.getattr("tqdm")?.call((), Some(&kwargs))
-            })
-            .and_then(Result::ok);
-        ProgressDisplay { bar, description: description.to_owned(), last_line: Instant::now() }
-    }
-
-    fn show(&mut self, py: Python<'py>, progress: Progress, show: bool) {
-        if !show {
-            return;
-        }
-        match &self.bar {
-            Some(bar) => {
-                let _ = bar.setattr("total", progress.total);
-                let _ = bar.setattr("n", progress.done);
-                let _ = bar.call_method0("refresh");
-            }
-            None if self.last_line.elapsed() > Duration::from_secs(5) => {
-                self.last_line = Instant::now();
-                let line = match progress.total {
-                    Some(total) => format!("{}: {} of {total}\n", self.description, progress.done),
-                    None => format!("{}: {}\n", self.description, progress.done),
-                };
-                let _ = py.import("sys").and_then(|sys| sys.getattr("stderr")?.call_method1("write", (line,)));
-            }
-            None => {}
-        }
-    }
-
-    fn close(self) {
-        if let Some(bar) = self.bar {
-            let _ = bar.call_method0("close");
-        }
-    }
-}
-
-/// Runs `job` in a worker thread, showing its progress here and raising its stop flag on an
-/// interrupt; returns its result and whether it was interrupted (then the caller raises
-/// `KeyboardInterrupt` once the job has stopped cleanly).
-fn run_interruptible<T: Send>(
-    py: Python<'_>,
-    description: &str,
-    unit: &str,
-    show: bool,
-    job: impl FnOnce(&AtomicBool, &(dyn Fn(Progress) + Sync)) -> T + Send,
-) -> (T, Option<PyErr>) {
-    let stop = AtomicBool::new(false);
-    let (sender, receiver) = mpsc::channel::<Progress>();
-    // Read with the GIL released, so from a closure that must be `Send`.
-    let receiver = std::sync::Mutex::new(receiver);
-    let mut display = ProgressDisplay::new(py, description, unit, show);
-    let mut interrupt = None;
-    let result = std::thread::scope(|scope| {
-        let stop = &stop;
-        let worker = scope.spawn(move || {
-            let sender = std::sync::Mutex::new(sender);
-            let report = move |progress: Progress| {
-                if let Ok(sender) = sender.lock() {
-                    let _ = sender.send(progress);
-                }
-            };
-            job(stop, &report)
-        });
-        while !worker.is_finished() {
-            let latest = py.detach(|| {
-                let Ok(receiver) = receiver.lock() else { return None };
-                let mut latest = receiver.recv_timeout(Duration::from_millis(100)).ok();
-                while let Ok(progress) = receiver.try_recv() {
-                    latest = Some(progress);
-                }
-                latest
-            });
-            if let Some(progress) = latest {
-                display.show(py, progress, show);
-            }
-            if interrupt.is_none()
-                && let Err(error) = py.check_signals()
-            {
-                stop.store(true, Ordering::Relaxed);
-                interrupt = Some(error);
-            }
-        }
-        py.detach(|| worker.join())
-    });
-    display.close();
-    match result {
-        Ok(value) => (value, interrupt),
-        // The libraries return errors rather than panic; a panic here is a bug, resumed as one.
-        Err(panic) => std::panic::resume_unwind(panic),
+/// `model` as a loaded model: itself, or what `load_model` makes of a path or hub id.
+fn loaded_model<'py>(py: Python<'py>, model: &Bound<'py, PyAny>) -> PyResult<Bound<'py, LoadedModel>> {
+    match model.cast::<LoadedModel>() {
+        Ok(loaded) => Ok(loaded.clone()),
+        Err(_) => Bound::new(py, load_model(py, &model.extract::<String>()?)?),
     }
 }
 
@@ -157,10 +50,7 @@ pub(crate) fn record<'py>(
     text_field: &str,
     progress: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let loaded: Bound<'py, LoadedModel> = match model.cast::<LoadedModel>() {
-        Ok(loaded) => loaded.clone(),
-        Err(_) => Bound::new(py, load_model(py, &model.extract::<String>()?)?)?,
-    };
+    let loaded = loaded_model(py, model)?;
     let standard = RecordingJob::standard(&dataset, &output);
     let mut job = RecordingJob {
         model_name: name,
@@ -182,14 +72,15 @@ pub(crate) fn record<'py>(
     let loaded_ref = loaded.get();
     let opened = loaded_ref.opened()?;
     let model_name = job.model_name(opened).to_owned();
-    let (outcome, interrupt) = run_interruptible(py, &format!("recording {model_name}"), "tok", progress, |stop, report| {
-        let on_event = |event: JobEvent| match event {
-            JobEvent::Record(RecordEvent::Recording { tokens, total }) => report(Progress { done: tokens, total }),
-            JobEvent::WritingNeurons { done, total } => report(Progress { done, total: Some(total) }),
-            _ => {}
-        };
-        dd_record::record_to_database(opened, &job, &on_event, stop)
-    });
+    let (outcome, interrupt) =
+        run_interruptible(py, &format!("recording {model_name}"), "tok", progress, |stop, report| {
+            let on_event = |event: JobEvent| match event {
+                JobEvent::Record(RecordEvent::Recording { tokens, total }) => report(Progress { done: tokens, total }),
+                JobEvent::WritingNeurons { done, total } => report(Progress { done, total: Some(total) }),
+                _ => {}
+            };
+            dd_record::record_to_database(opened, &job, &on_event, stop)
+        });
     let outcome = outcome.map_err(|e| py_error(&e))?;
     if let Some(interrupt) = interrupt {
         return Err(interrupt);
@@ -225,19 +116,23 @@ pub(crate) fn export<'py>(
     progress: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let format = dd_export::ExportFormat::parse(format).map_err(|e| py_error(&e))?;
-    let store = SqliteStore::open(&database, &dd_store::ReadConfig::serving_while_written()).map_err(|e| py_error(&e))?;
+    let store =
+        SqliteStore::open(&database, &dd_store::ReadConfig::serving_while_written()).map_err(|e| py_error(&e))?;
     let options = dd_export::ExportOptions { format, kinds, layers: None };
-    let (outcome, interrupt) = run_interruptible(py, &format!("exporting {model}"), "unit", progress, |stop, report| -> Result<
-        dd_export::ExportSummary,
-        dd_export::ExportError,
-    > {
-        let file = std::fs::File::create(&output).map_err(dd_export::ExportError::Io)?;
-        let writer = StoppableWriter { inner: std::io::BufWriter::new(file), stop };
-        let mut on_progress = |done: u64, total: u64| report(Progress { done, total: Some(total) });
-        let (summary, mut writer) = dd_export::export_model(&store, model, &options, writer, &mut on_progress)?;
-        std::io::Write::flush(&mut writer.inner).map_err(dd_export::ExportError::Io)?;
-        Ok(summary)
-    });
+    let (outcome, interrupt) = run_interruptible(
+        py,
+        &format!("exporting {model}"),
+        "unit",
+        progress,
+        |stop, report| -> Result<dd_export::ExportSummary, dd_export::ExportError> {
+            let file = std::fs::File::create(&output).map_err(dd_export::ExportError::Io)?;
+            let writer = StoppableWriter { inner: std::io::BufWriter::new(file), stop };
+            let mut on_progress = |done: u64, total: u64| report(Progress { done, total: Some(total) });
+            let (summary, mut writer) = dd_export::export_model(&store, model, &options, writer, &mut on_progress)?;
+            std::io::Write::flush(&mut writer.inner).map_err(dd_export::ExportError::Io)?;
+            Ok(summary)
+        },
+    );
     if let Some(interrupt) = interrupt {
         std::fs::remove_file(&output).ok();
         return Err(interrupt);
@@ -316,102 +211,6 @@ pub(crate) fn import_dataset<'py>(
     Ok(dict)
 }
 
-/// A DeepDecipher server running in the background of this process (`deepdecipher.serve`).
-#[pyclass(module = "deepdecipher")]
-pub(crate) struct Server {
-    /// `http://host:port`.
-    #[pyo3(get)]
-    url: String,
-    /// The port it listens on.
-    #[pyo3(get)]
-    port: u16,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn shut_down(&mut self) -> std::io::Result<()> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or_else(|_| Err(std::io::Error::other("the server thread failed"))),
-            None => Ok(()),
-        }
-    }
-}
-
-#[pymethods]
-impl Server {
-    /// Stops the server and waits until it has.
-    fn stop(&mut self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.shut_down()).map_err(|e| py_error(&e))
-    }
-
-    /// Whether it is still serving.
-    #[getter]
-    fn running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|thread| !thread.is_finished())
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __exit__(&mut self, py: Python<'_>, _kind: Py<PyAny>, _value: Py<PyAny>, _traceback: Py<PyAny>) -> PyResult<()> {
-        self.stop(py)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("Server({:?}, running={})", self.url, self.running())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.shut_down();
-    }
-}
-
-/// Serves the database `database` (the API and the website) on `host:port` (0: a free port) in the
-/// background; `embedder` names an all-MiniLM-L6-v2 folder for search by meaning. Returns a
-/// `Server` with its `url`; `stop()` it, or use it as a context manager.
-#[pyfunction]
-#[pyo3(signature = (database, port=0, host="127.0.0.1", embedder=None))]
-pub(crate) fn serve(py: Python<'_>, database: PathBuf, port: u16, host: &str, embedder: Option<PathBuf>) -> PyResult<Server> {
-    let app = py
-        .detach(|| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-            let store = SqliteStore::open(&database, &dd_store::ReadConfig::serving_while_written())?;
-            let mut state = dd_server::AppState::load(Arc::new(store), dd_server::ServerConfig::standard())?;
-            if let Some(directory) = &embedder {
-                state = state.with_query_encoder(Arc::new(dd_model::SentenceEncoder::load(directory)?));
-            }
-            let state = Arc::new(state);
-            state.warm_search_indexes();
-            Ok(dd_server::app(state))
-        })
-        .map_err(|e| py_error(e.as_ref()))?;
-    let listener = std::net::TcpListener::bind((host, port))
-        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-        .map_err(|e| py_message(format!("cannot listen on {host}:{port}: {e}")))?;
-    let address = listener.local_addr().map_err(|e| py_error(&e))?;
-    let (shutdown, shutdown_signal) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("deepdecipher-serve".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                dd_server::serve(listener, app, async move {
-                    let _ = shutdown_signal.await;
-                })
-                .await
-            })
-        })
-        .map_err(|e| py_error(&e))?;
-    Ok(Server { url: format!("http://{address}"), port: address.port(), shutdown: Some(shutdown), thread: Some(thread) })
-}
-
 /// A writer that fails once `stop` is raised, so an export ends at its next write.
 struct StoppableWriter<'a, W> {
     inner: W,
@@ -429,4 +228,141 @@ impl<W: std::io::Write> std::io::Write for StoppableWriter<'_, W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Builds Neuron2Graph graphs for chosen neurons of the model recorded into `database` (as
+/// `deepdecipher n2g` does: the original's settings, augmentation from embedding neighbours), then
+/// its token index and similar neurons. `model` is the recorded model (a `LoadedModel` or what
+/// `load_model` takes); `name` its name in the database when it holds several. Resumable; an
+/// interrupt keeps the graphs committed. Returns the summary's counts.
+#[pyfunction]
+#[pyo3(signature = (database, model, *, name=None, top_interesting=None, layers=None, neurons=None, progress=true))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn neuron2graph<'py>(
+    py: Python<'py>,
+    database: PathBuf,
+    model: &Bound<'py, PyAny>,
+    name: Option<String>,
+    top_interesting: Option<usize>,
+    layers: Option<Vec<u32>>,
+    neurons: Option<Vec<u32>>,
+    progress: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, build_graphs};
+    let loaded = loaded_model(py, model)?;
+    let opened = loaded.get().opened()?;
+    let location = StoreLocation::SqliteFile(database);
+    let name =
+        dd_store::model_name_in(&location, name.as_deref(), Some(&opened.default_name)).map_err(|e| py_error(&e))?;
+    let job = N2gJob::standard(&name, &opened.tokenizer, NeuronChoice { layers, neurons, top_interesting });
+    let transformer = Arc::new(opened.transformer.clone());
+    let texts = dd_n2g::build::TokenTexts::from_tokenizer(&opened.tokenizer);
+    let probe = dd_n2g::probe::ModelProbe::new(Arc::clone(&transformer), dd_n2g::probe::ProbeConfig::default());
+    let substitutes = dd_n2g::substitutes::EmbeddingNeighbours::new(
+        &transformer,
+        &opened.tokenizer,
+        dd_n2g::substitutes::ShapeRule::default(),
+    )
+    .map_err(|e| py_error(&e))?;
+    let n2g_model = N2gModel { source: &probe, substitutes: &substitutes, texts: &texts };
+    let (outcome, interrupt) =
+        run_interruptible(py, &format!("graphs of {name}"), "graph", progress, |stop, report| {
+            let planned = std::sync::atomic::AtomicU64::new(0);
+            let done = std::sync::atomic::AtomicU64::new(0);
+            let events = |event: N2gEvent| match event {
+                N2gEvent::Planned { to_build, .. } => planned.store(to_build as u64, Ordering::Relaxed),
+                N2gEvent::Built { .. } | N2gEvent::Skipped { .. } => {
+                    let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    report(Progress { done, total: Some(planned.load(Ordering::Relaxed)) });
+                }
+                N2gEvent::Committed { .. } | N2gEvent::Indexing { .. } => {}
+            };
+            build_graphs(&location, &n2g_model, &job, stop, &events)
+        });
+    if let Some(interrupt) = interrupt {
+        return Err(interrupt);
+    }
+    let summary = outcome.map_err(|e| py_error(&e))?;
+    let dict = PyDict::new(py);
+    dict.set_item("model", &name)?;
+    dict.set_item("chosen", summary.chosen)?;
+    dict.set_item("built", summary.built)?;
+    dict.set_item("already_built", summary.already_built)?;
+    dict.set_item("skipped", summary.skipped.len())?;
+    dict.set_item("indexed", summary.indexed)?;
+    dict.set_item("mean_held_out_f1", summary.mean_f1.0)?;
+    dict.set_item("mean_random_f1", summary.mean_f1.1)?;
+    Ok(dict)
+}
+
+/// Explains chosen neurons of the model in `database` with a local instruct model run by our
+/// runtime (`explainer`: a `LoadedModel` or what `load_model` takes), simulates each explanation
+/// with the same model to score it unless `simulate` is false, and embeds it for search by meaning
+/// when `embedder` names an all-MiniLM-L6-v2 folder — `deepdecipher explain --local` with its
+/// standard settings (endpoints are the CLI's). Resumable; an interrupt keeps what was committed.
+#[pyfunction]
+#[pyo3(signature = (database, explainer, *, model_name=None, top_interesting=None, layers=None, neurons=None,
+    simulate=true, embedder=None, progress=true))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn explain<'py>(
+    py: Python<'py>,
+    database: PathBuf,
+    explainer: &Bound<'py, PyAny>,
+    model_name: Option<String>,
+    top_interesting: Option<usize>,
+    layers: Option<Vec<u32>>,
+    neurons: Option<Vec<u32>>,
+    simulate: bool,
+    embedder: Option<PathBuf>,
+    progress: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    use dd_explain::job::{ExplainEvent, ExplainJob, ExplainModels, explain_neurons};
+    let loaded = loaded_model(py, explainer)?;
+    let opened = loaded.get().opened()?;
+    let location = StoreLocation::SqliteFile(database);
+    let name = dd_store::model_name_in(&location, model_name.as_deref(), None).map_err(|e| py_error(&e))?;
+    let job = ExplainJob::standard(&name, NeuronChoice { layers, neurons, top_interesting });
+    let local = dd_explain::local::LocalModel::new(
+        Arc::new(opened.transformer.clone()),
+        Arc::clone(&opened.tokenizer),
+        &opened.default_name,
+    );
+    let encoder = match &embedder {
+        Some(directory) => Some(dd_model::SentenceEncoder::load(directory).map_err(|e| py_error(&e))?),
+        None => None,
+    };
+    let models = ExplainModels {
+        explainer: &local,
+        simulator: simulate.then_some(&local as &dyn dd_explain::Simulator),
+        encoder: encoder.as_ref(),
+    };
+    let (outcome, interrupt) =
+        run_interruptible(py, &format!("explaining {name}"), "neuron", progress, |stop, report| {
+            let planned = std::sync::atomic::AtomicU64::new(0);
+            let done = std::sync::atomic::AtomicU64::new(0);
+            let events = |event: ExplainEvent| match event {
+                ExplainEvent::Planned { to_explain, .. } => planned.store(to_explain as u64, Ordering::Relaxed),
+                ExplainEvent::Explained { .. } | ExplainEvent::Failed { .. } => {
+                    let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    report(Progress { done, total: Some(planned.load(Ordering::Relaxed)) });
+                }
+                ExplainEvent::Committed { .. } => {}
+            };
+            explain_neurons(&location, &models, &job, stop, &events)
+        });
+    if let Some(interrupt) = interrupt {
+        return Err(interrupt);
+    }
+    let summary = outcome.map_err(|e| py_error(&e))?;
+    let dict = PyDict::new(py);
+    dict.set_item("model", &name)?;
+    dict.set_item("chosen", summary.chosen)?;
+    dict.set_item("explained", summary.explained)?;
+    dict.set_item("already_explained", summary.already_explained)?;
+    dict.set_item("failed", summary.failed.len())?;
+    dict.set_item("scores", summary.scores.clone())?;
+    if let Some((neuron, reason)) = summary.failed.first() {
+        dict.set_item("first_failure", format!("{}/{}: {reason}", neuron.layer, neuron.index))?;
+    }
+    Ok(dict)
 }

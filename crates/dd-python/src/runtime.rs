@@ -53,7 +53,9 @@ impl LoadedModel {
     pub(crate) fn opened(&self) -> PyResult<&OpenedModel> {
         match &*self.loaded {
             Loaded::Full(opened) => Ok(opened),
-            Loaded::WeightsOnly { name, .. } => Err(py_message(format!("{name} has no tokenizer, which recording needs"))),
+            Loaded::WeightsOnly { name, .. } => {
+                Err(py_message(format!("{name} has no tokenizer, which recording needs")))
+            }
         }
     }
 
@@ -91,7 +93,9 @@ impl LoadedModel {
                 return Ok(rows);
             }
         }
-        Err(py_message("inputs must be a text, a list of texts, token ids, or rows of token ids (non-negative integers)"))
+        Err(py_message(
+            "inputs must be a text, a list of texts, token ids, or rows of token ids (non-negative integers)",
+        ))
     }
 }
 
@@ -172,7 +176,10 @@ impl LoadedModel {
         let config = self.transformer().config();
         let layers = layers.unwrap_or_else(|| (0..config.n_layers).collect());
         if let Some(&layer) = layers.iter().find(|&&layer| layer >= config.n_layers) {
-            return Err(py_message(format!("layer {layer} is out of range: the model has layers 0 to {}", config.n_layers - 1)));
+            return Err(py_message(format!(
+                "layer {layer} is out of range: the model has layers 0 to {}",
+                config.n_layers - 1
+            )));
         }
         let batch = rows.len();
         let positions = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -199,7 +206,10 @@ impl LoadedModel {
                 let output = transformer.run(&ids, &request)?;
                 let mut activations = Vec::with_capacity(layers.len());
                 for values in &output.layers {
-                    activations.push((values.layer, padded(values.values.flatten_all()?.to_vec1::<f32>()?, &lengths, positions)));
+                    activations.push((
+                        values.layer,
+                        padded(values.values.flatten_all()?.to_vec1::<f32>()?, &lengths, positions),
+                    ));
                 }
                 let logits = match &output.logits {
                     Some(logits) => Some(padded(logits.flatten_all()?.to_vec1::<f32>()?, &lengths, positions)),
@@ -215,7 +225,9 @@ impl LoadedModel {
             layer_arrays.set_item(layer, array)?;
         }
         let logits_array = match logits_values {
-            Some(values) => Some(values.into_pyarray(py).reshape([batch, positions, config.d_vocab])?.into_any().unbind()),
+            Some(values) => {
+                Some(values.into_pyarray(py).reshape([batch, positions, config.d_vocab])?.into_any().unbind())
+            }
             None => None,
         };
         let ids = flat.into_pyarray(py).reshape([batch, positions])?;
@@ -273,6 +285,11 @@ impl RunResult {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         let layers: Vec<String> = self.activations.bind(py).keys().iter().map(|k| k.to_string()).collect();
-        format!("RunResult(layers=[{}], lengths={:?}, logits={})", layers.join(", "), self.lengths, self.logits.is_some())
+        format!(
+            "RunResult(layers=[{}], lengths={:?}, logits={})",
+            layers.join(", "),
+            self.lengths,
+            self.logits.is_some()
+        )
     }
 }

@@ -674,7 +674,14 @@ mod tests {
         assert_eq!(services, ["activating_tokens", "connections", "input_tokens", "metadata"]);
         assert_eq!(
             all["metadata"]["data"]["available_services"],
-            serde_json::json!(["metadata", "activating_tokens", "input_tokens", "connections", "token-search", "records"])
+            serde_json::json!([
+                "metadata",
+                "activating_tokens",
+                "input_tokens",
+                "connections",
+                "token-search",
+                "records"
+            ])
         );
         for service in new_services {
             let single: Value =

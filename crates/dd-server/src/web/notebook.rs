@@ -145,7 +145,8 @@ pub fn neuron_html(view: &NeuronView<'_>, tokens: &NotebookTokens) -> String {
 
 /// One example: its tokens coloured on a scale reaching its own largest absolute activation.
 pub fn example_html(tokens: &[u32], activations: &[f32], mark_index: u32, strings: &NotebookTokens) -> String {
-    let max_abs = activations.iter().fold(0.0f32, |acc, value| if value.is_finite() { acc.max(value.abs()) } else { acc });
+    let max_abs =
+        activations.iter().fold(0.0f32, |acc, value| if value.is_finite() { acc.max(value.abs()) } else { acc });
     let scale = ColourScale::new(max_abs);
     let mut out = open();
     legend(&mut out, &scale);
