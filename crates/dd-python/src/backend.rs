@@ -275,7 +275,10 @@ impl Backend {
 
 impl InProcessApi {
     fn new(store: Arc<SqliteStore>, embedder: Option<&std::path::Path>) -> Result<Self, BackendError> {
-        let mut state = AppState::load(store, ServerConfig::standard())?;
+        // A search in process answers one caller, who waits for the search index to be built on
+        // first use (seconds on a large model) rather than get the public server's 503 after 10 s.
+        let config = ServerConfig { request_timeout: Duration::from_secs(24 * 3600), ..ServerConfig::standard() };
+        let mut state = AppState::load(store, config)?;
         if let Some(directory) = embedder {
             let encoder = dd_model::SentenceEncoder::load(directory).map_err(|error| BackendError::Transport {
                 url: directory.display().to_string(),

@@ -8,9 +8,12 @@ use std::sync::OnceLock;
 use dd_data::{ExampleGroupKind, Explanations, NeuronExamples, NeuronStats, Vocabulary};
 
 use super::pages::score_badge;
-use super::tokens::{ColourScale, example_text, group_title, legend};
+use super::tokens::{ColourScale, example_text, group_title, legend_with_note};
 use crate::html::{escape, number};
 use crate::token_strings::TokenStrings;
+
+/// The legend's note: a notebook has no page script to show values on hover.
+const LEGEND_NOTE: &str = "blue below zero, orange above; values in the example's activations";
 
 /// Examples of the top group drawn for a neuron; the rest are counted.
 const NOTEBOOK_EXAMPLES: usize = 5;
@@ -108,7 +111,7 @@ pub fn neuron_html(view: &NeuronView<'_>, tokens: &NotebookTokens) -> String {
     match view.examples {
         Some(examples) => {
             let scale = ColourScale::for_groups(&examples.groups);
-            legend(&mut out, &scale);
+            legend_with_note(&mut out, &scale, LEGEND_NOTE);
             let group = examples
                 .groups
                 .iter()
@@ -149,7 +152,7 @@ pub fn example_html(tokens: &[u32], activations: &[f32], mark_index: u32, string
         activations.iter().fold(0.0f32, |acc, value| if value.is_finite() { acc.max(value.abs()) } else { acc });
     let scale = ColourScale::new(max_abs);
     let mut out = open();
-    legend(&mut out, &scale);
+    legend_with_note(&mut out, &scale, LEGEND_NOTE);
     example_text(&mut out, "dd-nb-example", tokens, activations, mark_index, &scale, &strings.strings);
     close(out)
 }

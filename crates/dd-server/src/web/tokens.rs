@@ -72,6 +72,11 @@ impl ColourScale {
 
 /// Appends the legend of `scale`: the sixteen colours from `-bound` to `+bound`.
 pub(crate) fn legend(out: &mut String, scale: &ColourScale) {
+    legend_with_note(out, scale, "blue below zero, orange above; hover or focus a text and use ← → for values");
+}
+
+/// The legend with `note` after the colours (a page without the page script says less).
+pub(crate) fn legend_with_note(out: &mut String, scale: &ColourScale, note: &str) {
     let Some(bound) = scale.bound() else { return };
     out.push_str("<div class=legend aria-label=\"Colour scale\"><span>");
     number(out, f64::from(-bound), 3);
@@ -83,7 +88,9 @@ pub(crate) fn legend(out: &mut String, scale: &ColourScale) {
     }
     out.push_str("</span><span>");
     number(out, f64::from(bound), 3);
-    out.push_str("</span><span class=muted>blue below zero, orange above; hover or focus a text and use ← → for values</span></div>");
+    out.push_str("</span><span class=muted>");
+    out.push_str(note);
+    out.push_str("</span></div>");
 }
 
 /// Appends one example as a coloured text with the id `id`.
