@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::{py_error, py_message};
-use crate::progress::{Progress, run_interruptible};
+use crate::progress::{ItemProgress, Progress, outcome, run_interruptible};
 use crate::runtime::{LoadedModel, load_model};
 
 /// `model` as a loaded model: itself, or what `load_model` makes of a path or hub id.
@@ -72,7 +72,7 @@ pub(crate) fn record<'py>(
     let loaded_ref = loaded.get();
     let opened = loaded_ref.opened()?;
     let model_name = job.model_name(opened).to_owned();
-    let (outcome, interrupt) =
+    let (result, interrupt) =
         run_interruptible(py, &format!("recording {model_name}"), "tok", progress, |stop, report| {
             let on_event = |event: JobEvent| match event {
                 JobEvent::Record(RecordEvent::Recording { tokens, total }) => report(Progress { done: tokens, total }),
@@ -81,13 +81,10 @@ pub(crate) fn record<'py>(
             };
             dd_record::record_to_database(opened, &job, &on_event, stop)
         });
-    let outcome = outcome.map_err(|e| py_error(&e))?;
-    if let Some(interrupt) = interrupt {
-        return Err(interrupt);
-    }
+    let finished = outcome(result, interrupt)?;
     let summary = PyDict::new(py);
     summary.set_item("model", &model_name)?;
-    match outcome {
+    match finished {
         JobOutcome::Finished { tokens, contexts, .. } => {
             summary.set_item("tokens", tokens)?;
             summary.set_item("contexts", contexts)?;
@@ -119,7 +116,7 @@ pub(crate) fn export<'py>(
     let store =
         SqliteStore::open(&database, &dd_store::ReadConfig::serving_while_written()).map_err(|e| py_error(&e))?;
     let options = dd_export::ExportOptions { format, kinds, layers: None };
-    let (outcome, interrupt) = run_interruptible(
+    let (result, interrupt) = run_interruptible(
         py,
         &format!("exporting {model}"),
         "unit",
@@ -133,11 +130,11 @@ pub(crate) fn export<'py>(
             Ok(summary)
         },
     );
-    if let Some(interrupt) = interrupt {
+    if interrupt.is_some() || result.is_err() {
+        // A part of a file is no export: nothing reads it back.
         std::fs::remove_file(&output).ok();
-        return Err(interrupt);
     }
-    let summary = outcome.map_err(|e| py_error(&e))?;
+    let summary = outcome(result, interrupt)?;
     let dict = PyDict::new(py);
     dict.set_item("rows", summary.rows)?;
     dict.set_item("blob_bytes", summary.blob_bytes)?;
@@ -176,26 +173,18 @@ pub(crate) fn import_dataset<'py>(
     job.request = dd_import::ImportRequest { layers, units_per_layer, model_name: None };
     job.replace = replace;
     let database = StoreLocation::SqliteFile(output);
-    let (outcome, interrupt) = run_interruptible(py, "importing", "item", progress, |stop, report| {
-        let total = std::sync::atomic::AtomicU64::new(0);
-        let done = std::sync::atomic::AtomicU64::new(0);
+    let (result, interrupt) = run_interruptible(py, "importing", "item", progress, |stop, report| {
+        let items = ItemProgress::new(report);
         let events = |event: dd_import::ImportEvent| match event {
-            dd_import::ImportEvent::Planned { items, already_imported } => {
-                total.store(items as u64, Ordering::Relaxed);
-                done.store(already_imported as u64, Ordering::Relaxed);
+            dd_import::ImportEvent::Planned { items: planned, already_imported } => {
+                items.planned(planned, already_imported)
             }
-            dd_import::ImportEvent::ItemDone { .. } => {
-                let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                report(Progress { done, total: Some(total.load(Ordering::Relaxed)) });
-            }
+            dd_import::ImportEvent::ItemDone { .. } => items.one_done(),
             dd_import::ImportEvent::Committed { .. } => {}
         };
         dd_import::run_import(&database, importer.as_ref(), &job, stop, &events)
     });
-    let summary = outcome.map_err(|e| py_error(&e))?;
-    if let Some(interrupt) = interrupt {
-        return Err(interrupt);
-    }
+    let summary = outcome(result, interrupt)?;
     let dict = PyDict::new(py);
     dict.set_item("model", &summary.model)?;
     dict.set_item("source", &summary.source)?;
@@ -265,24 +254,16 @@ pub(crate) fn neuron2graph<'py>(
     )
     .map_err(|e| py_error(&e))?;
     let n2g_model = N2gModel { source: &probe, substitutes: &substitutes, texts: &texts };
-    let (outcome, interrupt) =
-        run_interruptible(py, &format!("graphs of {name}"), "graph", progress, |stop, report| {
-            let planned = std::sync::atomic::AtomicU64::new(0);
-            let done = std::sync::atomic::AtomicU64::new(0);
-            let events = |event: N2gEvent| match event {
-                N2gEvent::Planned { to_build, .. } => planned.store(to_build as u64, Ordering::Relaxed),
-                N2gEvent::Built { .. } | N2gEvent::Skipped { .. } => {
-                    let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    report(Progress { done, total: Some(planned.load(Ordering::Relaxed)) });
-                }
-                N2gEvent::Committed { .. } | N2gEvent::Indexing { .. } => {}
-            };
-            build_graphs(&location, &n2g_model, &job, stop, &events)
-        });
-    if let Some(interrupt) = interrupt {
-        return Err(interrupt);
-    }
-    let summary = outcome.map_err(|e| py_error(&e))?;
+    let (result, interrupt) = run_interruptible(py, &format!("graphs of {name}"), "graph", progress, |stop, report| {
+        let items = ItemProgress::new(report);
+        let events = |event: N2gEvent| match event {
+            N2gEvent::Planned { to_build, .. } => items.planned(to_build, 0),
+            N2gEvent::Built { .. } | N2gEvent::Skipped { .. } => items.one_done(),
+            N2gEvent::Committed { .. } | N2gEvent::Indexing { .. } => {}
+        };
+        build_graphs(&location, &n2g_model, &job, stop, &events)
+    });
+    let summary = outcome(result, interrupt)?;
     let dict = PyDict::new(py);
     dict.set_item("model", &name)?;
     dict.set_item("chosen", summary.chosen)?;
@@ -336,24 +317,17 @@ pub(crate) fn explain<'py>(
         simulator: simulate.then_some(&local as &dyn dd_explain::Simulator),
         encoder: encoder.as_ref(),
     };
-    let (outcome, interrupt) =
+    let (result, interrupt) =
         run_interruptible(py, &format!("explaining {name}"), "neuron", progress, |stop, report| {
-            let planned = std::sync::atomic::AtomicU64::new(0);
-            let done = std::sync::atomic::AtomicU64::new(0);
+            let items = ItemProgress::new(report);
             let events = |event: ExplainEvent| match event {
-                ExplainEvent::Planned { to_explain, .. } => planned.store(to_explain as u64, Ordering::Relaxed),
-                ExplainEvent::Explained { .. } | ExplainEvent::Failed { .. } => {
-                    let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    report(Progress { done, total: Some(planned.load(Ordering::Relaxed)) });
-                }
+                ExplainEvent::Planned { to_explain, .. } => items.planned(to_explain, 0),
+                ExplainEvent::Explained { .. } | ExplainEvent::Failed { .. } => items.one_done(),
                 ExplainEvent::Committed { .. } => {}
             };
             explain_neurons(&location, &models, &job, stop, &events)
         });
-    if let Some(interrupt) = interrupt {
-        return Err(interrupt);
-    }
-    let summary = outcome.map_err(|e| py_error(&e))?;
+    let summary = outcome(result, interrupt)?;
     let dict = PyDict::new(py);
     dict.set_item("model", &name)?;
     dict.set_item("chosen", summary.chosen)?;

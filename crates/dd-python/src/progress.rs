@@ -3,7 +3,7 @@
 //! stop flag the way the CLI's Ctrl-C does; the caller raises `KeyboardInterrupt` once the job has
 //! stopped cleanly.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -122,5 +122,40 @@ pub(crate) fn run_interruptible<T: Send>(
         Ok(value) => (value, interrupt),
         // The libraries return errors rather than panic; a panic here is a bug, resumed as one.
         Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Progress of a job that announces how many items it will handle and then reports each one.
+pub(crate) struct ItemProgress<'a> {
+    planned: AtomicU64,
+    done: AtomicU64,
+    report: &'a (dyn Fn(Progress) + Sync),
+}
+
+impl<'a> ItemProgress<'a> {
+    /// Progress reported through `report`.
+    pub(crate) fn new(report: &'a (dyn Fn(Progress) + Sync)) -> Self {
+        ItemProgress { planned: AtomicU64::new(0), done: AtomicU64::new(0), report }
+    }
+
+    /// The job will handle `items`, of which `done` are done already (by an earlier run).
+    pub(crate) fn planned(&self, items: usize, done: usize) {
+        self.planned.store(items as u64, Ordering::Relaxed);
+        self.done.store(done as u64, Ordering::Relaxed);
+    }
+
+    /// One more item is handled.
+    pub(crate) fn one_done(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.report)(Progress { done, total: Some(self.planned.load(Ordering::Relaxed)) });
+    }
+}
+
+/// What a job run by [`run_interruptible`] gives Python: the interrupt when there was one (the job
+/// stopped because of it), else its result or its error.
+pub(crate) fn outcome<T, E: std::error::Error>(result: Result<T, E>, interrupt: Option<PyErr>) -> PyResult<T> {
+    match interrupt {
+        Some(interrupt) => Err(interrupt),
+        None => result.map_err(|e| crate::error::py_error(&e)),
     }
 }
