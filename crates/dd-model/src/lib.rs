@@ -26,6 +26,7 @@
 mod chat;
 pub mod circuits;
 pub mod config;
+pub mod correlation;
 mod describe;
 mod error;
 mod generate;
@@ -33,6 +34,7 @@ mod load;
 pub mod model;
 mod ops;
 pub mod sentence;
+mod tiled;
 mod tokenizer;
 mod weights;
 

@@ -5,6 +5,7 @@
 //! a key/value cache.
 
 mod circuits;
+mod correlation;
 mod errors;
 mod generate;
 mod parity;
