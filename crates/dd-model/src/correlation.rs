@@ -78,9 +78,9 @@ pub struct ActivationSample {
 impl ActivationSample {
     /// An empty sample of `neurons` neurons with room for `capacity` tokens.
     pub fn new(neurons: usize, capacity: usize) -> Result<Self, ModelError> {
-        let values = neurons.checked_mul(capacity).ok_or_else(|| {
-            ModelError::Input(format!("{neurons} neurons × {capacity} tokens do not fit in memory"))
-        })?;
+        let values = neurons
+            .checked_mul(capacity)
+            .ok_or_else(|| ModelError::Input(format!("{neurons} neurons × {capacity} tokens do not fit in memory")))?;
         Ok(Self {
             neurons,
             capacity,
@@ -188,17 +188,24 @@ impl ActivationSample {
         for (position, &(row_start, rows)) in blocks.iter().enumerate() {
             let left = self.standardised_block(row_start, rows)?;
             for &(column_start, columns) in &blocks[position..] {
-                let right =
-                    if column_start == row_start { left.clone() } else { self.standardised_block(column_start, columns)? };
+                let right = if column_start == row_start {
+                    left.clone()
+                } else {
+                    self.standardised_block(column_start, columns)?
+                };
                 let tile = left.matmul(&right.t()?)?;
                 let (before, after) = lists.split_at_mut(column_start);
                 if column_start == row_start {
                     let row_lists = &mut after[..columns];
-                    with_host_values(&tile, |values| scan_signed_rows(values, columns, column_start as u64, row_lists))?;
+                    with_host_values(&tile, |values| {
+                        scan_signed_rows(values, columns, column_start as u64, row_lists)
+                    })?;
                 } else {
                     let row_lists = &mut before[row_start..row_start + rows];
                     let column_lists = &mut after[..columns];
-                    with_host_values(&tile, |values| scan_signed_rows(values, columns, column_start as u64, row_lists))?;
+                    with_host_values(&tile, |values| {
+                        scan_signed_rows(values, columns, column_start as u64, row_lists)
+                    })?;
                     let mirrored = tile.t()?.contiguous()?;
                     with_host_values(&mirrored, |values| {
                         scan_signed_rows(values, rows, row_start as u64, column_lists)
@@ -215,7 +222,8 @@ impl ActivationSample {
                     return NeuronCorrelations::default();
                 }
                 let keep = |entry: &&Entry| entry.id != neuron as u64 && !self.is_constant(entry.id as usize);
-                let correlated = |entry: &Entry| Correlated { neuron: entry.id, correlation: entry.value.clamp(-1.0, 1.0) };
+                let correlated =
+                    |entry: &Entry| Correlated { neuron: entry.id, correlation: entry.value.clamp(-1.0, 1.0) };
                 NeuronCorrelations {
                     positive: extremes.top.entries.iter().filter(keep).take(options.k).map(correlated).collect(),
                     negative: extremes.bottom.entries.iter().filter(keep).take(options.k).map(correlated).collect(),

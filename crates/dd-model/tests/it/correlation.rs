@@ -76,7 +76,9 @@ fn correlations_match_brute_force() {
             .map(|other| (other, pearson(&values, neuron, other)))
             .collect();
         truth.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (list, expected) in [(&lists.positive, &truth[..]), (&lists.negative, &truth.iter().rev().copied().collect::<Vec<_>>()[..])] {
+        for (list, expected) in
+            [(&lists.positive, &truth[..]), (&lists.negative, &truth.iter().rev().copied().collect::<Vec<_>>()[..])]
+        {
             assert_eq!(list.len(), options.k, "neuron {neuron}");
             for (rank, entry) in list.iter().enumerate() {
                 assert_ne!(entry.neuron as usize, neuron);
