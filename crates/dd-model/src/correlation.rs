@@ -104,7 +104,7 @@ impl ActivationSample {
 
     /// Adds the activations of a chunk of tokens: `rows` is `[tokens, neurons]`, row-major.
     pub fn push(&mut self, rows: &[f32]) -> Result<(), ModelError> {
-        if self.neurons == 0 || !rows.len().is_multiple_of(self.neurons) {
+        if self.neurons == 0 || rows.len() % self.neurons != 0 {
             return Err(ModelError::Input(format!(
                 "{} values are not whole rows of {} neurons",
                 rows.len(),
