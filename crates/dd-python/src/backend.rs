@@ -58,6 +58,14 @@ pub(crate) enum BackendError {
         /// Why.
         message: String,
     },
+    /// The sentence encoder for searches by meaning did not load.
+    #[error("the sentence encoder in {directory}: {source}")]
+    Encoder {
+        /// Its folder.
+        directory: String,
+        /// Why (boxed: a model error is large and this one is rare).
+        source: Box<dd_model::ModelError>,
+    },
     /// An answer was not what the API documents.
     #[error("{url}: unexpected answer ({message})")]
     Malformed {
@@ -278,14 +286,7 @@ impl InProcessApi {
         // A search in process answers one caller, who waits for the search index to be built on
         // first use (seconds on a large model) rather than get the public server's 503 after 10 s.
         let config = ServerConfig { request_timeout: Duration::from_secs(24 * 3600), ..ServerConfig::standard() };
-        let mut state = AppState::load(store, config)?;
-        if let Some(directory) = embedder {
-            let encoder = dd_model::SentenceEncoder::load(directory).map_err(|error| BackendError::Transport {
-                url: directory.display().to_string(),
-                message: error.to_string(),
-            })?;
-            state = state.with_query_encoder(Arc::new(encoder));
-        }
+        let state = app_state(store, config, embedder)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -306,6 +307,26 @@ impl InProcessApi {
             Ok((status, body.to_vec()))
         })
     }
+}
+
+/// The server's state over `store`, embedding search queries with the encoder in `embedder` when
+/// given: for the in-process API and for `serve`.
+pub(crate) fn app_state(
+    store: Arc<SqliteStore>,
+    config: ServerConfig,
+    embedder: Option<&std::path::Path>,
+) -> Result<AppState, BackendError> {
+    let state = AppState::load(store, config)?;
+    Ok(match embedder {
+        Some(directory) => {
+            let encoder = dd_model::SentenceEncoder::load(directory).map_err(|source| BackendError::Encoder {
+                directory: directory.display().to_string(),
+                source: Box::new(source),
+            })?;
+            state.with_query_encoder(Arc::new(encoder))
+        }
+        None => state,
+    })
 }
 
 fn local_model<'a>(store: &'a SqliteStore, model: &str) -> Result<&'a dd_store::ModelEntry, BackendError> {

@@ -199,7 +199,7 @@ impl Stats {
 
 /// A token with a value: a logit effect or an input token's drive.
 #[pyclass(frozen, eq, get_all, module = "deepdecipher")]
-#[derive(PartialEq)]
+#[derive(PartialEq, Clone)]
 pub(crate) struct TokenValue {
     /// The token as shown.
     token: String,
@@ -217,45 +217,33 @@ impl TokenValue {
 }
 
 /// Tokens a neuron raises most (`top`) and lowers most (`bottom`).
-#[pyclass(frozen, eq, module = "deepdecipher")]
+#[pyclass(frozen, eq, get_all, module = "deepdecipher")]
 #[derive(PartialEq)]
 pub(crate) struct TokenLists {
-    top: Vec<(String, u32, f32)>,
-    bottom: Vec<(String, u32, f32)>,
+    /// The tokens raised most, strongest first.
+    top: Vec<TokenValue>,
+    /// The tokens lowered most, strongest first.
+    bottom: Vec<TokenValue>,
 }
 
 impl TokenLists {
     /// Both lists with their tokens shown through `strings`.
     pub(crate) fn new(top: &[StoredTokenValue], bottom: &[StoredTokenValue], strings: &NotebookTokens) -> Self {
         let list = |values: &[StoredTokenValue]| {
-            values.iter().map(|v| (strings.display(v.token), v.token, v.value)).collect::<Vec<_>>()
+            values
+                .iter()
+                .map(|v| TokenValue { token: strings.display(v.token), token_id: v.token, value: v.value })
+                .collect::<Vec<_>>()
         };
         TokenLists { top: list(top), bottom: list(bottom) }
     }
 }
 
-fn token_values(list: &[(String, u32, f32)]) -> Vec<TokenValue> {
-    list.iter()
-        .map(|(token, token_id, value)| TokenValue { token: token.clone(), token_id: *token_id, value: *value })
-        .collect()
-}
-
 #[pymethods]
 impl TokenLists {
-    /// The tokens raised most, strongest first.
-    #[getter]
-    fn top(&self) -> Vec<TokenValue> {
-        token_values(&self.top)
-    }
-    /// The tokens lowered most, strongest first.
-    #[getter]
-    fn bottom(&self) -> Vec<TokenValue> {
-        token_values(&self.bottom)
-    }
     fn __repr__(&self) -> String {
-        let names = |list: &[(String, u32, f32)]| {
-            list.iter().take(5).map(|(t, ..)| format!("{t:?}")).collect::<Vec<_>>().join(", ")
-        };
+        let names =
+            |list: &[TokenValue]| list.iter().take(5).map(|t| format!("{:?}", t.token)).collect::<Vec<_>>().join(", ");
         format!("TokenLists(top=[{}…], bottom=[{}…])", names(&self.top), names(&self.bottom))
     }
 }

@@ -141,8 +141,7 @@ impl Model {
     }
 
     fn search_page(&self, py: Python<'_>, service: &str, query: &[(&str, String)]) -> PyResult<serde_json::Value> {
-        let encoded: String =
-            query.iter().map(|(key, value)| format!("{key}={}", percent_encode(value))).collect::<Vec<_>>().join("&");
+        let encoded = serde_urlencoded::to_string(query).map_err(|e| py_error(&e))?;
         let path = format!("/api/{}/{service}?{encoded}", self.listing.name);
         let mut page = py.detach(|| self.backend.get_json(&path)).map_err(|e| py_error(&e))?;
         Ok(page["data"].take())
@@ -450,16 +449,4 @@ fn data_frame<'py>(py: Python<'py>, columns: &Bound<'py, PyDict>, index: Option<
 /// A JSON value as Python objects, through the standard `json` module.
 fn json_to_python<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (value.to_string(),))
-}
-
-/// `text` percent-encoded for a query string.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }

@@ -61,6 +61,11 @@ impl Neuron {
         Ok(self.records.get_or_init(|| records))
     }
 
+    /// The examples record, if stored.
+    fn examples_record(&self) -> PyResult<Option<&dd_data::NeuronExamples>> {
+        self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })
+    }
+
     fn find<T>(&self, pick: impl Fn(&NeuronRecord) -> Option<&T>) -> PyResult<Option<&T>> {
         Ok(self.records()?.iter().find_map(pick))
     }
@@ -83,7 +88,7 @@ impl Neuron {
     /// Every example context, group by group (top, bottom, quantile bands, random).
     #[getter]
     fn examples(&self) -> PyResult<Vec<Example>> {
-        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })? else {
+        let Some(examples) = self.examples_record()? else {
             return Ok(Vec::new());
         };
         Ok(examples
@@ -96,7 +101,7 @@ impl Neuron {
     /// The top-activating examples, strongest first.
     #[getter]
     fn top_examples(&self) -> PyResult<Vec<Example>> {
-        let Some(examples) = self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })? else {
+        let Some(examples) = self.examples_record()? else {
             return Ok(Vec::new());
         };
         Ok(examples.top().map_or_else(Vec::new, |group| {
@@ -184,7 +189,7 @@ impl Neuron {
             model: &self.model,
             layer: self.layer,
             neuron: self.index,
-            examples: self.find(|r| if let NeuronRecord::Examples(e) = r { Some(e) } else { None })?,
+            examples: self.examples_record()?,
             stats: self.find(|r| if let NeuronRecord::Stats(s) = r { Some(s) } else { None })?,
             explanations: self.find(|r| if let NeuronRecord::Explanations(e) = r { Some(e) } else { None })?,
         };

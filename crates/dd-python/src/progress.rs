@@ -21,14 +21,16 @@ pub(crate) struct Progress {
 
 /// A progress display: a tqdm bar when tqdm is installed, else a line on stderr now and then.
 struct ProgressDisplay<'py> {
+    /// Whether the caller wants progress at all.
+    enabled: bool,
     bar: Option<Bound<'py, PyAny>>,
     description: String,
     last_line: Instant,
 }
 
 impl<'py> ProgressDisplay<'py> {
-    fn new(py: Python<'py>, description: &str, unit: &str, show: bool) -> Self {
-        let bar = show
+    fn new(py: Python<'py>, description: &str, unit: &str, enabled: bool) -> Self {
+        let bar = enabled
             .then(|| -> PyResult<Bound<'py, PyAny>> {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("desc", description)?;
@@ -37,11 +39,11 @@ impl<'py> ProgressDisplay<'py> {
                 py.import("tqdm.auto")?.getattr("tqdm")?.call((), Some(&kwargs))
             })
             .and_then(Result::ok);
-        ProgressDisplay { bar, description: description.to_owned(), last_line: Instant::now() }
+        ProgressDisplay { enabled, bar, description: description.to_owned(), last_line: Instant::now() }
     }
 
-    fn show(&mut self, py: Python<'py>, progress: Progress, show: bool) {
-        if !show {
+    fn show(&mut self, py: Python<'py>, progress: Progress) {
+        if !self.enabled {
             return;
         }
         match &self.bar {
@@ -106,7 +108,7 @@ pub(crate) fn run_interruptible<T: Send>(
                 latest
             });
             if let Some(progress) = latest {
-                display.show(py, progress, show);
+                display.show(py, progress);
             }
             if interrupt.is_none()
                 && let Err(error) = py.check_signals()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use dd_store::SqliteStore;
 use pyo3::prelude::*;
 
+use crate::backend::{BackendError, app_state};
 use crate::error::{py_error, py_message};
 
 /// A DeepDecipher server running in the background of this process (`deepdecipher.serve`).
@@ -79,17 +80,14 @@ pub(crate) fn serve(
     embedder: Option<PathBuf>,
 ) -> PyResult<Server> {
     let app = py
-        .detach(|| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+        .detach(|| -> Result<_, BackendError> {
             let store = SqliteStore::open(&database, &dd_store::ReadConfig::serving_while_written())?;
-            let mut state = dd_server::AppState::load(Arc::new(store), dd_server::ServerConfig::standard())?;
-            if let Some(directory) = &embedder {
-                state = state.with_query_encoder(Arc::new(dd_model::SentenceEncoder::load(directory)?));
-            }
+            let state = app_state(Arc::new(store), dd_server::ServerConfig::standard(), embedder.as_deref())?;
             let state = Arc::new(state);
             state.warm_search_indexes();
             Ok(dd_server::app(state))
         })
-        .map_err(|e| py_error(e.as_ref()))?;
+        .map_err(|e| py_error(&e))?;
     let listener = std::net::TcpListener::bind((host, port))
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
         .map_err(|e| py_message(format!("cannot listen on {host}:{port}: {e}")))?;
