@@ -287,11 +287,7 @@ fn build_body(
         }
         Request::Records(kinds) => {
             let page = crate::records::page(store, &model.entry, source, target, kinds.as_deref())?;
-            out.raw("{\"data\":");
-            out.raw(&serde_json::to_string(&page).map_err(|error| ApiError::internal(&error))?);
-            out.raw(",\"metadata\":");
-            out.raw(&model.metadata_json);
-            out.raw("}");
+            return Ok(envelope(model, &serde_json::to_string(&page).map_err(|error| ApiError::internal(&error))?));
         }
         Request::All => {
             out.raw("{");
