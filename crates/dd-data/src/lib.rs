@@ -7,6 +7,8 @@
 //! - [`examples`], [`stats`], [`logits`], [`explanation`], [`graph`], [`similar`],
 //!   [`activating_tokens`], [`input_tokens`], [`connections`]: neuron-level data.
 //! - [`ranking`], [`summary`]: layer- and model-level records.
+//! - [`relations`]: correlations, co-activating groups, roles in the weight graph, behaviour
+//!   embeddings and change between recordings.
 //! - [`vocab`], [`token_index`]: model-level token tables.
 //! - [`n2g_label`]: how the original Neuron2Graph writes a token as a node label.
 //! - [`time`]: timestamps as the store keeps them (RFC 3339, UTC); reading the clock is the one
@@ -27,6 +29,7 @@ pub mod model;
 pub mod n2g_label;
 pub mod ranking;
 pub mod records;
+pub mod relations;
 pub mod similar;
 pub mod stats;
 pub mod summary;
@@ -48,6 +51,11 @@ pub use ranking::{
     INTERESTINGNESS_FORMULA, MODEL_RANKING_LEN, NeuronRanking, RankedNeuron, SELECTIVE_TOKENS, interestingness,
 };
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
+pub use relations::{
+    CHANGE_SCORE_FORMULA, CONNECTOR_PARTICIPATION, CorrelatedNeuron, EmbeddingSource, GROUP_FIRING_Z, GroupContext,
+    HUB_Z, LayerChanges, LayerRoles, NeuronChange, NeuronCorrelations, NeuronEmbedding, NeuronGroup, NeuronGroups,
+    NeuronRole, Role, change_score,
+};
 pub use similar::{SimilarNeuron, SimilarNeurons};
 pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};
 pub use summary::{LayerSummary, NeuronSummary};

@@ -1,9 +1,9 @@
 //! One value of any data kind per level, as the store writes and reads them.
 
 use crate::{
-    ActivatingTokens, DataError, Explanations, InputTokens, LayerDataKind, LayerSummary, LogitAttribution,
-    ModelDataKind, NeuronConnections, NeuronDataKind, NeuronExamples, NeuronGraph, NeuronRanking, NeuronStats,
-    SimilarNeurons, TokenIndex, Vocabulary,
+    ActivatingTokens, DataError, Explanations, InputTokens, LayerChanges, LayerDataKind, LayerRoles, LayerSummary,
+    LogitAttribution, ModelDataKind, NeuronConnections, NeuronCorrelations, NeuronDataKind, NeuronEmbedding,
+    NeuronExamples, NeuronGraph, NeuronGroups, NeuronRanking, NeuronStats, SimilarNeurons, TokenIndex, Vocabulary,
 };
 
 /// A neuron-level record of any kind.
@@ -27,6 +27,10 @@ pub enum NeuronRecord {
     InputTokens(InputTokens),
     /// Strongest weight connections to other layers' neurons.
     Connections(NeuronConnections),
+    /// Most correlated neurons.
+    Correlations(NeuronCorrelations),
+    /// Behaviour embedding and its neighbours.
+    Embedding(NeuronEmbedding),
 }
 
 /// A layer-level record of any kind.
@@ -36,6 +40,10 @@ pub enum LayerRecord {
     Ranking(NeuronRanking),
     /// Per-neuron summary numbers.
     Summary(LayerSummary),
+    /// Every neuron's role in the weight graph.
+    Roles(LayerRoles),
+    /// Every neuron's change against a baseline.
+    Changes(LayerChanges),
 }
 
 /// A model-level record of any kind.
@@ -47,6 +55,8 @@ pub enum ModelRecord {
     Ranking(NeuronRanking),
     /// The token search index.
     TokenIndex(TokenIndex),
+    /// Co-activating groups.
+    Groups(NeuronGroups),
 }
 
 impl NeuronRecord {
@@ -62,6 +72,8 @@ impl NeuronRecord {
             NeuronRecord::ActivatingTokens(_) => NeuronDataKind::ActivatingTokens,
             NeuronRecord::InputTokens(_) => NeuronDataKind::InputTokens,
             NeuronRecord::Connections(_) => NeuronDataKind::Connections,
+            NeuronRecord::Correlations(_) => NeuronDataKind::Correlations,
+            NeuronRecord::Embedding(_) => NeuronDataKind::Embedding,
         }
     }
 
@@ -87,6 +99,13 @@ impl NeuronRecord {
             NeuronRecord::Connections(connections) => {
                 finite("connection weight", connections.inputs.iter().chain(&connections.outputs).map(|c| c.weight))
             }
+            NeuronRecord::Correlations(correlations) => {
+                finite("correlation", correlations.positive.iter().chain(&correlations.negative).map(|c| c.correlation))
+            }
+            NeuronRecord::Embedding(embedding) => finite(
+                "embedding value",
+                std::iter::once(embedding.scale).chain(embedding.neighbours.iter().map(|n| n.similarity)),
+            ),
         }
     }
 }
@@ -105,6 +124,21 @@ impl LayerRecord {
                 "summary value",
                 summary.neurons.iter().flat_map(|n| [n.max_activation, n.min_activation, n.density, n.kurtosis]),
             ),
+            LayerRecord::Roles(roles) => finite(
+                "role value",
+                roles
+                    .neurons
+                    .iter()
+                    .flat_map(|n| [n.in_strength, n.out_strength, n.strength_z, n.participation, n.betweenness]),
+            ),
+            LayerRecord::Changes(changes) => finite(
+                "change value",
+                changes.neurons.iter().flat_map(|n| {
+                    [n.mean_change, n.std_change, n.max_change, n.density_change, n.top_overlap, n.score]
+                        .into_iter()
+                        .chain(n.activation_correlation)
+                }),
+            ),
         }
     }
 
@@ -113,6 +147,8 @@ impl LayerRecord {
         match self {
             LayerRecord::Ranking(_) => LayerDataKind::Ranking,
             LayerRecord::Summary(_) => LayerDataKind::Summary,
+            LayerRecord::Roles(_) => LayerDataKind::Roles,
+            LayerRecord::Changes(_) => LayerDataKind::Changes,
         }
     }
 }
@@ -123,6 +159,12 @@ impl ModelRecord {
         match self {
             ModelRecord::Ranking(ranking) => finite("ranking score", ranking.neurons.iter().map(|r| r.score)),
             ModelRecord::Vocabulary(_) | ModelRecord::TokenIndex(_) => Ok(()),
+            ModelRecord::Groups(groups) => finite(
+                "group value",
+                groups.groups.iter().flat_map(|g| {
+                    std::iter::once(g.cohesion).chain(g.contexts.iter().flat_map(|c| c.scores.iter().copied()))
+                }),
+            ),
         }
     }
 
@@ -132,6 +174,7 @@ impl ModelRecord {
             ModelRecord::Vocabulary(_) => ModelDataKind::Vocabulary,
             ModelRecord::Ranking(_) => ModelDataKind::Ranking,
             ModelRecord::TokenIndex(_) => ModelDataKind::TokenIndex,
+            ModelRecord::Groups(_) => ModelDataKind::Groups,
         }
     }
 }

@@ -77,6 +77,10 @@ data_kinds! {
         InputTokens = 8, "input_tokens";
         /// Strongest weight connections to earlier- and later-layer neurons.
         Connections = 9, "connections";
+        /// The most correlated neurons of the whole model over a token sample.
+        Correlations = 10, "correlations";
+        /// A vector for the neuron's behaviour and its nearest neighbours.
+        Embedding = 11, "embedding";
     }
 }
 
@@ -87,6 +91,10 @@ data_kinds! {
         Ranking = 1, "ranking";
         /// Per-neuron summary numbers for the whole layer.
         Summary = 2, "summary";
+        /// Every neuron's role in the weight graph.
+        Roles = 3, "roles";
+        /// Every neuron's change against a baseline recording.
+        Changes = 4, "changes";
     }
 }
 
@@ -99,6 +107,8 @@ data_kinds! {
         Ranking = 2, "ranking";
         /// Token to neurons index for Neuron2Graph search.
         TokenIndex = 3, "token_index";
+        /// Groups of neurons that fire together.
+        Groups = 4, "groups";
     }
 }
 

@@ -232,6 +232,26 @@ pub fn neuron_json(record: &NeuronRecord, vocabulary: &Vocabulary) -> Value {
             };
             json!({"inputs": list(&connections.inputs), "outputs": list(&connections.outputs)})
         }
+        NeuronRecord::Correlations(correlations) => {
+            let list = |list: &[dd_data::CorrelatedNeuron]| -> Vec<Value> {
+                list.iter()
+                    .map(|c| json!({"layer": c.neuron.layer, "index": c.neuron.index, "correlation": c.correlation}))
+                    .collect()
+            };
+            json!({
+                "tokens": correlations.tokens,
+                "positive": list(&correlations.positive),
+                "negative": list(&correlations.negative),
+            })
+        }
+        NeuronRecord::Embedding(embedding) => json!({
+            "source": embedding.source.name(),
+            "scale": embedding.scale,
+            "values": embedding.values,
+            "neighbours": embedding.neighbours.iter().map(|neuron| json!({
+                "layer": neuron.layer, "index": neuron.index, "similarity": neuron.similarity,
+            })).collect::<Vec<_>>(),
+        }),
     }
 }
 
@@ -246,6 +266,34 @@ pub fn layer_json(record: &LayerRecord) -> Value {
                 "min_activation": neuron.min_activation,
                 "density": neuron.density,
                 "kurtosis": neuron.kurtosis,
+            })).collect::<Vec<_>>(),
+        }),
+        LayerRecord::Roles(roles) => json!({
+            "neurons": roles.neurons.iter().enumerate().map(|(index, neuron)| json!({
+                "index": index,
+                "in_degree": neuron.in_degree,
+                "out_degree": neuron.out_degree,
+                "in_strength": neuron.in_strength,
+                "out_strength": neuron.out_strength,
+                "strength_z": neuron.strength_z,
+                "participation": neuron.participation,
+                "betweenness": neuron.betweenness,
+                "role": neuron.role.name(),
+                "group": neuron.group,
+            })).collect::<Vec<_>>(),
+        }),
+        LayerRecord::Changes(changes) => json!({
+            "baseline": changes.baseline,
+            "neurons": changes.neurons.iter().enumerate().map(|(index, neuron)| json!({
+                "index": index,
+                "mean_change": neuron.mean_change,
+                "std_change": neuron.std_change,
+                "max_change": neuron.max_change,
+                "density_change": neuron.density_change,
+                "top_overlap": neuron.top_overlap,
+                "shared_contexts": neuron.shared_contexts,
+                "activation_correlation": neuron.activation_correlation,
+                "score": neuron.score,
             })).collect::<Vec<_>>(),
         }),
     }
@@ -268,6 +316,20 @@ pub fn model_json(record: &ModelRecord) -> Value {
                 })).collect::<Vec<_>>(),
             })
         }
+        ModelRecord::Groups(groups) => json!({
+            "method": groups.method,
+            "tokens": groups.tokens,
+            "groups": groups.groups.iter().map(|group| json!({
+                "members": group.members.iter().map(|unit| json!({"layer": unit.layer, "index": unit.index})).collect::<Vec<_>>(),
+                "cohesion": group.cohesion,
+                "contexts": group.contexts.iter().map(|context| json!({
+                    "dataset_index": context.dataset_index,
+                    "tokens": context.tokens,
+                    "scores": context.scores,
+                    "firing": context.firing,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
     }
 }
 

@@ -167,6 +167,20 @@ impl ActivationSample {
         (scale, mean)
     }
 
+    /// A neuron's z-scores on the sampled tokens, in order: `(activation − mean) / σ`, all zero
+    /// for a constant neuron.
+    pub fn z_scores(&self, neuron: usize) -> Vec<f32> {
+        let (scale, mean) = self.standardisation(neuron);
+        let per_sigma = scale * (self.tokens as f64).sqrt();
+        let row = &self.values[neuron * self.capacity..neuron * self.capacity + self.tokens];
+        row.iter().map(|value| ((f64::from(value.to_f32()) - mean) * per_sigma) as f32).collect()
+    }
+
+    /// Neurons in the sample.
+    pub fn neurons(&self) -> usize {
+        self.neurons
+    }
+
     fn is_constant(&self, neuron: usize) -> bool {
         self.standardisation(neuron).0 == 0.0
     }

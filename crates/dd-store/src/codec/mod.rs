@@ -7,6 +7,7 @@
 
 mod examples;
 mod records;
+mod relations;
 mod wire;
 
 use std::cell::RefCell;
@@ -144,6 +145,13 @@ impl EncodedNeuron {
     /// Validates and encodes a record.
     pub fn new(record: &NeuronRecord, options: &EncodeOptions) -> Result<Self, CodecError> {
         Ok(Self { kind: record.kind(), blob: encode_neuron(record, options)? })
+    }
+
+    /// A blob as a store holds it, checked by decoding it and kept byte for byte (for copying a
+    /// record between stores without re-quantizing it).
+    pub fn from_blob(kind: NeuronDataKind, blob: Vec<u8>) -> Result<Self, CodecError> {
+        decode_neuron(kind, &blob)?;
+        Ok(Self { kind, blob })
     }
 
     /// The record's kind.

@@ -9,7 +9,7 @@ use dd_data::{
 };
 
 use super::wire::{WireReader, WireWriter};
-use super::{CodecError, EncodeOptions, examples};
+use super::{CodecError, EncodeOptions, examples, relations};
 
 pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
     let mut out = WireWriter::default();
@@ -118,6 +118,8 @@ pub(super) fn neuron_payload(record: &NeuronRecord, options: &EncodeOptions) -> 
             write_connections(&connections.inputs, &mut out);
             write_connections(&connections.outputs, &mut out);
         }
+        NeuronRecord::Correlations(correlations) => relations::write_correlations(correlations, &mut out),
+        NeuronRecord::Embedding(embedding) => relations::write_embedding(embedding, &mut out),
     }
     Ok(out.buf)
 }
@@ -283,6 +285,8 @@ pub(super) fn read_neuron(kind: NeuronDataKind, input: &mut WireReader<'_>) -> R
             let outputs = read_connections(input)?;
             NeuronRecord::Connections(NeuronConnections { inputs, outputs })
         }
+        NeuronDataKind::Correlations => NeuronRecord::Correlations(relations::read_correlations(input)?),
+        NeuronDataKind::Embedding => NeuronRecord::Embedding(relations::read_embedding(input)?),
     })
 }
 
@@ -299,6 +303,8 @@ pub(super) fn layer_payload(record: &LayerRecord) -> Vec<u8> {
                 out.f32(neuron.kurtosis);
             }
         }
+        LayerRecord::Roles(roles) => relations::write_roles(roles, &mut out),
+        LayerRecord::Changes(changes) => relations::write_changes(changes, &mut out),
     }
     out.buf
 }
@@ -320,6 +326,8 @@ pub(super) fn read_layer(kind: LayerDataKind, input: &mut WireReader<'_>) -> Res
                 .collect::<Result<_, CodecError>>()?;
             LayerRecord::Summary(LayerSummary { neurons })
         }
+        LayerDataKind::Roles => LayerRecord::Roles(relations::read_roles(input)?),
+        LayerDataKind::Changes => LayerRecord::Changes(relations::read_changes(input)?),
     })
 }
 
@@ -339,6 +347,7 @@ pub(super) fn model_payload(record: &ModelRecord) -> Vec<u8> {
                 write_neuron_list(&entry.important, &mut out);
             }
         }
+        ModelRecord::Groups(groups) => relations::write_groups(groups, &mut out),
     }
     out.buf
 }
@@ -362,6 +371,7 @@ pub(super) fn read_model(kind: ModelDataKind, input: &mut WireReader<'_>) -> Res
             }
             ModelRecord::TokenIndex(TokenIndex { entries })
         }
+        ModelDataKind::Groups => ModelRecord::Groups(relations::read_groups(input)?),
     })
 }
 

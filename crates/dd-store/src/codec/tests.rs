@@ -177,7 +177,79 @@ fn sample_records() -> Vec<NeuronRecord> {
         NeuronRecord::Connections(NeuronConnections::default()),
         NeuronRecord::InputTokens(InputTokens::default()),
         NeuronRecord::ActivatingTokens(ActivatingTokens::default()),
+        NeuronRecord::Correlations(NeuronCorrelations {
+            tokens: 20_000,
+            positive: vec![CorrelatedNeuron { neuron: NeuronIndex { layer: 29, index: 1535 }, correlation: 0.875 }],
+            negative: vec![
+                CorrelatedNeuron { neuron: NeuronIndex { layer: 0, index: 3 }, correlation: -0.5 },
+                CorrelatedNeuron { neuron: NeuronIndex { layer: 4, index: 70_000 }, correlation: -0.25 },
+            ],
+        }),
+        NeuronRecord::Correlations(NeuronCorrelations::default()),
+        NeuronRecord::Embedding(NeuronEmbedding {
+            source: EmbeddingSource::Graph,
+            scale: 1.0 / 127.0,
+            values: vec![127, -128, 0, 5, -7],
+            neighbours: vec![SimilarNeuron { layer: 3, index: 9, similarity: 0.75 }],
+        }),
+        NeuronRecord::Embedding(NeuronEmbedding {
+            source: EmbeddingSource::ActivatingTokens,
+            scale: 0.0,
+            values: vec![],
+            neighbours: vec![],
+        }),
     ]
+}
+
+fn relation_layer_records() -> Vec<LayerRecord> {
+    let role = |group| NeuronRole {
+        in_degree: 12,
+        out_degree: 70_000,
+        in_strength: 1.5,
+        out_strength: 0.25,
+        strength_z: -0.75,
+        participation: 0.5,
+        betweenness: 0.125,
+        role: Role::Connector,
+        group,
+    };
+    let change = |activation_correlation| NeuronChange {
+        mean_change: 0.5,
+        std_change: -0.25,
+        max_change: 2.0,
+        density_change: -0.125,
+        top_overlap: 0.75,
+        shared_contexts: 17,
+        activation_correlation,
+        score: 0.3,
+    };
+    vec![
+        LayerRecord::Roles(LayerRoles { neurons: vec![role(None), role(Some(0)), role(Some(4_000_000))] }),
+        LayerRecord::Changes(LayerChanges {
+            baseline: "pythia-70m@step1000".into(),
+            neurons: vec![change(Some(-0.5)), change(None)],
+        }),
+    ]
+}
+
+fn groups_record() -> ModelRecord {
+    ModelRecord::Groups(NeuronGroups {
+        method: "Louvain communities".into(),
+        tokens: 2_000,
+        groups: vec![
+            NeuronGroup {
+                members: vec![NeuronIndex { layer: 0, index: 1 }, NeuronIndex { layer: 7, index: 70_000 }],
+                cohesion: 0.625,
+                contexts: vec![GroupContext {
+                    dataset_index: 1 << 40,
+                    tokens: vec![1, 50_256],
+                    scores: vec![-0.5, 3.25],
+                    firing: 2,
+                }],
+            },
+            NeuronGroup { members: vec![], cohesion: 0.0, contexts: vec![] },
+        ],
+    })
 }
 
 /// Full-length lists of the three weight- and token-level kinds, large enough to be stored compressed.
@@ -331,10 +403,14 @@ fn layer_and_model_kinds_round_trip() {
             ],
         }),
     ];
+    let layers = layers.into_iter().chain(relation_layer_records());
+    let mut layer_kinds = std::collections::BTreeSet::new();
     for record in layers {
+        layer_kinds.insert(record.kind());
         let blob = encode_layer(&record, &EncodeOptions::STANDARD).expect("encode");
         assert_eq!(decode_layer(record.kind(), &blob).expect("decode"), record);
     }
+    assert_eq!(layer_kinds.into_iter().collect::<Vec<_>>(), LayerDataKind::ALL.to_vec());
     let models = [
         ModelRecord::Vocabulary(Vocabulary { tokens: (0..1000).map(|i| format!("tok{i}")).collect() }),
         ModelRecord::Ranking(ranking),
@@ -346,9 +422,34 @@ fn layer_and_model_kinds_round_trip() {
             }],
         }),
     ];
-    for record in models {
+    let mut model_kinds = std::collections::BTreeSet::new();
+    for record in models.into_iter().chain([groups_record()]) {
+        model_kinds.insert(record.kind());
         let blob = encode_model(&record, &EncodeOptions::STANDARD).expect("encode");
         assert_eq!(decode_model(record.kind(), &blob).expect("decode"), record);
+    }
+    assert_eq!(model_kinds.into_iter().collect::<Vec<_>>(), ModelDataKind::ALL.to_vec());
+}
+
+/// The relation kinds at the layer and model levels refuse every truncation and never panic on a
+/// flipped byte.
+#[test]
+fn truncated_relation_records_are_errors_not_panics() {
+    for record in relation_layer_records() {
+        let blob = encode_layer(&record, &EncodeOptions::STANDARD).expect("encode");
+        for len in 0..blob.len() {
+            assert!(decode_layer(record.kind(), &blob[..len]).is_err(), "prefix of {len} bytes decoded");
+        }
+        let mut flipped = blob.clone();
+        for i in 4..flipped.len() {
+            flipped[i] ^= 0x5a;
+            let _ = decode_layer(record.kind(), &flipped);
+            flipped[i] ^= 0x5a;
+        }
+    }
+    let blob = encode_model(&groups_record(), &EncodeOptions::STANDARD).expect("encode");
+    for len in 0..blob.len() {
+        assert!(decode_model(ModelDataKind::Groups, &blob[..len]).is_err(), "prefix of {len} bytes decoded");
     }
 }
 
