@@ -81,6 +81,7 @@ FIXTURE_DIMS = {
     "tl-solu-old": dict(n_layers=1, d_model=64, n_heads=4, d_mlp=256),
     "llama": dict(n_layers=2, d_model=64, n_heads=4, d_mlp=128),
     "llama-gguf": dict(n_layers=2, d_model=64, n_heads=4, d_mlp=256),
+    "pythia-checkpoints": dict(n_layers=2, d_model=16, n_heads=2, d_mlp=64),
 }
 
 MATRIX_STD = 0.15
@@ -381,6 +382,73 @@ def make_neox(out: Path, name: str, seed: int, parallel: bool, rotary_pct: float
         tensors[f"hook_post.{layer_idx}"] = hook_post
     save_reference(directory, tensors, name)
     report[name] = dict(layer0_hand_diff=diff, layer0_from_embedding_diff=embed_diff, reload_logits_diff=reload_diff, config_keys=sorted(config_json))
+
+
+def make_checkpoints(out: Path, name: str, seed: int, report: dict) -> None:
+    """Two checkpoints of one small Pythia-style model, as a training run saves them: the
+    first its random init, the second after real optimiser steps, so that some neurons
+    change a lot and others little."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    dims = FIXTURE_DIMS[name]
+    root = fresh_dir(out / name)
+    torch.manual_seed(seed)
+    config = GPTNeoXConfig(
+        hidden_size=dims["d_model"],
+        num_hidden_layers=dims["n_layers"],
+        num_attention_heads=dims["n_heads"],
+        intermediate_size=dims["d_mlp"],
+        rotary_pct=0.25,
+        rotary_emb_base=10000,
+        use_parallel_residual=True,
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
+        vocab_size=D_VOCAB,
+        max_position_embeddings=N_CTX,
+        tie_word_embeddings=False,
+    )
+    model = GPTNeoXForCausalLM(config)
+    reinit_(model, seed)
+    extra = {
+        "rotary_pct": 0.25,
+        "rotary_emb_base": 10000,
+        "use_parallel_residual": True,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-5,
+        "max_position_embeddings": N_CTX,
+        "torch_dtype": "float16",
+    }
+
+    def save(step: str) -> None:
+        directory = root / step
+        directory.mkdir()
+        model.to(torch.float16).save_pretrained(str(directory))
+        model.float()
+        remove_extra_files(directory, {"config.json", "model.safetensors"})
+        patch_config_json(directory, extra)
+
+    # F16 both times, as a checkpoint is stored, and trained from the rounded weights.
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(param.half().float())
+    save("step1000")
+    # A patterned stream the model can learn: byte-range tokens repeating with period 7.
+    generator = torch.Generator().manual_seed(seed + 1)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for _ in range(40):
+        starts = torch.randint(32, 120, (8, 1), generator=generator)
+        ids = (starts + torch.arange(N_CTX // 2) % 7).clamp(max=D_VOCAB - 1)
+        loss = model(input_ids=ids, labels=ids).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    model.eval()
+    check(losses[-1] < losses[0], f"{name}: training did not lower the loss ({losses[0]} to {losses[-1]})")
+    save("step2000")
+    report[name] = dict(first_loss=losses[0], last_loss=losses[-1])
 
 
 # ---------------------------------------------------------------------------
@@ -1085,6 +1153,7 @@ README_LINES = {
     "tl-gelu": "TransformerLens gelu toy: TL config.json (old `normalization` key) + model_final.pth.",
     "tl-solu-old": "solu_ln toy in the old SoLU checkpoint layout (`norm` names, left-facing W_*, transposed W_pos; n_ctx 48) + TL config.json.",
     "llama": "LlamaForCausalLM (4 query / 2 KV heads, SwiGLU), config.json + model.safetensors (F32).",
+    "pythia-checkpoints": "two checkpoints of one GPTNeoXForCausalLM, step1000/ (its random init) and step2000/ (after 40 AdamW steps on a patterned token stream), each config.json + model.safetensors (F16), for comparing recordings over training;",
     "llama-gguf": "model.gguf, GGUF v3 llama layout: random Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K blocks, tied embeddings, 320-token BPE; reference from gguf-py dequantisation.",
 }
 
@@ -1109,6 +1178,7 @@ def main() -> None:
     parser.add_argument("--gpt2-bpe-dir", type=Path, default=DEFAULT_GPT2_BPE_DIR)
     parser.add_argument("--smollm2-gguf", type=Path, default=DEFAULT_SMOLLM2_GGUF)
     parser.add_argument("--report", type=Path, default=None, help="also write the check report as JSON here")
+    parser.add_argument("--only", default=None, help="make only these fixtures (comma-separated names), keeping the rest")
     args = parser.parse_args()
 
     torch.set_default_dtype(torch.float32)
@@ -1124,19 +1194,28 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {}
 
-    make_gpt2(out, "gpt2", seed=100, format="safetensors", report=report)
-    make_gpt2(out, "gpt2-bin", seed=200, format="bin", report=report)
-    make_neox(out, "pythia", seed=300, parallel=True, rotary_pct=0.25, dtype=torch.float16, report=report)
-    make_neox(out, "neox-serial", seed=400, parallel=False, rotary_pct=1.0, dtype=torch.bfloat16, report=report)
-    make_tl(out, "tl-solu", seed=500, act_fn="solu_ln", normalization_key="normalization_type", report=report)
-    make_tl(out, "tl-gelu", seed=600, act_fn="gelu", normalization_key="normalization", report=report)
-    make_tl_solu_old(out, "tl-solu-old", seed=700, report=report)
-    make_llama(out, "llama", seed=800, report=report)
-    make_llama_gguf(out, "llama-gguf", seed=GGUF_SEED, report=report)
-    make_tokenizers(out, args.gpt2_bpe_dir, args.smollm2_gguf, out / "llama-gguf" / "model.gguf", report)
+    makers = {
+        "gpt2": lambda: make_gpt2(out, "gpt2", seed=100, format="safetensors", report=report),
+        "gpt2-bin": lambda: make_gpt2(out, "gpt2-bin", seed=200, format="bin", report=report),
+        "pythia": lambda: make_neox(out, "pythia", seed=300, parallel=True, rotary_pct=0.25, dtype=torch.float16, report=report),
+        "neox-serial": lambda: make_neox(out, "neox-serial", seed=400, parallel=False, rotary_pct=1.0, dtype=torch.bfloat16, report=report),
+        "tl-solu": lambda: make_tl(out, "tl-solu", seed=500, act_fn="solu_ln", normalization_key="normalization_type", report=report),
+        "tl-gelu": lambda: make_tl(out, "tl-gelu", seed=600, act_fn="gelu", normalization_key="normalization", report=report),
+        "tl-solu-old": lambda: make_tl_solu_old(out, "tl-solu-old", seed=700, report=report),
+        "llama": lambda: make_llama(out, "llama", seed=800, report=report),
+        "llama-gguf": lambda: make_llama_gguf(out, "llama-gguf", seed=GGUF_SEED, report=report),
+        "pythia-checkpoints": lambda: make_checkpoints(out, "pythia-checkpoints", seed=900, report=report),
+        "tokenizers": lambda: make_tokenizers(out, args.gpt2_bpe_dir, args.smollm2_gguf, out / "llama-gguf" / "model.gguf", report),
+    }
+    chosen = list(makers) if args.only is None else args.only.split(",")
+    unknown = sorted(set(chosen) - set(makers))
+    check(not unknown, f"unknown fixtures {unknown}: choose from {sorted(makers)}")
+    for name in chosen:
+        makers[name]()
     (out / "README.md").write_text(readme_text())
 
-    expected = {"README.md", *FIXTURE_DIMS, "tokenizers"}
+    # minilm_embeddings.json is made by scripts/make_embedding_fixture.py.
+    expected = {"README.md", *FIXTURE_DIMS, "tokenizers", "minilm_embeddings.json"}
     stray = sorted(path.name for path in out.iterdir() if path.name not in expected)
     check(not stray, f"unexpected entries in {out}: {stray}")
 

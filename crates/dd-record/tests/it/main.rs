@@ -1,5 +1,6 @@
 //! Integration tests of the recorder, and of fetching models by hub id against the fake hub of
 //! `dd-hub`'s tests.
+mod byte_tokenizer;
 mod dataset;
 /// The fake hub of `dd-hub`'s tests, shared so both crates test against the same server.
 #[path = "../../../dd-hub/tests/hub/server.rs"]
