@@ -47,6 +47,7 @@ mod model_context;
 pub mod openapi;
 mod params;
 mod records;
+mod relations;
 mod reload;
 mod render;
 mod search;

@@ -21,7 +21,8 @@ use crate::wire;
         title = "DeepDecipher API",
         description = "Per-neuron interpretability data of transformer language models: examples, statistics, \
                        logit attribution, explanations, Neuron2Graph graphs, similar neurons, activating and \
-                       input tokens, and weight connections.",
+                       input tokens, weight connections, and relations between neurons (correlations, co-activating \
+                       groups, roles in the weight graph, behaviour embeddings, change between recordings).",
         license(name = "MIT")
     ),
     components(schemas(
@@ -74,6 +75,21 @@ use crate::wire;
         wire::InputTokensPage,
         wire::ConnectionsPage,
         wire::ConnectionObject,
+        wire::CorrelationsPage,
+        wire::CorrelatedNeuronObject,
+        wire::GroupsPage,
+        wire::GroupSummaryObject,
+        wire::GroupPage,
+        wire::GroupContextObject,
+        wire::RoleObject,
+        wire::LayerRolesPage,
+        wire::RolesModelPage,
+        wire::EmbeddingPage,
+        wire::ChangeObject,
+        wire::NeuronChangePage,
+        wire::LayerChangesPage,
+        wire::ChangesModelPage,
+        wire::LayerChangeSummaryObject,
         wire::ErrorResponse,
         wire::ErrorObject,
         wire::VersionResponse,

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::graph_page;
 use crate::json::JsonOut;
 use crate::model_context::ModelContext;
+use crate::relations;
 use crate::render;
 use crate::token_strings::TokenStrings;
 use crate::wire;
@@ -42,6 +43,16 @@ pub enum Service {
     InputTokens,
     /// Strongest weight connections to earlier- and later-layer neurons.
     Connections,
+    /// The neurons whose activations correlate most with this one's.
+    Correlations,
+    /// Co-activating groups (model), the neuron's group (neuron).
+    Groups,
+    /// Roles in the weight graph: rankings (model), every neuron (layer), one neuron.
+    Roles,
+    /// A vector for the neuron's behaviour and its nearest neighbours.
+    Embedding,
+    /// Change against a baseline recording: most changed (model), every neuron (layer), one neuron.
+    Changes,
     /// Token search over the model (`?query=`).
     Neuron2GraphSearch,
     /// Neurons that respond to tokens, ranked by selectivity (model level, `?query=`).
@@ -112,6 +123,11 @@ impl Service {
         Service::ActivatingTokens,
         Service::InputTokens,
         Service::Connections,
+        Service::Correlations,
+        Service::Groups,
+        Service::Roles,
+        Service::Embedding,
+        Service::Changes,
         Service::Neuron2GraphSearch,
         Service::TokenSearch,
         Service::ExplanationSearch,
@@ -134,6 +150,11 @@ impl Service {
             Service::ActivatingTokens => "activating_tokens",
             Service::InputTokens => "input_tokens",
             Service::Connections => "connections",
+            Service::Correlations => "correlations",
+            Service::Groups => "groups",
+            Service::Roles => "roles",
+            Service::Embedding => "embedding",
+            Service::Changes => "changes",
             Service::Neuron2GraphSearch => "neuron2graph-search",
             Service::TokenSearch => "token-search",
             Service::ExplanationSearch => "explanation-search",
@@ -174,6 +195,26 @@ impl Service {
             Service::Connections => {
                 "Earlier-layer neurons that drive this neuron most and later-layer neurons it drives most, by weights."
             }
+            Service::Correlations => {
+                "Neurons of the whole model whose activations correlate most with this one's (Pearson r over a \
+                 sample of the recording's tokens), most positive and most negative."
+            }
+            Service::Groups => {
+                "Co-activating groups: communities of the correlation graph with their cohesion (mean r over \
+                 pairs); at neuron level the neuron's group with the contexts where its members fire together."
+            }
+            Service::Roles => {
+                "Roles in the weight graph (degree, strength, participation across layers, betweenness; hub, \
+                 connector or peripheral): one neuron, every neuron of a layer, or the model's rankings."
+            }
+            Service::Embedding => {
+                "A vector for the neuron's behaviour (its Neuron2Graph graph's tokens, or its activating tokens, \
+                 through the token embeddings) and its nearest neighbours by that vector."
+            }
+            Service::Changes => {
+                "Change against a baseline recording of the same architecture (`deepdecipher compare`): statistics, \
+                 top-context overlap, activation correlation and a score; the most changed neurons at model level."
+            }
             Service::Neuron2GraphSearch => {
                 "Neurons whose Neuron2Graph graph contains tokens: `?query=any:the,activating:dog` (terms intersect)."
             }
@@ -204,7 +245,8 @@ impl Service {
             Service::Metadata | Service::Neuroscope | Service::Records => &[Level::Model, Level::Layer, Level::Neuron],
             Service::Stats => &[Level::Layer, Level::Neuron],
             Service::Neuron2GraphSearch | Service::TokenSearch | Service::ExplanationSearch => &[Level::Model],
-            Service::Activations => &[Level::Model, Level::Neuron],
+            Service::Activations | Service::Groups => &[Level::Model, Level::Neuron],
+            Service::Roles | Service::Changes => &[Level::Model, Level::Layer, Level::Neuron],
             Service::Examples
             | Service::Logits
             | Service::NeuronExplainer
@@ -213,7 +255,9 @@ impl Service {
             | Service::Similar
             | Service::ActivatingTokens
             | Service::InputTokens
-            | Service::Connections => &[Level::Neuron],
+            | Service::Connections
+            | Service::Correlations
+            | Service::Embedding => &[Level::Neuron],
         }
     }
 
@@ -235,6 +279,16 @@ impl Service {
             (Service::ActivatingTokens, _) => "ActivatingTokensPage",
             (Service::InputTokens, _) => "InputTokensPage",
             (Service::Connections, _) => "ConnectionsPage",
+            (Service::Correlations, _) => "CorrelationsPage",
+            (Service::Groups, Level::Model) => "GroupsPage",
+            (Service::Groups, _) => "GroupPage",
+            (Service::Roles, Level::Model) => "RolesModelPage",
+            (Service::Roles, Level::Layer) => "LayerRolesPage",
+            (Service::Roles, Level::Neuron) => "RoleObject",
+            (Service::Embedding, _) => "EmbeddingPage",
+            (Service::Changes, Level::Model) => "ChangesModelPage",
+            (Service::Changes, Level::Layer) => "LayerChangesPage",
+            (Service::Changes, Level::Neuron) => "NeuronChangePage",
             (Service::Neuron2GraphSearch, _) => "NeuronIndexObject",
             (Service::TokenSearch, _) => "TokenSearchPage",
             (Service::ExplanationSearch, _) => "ExplanationSearchPage",
@@ -259,6 +313,11 @@ impl Service {
             Service::ActivatingTokens => Some(NeuronDataKind::ActivatingTokens.name()),
             Service::InputTokens => Some(NeuronDataKind::InputTokens.name()),
             Service::Connections => Some(NeuronDataKind::Connections.name()),
+            Service::Correlations => Some(NeuronDataKind::Correlations.name()),
+            Service::Groups => Some(ModelDataKind::Groups.name()),
+            Service::Roles => Some(LayerDataKind::Roles.name()),
+            Service::Embedding => Some(NeuronDataKind::Embedding.name()),
+            Service::Changes => Some(LayerDataKind::Changes.name()),
             Service::Neuron2GraphSearch => Some(ModelDataKind::TokenIndex.name()),
             Service::TokenSearch => Some(NeuronDataKind::ActivatingTokens.name()),
             Service::Activations => Some("live_model"),
@@ -291,10 +350,27 @@ impl Service {
             }
             Service::InputTokens => source.has_neuron_kind(NeuronDataKind::InputTokens),
             Service::Connections => source.has_neuron_kind(NeuronDataKind::Connections),
+            Service::Correlations => source.has_neuron_kind(NeuronDataKind::Correlations),
+            Service::Groups => model.model_kinds.contains(&ModelDataKind::Groups),
+            Service::Roles => source.layer_kinds.contains(&LayerDataKind::Roles),
+            Service::Embedding => source.has_neuron_kind(NeuronDataKind::Embedding),
+            Service::Changes => source.layer_kinds.contains(&LayerDataKind::Changes),
             Service::Neuron2GraphSearch => model.model_kinds.contains(&ModelDataKind::TokenIndex),
             // Not stored data: the server's model decides (`AppState::live`).
             Service::Activations => false,
         }
+    }
+
+    /// The relation between neurons this service serves, if it is one.
+    fn relation(self) -> Option<relations::Relation> {
+        Some(match self {
+            Service::Correlations => relations::Relation::Correlations,
+            Service::Groups => relations::Relation::Groups,
+            Service::Roles => relations::Relation::Roles,
+            Service::Embedding => relations::Relation::Embedding,
+            Service::Changes => relations::Relation::Changes,
+            _ => return None,
+        })
     }
 
     /// Appends this service's page for `target` to `out`; `Ok(false)` when the data is missing.
@@ -306,6 +382,19 @@ impl Service {
         target: Target,
         out: &mut JsonOut,
     ) -> Result<bool, ApiError> {
+        if let Some(relation) = self.relation() {
+            let (layer, neuron) = match target {
+                Target::Model => (None, None),
+                Target::Layer(layer) => (Some(layer), None),
+                Target::Neuron(layer, neuron) => (Some(layer), Some(neuron)),
+            };
+            let Some(page) = relations::page(relation, store, &model.entry, &model.tokens, source, (layer, neuron))?
+            else {
+                return Ok(false);
+            };
+            out.raw(&page);
+            return Ok(true);
+        }
         let page = match (self, target) {
             (Service::Metadata, _) => {
                 out.raw(&model.metadata_json);
@@ -382,7 +471,12 @@ impl Service {
                     | Service::TokenSearch
                     | Service::ExplanationSearch
                     | Service::Activations
-                    | Service::Records => {
+                    | Service::Records
+                    | Service::Correlations
+                    | Service::Groups
+                    | Service::Roles
+                    | Service::Embedding
+                    | Service::Changes => {
                         return Ok(false);
                     }
                 };

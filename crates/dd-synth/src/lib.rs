@@ -11,6 +11,7 @@
 //! - `neuron`: every record of one neuron.
 
 mod neuron;
+mod relations;
 pub mod rng;
 pub mod vocab;
 
@@ -167,9 +168,11 @@ pub fn synthesize_into(
                     let (layer, index) =
                         ((global / u64::from(config.d_mlp)) as u32, (global % u64::from(config.d_mlp)) as u32);
                     let generated = neuron::generate(config, vocabulary, sampler, layer, index);
+                    let relations = relations::neuron_relations(config, layer, index);
                     let encoded = generated
                         .records
                         .iter()
+                        .chain(&relations)
                         .map(|r| EncodedNeuron::new(r, &encode))
                         .collect::<Result<Vec<_>, _>>()
                         .map(|encoded| (layer, index, encoded, generated))
@@ -212,6 +215,8 @@ pub fn synthesize_into(
     })?;
 
     let mut batch = store.batch()?;
+    let (groups, membership) = relations::groups(config, &sampler);
+    batch.put_model(model, &groups)?;
     let mut model_ranking = Vec::new();
     for (layer, layer_summaries) in summaries.into_iter().enumerate() {
         let layer = layer as u32;
@@ -227,6 +232,9 @@ pub fn synthesize_into(
         model_ranking.extend(ranking.neurons.iter().take(MODEL_RANKING_LEN).copied());
         batch.put_layer(source, layer, &LayerRecord::Ranking(ranking))?;
         batch.put_layer(source, layer, &LayerRecord::Summary(LayerSummary { neurons }))?;
+        for record in relations::layer_relations(config, layer, &membership) {
+            batch.put_layer(source, layer, &record)?;
+        }
     }
     let mut model_ranking = NeuronRanking::from_unsorted(model_ranking);
     model_ranking.neurons.truncate(MODEL_RANKING_LEN);

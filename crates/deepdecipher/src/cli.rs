@@ -47,6 +47,13 @@ pub(crate) enum Command {
     N2gImport(N2gExchangeArgs),
     /// Export a model's graphs in the original Neuron2Graph's formats.
     N2gExport(N2gExchangeArgs),
+    /// Relate a recorded model's neurons: correlations and co-activating groups over a token sample,
+    /// roles in the weight graph, and behaviour embeddings with their nearest neighbours.
+    Relate(RelateArgs),
+    /// Compare a recorded model with a baseline recording of the same architecture and dataset (two
+    /// training checkpoints, or base and fine-tuned): per neuron, how its statistics, top contexts and
+    /// activations changed.
+    Compare(CompareArgs),
     /// Explain recorded neurons with a language model, score the explanations by simulation, and
     /// embed them for search by meaning.
     Explain(ExplainArgs),
@@ -80,6 +87,67 @@ impl From<NeuronChoiceArgs> for dd_store::NeuronChoice {
     fn from(args: NeuronChoiceArgs) -> Self {
         Self { layers: args.layers, neurons: args.neurons, top_interesting: args.top_interesting }
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RelateArgs {
+    /// The database the model was recorded into.
+    #[arg(default_value = "data.db")]
+    pub(crate) database: PathBuf,
+    /// The model that was recorded: a directory, a weight file, or a hub id, as given to `record`
+    /// (needed for correlations and embeddings).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// The model's name in the database (default: the only model, or the name `record` gives it).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Tokens of the recording's contexts the correlations are measured on.
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) tokens: usize,
+    /// Correlated neurons kept each way (most positive, most negative) per neuron.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) correlated: usize,
+    /// Chooses the sampled contexts.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// The least correlation that joins two neurons in the graph groups are found in.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) group_threshold: f32,
+    /// The fewest members a group has.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) min_group_size: usize,
+    /// Steps to leave out, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) skip: Vec<RelateStep>,
+}
+
+/// A step of `relate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RelateStep {
+    /// Correlations and groups.
+    Correlations,
+    /// Roles in the weight graph.
+    Roles,
+    /// Behaviour embeddings.
+    Embeddings,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// The database holding the baseline (the earlier checkpoint, or the base model).
+    pub(crate) baseline: PathBuf,
+    /// The database holding the compared model; the comparison, and a copy of the baseline when it
+    /// lives elsewhere, are written into it.
+    pub(crate) database: PathBuf,
+    /// The baseline's name in its database (default: its only model).
+    #[arg(long)]
+    pub(crate) model_a: Option<String>,
+    /// The compared model's name in its database (default: its only model).
+    #[arg(long)]
+    pub(crate) model_b: Option<String>,
+    /// The name the baseline's copy takes beside the compared model (default: its own).
+    #[arg(long)]
+    pub(crate) baseline_name: Option<String>,
 }
 
 #[derive(Debug, Args)]

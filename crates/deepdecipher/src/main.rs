@@ -8,6 +8,7 @@ mod export;
 mod import;
 mod n2g;
 mod recording;
+mod relate;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,6 +77,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::N2g(args) => n2g::build(args),
         Command::N2gImport(args) => n2g::import(args),
         Command::N2gExport(args) => n2g::export(args),
+        Command::Relate(args) => relate::relate(args),
+        Command::Compare(args) => relate::compare(args),
         Command::Explain(args) => explain::explain(args),
         Command::Import(args) => import::import(args),
         Command::Export(args) => export::export(args),

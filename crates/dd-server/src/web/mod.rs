@@ -112,7 +112,8 @@ fn submitted_text(body: &[u8]) -> Result<String, PageError> {
 }
 
 /// Reads the segments after the model: `[layer]`, `[layer, neuron]`, `[service]`, `[service, layer]`,
-/// `[service, layer, neuron]`, `[search]`, `[explanation-search]` or `[random]`.
+/// `[service, layer, neuron]`, `[search]`, `[explanation-search]`, `[random]`, or the relation pages
+/// (`[groups]`, `[groups, layer, neuron]`, `[roles]`, `[changes]`, `[changes, layer, neuron]`).
 fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View, PageError> {
     let Some(model) = state.model(model_name) else { return Err(unknown_model(model_name).into()) };
     let Some(source) = model.source(None) else { return Err(not_found_page().into()) };
@@ -122,6 +123,14 @@ fn view_of(state: &AppState, model_name: &str, segments: &[&str]) -> Result<View
         Some(&"search") if segments.len() == 1 => return Ok(View::Search),
         Some(&"explanation-search") if segments.len() == 1 => return Ok(View::ExplanationSearch),
         Some(&"random") if segments.len() == 1 => return Ok(View::Random),
+        Some(&"groups") if segments.len() == 1 => return Ok(View::Groups),
+        Some(&"roles") if segments.len() == 1 => return Ok(View::Roles),
+        Some(&"changes") if segments.len() == 1 => return Ok(View::Changes),
+        Some(&service @ ("groups" | "changes")) if segments.len() == 3 => {
+            let layer = parse_index("layer", segments[1], n_layers)?;
+            let neuron = parse_index("neuron", segments[2], n_neurons)?;
+            return Ok(if service == "groups" { View::Group(layer, neuron) } else { View::Comparison(layer, neuron) });
+        }
         Some(first) if is_index(first) => segments,
         Some(&"all") => &segments[1..],
         Some(service) => {

@@ -35,6 +35,16 @@ pub(crate) enum View {
     ExplanationSearch,
     /// `/viz/{model}/random`: a redirect.
     Random,
+    /// `/viz/{model}/groups`: the co-activating groups.
+    Groups,
+    /// `/viz/{model}/groups/{layer}/{neuron}`: the group a neuron is in.
+    Group(u32, u32),
+    /// `/viz/{model}/roles`: neurons ranked by their role in the weight graph.
+    Roles,
+    /// `/viz/{model}/changes`: the most changed neurons since a baseline.
+    Changes,
+    /// `/viz/{model}/changes/{layer}/{neuron}`: a neuron's examples beside the baseline's.
+    Comparison(u32, u32),
 }
 
 impl View {
@@ -43,7 +53,15 @@ impl View {
         match self {
             View::Model => Some(LiveTarget::Model),
             View::Neuron(layer, neuron) => Some(LiveTarget::Neuron(layer, neuron)),
-            View::Layer(_) | View::Search | View::ExplanationSearch | View::Random => None,
+            View::Layer(_)
+            | View::Search
+            | View::ExplanationSearch
+            | View::Random
+            | View::Groups
+            | View::Group(..)
+            | View::Roles
+            | View::Changes
+            | View::Comparison(..) => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One file per page type, each turning store records into a [`Page`] (`explanations` is the neuron
-//! page's explanations section, `meaning` the search by meaning); `parts` holds what several share.
+//! page's explanations section, `meaning` the search by meaning, `relations` the neuron page's
+//! relations and the pages of groups, roles and changes); `parts` holds what several share.
 
 mod explanations;
 mod home;
@@ -8,6 +9,7 @@ mod meaning;
 mod model;
 mod neuron;
 mod parts;
+mod relations;
 mod search;
 
 use std::collections::HashMap;
@@ -29,6 +31,11 @@ pub(crate) fn render(context: &PageContext<'_>, view: View, live: Option<&LiveRe
         View::Neuron(layer, neuron) => neuron::page(context, layer, neuron, live),
         View::Search => search::page(context),
         View::ExplanationSearch => meaning::page(context),
+        View::Groups => relations::groups_page(context),
+        View::Group(layer, index) => relations::group_page(context, dd_data::NeuronIndex { layer, index }),
+        View::Roles => relations::roles_page(context),
+        View::Changes => relations::changes_page(context),
+        View::Comparison(layer, index) => relations::comparison_page(context, dd_data::NeuronIndex { layer, index }),
     }
 }
 

@@ -22,6 +22,7 @@ pub(super) fn page(context: &PageContext<'_>, live: Option<&LiveResult>) -> Resu
     body.push_str("</h1>");
 
     navigation(&mut body, context, n_layers, n_neurons);
+    relation_links(&mut body, context);
 
     body.push_str("<div class=grid><section><h2>Model</h2><table id=metadata><tbody>");
     let provenance = &metadata.provenance;
@@ -193,6 +194,28 @@ fn navigation(out: &mut String, context: &PageContext<'_>, n_layers: u64, n_neur
              placeholder=\"e.g. the end of a sentence\" required size=32><button type=submit>Search</button></form>",
         );
     }
+}
+
+/// Links to the model's relation pages that have data.
+fn relation_links(out: &mut String, context: &PageContext<'_>) {
+    let entry = &context.model.entry;
+    let links = [
+        ("groups", "Groups that fire together", entry.model_kinds.contains(&ModelDataKind::Groups)),
+        ("roles", "Roles in the weight graph", context.source.layer_kinds.contains(&LayerDataKind::Roles)),
+        ("changes", "Most changed neurons", context.source.layer_kinds.contains(&LayerDataKind::Changes)),
+    ];
+    if !links.iter().any(|(_, _, present)| *present) {
+        return;
+    }
+    out.push_str("<div class=toolbar id=relation-links>");
+    for (path, label, _) in links.iter().filter(|(_, _, present)| *present) {
+        out.push_str("<a class=button href=\"");
+        escape(out, &context.href(&format!("/{path}")));
+        out.push_str("\">");
+        out.push_str(label);
+        out.push_str("</a>");
+    }
+    out.push_str("</div>");
 }
 
 /// Per token of the visitor's text, the neurons that fired most.

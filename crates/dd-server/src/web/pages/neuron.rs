@@ -12,6 +12,7 @@ use super::super::tokens::{ColourScale, example_group, example_text, group_title
 use super::super::view::{PageContext, PageError};
 use super::explanations::explanations_section;
 use super::parts::{live_text_form, neuron_link, percent_encode};
+use super::relations::relations_section;
 use crate::error::ApiError;
 use crate::html::{count, escape, number};
 use crate::live::{LiveFindings, LiveResult};
@@ -153,6 +154,7 @@ pub(super) fn page(
 
     // Beside the graph when there is one; otherwise with the other related neurons.
     neighbour_links(&mut body, context, if graph_shown { None } else { similar.as_ref() }, &record)?;
+    relations_section(&mut body, context, NeuronIndex { layer, index: neuron })?;
 
     let mut page = Page::new(format!("Neuron {layer}/{neuron} of {name}"), body);
     page.crumbs = vec![

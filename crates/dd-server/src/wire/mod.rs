@@ -1,5 +1,8 @@
 //! The API's JSON wire types: the only place JSON shapes are defined.
 //!
+//! `refs` holds the references to other neurons that every part shares, `relations` the pages of
+//! the relations between neurons (correlations, groups, roles, embeddings, changes).
+//!
 //! Shapes of the original DeepDecipher's services (`metadata`, `neuroscope`,
 //! `neuron_explainer`, `neuron2graph`, `neuron2graph-search`) are kept key for
 //! key; new keys may be added, never removed. Each type derives `ToSchema`, so
@@ -7,6 +10,12 @@
 
 use serde::Serialize;
 use utoipa::ToSchema;
+
+mod refs;
+mod relations;
+
+pub use refs::{NeuronIndexObject, SimilarNeuronObject};
+pub use relations::*;
 
 /// `GET /api`: every model.
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,15 +90,6 @@ pub struct SourceObject {
     pub num_layers: u64,
     /// Units per layer.
     pub layer_size: u64,
-}
-
-/// A neuron's position.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq, PartialOrd, Ord)]
-pub struct NeuronIndexObject {
-    /// Layer.
-    pub layer: u32,
-    /// Index within the layer.
-    pub neuron: u32,
 }
 
 /// `neuroscope` at model level: the model's most interesting neurons, most interesting first.
@@ -467,17 +467,6 @@ pub struct GraphNodeObject {
     pub activation: Option<f32>,
     /// Whether a pattern may end here (the original's bold outline) (new).
     pub is_end: bool,
-}
-
-/// A similar neuron.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SimilarNeuronObject {
-    /// Layer.
-    pub layer: u32,
-    /// Index in the layer.
-    pub neuron: u32,
-    /// Similarity in [0, 1].
-    pub similarity: f32,
 }
 
 /// `similar`: neighbours of a neuron.
