@@ -79,6 +79,7 @@ use crate::wire;
         wire::CorrelatedNeuronObject,
         wire::GroupsPage,
         wire::GroupSummaryObject,
+        wire::NeuronGroupPage,
         wire::GroupPage,
         wire::GroupContextObject,
         wire::RoleObject,
@@ -466,7 +467,29 @@ mod tests {
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/changes: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/changes/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/changes/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
             GET /api/{model}/connections/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/correlations/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/embedding/{layer}/{neuron}: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
@@ -494,6 +517,14 @@ mod tests {
                 model in path: {"maxLength":100,"type":"string"}
                 format? in query: {"default":"parquet","enum":["parquet","jsonl.gz"],"type":"string"}
                 kinds? in query: {"maxLength":400,"minLength":1,"type":"string"}
+            GET /api/{model}/groups: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/groups/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
             GET /api/{model}/input_tokens/{layer}/{neuron}: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
@@ -557,6 +588,18 @@ mod tests {
                 neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
                 source? in query: {"default":"mlp","maxLength":100,"type":"string"}
                 kinds? in query: {"maxLength":400,"minLength":1,"type":"string"}
+            GET /api/{model}/roles: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/roles/{layer}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
+            GET /api/{model}/roles/{layer}/{neuron}: 200 304 400 404 413 414 500 503
+                model in path: {"maxLength":100,"type":"string"}
+                layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                neuron in path: {"maximum":4294967295,"minimum":0,"type":"integer"}
+                source? in query: {"default":"mlp","maxLength":100,"type":"string"}
             GET /api/{model}/similar/{layer}/{neuron}: 200 304 400 404 413 414 500 503
                 model in path: {"maxLength":100,"type":"string"}
                 layer in path: {"maximum":4294967295,"minimum":0,"type":"integer"}

@@ -352,8 +352,13 @@ pub(crate) fn page(
         (Relation::Groups, (None, None)) => {
             groups(store, model)?.map(|groups| groups_page(&groups)).and_then(|p| json(&p))
         }
-        (Relation::Groups, (Some(layer), Some(index))) => group_of(store, model, source, NeuronIndex { layer, index })?
-            .and_then(|(number, group)| json(&group_page(number, &group, tokens))),
+        (Relation::Groups, (Some(layer), Some(index))) => {
+            if !model.model_kinds.contains(&ModelDataKind::Groups) {
+                return Ok(None);
+            }
+            let group = group_of(store, model, source, NeuronIndex { layer, index })?;
+            json(&wire::NeuronGroupPage { group: group.map(|(number, group)| group_page(number, &group, tokens)) })
+        }
         (Relation::Roles, (None, None)) => all_roles(store, source)?.and_then(|all| json(&roles_model_page(&all))),
         (Relation::Roles, (Some(layer), None)) => layer_roles(store, source, layer)?.and_then(|roles| {
             json(&wire::LayerRolesPage {
@@ -391,4 +396,174 @@ pub(crate) fn page(
         }),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The relation services and pages over the synthetic database, which holds every relation kind,
+    //! against the records read straight from the file.
+
+    use std::time::Duration;
+
+    use dd_data::{NeuronDataKind, NeuronRecord};
+    use dd_store::{ReadConfig, SqliteStore, StoreRead};
+    use serde_json::Value;
+
+    use crate::LiveLimits;
+    use crate::testing::{LiveApp, MODEL, N_LAYERS, N_NEURONS};
+
+    fn app() -> LiveApp {
+        LiveApp::new(LiveLimits { max_tokens: 8, max_concurrent_runs: 1, queue_wait: Duration::from_secs(30) })
+    }
+
+    fn data(app: &LiveApp, target: &str) -> Value {
+        let (status, body) = app.get(target);
+        assert_eq!(status, 200, "{target}: {body}");
+        serde_json::from_str::<Value>(&body).expect("json")["data"].take()
+    }
+
+    #[test]
+    fn pages_show_the_stored_records_and_rank_the_whole_model() {
+        let app = app();
+        let store = SqliteStore::open(&app.database(), &ReadConfig::serving()).expect("open");
+        let entry = store.catalog().model(MODEL).expect("model").clone();
+        let source = entry.sources[0].clone();
+
+        let Some(NeuronRecord::Correlations(stored)) =
+            store.neuron_record(&source, 1, 2, NeuronDataKind::Correlations).expect("read")
+        else {
+            panic!("synth writes correlations")
+        };
+        let page = data(&app, &format!("/api/{MODEL}/correlations/1/2"));
+        assert_eq!(page["tokens"], stored.tokens);
+        let served: Vec<(u64, u64, f32)> = page["positive"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| {
+                (
+                    c["layer"].as_u64().expect("layer"),
+                    c["neuron"].as_u64().expect("neuron"),
+                    c["correlation"].as_f64().expect("r") as f32,
+                )
+            })
+            .collect();
+        let expected: Vec<(u64, u64, f32)> = stored
+            .positive
+            .iter()
+            .map(|c| (u64::from(c.neuron.layer), u64::from(c.neuron.index), c.correlation))
+            .collect();
+        assert_eq!(served, expected);
+
+        let Some(NeuronRecord::Embedding(embedding)) =
+            store.neuron_record(&source, 0, 5, NeuronDataKind::Embedding).expect("read")
+        else {
+            panic!("synth writes embeddings")
+        };
+        let page = data(&app, &format!("/api/{MODEL}/embedding/0/5"));
+        let vector: Vec<f64> =
+            page["vector"].as_array().expect("vector").iter().map(|v| v.as_f64().expect("f")).collect();
+        assert_eq!(vector.len(), embedding.values.len());
+        for (served, &value) in vector.iter().zip(&embedding.values) {
+            assert!((served - f64::from(value) * f64::from(embedding.scale)).abs() < 1e-6);
+        }
+
+        // Every neuron's role, and the rankings over all of them.
+        let mut roles = Vec::new();
+        for layer in 0..N_LAYERS {
+            let page = data(&app, &format!("/api/{MODEL}/roles/{layer}"));
+            roles.extend(page["neurons"].as_array().expect("neurons").iter().cloned());
+        }
+        assert_eq!(roles.len(), (N_LAYERS * N_NEURONS) as usize);
+        assert_eq!(data(&app, &format!("/api/{MODEL}/roles/1/3")), roles[N_NEURONS as usize + 3]);
+        let model = data(&app, &format!("/api/{MODEL}/roles"));
+        let total: u64 = ["hubs", "connectors", "peripheral"].iter().map(|k| model[k].as_u64().expect("count")).sum();
+        assert_eq!(total, u64::from(N_LAYERS * N_NEURONS));
+        for (list, key) in
+            [("by_strength", "strength_z"), ("by_betweenness", "betweenness"), ("by_participation", "participation")]
+        {
+            let values: Vec<f64> =
+                model[list].as_array().expect(list).iter().map(|r| r[key].as_f64().expect(key)).collect();
+            assert!(values.windows(2).all(|w| w[0] >= w[1]), "{list} is sorted");
+            let best = roles.iter().map(|r| r[key].as_f64().expect(key)).fold(f64::MIN, f64::max);
+            assert_eq!(values[0], best, "{list} starts with the model's best");
+        }
+
+        // Groups: the model's list, a member's group, and a neuron in none.
+        let groups = data(&app, &format!("/api/{MODEL}/groups"));
+        let first = &groups["groups"][0];
+        let member = &first["members"][0];
+        let (layer, neuron) = (member["layer"].as_u64().expect("layer"), member["neuron"].as_u64().expect("neuron"));
+        let page = data(&app, &format!("/api/{MODEL}/groups/{layer}/{neuron}"));
+        assert_eq!(page["group"]["group"], 0);
+        assert_eq!(page["group"]["members"], first["members"]);
+        let context = &page["group"]["contexts"][0];
+        assert_eq!(
+            context["tokens"].as_array().expect("tokens").len(),
+            context["scores"].as_array().expect("scores").len()
+        );
+        let outsider = roles.iter().position(|r| r["group"].is_null()).expect("a neuron in no group");
+        let page = data(
+            &app,
+            &format!("/api/{MODEL}/groups/{}/{}", outsider / N_NEURONS as usize, outsider % N_NEURONS as usize),
+        );
+        assert!(page["group"].is_null());
+
+        // Changes: the most changed first, overall and per layer.
+        let changes = data(&app, &format!("/api/{MODEL}/changes"));
+        assert_eq!(changes["baseline"], MODEL);
+        let scores: Vec<f64> = changes["most_changed"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["score"].as_f64().expect("score"))
+            .collect();
+        let mut all = Vec::new();
+        for layer in 0..N_LAYERS {
+            let page = data(&app, &format!("/api/{MODEL}/changes/{layer}"));
+            all.extend(
+                page["neurons"].as_array().expect("neurons").iter().map(|c| c["score"].as_f64().expect("score")),
+            );
+        }
+        all.sort_by(|a, b| b.total_cmp(a));
+        assert_eq!(scores, all[..scores.len()]);
+        let one = data(&app, &format!("/api/{MODEL}/changes/0/4"));
+        assert_eq!(one["change"]["neuron"], 4);
+    }
+
+    #[test]
+    fn the_website_shows_relations_on_neuron_pages_and_their_own_pages() {
+        let app = app();
+        let page = |target: &str| {
+            let (status, body) = app.get(target);
+            assert_eq!(status, 200, "{target}: {body}");
+            body
+        };
+        let neuron = page(&format!("/viz/{MODEL}/1/2"));
+        let relations = neuron.split("<section id=relations>").nth(1).expect("a relations section");
+        for part in
+            ["id=correlated-positive", "id=correlated-negative", "id=role>", "id=embedding-neighbours", "id=change>"]
+        {
+            assert!(relations.contains(part), "{part} missing");
+        }
+        let model = page(&format!("/viz/{MODEL}"));
+        for path in ["groups", "roles", "changes"] {
+            assert!(model.contains(&format!("href=\"/viz/{MODEL}/{path}\"")), "the model page links {path}");
+        }
+        let groups = page(&format!("/viz/{MODEL}/groups"));
+        let link =
+            groups.split("<table id=groups>").nth(1).expect("table").split("href=\"").nth(1).expect("a group link");
+        let href = link.split('"').next().expect("href");
+        let group = page(href);
+        assert!(group.contains("<section id=members>") && group.contains("<section id=group-contexts>"));
+        for by in ["strength", "betweenness", "participation"] {
+            assert!(page(&format!("/viz/{MODEL}/roles?by={by}")).contains(&format!("<strong>{by}</strong>")));
+        }
+        assert_eq!(app.get(&format!("/viz/{MODEL}/roles?by=fame")).0, 400);
+        let changes = page(&format!("/viz/{MODEL}/changes"));
+        assert!(changes.contains("<table id=most-changed>") && changes.contains("side by side"));
+        let side_by_side = page(&format!("/viz/{MODEL}/changes/1/2"));
+        assert!(side_by_side.contains("<section id=baseline>") && side_by_side.contains("<section id=current>"));
+        assert_eq!(app.get(&format!("/viz/{MODEL}/changes/9/2")).0, 404, "a layer past the model");
+    }
 }

@@ -281,7 +281,7 @@ impl Service {
             (Service::Connections, _) => "ConnectionsPage",
             (Service::Correlations, _) => "CorrelationsPage",
             (Service::Groups, Level::Model) => "GroupsPage",
-            (Service::Groups, _) => "GroupPage",
+            (Service::Groups, _) => "NeuronGroupPage",
             (Service::Roles, Level::Model) => "RolesModelPage",
             (Service::Roles, Level::Layer) => "LayerRolesPage",
             (Service::Roles, Level::Neuron) => "RoleObject",

@@ -69,7 +69,7 @@ impl QueryEncoder for BagOfWords {
 /// The application over a synthetic 2 × 16 model that holds every data kind, with a random model of
 /// the same shape (and a 2-layer test tokenizer) for `activations` and the pages' text boxes.
 pub(crate) struct LiveApp {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     app: tower_http::normalize_path::NormalizePath<axum::Router>,
     runtime: tokio::runtime::Runtime,
     /// The model's run permits, to hold one and make it busy.
@@ -130,7 +130,12 @@ impl LiveApp {
         }
         let app = crate::app(Arc::new(state));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        LiveApp { _dir: dir, app, runtime, runs }
+        LiveApp { dir, app, runtime, runs }
+    }
+
+    /// The database the application serves, for tests that read it directly.
+    pub(crate) fn database(&self) -> std::path::PathBuf {
+        self.dir.path().join("live.db")
     }
 
     /// Status and body text of the answer to `request`.

@@ -50,7 +50,14 @@ pub struct GroupSummaryObject {
     pub members: Vec<NeuronIndexObject>,
 }
 
-/// `groups` at neuron level: the group the neuron is in, with the contexts where it fires.
+/// `groups` at neuron level: the group the neuron is in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeuronGroupPage {
+    /// The group, with the contexts where its members fire together; null when the neuron is in none.
+    pub group: Option<GroupPage>,
+}
+
+/// A group with the contexts where its members fire together.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupPage {
     /// Its number in the model's list.
