@@ -95,9 +95,9 @@ pub fn sample_contexts(
             })
             .collect::<Result<_, _>>()?;
         for (dataset_index, tokens) in examples.into_iter().flatten() {
-            if !found.contains_key(&dataset_index) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = found.entry(dataset_index) {
                 found_tokens += tokens.len().saturating_sub(usize::from(skip_first));
-                found.insert(dataset_index, tokens);
+                slot.insert(tokens);
             }
         }
     }

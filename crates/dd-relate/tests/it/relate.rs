@@ -39,8 +39,8 @@ fn brute_force_activations(model: &Transformer, sample: &ContextSample) -> Vec<V
         for layer in 0..config.n_layers {
             let values: Vec<Vec<f32>> =
                 output.get(layer, Hook::Post).expect("layer").squeeze(0).expect("squeeze").to_vec2().expect("values");
-            for position in usize::from(sample.skip_first)..context.tokens.len() {
-                for (neuron, &value) in values[position].iter().enumerate() {
+            for row in values.iter().take(context.tokens.len()).skip(usize::from(sample.skip_first)) {
+                for (neuron, &value) in row.iter().enumerate() {
                     rows[layer * config.d_mlp + neuron].push(f64::from(value));
                 }
             }
