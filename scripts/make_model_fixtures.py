@@ -384,6 +384,29 @@ def make_neox(out: Path, name: str, seed: int, parallel: bool, rotary_pct: float
     report[name] = dict(layer0_hand_diff=diff, layer0_from_embedding_diff=embed_diff, reload_logits_diff=reload_diff, config_keys=sorted(config_json))
 
 
+def byte_level_tokenizer() -> dict:
+    """A byte-level BPE without merges: one token per byte (GPT-2's byte-to-character map) and
+    `<|endoftext|>` (256), which fits the fixtures' 320-token vocabulary."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    char_of, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            char_of[byte] = chr(byte)
+        else:
+            extra += 1
+            char_of[byte] = chr(255 + extra)
+    special = {"id": 256, "content": "<|endoftext|>", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [special], "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": {char_of[byte]: byte for byte in range(256)}, "merges": []},
+    }
+
+
 def make_checkpoints(out: Path, name: str, seed: int, report: dict) -> None:
     """Two checkpoints of one small Pythia-style model, as a training run saves them: the
     first its random init, the second after real optimiser steps, so that some neurons
@@ -426,6 +449,8 @@ def make_checkpoints(out: Path, name: str, seed: int, report: dict) -> None:
         model.float()
         remove_extra_files(directory, {"config.json", "model.safetensors"})
         patch_config_json(directory, extra)
+        # So `deepdecipher record` reads text with it, as it would a hub checkpoint's folder.
+        (directory / "tokenizer.json").write_text(json.dumps(byte_level_tokenizer(), sort_keys=True) + "\n")
 
     # F16 both times, as a checkpoint is stored, and trained from the rounded weights.
     with torch.no_grad():
@@ -1153,7 +1178,7 @@ README_LINES = {
     "tl-gelu": "TransformerLens gelu toy: TL config.json (old `normalization` key) + model_final.pth.",
     "tl-solu-old": "solu_ln toy in the old SoLU checkpoint layout (`norm` names, left-facing W_*, transposed W_pos; n_ctx 48) + TL config.json.",
     "llama": "LlamaForCausalLM (4 query / 2 KV heads, SwiGLU), config.json + model.safetensors (F32).",
-    "pythia-checkpoints": "two checkpoints of one GPTNeoXForCausalLM, step1000/ (its random init) and step2000/ (after 40 AdamW steps on a patterned token stream), each config.json + model.safetensors (F16), for comparing recordings over training;",
+    "pythia-checkpoints": "two checkpoints of one GPTNeoXForCausalLM, step1000/ (its random init) and step2000/ (after 40 AdamW steps on a patterned token stream), each config.json + model.safetensors (F16) + a byte-level tokenizer.json, for comparing recordings over training;",
     "llama-gguf": "model.gguf, GGUF v3 llama layout: random Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K blocks, tied embeddings, 320-token BPE; reference from gguf-py dequantisation.",
 }
 

@@ -17,6 +17,44 @@
 //! Types here are never `Serialize`: the store owns the binary encoding and the
 //! server owns the JSON wire types, so neither format is tied to these structs.
 
+#[macro_use]
+mod macros {
+    /// Generates an enum with stable one-byte codes (stored in the database) and stable names: the
+    /// data kinds, and the coded values inside records (roles, embedding sources).
+    macro_rules! data_kinds {
+        ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal, $text:literal;)+ }) => {
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            pub enum $name { $($(#[$vdoc])* $variant,)+ }
+
+            impl $name {
+                /// Every kind, in code order.
+                pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+                /// The stable code stored in the database; never reuse a retired one.
+                pub fn code(self) -> u8 {
+                    match self { $($name::$variant => $code,)+ }
+                }
+
+                /// The kind with this code, if any.
+                pub fn from_code(code: u8) -> Option<Self> {
+                    match code { $($code => Some($name::$variant),)+ _ => None }
+                }
+
+                /// A stable lower-case name for logs and `info`.
+                pub fn name(self) -> &'static str {
+                    match self { $($name::$variant => $text,)+ }
+                }
+
+                /// The kind with this name, if any.
+                pub fn from_name(name: &str) -> Option<Self> {
+                    match name { $($text => Some($name::$variant),)+ _ => None }
+                }
+            }
+        };
+    }
+}
+
 pub mod activating_tokens;
 pub mod connections;
 pub mod error;

@@ -62,35 +62,7 @@ pub struct NeuronGroups {
     pub groups: Vec<NeuronGroup>,
 }
 
-macro_rules! coded_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal, $text:literal;)+ }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vdoc])* $variant,)+ }
-
-        impl $name {
-            /// Every value, in code order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// The stable code stored in the database.
-            pub fn code(self) -> u8 {
-                match self { $($name::$variant => $code,)+ }
-            }
-
-            /// The value with this code, if any.
-            pub fn from_code(code: u8) -> Option<Self> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
-            }
-
-            /// A stable lower-case name for the API and the pages.
-            pub fn name(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-        }
-    };
-}
-
-coded_enum! {
+data_kinds! {
     /// A neuron's role in the weight graph, after Guimerà and Amaral's hubs and connectors.
     Role {
         /// Much stronger than its layer's neurons (strength z-score at least [`HUB_Z`]).
@@ -151,7 +123,7 @@ pub struct LayerRoles {
     pub neurons: Vec<NeuronRole>,
 }
 
-coded_enum! {
+data_kinds! {
     /// Which of a neuron's data its embedding was built from.
     EmbeddingSource {
         /// Its Neuron2Graph graph's nodes, weighted by importance.

@@ -8,7 +8,7 @@ use dd_model::{Hook, RunRequest};
 use dd_relate::{CompareJob, compare};
 use dd_store::{ReadConfig, SqliteStore, StoreLocation, StoreRead};
 
-use crate::{open, record};
+use crate::{open, pearson, record};
 
 #[test]
 fn two_checkpoints_compare_end_to_end() {
@@ -155,13 +155,4 @@ fn two_checkpoints_compare_end_to_end() {
     };
     let error = compare(&mismatched, &|_| {}).expect_err("refused");
     assert!(error.to_string().contains("differ in shape"), "{error}");
-}
-
-fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
-    let syy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
-    (sxx > 1e-12 && syy > 1e-12).then(|| sxy / (sxx * syy).sqrt())
 }

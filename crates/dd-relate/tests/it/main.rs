@@ -57,3 +57,13 @@ pub(crate) fn record(dir: &Path, opened: &OpenedModel, db: &Path, name: &str) {
     let outcome = dd_record::record_to_database(opened, &job, &|_| {}, &AtomicBool::new(false)).expect("records");
     assert!(matches!(outcome, JobOutcome::Finished { .. }), "{outcome:?}");
 }
+
+/// Pearson's r in f64, `None` for a constant side: the brute-force reference.
+pub(crate) fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let syy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    (sxx > 1e-12 && syy > 1e-12).then(|| sxy / (sxx * syy).sqrt())
+}

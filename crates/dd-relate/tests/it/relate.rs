@@ -14,7 +14,7 @@ use dd_relate::sample::{ContextSample, sample_contexts};
 use dd_relate::{RelateError, RelateJob, relate};
 use dd_store::{ReadConfig, SqliteStore, StoreLocation, StoreRead};
 
-use crate::{open, record};
+use crate::{open, pearson, record};
 
 const K: usize = 5;
 
@@ -47,15 +47,6 @@ fn brute_force_activations(model: &Transformer, sample: &ContextSample) -> Vec<V
         }
     }
     rows
-}
-
-fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
-    let syy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
-    (sxx > 1e-12 && syy > 1e-12).then(|| sxy / (sxx * syy).sqrt())
 }
 
 fn open_store(path: &Path) -> SqliteStore {

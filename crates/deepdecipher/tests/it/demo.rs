@@ -25,6 +25,7 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
             .arg("--corpus")
             .arg(&corpus)
             .args(["--tokens", "1024", "--addr", "127.0.0.1:0", "--no-weights", "--graphs", "2", "--explanations", "2"])
+            .args(["--relate-tokens", "512"])
             .arg("--embedder")
             .arg(asset("all-MiniLM-L6-v2"))
             .args(extra)
@@ -82,6 +83,7 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
             None => {}
             Some(notice) => assert!(
                 notice.contains("Neuron2Graph graphs are being built")
+                    || notice.contains("Relations between neurons are being computed")
                     || notice.contains("Explanations are being written"),
                 "{notice}"
             ),
@@ -89,6 +91,18 @@ fn demo_records_smollm2_over_shakespeare_and_serves_it() {
         assert!(started.elapsed() < std::time::Duration::from_secs(900), "graphs still building after 15 minutes");
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    // Every neuron is related: correlations over 512 tokens of the recording, groups, embeddings
+    // (from the graph for this one). No weights were recorded, so there are no roles.
+    let correlations = get(addr, &format!("/api/SmolLM2-135M-Instruct/correlations/{layer}/{neuron}")).json();
+    assert_eq!(correlations["data"]["tokens"], 512, "{correlations}");
+    assert_eq!(correlations["data"]["positive"].as_array().expect("positive").len(), 10, "{correlations}");
+    let embedding = get(addr, &format!("/api/SmolLM2-135M-Instruct/embedding/{layer}/{neuron}")).json();
+    assert_eq!(embedding["data"]["source"], "graph", "{embedding}");
+    assert_eq!(embedding["data"]["vector"].as_array().expect("vector").len(), 576, "{embedding}");
+    let groups = get(addr, "/api/SmolLM2-135M-Instruct/groups").json();
+    assert!(!groups["data"]["groups"].as_array().expect("groups").is_empty(), "{groups}");
+    assert_eq!(get(addr, "/api/SmolLM2-135M-Instruct/roles").status, 404, "no connections were recorded");
+
     // SmolLM2 explained and scored it; the explanation is searchable by its own words.
     let explained = get(addr, &explanation_path).json();
     let first = &explained["data"]["explanations"][0];

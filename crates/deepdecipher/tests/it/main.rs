@@ -11,6 +11,7 @@ mod http;
 mod import;
 mod n2g;
 mod record;
+mod relate;
 mod schema;
 mod server;
 mod web;
