@@ -57,6 +57,12 @@ class Model:
         """A layer's per-neuron summary (max and min activation, density, kurtosis), indexed by neuron."""
     def layer_ranking(self, layer: int, source: str = "mlp") -> pd.DataFrame:
         """A layer's neurons ranked by interestingness (`layer`, `neuron`, `score`)."""
+    def layer_roles(self, layer: int, source: str = "mlp") -> pd.DataFrame:
+        """A layer's roles in the weight graph (`role`, degrees, strengths, `strength_z`, `participation`, `betweenness`, `group`), indexed by neuron."""
+    def layer_changes(self, layer: int, source: str = "mlp") -> pd.DataFrame:
+        """A layer's change against the baseline recording, indexed by neuron; `attrs["baseline"]` names the baseline."""
+    def groups(self) -> list[Group]:
+        """The model's groups of neurons that fire together, most cohesive first."""
     def ranking(self) -> pd.DataFrame:
         """The model's most interesting neurons (`layer`, `neuron`, `score`)."""
     def search(self, query: str, limit: int = 20, exact: bool = False) -> SearchResults:
@@ -107,6 +113,12 @@ class Neuron:
     @property
     def graph(self) -> Optional[Graph]:
         """Its Neuron2Graph graph."""
+    @property
+    def correlations(self) -> Optional[tuple[list[Correlation], list[Correlation]]]:
+        """`(positive, negative)`: the neurons of the whole model whose activations correlate most with its own."""
+    @property
+    def embedding(self) -> Optional[Embedding]:
+        """A vector for its behaviour and its nearest neighbours."""
     @property
     def similar(self) -> list[SimilarNeuron]:
         """The neurons most similar to it."""
@@ -193,6 +205,51 @@ class SimilarNeuron:
     layer: int
     neuron: int
     similarity: float
+
+class Correlation:
+    """A neuron whose activations correlate with another's."""
+    layer: int
+    neuron: int
+    correlation: float
+
+class Embedding:
+    """A vector for a neuron's behaviour and its nearest neighbours."""
+    source: str
+    """What the vector was built from: `graph` or `activating_tokens`."""
+    @property
+    def vector(self) -> npt.NDArray[np.float32]:
+        """The unit-length vector."""
+    @property
+    def neighbours(self) -> list[SimilarNeuron]:
+        """The nearest neurons by centred cosine, nearest first."""
+
+class Group:
+    """Neurons that fire together: a community of the correlation graph."""
+    number: int
+    """Its position in the model's list, most cohesive first."""
+    cohesion: float
+    """Mean Pearson r over all pairs of members."""
+    members: list[tuple[int, int]]
+    """`(layer, neuron)` of each member."""
+    @property
+    def contexts(self) -> list[GroupContext]:
+        """The contexts where the members fire together most, strongest first."""
+    def __len__(self) -> int: ...
+
+class GroupContext:
+    """A context where a group's members fire together."""
+    dataset_index: int
+    firing: int
+    """Members at z ≥ 2 on the best token."""
+    @property
+    def tokens(self) -> list[str]:
+        """The tokens as text."""
+    @property
+    def token_ids(self) -> npt.NDArray[np.uint32]:
+        """The token ids."""
+    @property
+    def scores(self) -> npt.NDArray[np.float32]:
+        """The members' mean z-score on each token."""
 
 class Explanation:
     """A natural-language explanation with its scores and how it was made."""

@@ -149,3 +149,39 @@ def test_notebook_html(synth_db):
     assert example_html.count("<i") >= len(example)
     search = model.search(neuron.activating_tokens[0].token.strip(), limit=3)._repr_html_()
     assert "<table>" in search and "<td>" in search
+
+
+def test_relations_match_the_servers_pages(synth_db, synth_server):
+    """Correlations, embeddings, roles, changes and groups equal what the API serves."""
+    model = deepdecipher.open(synth_db).model()
+    neuron = model.neuron(1, 7)
+    positive, negative = neuron.correlations
+    served = api(synth_server, "/api/synth/correlations/1/7")["data"]
+    assert [(c.layer, c.neuron) for c in positive] == [(c["layer"], c["neuron"]) for c in served["positive"]]
+    assert [c.correlation for c in negative] == pytest.approx([c["correlation"] for c in served["negative"]])
+    embedding = neuron.embedding
+    served = api(synth_server, "/api/synth/embedding/1/7")["data"]
+    assert embedding.source == served["source"]
+    assert embedding.vector.dtype == np.float32
+    np.testing.assert_allclose(embedding.vector, served["vector"], rtol=1e-6)
+    assert [(n.layer, n.neuron) for n in embedding.neighbours] == [(n["layer"], n["neuron"]) for n in served["neighbours"]]
+
+    roles = model.layer_roles(2)
+    served = api(synth_server, "/api/synth/roles/2")["data"]["neurons"]
+    assert len(roles) == 48 and roles["role"].tolist() == [r["role"] for r in served]
+    assert roles["strength_z"].tolist() == pytest.approx([r["strength_z"] for r in served], rel=1e-6)
+    changes = model.layer_changes(0)
+    assert changes.attrs["baseline"] == "synth"
+    served = api(synth_server, "/api/synth/changes/0")["data"]["neurons"]
+    assert changes["score"].tolist() == pytest.approx([c["score"] for c in served], rel=1e-6)
+
+    groups = model.groups()
+    served = api(synth_server, "/api/synth/groups")["data"]["groups"]
+    assert [g.members for g in groups] == [[(m["layer"], m["neuron"]) for m in g["members"]] for g in served]
+    first = groups[0]
+    assert len(first) == len(first.members) and first.number == 0
+    layer, index = first.members[0]
+    page = api(synth_server, f"/api/synth/groups/{layer}/{index}")["data"]["group"]
+    context = first.contexts[0]
+    assert context.tokens == page["contexts"][0]["tokens"]
+    assert context.scores.tolist() == pytest.approx(page["contexts"][0]["scores"])

@@ -10,7 +10,7 @@
 //! variance are taken from the f32 values in f64. [`ActivationSample::correlations`] standardises
 //! each row (z-scores over `sqrt(tokens)`, so a dot product of two rows is their r) and computes
 //! the Gram matrix in tiles of `neuron_block × neuron_block`: only the tiles on and above the
-//! diagonal, each scanned into the lists of its rows and, transposed, of its columns (the same
+//! diagonal, each scanned into the lists of its rows and of its columns, without a transposed copy (the same
 //! streaming lists as the weight facts, `tiled`). The full `neurons × neurons` matrix is never
 //! held: memory is the sample (2 bytes per neuron and token) plus two blocks in f32 and one tile.
 //!
@@ -23,9 +23,14 @@
 
 use candle_core::{Device, Tensor};
 use half::f16;
+use half::slice::HalfFloatSliceExt;
+use rayon::prelude::*;
 
 use crate::error::ModelError;
-use crate::tiled::{Entry, Extremes, scan_signed_rows, tiles, with_host_values};
+use crate::tiled::{Entry, Extremes, scan_signed_columns, scan_signed_rows, tiles, with_host_values};
+
+/// Neurons a task of [`ActivationSample::push`] stores at once.
+const NEURON_TILE: usize = 64;
 
 /// How many correlated neurons to keep and how large a tile to compute at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,15 +136,28 @@ impl ActivationSample {
                 })
                 .collect();
         }
-        for (offset, row) in rows.chunks_exact(self.neurons).enumerate() {
-            let token = self.tokens + offset;
-            for (neuron, &value) in row.iter().enumerate() {
-                let shifted = value - self.shift[neuron];
-                self.values[neuron * self.capacity + token] = f16::from_f32(shifted);
-                self.sums[neuron] += f64::from(shifted);
-                self.squares[neuron] += f64::from(shifted) * f64::from(shifted);
-            }
-        }
+        // Neuron-major storage: each task takes a tile of neurons and walks the chunk token by token,
+        // so its writes are a few sequential streams (one per neuron) instead of one strided write
+        // per value. Each neuron's sums still add its tokens in order, so results do not depend on
+        // the thread count.
+        let (neurons, capacity, first) = (self.neurons, self.capacity, self.tokens);
+        let shift = &self.shift;
+        self.values
+            .par_chunks_mut(NEURON_TILE * capacity)
+            .zip(self.sums.par_chunks_mut(NEURON_TILE).zip(self.squares.par_chunks_mut(NEURON_TILE)))
+            .enumerate()
+            .for_each(|(tile, (values, (sums, squares)))| {
+                let start = tile * NEURON_TILE;
+                for (offset, row) in rows.chunks_exact(neurons).enumerate() {
+                    let row = &row[start..start + sums.len()];
+                    for (k, (&value, shift)) in row.iter().zip(&shift[start..]).enumerate() {
+                        let shifted = value - shift;
+                        values[k * capacity + first + offset] = f16::from_f32(shifted);
+                        sums[k] += f64::from(shifted);
+                        squares[k] += f64::from(shifted) * f64::from(shifted);
+                    }
+                }
+            });
         self.tokens += count;
         Ok(())
     }
@@ -148,12 +166,16 @@ impl ActivationSample {
     /// as a `[count, tokens]` f32 tensor; a constant neuron's row is zero.
     fn standardised_block(&self, start: usize, count: usize) -> Result<Tensor, ModelError> {
         let tokens = self.tokens;
-        let mut block = Vec::with_capacity(count * tokens);
-        for neuron in start..start + count {
+        let mut block = vec![0f32; count * tokens];
+        // On every thread, with the f16 conversion vectorised (F16C where the CPU has it): the GEMM
+        // waits for each block, so a serial conversion would idle the other cores.
+        block.par_chunks_mut(tokens.max(1)).enumerate().for_each(|(offset, out)| {
+            let neuron = start + offset;
             let (scale, mean) = self.standardisation(neuron);
-            let row = &self.values[neuron * self.capacity..neuron * self.capacity + tokens];
-            block.extend(row.iter().map(|value| ((f64::from(value.to_f32()) - mean) * scale) as f32));
-        }
+            self.values[neuron * self.capacity..neuron * self.capacity + tokens].convert_to_f32_slice(out);
+            let (scale, mean) = (scale as f32, mean as f32);
+            out.iter_mut().for_each(|value| *value = (*value - mean) * scale);
+        });
         Ok(Tensor::from_vec(block, (count, tokens), &Device::Cpu)?)
     }
 
@@ -171,9 +193,11 @@ impl ActivationSample {
     /// for a constant neuron.
     pub fn z_scores(&self, neuron: usize) -> Vec<f32> {
         let (scale, mean) = self.standardisation(neuron);
-        let per_sigma = scale * (self.tokens as f64).sqrt();
-        let row = &self.values[neuron * self.capacity..neuron * self.capacity + self.tokens];
-        row.iter().map(|value| ((f64::from(value.to_f32()) - mean) * per_sigma) as f32).collect()
+        let per_sigma = (scale * (self.tokens as f64).sqrt()) as f32;
+        let mut row = vec![0f32; self.tokens];
+        self.values[neuron * self.capacity..neuron * self.capacity + self.tokens].convert_to_f32_slice(&mut row);
+        row.iter_mut().for_each(|value| *value = (*value - mean as f32) * per_sigma);
+        row
     }
 
     /// Neurons in the sample.
@@ -218,11 +242,8 @@ impl ActivationSample {
                     let row_lists = &mut before[row_start..row_start + rows];
                     let column_lists = &mut after[..columns];
                     with_host_values(&tile, |values| {
-                        scan_signed_rows(values, columns, column_start as u64, row_lists)
-                    })?;
-                    let mirrored = tile.t()?.contiguous()?;
-                    with_host_values(&mirrored, |values| {
-                        scan_signed_rows(values, rows, row_start as u64, column_lists)
+                        scan_signed_rows(values, columns, column_start as u64, row_lists);
+                        scan_signed_columns(values, columns, row_start as u64, column_lists);
                     })?;
                 }
                 progress((rows * columns * if column_start == row_start { 1 } else { 2 }) as u64);

@@ -124,6 +124,15 @@ pub(crate) fn scan_signed_rows(values: &[f32], width: usize, first_id: u64, list
     });
 }
 
+/// Folds every column of a [rows, width] tile into its top and bottom lists; row r is the neuron
+/// numbered `first_row + r`. The same strips as [`scan_abs_columns`]: a symmetric product's tile
+/// serves both its rows and its columns without a transposed copy.
+pub(crate) fn scan_signed_columns(values: &[f32], width: usize, first_row: u64, lists: &mut [Extremes]) {
+    lists.par_chunks_mut(CHUNK).enumerate().for_each(|(strip, lists)| {
+        pulp::Arch::new().dispatch(SignedColumns { values, width, strip_start: strip * CHUNK, first_row, lists });
+    });
+}
+
 /// Folds every row of a [rows, width] tile into its list by |score|; column c is the neuron
 /// numbered `first_id + c`.
 pub(crate) fn scan_abs_rows(values: &[f32], width: usize, first_id: u64, lists: &mut [Best]) {
@@ -237,6 +246,67 @@ impl pulp::WithSimd for AbsColumns<'_> {
             }
         }
     }
+}
+
+/// One strip of columns for [`scan_signed_columns`]; see [`SignedRows`] for why it is a type.
+struct SignedColumns<'a> {
+    values: &'a [f32],
+    width: usize,
+    strip_start: usize,
+    first_row: u64,
+    /// At most [`CHUNK`] lists, one per column of the strip.
+    lists: &'a mut [Extremes],
+}
+
+impl pulp::WithSimd for SignedColumns<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let columns = self.lists.len();
+        let (mut tops, mut bottoms) = ([f32::INFINITY; CHUNK], [f32::INFINITY; CHUNK]);
+        for ((top, bottom), extremes) in tops.iter_mut().zip(bottoms.iter_mut()).zip(self.lists.iter()) {
+            *top = extremes.top.threshold;
+            *bottom = extremes.bottom.threshold;
+        }
+        let (tops, bottoms) = (&mut tops[..columns], &mut bottoms[..columns]);
+        for (row_index, row) in self.values.chunks_exact(self.width).enumerate() {
+            let segment = &row[self.strip_start..self.strip_start + columns];
+            let (above, below) = signed_excess(simd, segment, tops, bottoms);
+            if above < 0.0 && below < 0.0 {
+                continue;
+            }
+            let id = self.first_row + row_index as u64;
+            for (column, (&value, extremes)) in segment.iter().zip(self.lists.iter_mut()).enumerate() {
+                extremes.top.offer(value, value, id);
+                extremes.bottom.offer(-value, value, id);
+                tops[column] = extremes.top.threshold;
+                bottoms[column] = extremes.bottom.threshold;
+            }
+        }
+    }
+}
+
+/// The largest `value − top` and the largest `−value − bottom` over paired values and thresholds:
+/// whether any value may enter its column's top or bottom list.
+#[inline(always)]
+fn signed_excess<S: pulp::Simd>(simd: S, values: &[f32], tops: &[f32], bottoms: &[f32]) -> (f32, f32) {
+    let (value_head, value_tail) = S::as_simd_f32s(values);
+    let (top_head, top_tail) = S::as_simd_f32s(tops);
+    let (bottom_head, bottom_tail) = S::as_simd_f32s(bottoms);
+    let zero = simd.splat_f32s(0.0);
+    let mut above = simd.splat_f32s(f32::NEG_INFINITY);
+    let mut below = simd.splat_f32s(f32::NEG_INFINITY);
+    for ((&vector, &top), &bottom) in value_head.iter().zip(top_head).zip(bottom_head) {
+        above = simd.max_f32s(above, simd.sub_f32s(vector, top));
+        below = simd.max_f32s(below, simd.sub_f32s(simd.sub_f32s(zero, vector), bottom));
+    }
+    let (mut above, mut below) = (simd.reduce_max_f32s(above), simd.reduce_max_f32s(below));
+    for ((&value, &top), &bottom) in value_tail.iter().zip(top_tail).zip(bottom_tail) {
+        above = above.max(value - top);
+        below = below.max(-value - bottom);
+    }
+    (above, below)
 }
 
 /// The largest and smallest value of `values`.

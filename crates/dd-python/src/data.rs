@@ -318,6 +318,11 @@ pub(crate) struct SimilarNeuron {
 }
 
 impl SimilarNeuron {
+    /// One neighbour.
+    pub(crate) fn new(layer: u32, neuron: u32, similarity: f32) -> Self {
+        SimilarNeuron { layer, neuron, similarity }
+    }
+
     /// The Python objects of stored similar neurons.
     pub(crate) fn list(similar: &dd_data::SimilarNeurons) -> Vec<SimilarNeuron> {
         similar

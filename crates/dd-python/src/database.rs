@@ -12,6 +12,7 @@ use pyo3::types::PyDict;
 use crate::backend::{Backend, ModelListing};
 use crate::error::{py_error, py_message};
 use crate::neuron::Neuron;
+use crate::relations::Group;
 
 /// A DeepDecipher database: a local file (`deepdecipher.open`) or a server (`deepdecipher.Client`).
 #[pyclass(frozen, subclass, module = "deepdecipher")]
@@ -228,6 +229,77 @@ impl Model {
             return Err(py_message(format!("{} has no ranking for layer {layer}", self.listing.name)));
         };
         ranking_frame(py, &ranking)
+    }
+
+    /// A layer's roles in the weight graph (`role`, degrees, strengths, `strength_z`,
+    /// `participation`, `betweenness`, `group`) as a DataFrame indexed by neuron.
+    #[pyo3(signature = (layer, source="mlp"))]
+    fn layer_roles<'py>(&self, py: Python<'py>, layer: u32, source: &str) -> PyResult<Bound<'py, PyAny>> {
+        let Some(LayerRecord::Roles(roles)) = self.layer_record(py, layer, LayerDataKind::Roles, source)? else {
+            return Err(py_message(format!(
+                "{} has no roles for layer {layer} (run `deepdecipher relate`)",
+                self.listing.name
+            )));
+        };
+        let columns = PyDict::new(py);
+        let n = &roles.neurons;
+        columns.set_item("neuron", (0..n.len() as u32).collect::<Vec<u32>>())?;
+        columns.set_item("role", n.iter().map(|r| r.role.name()).collect::<Vec<_>>())?;
+        columns.set_item("in_degree", n.iter().map(|r| r.in_degree).collect::<Vec<_>>())?;
+        columns.set_item("out_degree", n.iter().map(|r| r.out_degree).collect::<Vec<_>>())?;
+        for (name, value) in [
+            ("in_strength", (|r| r.in_strength) as fn(&dd_data::NeuronRole) -> f32),
+            ("out_strength", |r| r.out_strength),
+            ("strength_z", |r| r.strength_z),
+            ("participation", |r| r.participation),
+            ("betweenness", |r| r.betweenness),
+        ] {
+            columns.set_item(name, n.iter().map(value).collect::<Vec<f32>>())?;
+        }
+        columns.set_item("group", n.iter().map(|r| r.group).collect::<Vec<Option<u32>>>())?;
+        data_frame(py, &columns, Some("neuron"))
+    }
+
+    /// A layer's change against the baseline recording (`score`, `top_overlap`,
+    /// `activation_correlation`, the changes of mean, σ, max and density) as a DataFrame indexed by
+    /// neuron, whose `attrs["baseline"]` names the baseline model.
+    #[pyo3(signature = (layer, source="mlp"))]
+    fn layer_changes<'py>(&self, py: Python<'py>, layer: u32, source: &str) -> PyResult<Bound<'py, PyAny>> {
+        let Some(LayerRecord::Changes(changes)) = self.layer_record(py, layer, LayerDataKind::Changes, source)? else {
+            return Err(py_message(format!(
+                "{} has no changes for layer {layer} (run `deepdecipher compare`)",
+                self.listing.name
+            )));
+        };
+        let columns = PyDict::new(py);
+        let n = &changes.neurons;
+        columns.set_item("neuron", (0..n.len() as u32).collect::<Vec<u32>>())?;
+        for (name, value) in [
+            ("score", (|c| c.score) as fn(&dd_data::NeuronChange) -> f32),
+            ("top_overlap", |c| c.top_overlap),
+            ("activation_correlation", |c| c.activation_correlation.unwrap_or(f32::NAN)),
+            ("mean_change", |c| c.mean_change),
+            ("std_change", |c| c.std_change),
+            ("max_change", |c| c.max_change),
+            ("density_change", |c| c.density_change),
+        ] {
+            columns.set_item(name, n.iter().map(value).collect::<Vec<f32>>())?;
+        }
+        columns.set_item("shared_contexts", n.iter().map(|c| c.shared_contexts).collect::<Vec<u32>>())?;
+        let frame = data_frame(py, &columns, Some("neuron"))?;
+        frame.getattr("attrs")?.set_item("baseline", &changes.baseline)?;
+        Ok(frame)
+    }
+
+    /// The model's groups of neurons that fire together, most cohesive first.
+    fn groups(&self, py: Python<'_>) -> PyResult<Vec<Group>> {
+        let record = py
+            .detach(|| self.backend.model_record(&self.listing.name, ModelDataKind::Groups))
+            .map_err(|e| py_error(&e))?;
+        let Some(ModelRecord::Groups(groups)) = record else {
+            return Err(py_message(format!("{} has no groups (run `deepdecipher relate`)", self.listing.name)));
+        };
+        Ok(Group::list(groups, &self.strings()?))
     }
 
     /// The model's most interesting neurons, as a DataFrame (`layer`, `neuron`, `score`).

@@ -3,7 +3,8 @@
 //! objects, with no policy of its own.
 //!
 //! Layers, each using only those above it: `error`; `backend` (a local file or a server, the same
-//! records either way); `data` (a record's typed objects); `neuron`; `database` (databases,
+//! records either way); `data` (a record's typed objects), `relations` (correlations, embeddings,
+//! groups); `neuron`; `database` (databases,
 //! models, tables, searches); `runtime` (running models); `progress` (long jobs with progress and
 //! interrupts); `produce` (record, Neuron2Graph, explain, import, export); `serve`.
 
@@ -14,6 +15,7 @@ mod error;
 mod neuron;
 mod produce;
 mod progress;
+mod relations;
 mod runtime;
 mod serve;
 
@@ -58,6 +60,10 @@ fn _deepdecipher(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<data::Explanation>()?;
     module.add_class::<data::Graph>()?;
     module.add_class::<data::GraphNode>()?;
+    module.add_class::<relations::Correlation>()?;
+    module.add_class::<relations::Embedding>()?;
+    module.add_class::<relations::Group>()?;
+    module.add_class::<relations::GroupContext>()?;
     module.add_class::<runtime::LoadedModel>()?;
     module.add_class::<runtime::RunResult>()?;
     module.add_class::<serve::Server>()?;

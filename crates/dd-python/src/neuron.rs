@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use crate::backend::decode_neuron;
 use crate::data::{Connection, Example, Explanation, Graph, SimilarNeuron, Stats, TokenLists, TokenMean};
 use crate::error::py_error;
+use crate::relations::{Correlation, Embedding};
 
 /// One neuron (or unit of another source) with every record the database has for it.
 #[pyclass(frozen, module = "deepdecipher")]
@@ -160,6 +161,21 @@ impl Neuron {
     #[getter]
     fn graph(&self) -> PyResult<Option<Graph>> {
         Ok(self.find(|r| if let NeuronRecord::Graph(g) = r { Some(g) } else { None })?.map(|g| Graph::new(g.clone())))
+    }
+
+    /// `(positive, negative)`: the neurons of the whole model whose activations correlate most with
+    /// its own, most positive and most negative first; `None` before `relate`.
+    #[getter]
+    fn correlations(&self) -> PyResult<Option<(Vec<Correlation>, Vec<Correlation>)>> {
+        Ok(self
+            .find(|r| if let NeuronRecord::Correlations(c) = r { Some(c) } else { None })?
+            .map(|c| (Correlation::list(&c.positive), Correlation::list(&c.negative))))
+    }
+
+    /// A vector for its behaviour and its nearest neighbours; `None` before `relate`.
+    #[getter]
+    fn embedding(&self) -> PyResult<Option<Embedding>> {
+        Ok(self.find(|r| if let NeuronRecord::Embedding(e) = r { Some(e) } else { None })?.map(Embedding::new))
     }
 
     /// The neurons most similar to it.

@@ -87,7 +87,7 @@ impl RelateBar {
 
     fn show(&self, event: RelateEvent) {
         match event {
-            RelateEvent::Sampled { contexts, tokens, bytes } => self.bar.println(format!(
+            RelateEvent::Sampled { contexts, tokens, bytes } => self.line(format!(
                 "sampled {tokens} tokens of {contexts} contexts; the activations take {:.1} MB",
                 bytes as f64 / 1e6
             )),
@@ -101,11 +101,14 @@ impl RelateBar {
                 self.bar.set_position(done);
                 self.bar.set_message(format!("{:.2e}/{total:.2e} correlations", done as f64));
             }
-            RelateEvent::Finished { step, took } => {
-                self.bar.println(format!("{step}: {:.1} s", took.as_secs_f64()));
-            }
-            RelateEvent::Skipped { step, reason } => self.bar.println(format!("no {step}: {reason}")),
+            RelateEvent::Finished { step, took } => self.line(format!("{step}: {:.1} s", took.as_secs_f64())),
+            RelateEvent::Skipped { step, reason } => self.line(format!("no {step}: {reason}")),
         }
+    }
+
+    /// A line above the bar, also when the bar is hidden (stderr is not a terminal: a log).
+    fn line(&self, text: String) {
+        self.bar.suspend(|| eprintln!("{text}"));
     }
 
     fn finish(&self) {
