@@ -28,6 +28,8 @@ fn help_lists_every_command() {
           n2g         Build Neuron2Graph graphs of recorded neurons, score them, and index them for search and similarity
           n2g-import  Import the original Neuron2Graph's output (`{layer}_{neuron}/graph` DOT files, `neuron_store.json`)
           n2g-export  Export a model's graphs in the original Neuron2Graph's formats
+          relate      Relate a recorded model's neurons: correlations and co-activating groups over a token sample, roles in the weight graph, and behaviour embeddings with their nearest neighbours
+          compare     Compare a recorded model with a baseline recording of the same architecture and dataset (two training checkpoints, or base and fine-tuned): per neuron, how its statistics, top contexts and activations changed
           explain     Explain recorded neurons with a language model, score the explanations by simulation, and embed them for search by meaning
           import      Import a published dataset (OpenAI automated-interpretability, ...) from a directory or an HTTP(S) base URL, resumably
           export      Export a model's records as one Parquet or jsonl.gz file (docs/export.md)
