@@ -90,9 +90,9 @@ pub use ranking::{
 };
 pub use records::{LayerRecord, ModelRecord, NeuronRecord};
 pub use relations::{
-    CHANGE_SCORE_FORMULA, CONNECTOR_PARTICIPATION, CorrelatedNeuron, EmbeddingSource, GROUP_FIRING_Z, GroupContext,
-    HUB_Z, LayerChanges, LayerRoles, NeuronChange, NeuronCorrelations, NeuronEmbedding, NeuronGroup, NeuronGroups,
-    NeuronRole, Role, change_score,
+    CHANGE_SCORE_FORMULA, CONNECTOR_SHARE, CorrelatedNeuron, EmbeddingSource, GROUP_FIRING_Z, GroupContext, HUB_Z,
+    LayerChanges, LayerRoles, NeuronChange, NeuronCorrelations, NeuronEmbedding, NeuronGroup, NeuronGroups, NeuronRole,
+    Role, change_score,
 };
 pub use similar::{SimilarNeuron, SimilarNeurons};
 pub use stats::{HISTOGRAM_BINS, Histogram, NeuronStats, PositionStats};

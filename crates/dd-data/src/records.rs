@@ -126,10 +126,12 @@ impl LayerRecord {
             ),
             LayerRecord::Roles(roles) => finite(
                 "role value",
-                roles
-                    .neurons
-                    .iter()
-                    .flat_map(|n| [n.in_strength, n.out_strength, n.strength_z, n.participation, n.betweenness]),
+                std::iter::once(roles.connector_participation).chain(
+                    roles
+                        .neurons
+                        .iter()
+                        .flat_map(|n| [n.in_strength, n.out_strength, n.strength_z, n.participation, n.betweenness]),
+                ),
             ),
             LayerRecord::Changes(changes) => finite(
                 "change value",

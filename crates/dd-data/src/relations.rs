@@ -67,7 +67,8 @@ data_kinds! {
     Role {
         /// Much stronger than its layer's neurons (strength z-score at least [`HUB_Z`]).
         Hub = 1, "hub";
-        /// Not a hub, with its weight spread over many layers (participation above [`CONNECTOR_PARTICIPATION`]).
+        /// Not a hub, with its weight spread over more layers than most (participation in the model's
+        /// top [`CONNECTOR_SHARE`]).
         Connector = 2, "connector";
         /// Neither: its weight is ordinary and concentrated in a few layers.
         Peripheral = 3, "peripheral";
@@ -76,16 +77,21 @@ data_kinds! {
 
 /// The strength z-score within its layer from which a neuron is a hub.
 pub const HUB_Z: f32 = 2.5;
-/// The participation coefficient above which a non-hub is a connector (Guimerà and Amaral's
-/// boundary between peripheral nodes and connectors).
-pub const CONNECTOR_PARTICIPATION: f32 = 0.62;
+/// The share of a model's neurons, by participation, from which a non-hub is a connector.
+///
+/// Guimerà and Amaral's fixed boundary (0.62) is for modules of a network; with a deep model's
+/// layers as modules almost every neuron spreads its weight over many layers (median participation
+/// 0.88 on SmolLM2-135M, where 0.62 would call 90 % of neurons connectors), so the boundary is
+/// the model's own: its 90th percentile.
+pub const CONNECTOR_SHARE: f32 = 0.1;
 
 impl Role {
-    /// The role of a neuron with this strength z-score and participation coefficient.
-    pub fn classify(strength_z: f32, participation: f32) -> Self {
+    /// The role of a neuron with this strength z-score and participation coefficient, in a model
+    /// whose connectors have a participation above `connector_participation`.
+    pub fn classify(strength_z: f32, participation: f32, connector_participation: f32) -> Self {
         if strength_z >= HUB_Z {
             Role::Hub
-        } else if participation > CONNECTOR_PARTICIPATION {
+        } else if participation > connector_participation {
             Role::Connector
         } else {
             Role::Peripheral
@@ -119,6 +125,9 @@ pub struct NeuronRole {
 /// Every neuron of a layer's role, by neuron index.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LayerRoles {
+    /// The participation above which a non-hub is a connector in this model (the same in every
+    /// layer; see [`CONNECTOR_SHARE`]).
+    pub connector_participation: f32,
     /// One entry per neuron.
     pub neurons: Vec<NeuronRole>,
 }
@@ -204,9 +213,9 @@ mod tests {
 
     #[test]
     fn roles_follow_the_documented_thresholds() {
-        assert_eq!(Role::classify(2.5, 0.0), Role::Hub);
-        assert_eq!(Role::classify(2.49, 0.63), Role::Connector);
-        assert_eq!(Role::classify(2.49, 0.62), Role::Peripheral);
+        assert_eq!(Role::classify(2.5, 0.0, 0.9), Role::Hub);
+        assert_eq!(Role::classify(2.49, 0.91, 0.9), Role::Connector);
+        assert_eq!(Role::classify(2.49, 0.9, 0.9), Role::Peripheral);
         for role in Role::ALL {
             assert_eq!(Role::from_code(role.code()), Some(*role));
         }

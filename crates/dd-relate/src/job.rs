@@ -240,10 +240,10 @@ pub fn relate(
                 connections.iter().map(|(neuron, lists): &(NeuronIndex, NeuronConnections)| (*neuron, lists)),
             );
             summary.edges = graph.edges();
-            let roles = neuron_roles(&graph, &membership, &job.roles);
+            let (roles, connector_participation) = neuron_roles(&graph, &membership, &job.roles);
             roles_records = roles
                 .chunks(per_layer)
-                .map(|layer| LayerRecord::Roles(LayerRoles { neurons: layer.to_vec() }))
+                .map(|layer| LayerRecord::Roles(LayerRoles { connector_participation, neurons: layer.to_vec() }))
                 .collect();
             timed("roles", started, &mut summary);
         } else {

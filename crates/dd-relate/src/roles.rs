@@ -7,8 +7,9 @@
 //!   `1 − Σ_s (strength to layer s / strength)²`, 0 for a neuron whose weight all goes to one layer.
 //! - Betweenness: Brandes's algorithm over hop distances from sampled sources (every node when
 //!   there are few), scaled by `nodes / sources` and normalised by `(n − 1)(n − 2)`.
-//! - The role from the strength's z-score within the layer and the participation
-//!   ([`dd_data::Role::classify`], thresholds in `dd-data`).
+//! - The role from the strength's z-score within the layer and the participation against the
+//!   model's own connector boundary, its 90th percentile ([`dd_data::Role::classify`],
+//!   [`dd_data::CONNECTOR_SHARE`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -88,9 +89,9 @@ impl Default for RoleOptions {
     }
 }
 
-/// Every neuron's role, numbered across layers; `groups` gives each neuron's co-activating group
-/// (empty when there are none).
-pub fn neuron_roles(graph: &WeightGraph, groups: &[Option<u32>], options: &RoleOptions) -> Vec<NeuronRole> {
+/// Every neuron's role, numbered across layers, and the participation above which a non-hub is a
+/// connector; `groups` gives each neuron's co-activating group (empty when there are none).
+pub fn neuron_roles(graph: &WeightGraph, groups: &[Option<u32>], options: &RoleOptions) -> (Vec<NeuronRole>, f32) {
     let n = graph.nodes();
     let n_layers = graph.n_layers as usize;
     let mut in_degree = vec![0u32; n];
@@ -119,17 +120,22 @@ pub fn neuron_roles(graph: &WeightGraph, groups: &[Option<u32>], options: &RoleO
         })
         .collect();
     let betweenness = betweenness(graph, options.betweenness_sources);
-    (0..n)
+    let participation: Vec<f32> = (0..n)
         .map(|node| {
-            let (mean, std) = layer_moments[node / per_layer];
-            let strength_z = if std > 0.0 { (strength[node] - mean) / std } else { 0.0 };
-            let participation = if strength[node] > 0.0 {
+            if strength[node] > 0.0 {
                 let shares = &by_layer[node * n_layers..(node + 1) * n_layers];
-                1.0 - shares.iter().map(|s| (s / strength[node]).powi(2)).sum::<f64>()
+                (1.0 - shares.iter().map(|s| (s / strength[node]).powi(2)).sum::<f64>()).max(0.0) as f32
             } else {
                 0.0
-            };
-            let (strength_z, participation) = (strength_z as f32, participation.max(0.0) as f32);
+            }
+        })
+        .collect();
+    let connector_participation = quantile(&participation, 1.0 - dd_data::CONNECTOR_SHARE);
+    let roles = (0..n)
+        .map(|node| {
+            let (mean, std) = layer_moments[node / per_layer];
+            let strength_z = if std > 0.0 { ((strength[node] - mean) / std) as f32 } else { 0.0 };
+            let participation = participation[node];
             NeuronRole {
                 in_degree: in_degree[node],
                 out_degree: out_degree[node],
@@ -138,11 +144,22 @@ pub fn neuron_roles(graph: &WeightGraph, groups: &[Option<u32>], options: &RoleO
                 strength_z,
                 participation,
                 betweenness: betweenness[node] as f32,
-                role: Role::classify(strength_z, participation),
+                role: Role::classify(strength_z, participation, connector_participation),
                 group: groups.get(node).copied().flatten(),
             }
         })
-        .collect()
+        .collect();
+    (roles, connector_participation)
+}
+
+/// The `q` quantile of `values`: the least value with a share `q` of them at or below it; 0 for none.
+fn quantile(values: &[f32], q: f32) -> f32 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[((n as f32 * q).ceil() as usize).clamp(1, n) - 1],
+    }
 }
 
 /// Sampled-source Brandes betweenness over hop distances, normalised to [0, 1].
@@ -302,7 +319,7 @@ mod tests {
             (5, 8, 0.5),
         ];
         assert_eq!(graph.edges, expected);
-        let roles = neuron_roles(&graph, &[], &RoleOptions { betweenness_sources: 1000 });
+        let (roles, _) = neuron_roles(&graph, &[], &RoleOptions { betweenness_sources: 1000 });
         for node in 0..9u32 {
             let incoming: Vec<&(u32, u32, f32)> = expected.iter().filter(|e| e.1 == node).collect();
             let outgoing: Vec<&(u32, u32, f32)> = expected.iter().filter(|e| e.0 == node).collect();
@@ -344,7 +361,9 @@ mod tests {
             lists.push((NeuronIndex { layer: 0, index }, NeuronConnections { inputs: vec![], outputs }));
         }
         let graph = WeightGraph::from_connections(2, 20, lists.iter().map(|(n, c)| (*n, c)));
-        let roles = neuron_roles(&graph, &[Some(3)], &RoleOptions::default());
+        let (roles, boundary) = neuron_roles(&graph, &[Some(3)], &RoleOptions::default());
+        // Every neuron's weight goes to one layer (participation 0): the 90th percentile is 0.
+        assert_eq!(boundary, 0.0);
         assert_eq!(roles[0].role, Role::Hub);
         assert_eq!(roles[0].group, Some(3));
         assert!(roles[1..20].iter().all(|role| role.role == Role::Peripheral && role.group.is_none()));

@@ -164,14 +164,13 @@ pub(crate) fn neuron_role(
     Ok(layer_roles(store, source, neuron.layer)?.and_then(|roles| roles.neurons.get(neuron.index as usize).copied()))
 }
 
-/// Every neuron's role, in order; `None` when no layer has them.
-pub(crate) fn all_roles(
-    store: &dyn StoreRead,
-    source: &SourceEntry,
-) -> Result<Option<Vec<(NeuronIndex, NeuronRole)>>, ApiError> {
+/// Every neuron's role, in order, and the model's connector boundary; `None` when no layer has them.
+pub(crate) fn all_roles(store: &dyn StoreRead, source: &SourceEntry) -> Result<Option<ModelRoles>, ApiError> {
     let mut all = Vec::new();
+    let mut connector_participation = f32::NAN;
     for layer in 0..source.info.n_layers as u32 {
         if let Some(roles) = layer_roles(store, source, layer)? {
+            connector_participation = roles.connector_participation;
             all.extend(
                 roles
                     .neurons
@@ -181,7 +180,15 @@ pub(crate) fn all_roles(
             );
         }
     }
-    Ok((!all.is_empty()).then_some(all))
+    Ok((!all.is_empty()).then_some(ModelRoles { connector_participation, neurons: all }))
+}
+
+/// Every neuron's role with the model's connector boundary.
+pub(crate) struct ModelRoles {
+    /// The participation above which a non-hub is a connector.
+    pub(crate) connector_participation: f32,
+    /// Every neuron's role, in order.
+    pub(crate) neurons: Vec<(NeuronIndex, NeuronRole)>,
 }
 
 /// The measures the model's roles are ranked by, with their names in URLs.
@@ -226,13 +233,14 @@ pub(crate) fn ranked_roles(
 }
 
 /// The model-level `roles` page.
-pub(crate) fn roles_model_page(all: &[(NeuronIndex, NeuronRole)]) -> wire::RolesModelPage {
+pub(crate) fn roles_model_page(roles: &ModelRoles) -> wire::RolesModelPage {
+    let all = &roles.neurons;
     let count = |role: Role| all.iter().filter(|(_, r)| r.role == role).count() as u64;
     let ranked =
         |measure| ranked_roles(all, measure, RANKED).iter().map(|(neuron, role)| role_object(*neuron, role)).collect();
     wire::RolesModelPage {
         hub_z: dd_data::HUB_Z,
-        connector_participation: dd_data::CONNECTOR_PARTICIPATION,
+        connector_participation: roles.connector_participation,
         hubs: count(Role::Hub),
         connectors: count(Role::Connector),
         peripheral: count(Role::Peripheral),

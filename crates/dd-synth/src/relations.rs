@@ -16,6 +16,8 @@ const CORRELATED: usize = 5;
 const EMBEDDING_DIMENSION: usize = 16;
 /// Tokens a synthetic correlation sample holds.
 const SAMPLE_TOKENS: u32 = 2000;
+/// The connector boundary of the synthetic roles: participation is drawn uniform in [0, 0.9).
+const SYNTH_CONNECTOR_PARTICIPATION: f32 = 0.81;
 
 fn random_neuron(config: &SynthConfig, rng: &mut SynthRng) -> NeuronIndex {
     NeuronIndex {
@@ -79,7 +81,7 @@ pub(crate) fn layer_relations(config: &SynthConfig, layer: u32, groups: &[Option
                 strength_z,
                 participation,
                 betweenness: (rng.unit() * 1e-3) as f32,
-                role: Role::classify(strength_z, participation),
+                role: Role::classify(strength_z, participation, SYNTH_CONNECTOR_PARTICIPATION),
                 group: groups.get(layer as usize * per_layer + index).copied().flatten(),
             }
         })
@@ -103,7 +105,7 @@ pub(crate) fn layer_relations(config: &SynthConfig, layer: u32, groups: &[Option
         })
         .collect();
     [
-        LayerRecord::Roles(LayerRoles { neurons }),
+        LayerRecord::Roles(LayerRoles { connector_participation: SYNTH_CONNECTOR_PARTICIPATION, neurons }),
         LayerRecord::Changes(LayerChanges { baseline: config.model_name.clone(), neurons: changes }),
     ]
 }

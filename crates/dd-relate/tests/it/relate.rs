@@ -143,9 +143,13 @@ fn correlations_groups_roles_and_embeddings_match_brute_force() {
     };
     assert!(!groups.groups.is_empty(), "the fixture has co-activating neurons");
     assert_eq!(groups.tokens, 300);
+    let mut boundary = f32::NAN;
     let roles: Vec<dd_data::NeuronRole> = (0..n_layers as u32)
         .flat_map(|layer| match store.layer_record(&source, layer, LayerDataKind::Roles).expect("read") {
-            Some(LayerRecord::Roles(roles)) => roles.neurons,
+            Some(LayerRecord::Roles(roles)) => {
+                boundary = roles.connector_participation;
+                roles.neurons
+            }
             other => panic!("roles of layer {layer}: {other:?}"),
         })
         .collect();
@@ -191,8 +195,12 @@ fn correlations_groups_roles_and_embeddings_match_brute_force() {
     for (node, role) in roles.iter().enumerate() {
         assert_eq!(role.in_degree as usize, edges.iter().filter(|e| e.1 == node).count());
         assert_eq!(role.out_degree as usize, edges.iter().filter(|e| e.0 == node).count());
-        assert_eq!(role.role, dd_data::Role::classify(role.strength_z, role.participation));
+        assert_eq!(role.role, dd_data::Role::classify(role.strength_z, role.participation, boundary));
     }
+    // The connector boundary is the 90th percentile of participation.
+    let mut sorted: Vec<f32> = roles.iter().map(|r| r.participation).collect();
+    sorted.sort_by(f32::total_cmp);
+    assert_eq!(boundary, sorted[(neurons as f32 * 0.9).ceil() as usize - 1]);
 
     // Embeddings: the weighted mean of the activating tokens' embedding rows, unit length.
     let table: Vec<Vec<f32>> = opened.transformer.token_embedding().to_vec2().expect("embedding");

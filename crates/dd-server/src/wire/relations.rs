@@ -128,7 +128,7 @@ pub struct LayerRolesPage {
 pub struct RolesModelPage {
     /// The strength z-score from which a neuron is a hub.
     pub hub_z: f32,
-    /// The participation above which a non-hub is a connector.
+    /// The participation above which a non-hub is a connector: the model's 90th percentile.
     pub connector_participation: f32,
     /// Hubs.
     pub hubs: u64,

@@ -70,6 +70,7 @@ pub(super) fn read_embedding(input: &mut WireReader<'_>) -> Result<NeuronEmbeddi
 }
 
 pub(super) fn write_roles(roles: &LayerRoles, out: &mut WireWriter) {
+    out.f32(roles.connector_participation);
     out.len(roles.neurons.len());
     for neuron in &roles.neurons {
         out.varint(neuron.in_degree.into());
@@ -86,6 +87,7 @@ pub(super) fn write_roles(roles: &LayerRoles, out: &mut WireWriter) {
 }
 
 pub(super) fn read_roles(input: &mut WireReader<'_>) -> Result<LayerRoles, CodecError> {
+    let connector_participation = input.f32()?;
     let n = input.count(24)?;
     let neurons = (0..n)
         .map(|_| {
@@ -111,7 +113,7 @@ pub(super) fn read_roles(input: &mut WireReader<'_>) -> Result<LayerRoles, Codec
             })
         })
         .collect::<Result<_, CodecError>>()?;
-    Ok(LayerRoles { neurons })
+    Ok(LayerRoles { connector_participation, neurons })
 }
 
 pub(super) fn write_changes(changes: &LayerChanges, out: &mut WireWriter) {

@@ -224,7 +224,10 @@ fn relation_layer_records() -> Vec<LayerRecord> {
         score: 0.3,
     };
     vec![
-        LayerRecord::Roles(LayerRoles { neurons: vec![role(None), role(Some(0)), role(Some(4_000_000))] }),
+        LayerRecord::Roles(LayerRoles {
+            connector_participation: 0.875,
+            neurons: vec![role(None), role(Some(0)), role(Some(4_000_000))],
+        }),
         LayerRecord::Changes(LayerChanges {
             baseline: "pythia-70m@step1000".into(),
             neurons: vec![change(Some(-0.5)), change(None)],

@@ -265,7 +265,8 @@ fn group_contexts(out: &mut String, context: &PageContext<'_>, group: &NeuronGro
 
 /// `/viz/{model}/roles`: neurons ranked by a measure of their place in the weight graph (`?by=`).
 pub(crate) fn roles_page(context: &PageContext<'_>) -> Result<Page, PageError> {
-    let Some(all) = all_roles(context.state.store.as_ref(), context.source)? else { return Err(missing("roles")) };
+    let Some(roles) = all_roles(context.state.store.as_ref(), context.source)? else { return Err(missing("roles")) };
+    let all = &roles.neurons;
     let by = context.params.get("by").map(String::as_str).unwrap_or("strength");
     let Some(measure) = RoleMeasure::ALL.into_iter().find(|m| m.name() == by) else {
         return Err(ApiError::bad_parameter("by must be strength, betweenness or participation").into());
@@ -278,10 +279,13 @@ pub(crate) fn roles_page(context: &PageContext<'_>) -> Result<Page, PageError> {
     number(&mut body, f64::from(dd_data::HUB_Z), 2);
     body.push_str(
         " standard deviations above its layer's mean; a <b>connector</b> is not a hub and spreads its weight over \
-         many layers (participation coefficient above ",
+         more layers than most: a participation coefficient above ",
     );
-    number(&mut body, f64::from(dd_data::CONNECTOR_PARTICIPATION), 2);
-    body.push_str("); the rest are <b>peripheral</b>. Betweenness is estimated from sampled sources.</p><p>");
+    number(&mut body, f64::from(roles.connector_participation), 3);
+    body.push_str(
+        ", the model's 90th percentile. The rest are <b>peripheral</b>. Betweenness is estimated from sampled \
+         sources.</p><p>",
+    );
     for role in dd_data::Role::ALL {
         body.push_str(role.name());
         body.push_str(": ");
@@ -303,7 +307,7 @@ pub(crate) fn roles_page(context: &PageContext<'_>) -> Result<Page, PageError> {
         }
     }
     body.push_str("</div><table id=roles><thead><tr><th class=num>Rank</th><th>Neuron</th><th>Role</th><th class=num>In</th><th class=num>Out</th><th class=num>Strength z</th><th class=num>Participation</th><th class=num>Betweenness</th></tr></thead><tbody>");
-    for (rank, (neuron, role)) in ranked_roles(&all, measure, RANKED * 2).iter().enumerate() {
+    for (rank, (neuron, role)) in ranked_roles(all, measure, RANKED * 2).iter().enumerate() {
         body.push_str("<tr><td class=num>");
         body.push_str(itoa::Buffer::new().format(rank + 1));
         body.push_str("</td><td>");
